@@ -1,0 +1,251 @@
+//! The runtime configuration model.
+//!
+//! A TOML file is parsed by [`parse`] into these types after every key and value was
+//! validated; every problem in the file is collected with its line (see [`ConfigErrors`]).
+//! Nothing here is optional-by-accident: defaults are applied during parsing so the rest of
+//! the gateway reads plain values.
+
+mod parse;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+pub use parse::{ConfigError, ConfigErrors, ConfigWarning, parse, parse_duration};
+
+/// The whole validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub upstream: Option<UpstreamConfig>,
+    pub store: StoreConfig,
+    pub tokens: TokensConfig,
+    pub issuers: Vec<IssuerConfig>,
+    pub throttle: ThrottleConfig,
+    pub audit: AuditConfig,
+    pub cors: CorsConfig,
+    pub defaults: DefaultsConfig,
+    pub routes: Vec<RouteConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Public listener (proxied routes, `/auth/*`, forward-auth). Default `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+    /// Admin listener (dashboard, admin API, `/metrics`); `None` disables it.
+    pub admin_listen: Option<SocketAddr>,
+    /// Realm sent in every challenge. Default `"api"`.
+    pub realm: String,
+    /// Peers whose `X-Forwarded-For` / `X-Forwarded-*` headers are believed.
+    pub trusted_proxies: Vec<IpNet>,
+    pub disclosure: Disclosure,
+    /// Send `Bearer … error="insufficient_scope", scope="…"` with row 16 (RFC 6750 §3.1).
+    pub scope_challenge: bool,
+    /// How forward-auth denials carry their body (design §4).
+    pub forward_auth_body: ForwardAuthBody,
+    /// Largest request body accepted for proxying, bytes. Default 10 MiB.
+    pub max_body_bytes: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disclosure {
+    /// 403 bodies name what is missing (`required_roles`, `required_scopes`).
+    Helpful,
+    /// 403 bodies omit `required_roles` (scopes stay: RFC 6750 requires them in the challenge).
+    Minimal,
+}
+
+/// nginx `auth_request` drops the keep-alive connection to the auth service when the auth
+/// answer has a body, and discards the body anyway; Traefik and Caddy pass it on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForwardAuthBody {
+    /// Empty body when the request looks like nginx (`X-Original-URI` present, or no
+    /// `X-Forwarded-Uri`), full problem body otherwise. The default.
+    Auto,
+    /// Always the full problem body.
+    Full,
+    /// Always an empty body; headers carry everything (`X-Gatehouse-Error`).
+    Empty,
+}
+
+#[derive(Debug, Clone)]
+pub struct UpstreamConfig {
+    /// `http://host:port[/base]` or `https://…`.
+    pub url: String,
+    /// Connecting to the upstream. Default 5 s.
+    pub connect_timeout: Duration,
+    /// The whole upstream exchange up to the response head. Default 30 s (row 21: 504).
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// `sqlite://path` (created if missing) or `sqlite::memory:`.
+    pub url: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct TokensConfig {
+    /// `iss` of tokens Gatehouse signs. Default `"gatehouse"`.
+    pub issuer: String,
+    /// `aud` of tokens Gatehouse signs. Default `"api"`.
+    pub audience: String,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    /// Clock skew allowed for `exp` / `nbf` / `iat`. Default 30 s (RFC 8725 §3.10 spirit: small).
+    pub leeway: Duration,
+}
+
+/// One external token issuer (`[[issuers]]`).
+#[derive(Clone)]
+pub struct IssuerConfig {
+    pub name: String,
+    pub issuer: String,
+    pub audience: Vec<String>,
+    pub keys: IssuerKeys,
+    pub algorithms: Vec<jsonwebtoken::Algorithm>,
+    /// Dotted path into the claims, e.g. `realm_access.roles`. Default `roles`.
+    pub roles_claim: String,
+    /// Space-separated string or array. Default `scope`.
+    pub scopes_claim: String,
+    /// Default `tenant`.
+    pub tenant_claim: String,
+    /// Claim used as the subject. Default `sub`.
+    pub subject_claim: String,
+    pub leeway: Duration,
+}
+
+impl fmt::Debug for IssuerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IssuerConfig")
+            .field("name", &self.name)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("keys", &self.keys)
+            .field("algorithms", &self.algorithms)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where an issuer's verification keys come from.
+#[derive(Clone)]
+pub enum IssuerKeys {
+    JwksUrl(String),
+    JwksFile(std::path::PathBuf),
+    /// HS256/384/512 shared secret. Never printed.
+    Secret(crate::secret::SecretBytes),
+}
+
+impl fmt::Debug for IssuerKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::JwksUrl(u) => f.debug_tuple("JwksUrl").field(u).finish(),
+            Self::JwksFile(p) => f.debug_tuple("JwksFile").field(p).finish(),
+            Self::Secret(_) => f.write_str("Secret(<redacted>)"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    pub max: u32,
+    pub per: Duration,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ThrottleConfig {
+    pub failed_per_ip: Option<Window>,
+    pub failed_per_account: Option<Window>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditConfig {
+    pub file: Option<std::path::PathBuf>,
+    pub log_allowed: bool,
+}
+
+/// `[cors]`: answers preflights on protected routes without credentials (row 23).
+#[derive(Debug, Clone)]
+pub struct CorsConfig {
+    /// Exact origins, or `"*"`. Empty: preflights get 204 with no `Access-Control-Allow-*`
+    /// headers, which browsers treat as a refusal.
+    pub allowed_origins: Vec<String>,
+    pub allowed_methods: Vec<String>,
+    pub allowed_headers: Vec<String>,
+    pub allow_credentials: bool,
+    pub max_age: Option<Duration>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DefaultsConfig {
+    pub access: Access,
+    pub auth: Vec<Scheme>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Public,
+    Authenticated,
+    Deny,
+}
+
+/// Credential schemes a route may accept. The order in the config is the order of the
+/// challenges (RFC 9110 §11.6.1: a client picks the first it understands).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scheme {
+    Bearer,
+    ApiKey,
+    Basic,
+    Digest,
+    Session,
+}
+
+impl Scheme {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Bearer => "bearer",
+            Self::ApiKey => "api_key",
+            Self::Basic => "basic",
+            Self::Digest => "digest",
+            Self::Session => "session",
+        }
+    }
+    pub fn from_name(s: &str) -> Option<Self> {
+        Some(match s {
+            "bearer" => Self::Bearer,
+            "api_key" => Self::ApiKey,
+            "basic" => Self::Basic,
+            "digest" => Self::Digest,
+            "session" => Self::Session,
+            _ => return None,
+        })
+    }
+}
+
+/// One `[[route]]`.
+#[derive(Debug, Clone)]
+pub struct RouteConfig {
+    pub name: String,
+    /// Pattern: `/api/admin/**`, `/tenants/{tenant}/**`, `/users/{user_id}`.
+    pub path: String,
+    /// Upper-case methods; empty means any method.
+    pub methods: Vec<String>,
+    pub access: Access,
+    pub auth: Vec<Scheme>,
+    /// Any of.
+    pub roles: Vec<String>,
+    /// All of.
+    pub scopes: Vec<String>,
+    pub mfa: bool,
+    pub max_age: Option<Duration>,
+    pub tenant_param: Option<String>,
+    pub owner_param: Option<String>,
+    pub networks: Vec<IpNet>,
+    pub deny_networks: Vec<IpNet>,
+    pub hidden: bool,
+    pub quota: Option<Window>,
+    /// 1-based line of the `[[route]]` header, for messages.
+    pub line: usize,
+}

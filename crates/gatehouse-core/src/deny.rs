@@ -1,0 +1,161 @@
+//! Why a request is refused. Each variant is one row (or one failure) of the semantics
+//! contract (design §2); [`crate::render`] maps it to status, challenge and body in one table.
+
+use crate::config::Scheme;
+
+/// A refusal, with the facts the response needs. Constructed by the decision steps and by
+/// the edge (which only reports facts: an upstream that timed out, a store that failed); the
+/// status code is decided in [`crate::render`] alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Deny {
+    /// Row 2: route is `deny`.
+    ForbiddenPath,
+    /// Row 3: client IP outside `networks` or inside `deny_networks`.
+    IpBlocked,
+    /// Row 4: too many failed authentications.
+    TooManyAttempts { retry_after: u64 },
+    /// Row 5: no credential at all.
+    MissingCredentials,
+    /// Row 6: a credential in a scheme the route does not accept.
+    UnsupportedScheme { presented: String },
+    /// Row 7: malformed credential, or more than one.
+    InvalidRequest { detail: String },
+    /// Row 8: token fails verification. `detail` is safe to show (no key material).
+    InvalidToken { detail: String },
+    /// Row 9: token expired; `expired_at` unix seconds.
+    TokenExpired { expired_at: i64 },
+    /// Row 10: token or session revoked.
+    TokenRevoked,
+    /// Row 11: wrong user/password, unknown/revoked/expired API key.
+    InvalidCredentials,
+    /// Row 12: Digest nonce expired, response otherwise right.
+    StaleNonce,
+    /// Row 13: identity proven, account suspended; `suspended_at` unix seconds.
+    AccountSuspended { suspended_at: i64, reason: String },
+    /// Row 14: step-up needed (RFC 9470).
+    InsufficientUserAuthentication {
+        acr_values: Option<String>,
+        max_age: Option<u64>,
+    },
+    /// Row 15: lacks a required role (any of `required`).
+    InsufficientRole { required: Vec<String> },
+    /// Row 16: lacks required scopes (all of `required`).
+    InsufficientScope { required: Vec<String> },
+    /// Row 17.
+    TenantMismatch,
+    /// Row 18.
+    NotOwner,
+    /// Row 19: read-only principal on an unsafe method.
+    ReadOnly,
+    /// Row 21: upstream unreachable.
+    UpstreamUnavailable,
+    /// Row 21: upstream timed out.
+    UpstreamTimeout,
+    /// Row 22: our own dependency failed; never a 401/403 for our own fault.
+    AuthUnavailable { retry_after: u64 },
+    /// Row 24: authenticated client over its quota.
+    RateLimited { retry_after: u64 },
+    /// §3: the request path cannot be normalized safely (`..`, encoded `/`, `\`, NUL).
+    InvalidPath { detail: String },
+    /// No route accepts this method on this path where a route exists for the path
+    /// (RFC 9110 §15.5.6) — only used for Gatehouse's own endpoints.
+    MethodNotAllowed { allow: &'static str },
+    /// A request body over `max_body_bytes` (RFC 9110 §15.5.14).
+    PayloadTooLarge,
+    /// Gatehouse's own endpoints: nothing here.
+    NotFound,
+}
+
+impl Deny {
+    /// The stable `error` code of the body (design §2).
+    pub const fn code(&self) -> &'static str {
+        match self {
+            Self::ForbiddenPath => "forbidden_path",
+            Self::IpBlocked => "ip_blocked",
+            Self::TooManyAttempts { .. } => "too_many_attempts",
+            Self::MissingCredentials => "missing_credentials",
+            Self::UnsupportedScheme { .. } => "unsupported_scheme",
+            Self::InvalidRequest { .. } => "invalid_request",
+            Self::InvalidToken { .. } => "invalid_token",
+            Self::TokenExpired { .. } => "token_expired",
+            Self::TokenRevoked => "token_revoked",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::StaleNonce => "stale_nonce",
+            Self::AccountSuspended { .. } => "account_suspended",
+            Self::InsufficientUserAuthentication { .. } => "insufficient_user_authentication",
+            Self::InsufficientRole { .. } => "insufficient_role",
+            Self::InsufficientScope { .. } => "insufficient_scope",
+            Self::TenantMismatch => "tenant_mismatch",
+            Self::NotOwner => "not_owner",
+            Self::ReadOnly => "read_only",
+            Self::UpstreamUnavailable => "upstream_unavailable",
+            Self::UpstreamTimeout => "upstream_timeout",
+            Self::AuthUnavailable { .. } => "auth_unavailable",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::InvalidPath { .. } => "invalid_path",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::NotFound => "not_found",
+        }
+    }
+
+    /// The row of design §2 this refusal implements, for `explain` and the docs.
+    pub const fn row(&self) -> Option<u8> {
+        Some(match self {
+            Self::ForbiddenPath => 2,
+            Self::IpBlocked => 3,
+            Self::TooManyAttempts { .. } => 4,
+            Self::MissingCredentials => 5,
+            Self::UnsupportedScheme { .. } => 6,
+            Self::InvalidRequest { .. } => 7,
+            Self::InvalidToken { .. } => 8,
+            Self::TokenExpired { .. } => 9,
+            Self::TokenRevoked => 10,
+            Self::InvalidCredentials => 11,
+            Self::StaleNonce => 12,
+            Self::AccountSuspended { .. } => 13,
+            Self::InsufficientUserAuthentication { .. } => 14,
+            Self::InsufficientRole { .. } => 15,
+            Self::InsufficientScope { .. } => 16,
+            Self::TenantMismatch => 17,
+            Self::NotOwner => 18,
+            Self::ReadOnly => 19,
+            Self::UpstreamUnavailable | Self::UpstreamTimeout => 21,
+            Self::AuthUnavailable { .. } => 22,
+            Self::RateLimited { .. } => 24,
+            Self::InvalidPath { .. }
+            | Self::MethodNotAllowed { .. }
+            | Self::PayloadTooLarge
+            | Self::NotFound => return None,
+        })
+    }
+
+    /// True for the 401/403 outcomes that `hidden = true` turns into 404 (row 20).
+    pub const fn hideable(&self) -> bool {
+        matches!(
+            self.row(),
+            Some(5..=19)
+        )
+    }
+}
+
+/// A credential as presented, before verification. Secrets inside are redacted from `Debug`.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    Bearer(crate::secret::SecretString),
+    Basic {
+        username: String,
+        password: crate::secret::SecretString,
+    },
+    ApiKey(crate::secret::SecretString),
+}
+
+impl Credential {
+    pub const fn scheme(&self) -> Scheme {
+        match self {
+            Self::Bearer(_) => Scheme::Bearer,
+            Self::Basic { .. } => Scheme::Basic,
+            Self::ApiKey(_) => Scheme::ApiKey,
+        }
+    }
+}

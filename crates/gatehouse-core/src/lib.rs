@@ -1,0 +1,14 @@
+//! The pure decision core of Gatehouse.
+//!
+//! Data flows one way: the edge extracts facts from a request, this crate decides, the edge
+//! renders and records. Nothing here does IO or reads the clock: time and randomness are
+//! arguments, so every decision is deterministic under test. (design §4)
+
+pub mod config;
+pub mod deny;
+pub mod principal;
+pub mod secret;
+
+pub use config::{Access, Config, Scheme};
+pub use deny::{Credential, Deny};
+pub use principal::{AccountState, Principal};
