@@ -4,9 +4,13 @@
 //! renders and records. Nothing here does IO or reads the clock: time and randomness are
 //! arguments, so every decision is deterministic under test. (design §4)
 
+pub mod accept;
 pub mod config;
 pub mod deny;
+pub mod path;
 pub mod principal;
+pub mod render;
+pub mod route;
 pub mod secret;
 
 pub use config::{Access, Config, Scheme};

@@ -1,0 +1,130 @@
+//! HTML bodies for browsers (design §2 "Browsers"): a sign-in page for the 401 rows that
+//! logging in can fix, a page that says what is missing for 403 rows — never a redirect to
+//! sign-in, which loops — and a plain page for everything else.
+
+use std::fmt::Write as _;
+
+use serde_json::{Map, Value};
+
+use super::RenderCtx;
+use crate::deny::Deny;
+
+/// Escapes text for HTML element content and double-quoted attribute values.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;background:#f4f5f7;color:#1d2330;margin:0}\
+main{max-width:26rem;margin:8vh auto;background:#fff;padding:2rem 2.25rem;border-radius:10px;\
+box-shadow:0 2px 14px rgba(0,0,0,.08)}h1{font-size:1.35rem;margin:0 0 .5rem}p{line-height:1.45}\
+label{display:block;margin:.9rem 0 .3rem;font-weight:600}input{width:100%;box-sizing:border-box;\
+padding:.55rem;border:1px solid #c5c9d3;border-radius:6px;font-size:1rem}button{margin-top:1.2rem;\
+width:100%;padding:.65rem;border:0;border-radius:6px;background:#2456d3;color:#fff;font-size:1rem}\
+.code{font-family:ui-monospace,monospace;font-size:.85rem;color:#5b6270}ul{padding-left:1.2rem}";
+
+fn shell(title: &str, inner: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+<title>{t}</title><style>{STYLE}</style></head><body><main>{inner}</main></body></html>",
+        t = escape_html(title)
+    )
+}
+
+/// Rows whose 401 a sign-in can fix.
+const fn signs_in(deny: &Deny) -> bool {
+    matches!(
+        deny,
+        Deny::MissingCredentials
+            | Deny::UnsupportedScheme { .. }
+            | Deny::InvalidRequest { .. }
+            | Deny::InvalidToken { .. }
+            | Deny::TokenExpired { .. }
+            | Deny::TokenRevoked
+            | Deny::InvalidCredentials
+            | Deny::InsufficientUserAuthentication { .. }
+    )
+}
+
+/// Only a same-origin path may be a return target (no `//host`, no scheme).
+fn safe_return(to: &str) -> &str {
+    if to.starts_with('/') && !to.starts_with("//") && !to.contains('\\') {
+        to
+    } else {
+        "/"
+    }
+}
+
+pub(super) fn page(
+    deny: &Deny,
+    hidden: bool,
+    body: &Map<String, Value>,
+    ctx: &RenderCtx<'_>,
+) -> String {
+    let title = body.get("title").and_then(Value::as_str).unwrap_or("Error");
+    let detail = body.get("detail").and_then(Value::as_str).unwrap_or("");
+    let code = body.get("error").and_then(Value::as_str).unwrap_or("");
+    let mut inner = String::with_capacity(1024);
+    let _ = write!(
+        inner,
+        "<h1>{}</h1><p>{}</p>",
+        escape_html(title),
+        escape_html(detail)
+    );
+    if !hidden && signs_in(deny) {
+        let _ = write!(
+            inner,
+            "<form method=\"post\" action=\"/auth/login\">\
+<input type=\"hidden\" name=\"return_to\" value=\"{rt}\">\
+<label for=\"username\">Username</label><input id=\"username\" name=\"username\" autocomplete=\"username\" required>\
+<label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
+<button type=\"submit\">Sign in</button></form>",
+            rt = escape_html(safe_return(ctx.return_to))
+        );
+    } else if !hidden {
+        let mut missing = String::new();
+        for (key, label) in [
+            ("required_roles", "One of these roles"),
+            ("required_scopes", "All of these scopes"),
+        ] {
+            if let Some(Value::Array(items)) = body.get(key) {
+                let list: Vec<String> = items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(|s| format!("<code>{}</code>", escape_html(s)))
+                    .collect();
+                let _ = write!(missing, "<li>{label}: {}</li>", list.join(", "));
+            }
+        }
+        if let Some(Value::String(reason)) = body.get("reason") {
+            let _ = write!(missing, "<li>Reason: {}</li>", escape_html(reason));
+        }
+        if !missing.is_empty() {
+            let _ = write!(inner, "<p>What is needed:</p><ul>{missing}</ul>");
+        }
+        if matches!(deny.row(), Some(13..=19 | 2 | 3)) {
+            inner.push_str(
+                "<p>Signing in again will not change this. Ask an administrator for access, \
+quoting the request id below.</p>",
+            );
+        }
+    }
+    let _ = write!(
+        inner,
+        "<p class=\"code\">error: {} · request id: {}</p>",
+        escape_html(code),
+        escape_html(ctx.request_id)
+    );
+    shell(title, &inner)
+}

@@ -1,0 +1,268 @@
+use super::*;
+
+fn ctx(accepted: &[Scheme]) -> RenderCtx<'_> {
+    RenderCtx {
+        realm: "api",
+        accepted,
+        disclosure: Disclosure::Helpful,
+        scope_challenge: true,
+        html: false,
+        request_id: "req-1",
+        now: 1_700_000_000,
+        return_to: "/api/x",
+    }
+}
+
+fn body(r: &Rendered) -> Value {
+    serde_json::from_str(&r.body).unwrap()
+}
+
+fn www(r: &Rendered) -> Vec<&str> {
+    r.headers
+        .iter()
+        .filter(|(n, _)| *n == "www-authenticate")
+        .map(|(_, v)| v.as_str())
+        .collect()
+}
+
+#[test]
+fn missing_credentials_one_challenge_per_scheme_without_error() {
+    let accepted = [Scheme::Bearer, Scheme::Basic, Scheme::ApiKey];
+    let r = render(&Deny::MissingCredentials, false, &ctx(&accepted));
+    assert_eq!(r.status, 401);
+    assert_eq!(
+        www(&r),
+        [
+            "Bearer realm=\"api\"",
+            "Basic realm=\"api\", charset=\"UTF-8\"",
+            "ApiKey realm=\"api\", header=\"X-API-Key\""
+        ]
+    );
+    let b = body(&r);
+    assert_eq!(b["error"], "missing_credentials");
+    assert_eq!(b["status"], 401);
+    assert_eq!(b["type"], "urn:gatehouse:problem:missing_credentials");
+    assert_eq!(b["detail"], b["message"]);
+    assert_eq!(b["request_id"], "req-1");
+    assert_eq!(b["timestamp"], "2023-11-14T22:13:20Z");
+    assert_eq!(r.content_type, "application/problem+json");
+}
+
+#[test]
+fn invalid_token_and_expiry_challenges() {
+    let accepted = [Scheme::Bearer, Scheme::Basic];
+    let r = render(
+        &Deny::InvalidToken {
+            detail: "signature does not match".into(),
+        },
+        false,
+        &ctx(&accepted),
+    );
+    assert_eq!(
+        www(&r),
+        [
+            "Bearer realm=\"api\", error=\"invalid_token\", error_description=\"Signature does not match\""
+        ]
+    );
+    let r = render(
+        &Deny::TokenExpired {
+            expired_at: 1_699_999_000,
+        },
+        false,
+        &ctx(&accepted),
+    );
+    assert_eq!(r.status, 401);
+    assert_eq!(
+        www(&r),
+        [
+            "Bearer realm=\"api\", error=\"invalid_token\", error_description=\"The access token expired\""
+        ]
+    );
+    assert_eq!(body(&r)["expired_at"], "2023-11-14T21:56:40Z");
+    assert_eq!(body(&r)["error"], "token_expired");
+}
+
+#[test]
+fn invalid_request_challenge_only_with_bearer() {
+    let d = Deny::InvalidRequest {
+        detail: "more than one credential".into(),
+    };
+    let r = render(&d, false, &ctx(&[Scheme::Bearer]));
+    assert_eq!(r.status, 400);
+    assert_eq!(www(&r), ["Bearer realm=\"api\", error=\"invalid_request\""]);
+    let r = render(&d, false, &ctx(&[Scheme::Basic]));
+    assert!(www(&r).is_empty());
+}
+
+#[test]
+fn step_up_follows_rfc9470() {
+    let d = Deny::InsufficientUserAuthentication {
+        acr_values: Some("mfa".into()),
+        max_age: Some(600),
+    };
+    let r = render(&d, false, &ctx(&[Scheme::Bearer]));
+    assert_eq!(r.status, 401);
+    let c = www(&r);
+    assert_eq!(c.len(), 1);
+    assert!(c[0].starts_with(
+        "Bearer realm=\"api\", error=\"insufficient_user_authentication\", error_description=\""
+    ));
+    assert!(c[0].ends_with(", acr_values=\"mfa\", max_age=600"));
+}
+
+#[test]
+fn forbidden_rows_have_no_challenge_except_scope() {
+    let accepted = [Scheme::Bearer];
+    for d in [
+        Deny::ForbiddenPath,
+        Deny::IpBlocked,
+        Deny::InsufficientRole {
+            required: vec!["admin".into()],
+        },
+        Deny::TenantMismatch,
+        Deny::NotOwner,
+        Deny::ReadOnly,
+        Deny::AccountSuspended {
+            suspended_at: 1,
+            reason: "r".into(),
+        },
+    ] {
+        let r = render(&d, false, &ctx(&accepted));
+        assert_eq!(r.status, 403, "{d:?}");
+        assert!(www(&r).is_empty(), "{d:?}");
+    }
+    let r = render(
+        &Deny::InsufficientScope {
+            required: vec!["posts:write".into(), "posts:read".into()],
+        },
+        false,
+        &ctx(&accepted),
+    );
+    assert_eq!(r.status, 403);
+    assert_eq!(
+        www(&r),
+        ["Bearer realm=\"api\", error=\"insufficient_scope\", scope=\"posts:write posts:read\""]
+    );
+    assert_eq!(
+        body(&r)["required_scopes"],
+        json!(["posts:write", "posts:read"])
+    );
+    let mut c = ctx(&accepted);
+    c.scope_challenge = false;
+    let r = render(
+        &Deny::InsufficientScope {
+            required: vec!["a".into()],
+        },
+        false,
+        &c,
+    );
+    assert!(www(&r).is_empty());
+}
+
+#[test]
+fn disclosure_minimal_hides_roles() {
+    let d = Deny::InsufficientRole {
+        required: vec!["admin".into()],
+    };
+    let r = render(&d, false, &ctx(&[Scheme::Bearer]));
+    assert_eq!(body(&r)["required_roles"], json!(["admin"]));
+    let mut c = ctx(&[Scheme::Bearer]);
+    c.disclosure = Disclosure::Minimal;
+    let r = render(&d, false, &c);
+    assert!(body(&r).get("required_roles").is_none());
+}
+
+#[test]
+fn suspended_body() {
+    let r = render(
+        &Deny::AccountSuspended {
+            suspended_at: 1_700_000_000,
+            reason: "Terms of Service violation".into(),
+        },
+        false,
+        &ctx(&[Scheme::Basic]),
+    );
+    let b = body(&r);
+    assert_eq!(b["error"], "account_suspended");
+    assert_eq!(b["reason"], "Terms of Service violation");
+    assert_eq!(b["suspended_at"], "2023-11-14T22:13:20Z");
+}
+
+#[test]
+fn hidden_route_rewrites_to_plain_404() {
+    let r = render(
+        &Deny::InsufficientRole {
+            required: vec!["admin".into()],
+        },
+        true,
+        &ctx(&[Scheme::Bearer]),
+    );
+    assert_eq!(r.status, 404);
+    assert!(www(&r).is_empty());
+    let b = body(&r);
+    assert_eq!(b["error"], "not_found");
+    assert!(b.get("required_roles").is_none());
+    let r = render(&Deny::MissingCredentials, true, &ctx(&[Scheme::Bearer]));
+    assert_eq!(r.status, 404);
+    assert!(www(&r).is_empty());
+    // Row 20 only rewrites 401/403 rows: a deny path stays 403.
+    let r = render(&Deny::ForbiddenPath, true, &ctx(&[Scheme::Bearer]));
+    assert_eq!(r.status, 403);
+}
+
+#[test]
+fn retry_after_on_429_and_503() {
+    let r = render(
+        &Deny::AuthUnavailable { retry_after: 5 },
+        false,
+        &ctx(&[Scheme::Bearer]),
+    );
+    assert_eq!(r.status, 503);
+    assert!(r.headers.contains(&("retry-after", "5".into())));
+    let r = render(
+        &Deny::RateLimited { retry_after: 30 },
+        false,
+        &ctx(&[Scheme::Bearer]),
+    );
+    assert_eq!(r.status, 429);
+    assert!(r.headers.contains(&("retry-after", "30".into())));
+}
+
+#[test]
+fn html_bodies_sign_in_for_401_and_explain_403() {
+    let mut c = ctx(&[Scheme::Bearer]);
+    c.html = true;
+    c.return_to = "/api/x?a=<b>";
+    let r = render(&Deny::MissingCredentials, false, &c);
+    assert_eq!(r.status, 401);
+    assert_eq!(www(&r), ["Bearer realm=\"api\""]);
+    assert_eq!(r.content_type, "text/html; charset=utf-8");
+    assert!(r.body.contains("action=\"/auth/login\""));
+    assert!(r.body.contains("value=\"/api/x?a=&lt;b&gt;\""));
+    let r = render(
+        &Deny::InsufficientRole {
+            required: vec!["admin".into()],
+        },
+        false,
+        &c,
+    );
+    assert_eq!(r.status, 403);
+    assert!(!r.body.contains("/auth/login"));
+    assert!(r.body.contains("<code>admin</code>"));
+    c.return_to = "//evil.example/";
+    let r = render(&Deny::MissingCredentials, false, &c);
+    assert!(r.body.contains("name=\"return_to\" value=\"/\""));
+}
+
+#[test]
+fn quoted_string_escaping() {
+    let r = render(
+        &Deny::MissingCredentials,
+        false,
+        &RenderCtx {
+            realm: "a\"b\\c",
+            ..ctx(&[Scheme::Bearer])
+        },
+    );
+    assert_eq!(www(&r), ["Bearer realm=\"a\\\"b\\\\c\""]);
+}

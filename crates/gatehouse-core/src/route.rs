@@ -1,0 +1,224 @@
+//! Route patterns and first-match routing (design §3).
+//!
+//! A pattern is a list of segments: literals, `*` (exactly one segment), `{name}` (one
+//! segment, captured) and a final `**` (zero or more segments). Matching is a pure function
+//! over the normalized, decoded path; a single trailing `/` on the request path is ignored,
+//! so `/api/admin/` cannot slip past a route written as `/api/admin`.
+
+/// One segment of a compiled pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Segment {
+    Literal(Box<str>),
+    /// `*`
+    One,
+    /// `{name}`
+    Param(Box<str>),
+    /// `**`, only last.
+    Rest,
+}
+
+/// A compiled path pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pattern {
+    segments: Box<[Segment]>,
+}
+
+/// Why a pattern is not valid (the config parser reports these with their line).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PatternError {
+    #[error("a path pattern must start with `/`")]
+    NotAbsolute,
+    #[error("`**` may only be the last segment")]
+    RestNotLast,
+    #[error("parameter name `{0}` is not valid")]
+    BadParam(String),
+    #[error("parameter `{0}` appears twice")]
+    DuplicateParam(String),
+    #[error("segment `{0}` mixes `*`, `{{`, `}}` with other characters")]
+    BadSegment(String),
+}
+
+/// Captured `{param}` values, in pattern order. Few routes have more than two.
+pub type Params<'p> = Vec<(&'p str, &'p str)>;
+
+impl Pattern {
+    pub fn parse(pattern: &str) -> Result<Self, PatternError> {
+        let rest = pattern.strip_prefix('/').ok_or(PatternError::NotAbsolute)?;
+        let mut segments = Vec::new();
+        let parts: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+        for (i, part) in parts.iter().enumerate() {
+            let seg = match *part {
+                "**" if i + 1 == parts.len() => Segment::Rest,
+                "**" => return Err(PatternError::RestNotLast),
+                "*" => Segment::One,
+                p if p.starts_with('{') && p.ends_with('}') && p.len() > 2 => {
+                    let name = &p[1..p.len() - 1];
+                    let valid = name
+                        .chars()
+                        .next()
+                        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                    if !valid {
+                        return Err(PatternError::BadParam(name.to_owned()));
+                    }
+                    if segments
+                        .iter()
+                        .any(|s| matches!(s, Segment::Param(n) if &**n == name))
+                    {
+                        return Err(PatternError::DuplicateParam(name.to_owned()));
+                    }
+                    Segment::Param(name.into())
+                }
+                p if p.contains(['*', '{', '}']) => {
+                    return Err(PatternError::BadSegment(p.to_owned()));
+                }
+                p => Segment::Literal(p.into()),
+            };
+            segments.push(seg);
+        }
+        Ok(Self {
+            segments: segments.into_boxed_slice(),
+        })
+    }
+
+    pub fn segments(&self) -> &[Segment] {
+        &self.segments
+    }
+
+    /// Does the pattern declare `{name}`?
+    pub fn has_param(&self, name: &str) -> bool {
+        self.segments
+            .iter()
+            .any(|s| matches!(s, Segment::Param(n) if &**n == name))
+    }
+
+    /// Matches a normalized path, returning the captured parameters.
+    pub fn matches<'p>(&'p self, path: &'p str) -> Option<Params<'p>> {
+        let path = path.strip_prefix('/')?;
+        let path = path.strip_suffix('/').unwrap_or(path);
+        let mut parts = path.split('/').filter(|s| !s.is_empty());
+        let mut params = Vec::new();
+        for seg in self.segments.iter() {
+            match seg {
+                Segment::Rest => return Some(params),
+                Segment::Literal(l) => {
+                    if parts.next()? != &**l {
+                        return None;
+                    }
+                }
+                Segment::One => {
+                    parts.next()?;
+                }
+                Segment::Param(name) => params.push((&**name, parts.next()?)),
+            }
+        }
+        parts.next().is_none().then_some(params)
+    }
+
+    /// True when every path this pattern matches is also matched by `self`
+    /// (conservative: may answer false for some covered patterns, never true wrongly).
+    pub fn covers(&self, other: &Pattern) -> bool {
+        let mut a = self.segments.iter();
+        let mut b = other.segments.iter();
+        loop {
+            match (a.next(), b.next()) {
+                (Some(Segment::Rest), _) => return true,
+                (None, None) => return true,
+                (None, Some(_)) | (Some(_), None) => return false,
+                (Some(_), Some(Segment::Rest)) => return false,
+                (Some(Segment::Literal(x)), Some(Segment::Literal(y))) if x == y => {}
+                (Some(Segment::Literal(_)), Some(_)) => return false,
+                (Some(Segment::One | Segment::Param(_)), Some(_)) => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Pattern {
+        Pattern::parse(s).unwrap()
+    }
+
+    #[test]
+    fn literal_and_trailing_slash() {
+        assert!(p("/api/admin").matches("/api/admin").is_some());
+        assert!(p("/api/admin").matches("/api/admin/").is_some());
+        assert!(p("/api/admin").matches("/api/admin/x").is_none());
+        assert!(p("/api/admin").matches("/api").is_none());
+        assert!(p("/").matches("/").is_some());
+        assert!(p("/").matches("/x").is_none());
+    }
+
+    #[test]
+    fn rest_matches_zero_or_more() {
+        let r = p("/api/admin/**");
+        assert!(r.matches("/api/admin").is_some());
+        assert!(r.matches("/api/admin/").is_some());
+        assert!(r.matches("/api/admin/users/1").is_some());
+        assert!(r.matches("/api/administrator").is_none());
+        assert!(p("/**").matches("/").is_some());
+        assert!(p("/**").matches("/anything/at/all").is_some());
+    }
+
+    #[test]
+    fn params_and_star() {
+        let r = p("/tenants/{tenant}/items/*");
+        assert_eq!(
+            r.matches("/tenants/acme/items/7").unwrap(),
+            vec![("tenant", "acme")]
+        );
+        assert!(r.matches("/tenants/acme/items").is_none());
+        assert!(r.matches("/tenants/acme/items/7/8").is_none());
+        assert!(r.has_param("tenant"));
+        assert!(!r.has_param("user_id"));
+    }
+
+    #[test]
+    fn parse_errors() {
+        assert_eq!(Pattern::parse("api"), Err(PatternError::NotAbsolute));
+        assert_eq!(Pattern::parse("/**/x"), Err(PatternError::RestNotLast));
+        assert!(matches!(
+            Pattern::parse("/{1x}"),
+            Err(PatternError::BadParam(_))
+        ));
+        assert!(matches!(
+            Pattern::parse("/{a}/{a}"),
+            Err(PatternError::DuplicateParam(_))
+        ));
+        assert!(matches!(
+            Pattern::parse("/a*"),
+            Err(PatternError::BadSegment(_))
+        ));
+    }
+
+    #[test]
+    fn coverage_for_shadow_warnings() {
+        assert!(p("/api/**").covers(&p("/api/admin/**")));
+        assert!(p("/api/{x}").covers(&p("/api/admin")));
+        assert!(!p("/api/admin").covers(&p("/api/{x}")));
+        assert!(!p("/api/admin/**").covers(&p("/api/**")));
+        assert!(!p("/api/*").covers(&p("/api/**")));
+        assert!(p("/**").covers(&p("/")));
+    }
+
+    proptest::proptest! {
+        /// A pattern that covers another matches every path the other matches.
+        #[test]
+        fn covers_is_sound(
+            a in proptest::collection::vec(proptest::sample::select(vec!["a", "b", "*", "{p}", "**"]), 0..4),
+            b in proptest::collection::vec(proptest::sample::select(vec!["a", "b", "*", "{q}", "**"]), 0..4),
+            path in proptest::collection::vec(proptest::sample::select(vec!["a", "b", "c"]), 0..5),
+        ) {
+            let (Ok(pa), Ok(pb)) = (Pattern::parse(&format!("/{}", a.join("/"))), Pattern::parse(&format!("/{}", b.join("/")))) else {
+                return Ok(());
+            };
+            let path = format!("/{}", path.join("/"));
+            if pa.covers(&pb) && pb.matches(&path).is_some() {
+                proptest::prop_assert!(pa.matches(&path).is_some());
+            }
+        }
+    }
+}
