@@ -38,6 +38,8 @@ pub struct RenderCtx<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
     pub status: u16,
+    /// The `error` code shown (`not_found` when row 20 hid the true one).
+    pub error: &'static str,
     pub headers: Vec<(&'static str, String)>,
     pub content_type: &'static str,
     pub body: String,
@@ -395,10 +397,12 @@ pub fn render(deny: &Deny, hidden: bool, ctx: &RenderCtx<'_>) -> Rendered {
     // Refusals are personal and must not be cached by shared caches.
     headers.push(("cache-control", "no-store".to_owned()));
     let body = problem(deny, hidden, ctx);
+    let error = if hide { Deny::NotFound.code() } else { deny.code() };
     if ctx.html {
         let page = html::page(deny, hide, &body, ctx);
         return Rendered {
             status,
+            error,
             headers,
             content_type: "text/html; charset=utf-8",
             body: page,
@@ -406,6 +410,7 @@ pub fn render(deny: &Deny, hidden: bool, ctx: &RenderCtx<'_>) -> Rendered {
     }
     Rendered {
         status,
+        error,
         headers,
         content_type: "application/problem+json",
         body: Value::Object(body).to_string(),

@@ -1,1 +1,25 @@
-//! placeholder
+//! The HTTP edge of Gatehouse: reverse proxy, forward-auth, health and JWKS endpoints,
+//! and the demo upstream. Every verdict comes from `gatehouse-core`; this crate gathers the
+//! facts (store lookups, key fetches, password hashing off the runtime) and does the IO.
+
+pub mod cors;
+pub mod demo;
+pub mod edge;
+pub mod gateway;
+pub mod ids;
+pub mod keys;
+pub mod net;
+pub mod proxy;
+pub mod serve;
+pub mod suspended;
+pub mod tokens;
+
+pub use gateway::{Gateway, Runtime};
+pub use serve::{StartError, admin_router, bind, build, build_with_store, public_router, serve_on};
+
+/// Installs the one crypto provider (aws-lc-rs) for rustls and jsonwebtoken. Call first in
+/// `main` and in test harnesses; calling twice is harmless.
+pub fn install_crypto() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
+}

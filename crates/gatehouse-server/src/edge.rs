@@ -1,0 +1,296 @@
+//! The HTTP edge: turns requests into [`RequestView`]s, runs the pipeline, and turns the
+//! outcome into a response — proxying, forward-auth answers, CORS preflights, refusals.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
+use gatehouse_core::accept::prefers_html;
+use gatehouse_core::config::ForwardAuthBody;
+use gatehouse_core::decision::Decision;
+use gatehouse_core::deny::Deny;
+use gatehouse_core::path::normalize;
+use gatehouse_core::render::Rendered;
+use http::header::HeaderValue;
+use http::{HeaderMap, Request, Response, StatusCode};
+
+use crate::gateway::{Gateway, RequestView, Runtime};
+use crate::net::{client_ip, is_trusted};
+use crate::proxy::{IDENTITY_HEADERS, identity_headers};
+
+/// Per-request context shared by the response builders.
+struct Ctx<'a> {
+    gw: &'a Gateway,
+    rt: &'a Runtime,
+    request_id: String,
+    now: i64,
+    html: bool,
+    origin: Option<HeaderValue>,
+}
+
+impl Ctx<'_> {
+    fn refusal(&self, route: Option<usize>, deny: &Deny, hidden: bool, return_to: &str) -> Response<Body> {
+        let r = self.gw.render(
+            self.rt,
+            &crate::gateway::RenderArgs {
+                route,
+                html: self.html,
+                request_id: &self.request_id,
+                now: self.now,
+                return_to,
+            },
+            deny,
+            hidden,
+        );
+        self.finish(rendered_response(r, true))
+    }
+
+    /// Headers every answer gets: the request id and, for allowed origins, CORS.
+    fn finish(&self, mut resp: Response<Body>) -> Response<Body> {
+        if let Ok(v) = HeaderValue::from_str(&self.request_id) {
+            resp.headers_mut().insert("x-request-id", v);
+        }
+        if let Some(origin) = &self.origin {
+            crate::cors::actual_response_headers(&self.rt.config.cors, origin, resp.headers_mut());
+        }
+        resp
+    }
+}
+
+/// Builds a response from a rendered refusal. `with_body = false` for nginx forward-auth.
+pub fn rendered_response(r: Rendered, with_body: bool) -> Response<Body> {
+    let mut b = Response::builder().status(r.status);
+    let code_header = r.error;
+    for (name, value) in &r.headers {
+        b = b.header(*name, value.as_str());
+    }
+    b = b.header("x-gatehouse-error", code_header);
+    let resp = if with_body {
+        b.header(http::header::CONTENT_TYPE, r.content_type)
+            .body(Body::from(r.body))
+    } else {
+        b.header(http::header::CONTENT_LENGTH, "0").body(Body::empty())
+    };
+    resp.unwrap_or_else(|_| {
+        let mut r = Response::new(Body::empty());
+        *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+        r
+    })
+}
+
+fn strip_identity(headers: &mut HeaderMap) {
+    for h in IDENTITY_HEADERS {
+        headers.remove(h);
+    }
+}
+
+fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(prefers_html)
+}
+
+/// The reverse-proxy handler: every path that is not one of Gatehouse's own endpoints.
+pub async fn proxy_handler(
+    State(gw): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    mut req: Request<Body>,
+) -> Response<Body> {
+    let rt = gw.runtime();
+    let now = crate::ids::now();
+    let trusted = &rt.config.server.trusted_proxies;
+    let ctx = Ctx {
+        gw: &gw,
+        rt: &rt,
+        request_id: gw.ids.next(),
+        now,
+        html: wants_html(req.headers()),
+        origin: req.headers().get(http::header::ORIGIN).cloned(),
+    };
+    strip_identity(req.headers_mut());
+    let ip = client_ip(peer, req.headers(), trusted);
+    let peer_trusted = is_trusted(peer.ip(), trusted);
+    let raw_path = req.uri().path().to_owned();
+    let return_to = req
+        .uri()
+        .path_and_query()
+        .map_or("/", |pq| pq.as_str())
+        .to_owned();
+    let path = match normalize(&raw_path) {
+        Ok(p) => p,
+        Err(e) => {
+            return ctx.refusal(None, &Deny::InvalidPath { detail: e.to_string() }, false, &return_to);
+        }
+    };
+    if let Some(len) = req
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        if len > rt.config.server.max_body_bytes {
+            return ctx.refusal(None, &Deny::PayloadTooLarge, false, &return_to);
+        }
+    }
+    let method = req.method().as_str().to_owned();
+    let view = RequestView {
+        method: &method,
+        path: &path.decoded,
+        query: req.uri().query(),
+        headers: req.headers(),
+        client_ip: ip,
+        now,
+    };
+    let outcome = gw.decide(&rt, &view, None).await;
+    let principal = match outcome.decision {
+        Decision::Deny { reason, hidden } => {
+            return ctx.refusal(outcome.route, &reason, hidden, &return_to);
+        }
+        Decision::Preflight => {
+            return ctx.finish(crate::cors::preflight(&rt.config.cors, req.headers()));
+        }
+        Decision::Public => None,
+        Decision::Allow(p) => Some(p),
+    };
+    let Some(upstream) = &rt.upstream else {
+        // Forward-auth only: nothing to proxy to.
+        return ctx.refusal(outcome.route, &Deny::NotFound, false, &return_to);
+    };
+    let limit = rt.config.server.max_body_bytes;
+    let req = req.map(|b| Body::new(http_body_util::Limited::new(b, usize::try_from(limit).unwrap_or(usize::MAX))));
+    match upstream
+        .forward(req, &path.encoded, ip, peer_trusted, principal.as_ref())
+        .await
+    {
+        Ok(resp) => ctx.finish(resp),
+        Err(d) => ctx.refusal(outcome.route, &d, false, &return_to),
+    }
+}
+
+/// `/_gatehouse/forward-auth` for nginx `auth_request`, Traefik ForwardAuth and Caddy
+/// `forward_auth` (design §4). The original request comes from `X-Forwarded-Method` /
+/// `X-Forwarded-Uri` (Traefik, Caddy) or `X-Original-Method` / `X-Original-URI` (nginx
+/// convention), read only from trusted proxies.
+pub async fn forward_auth_handler(
+    State(gw): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request<Body>,
+) -> Response<Body> {
+    let rt = gw.runtime();
+    let now = crate::ids::now();
+    let headers = req.headers();
+    let trusted = &rt.config.server.trusted_proxies;
+    let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+    let nginx_style = get("x-original-uri").is_some() || get("x-forwarded-uri").is_none();
+    let with_body = match rt.config.server.forward_auth_body {
+        ForwardAuthBody::Full => true,
+        ForwardAuthBody::Empty => false,
+        ForwardAuthBody::Auto => !nginx_style,
+    };
+    let ctx = Ctx {
+        gw: &gw,
+        rt: &rt,
+        request_id: get("x-request-id")
+            .filter(|_| is_trusted(peer.ip(), trusted))
+            .filter(|id| id.len() <= 128)
+            .map_or_else(|| gw.ids.next(), str::to_owned),
+        now,
+        html: wants_html(headers),
+        origin: None,
+    };
+    let respond = |route, deny: &Deny, hidden, return_to: &str| {
+        let r = gw.render(
+            &rt,
+            &crate::gateway::RenderArgs {
+                route,
+                html: ctx.html,
+                request_id: &ctx.request_id,
+                now,
+                return_to,
+            },
+            deny,
+            hidden,
+        );
+        ctx.finish(rendered_response(r, with_body))
+    };
+    if !is_trusted(peer.ip(), trusted) {
+        return respond(
+            None,
+            &Deny::InvalidRequest {
+                detail: "forward-auth requests are only accepted from trusted proxies".into(),
+            },
+            false,
+            "/",
+        );
+    }
+    let method = get("x-forwarded-method")
+        .or_else(|| get("x-original-method"))
+        .unwrap_or("GET")
+        .to_ascii_uppercase();
+    let uri = get("x-forwarded-uri").or_else(|| get("x-original-uri")).unwrap_or("/");
+    let (raw_path, query) = uri.split_once('?').map_or((uri, None), |(p, q)| (p, Some(q)));
+    let path = match normalize(raw_path) {
+        Ok(p) => p,
+        Err(e) => return respond(None, &Deny::InvalidPath { detail: e.to_string() }, false, uri),
+    };
+    let mut hdrs = headers.clone();
+    strip_identity(&mut hdrs);
+    let ip = client_ip(peer, &hdrs, trusted);
+    let view = RequestView {
+        method: &method,
+        path: &path.decoded,
+        query,
+        headers: &hdrs,
+        client_ip: ip,
+        now,
+    };
+    let outcome = gw.decide(&rt, &view, None).await;
+    match outcome.decision {
+        Decision::Deny { reason, hidden } => respond(outcome.route, &reason, hidden, uri),
+        Decision::Allow(p) => {
+            let mut resp = Response::new(Body::empty());
+            identity_headers(resp.headers_mut(), &p);
+            ctx.finish(resp)
+        }
+        Decision::Public | Decision::Preflight => ctx.finish(Response::new(Body::empty())),
+    }
+}
+
+/// `/healthz`: the process answers.
+pub async fn healthz() -> Response<Body> {
+    json_response(StatusCode::OK, r#"{"status":"ok"}"#.to_owned())
+}
+
+/// `/readyz`: the store answers too (503 otherwise, so load balancers drain this node).
+pub async fn readyz(State(gw): State<Arc<Gateway>>) -> Response<Body> {
+    match gw.store.ping().await {
+        Ok(()) => json_response(StatusCode::OK, r#"{"status":"ready"}"#.to_owned()),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            json_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                r#"{"status":"unavailable","reason":"store"}"#.to_owned(),
+            )
+        }
+    }
+}
+
+/// `/.well-known/jwks.json`: our public signing keys.
+pub async fn jwks(State(gw): State<Arc<Gateway>>) -> Response<Body> {
+    let mut r = json_response(StatusCode::OK, gw.own_keys.jwks_json());
+    r.headers_mut()
+        .insert(http::header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    r
+}
+
+pub fn json_response(status: StatusCode, body: String) -> Response<Body> {
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}

@@ -1,0 +1,271 @@
+//! The gateway: one shared state and the request pipeline (design §2 order, §4 flow).
+//!
+//! ```text
+//! normalize path → route → gate (2, 3, 23, 1, 4) → extract credential (7, 5, 6)
+//!   → verify (8–12, 22) → authorize (13–19) → allow → proxy (21)
+//! ```
+//! The edge only gathers facts and performs IO (store lookups, JWKS fetches, password
+//! hashing on the blocking pool); every verdict comes from `gatehouse-core`.
+
+mod verify;
+
+use std::net::IpAddr;
+use std::sync::{Arc, RwLock};
+
+use gatehouse_core::config::Config;
+use gatehouse_core::credential::{Extracted, extract};
+use gatehouse_core::decision::{self, Decision, Gate, Policy, RequestFacts, RouteMatch};
+use gatehouse_core::deny::Deny;
+use gatehouse_core::render::{RenderCtx, Rendered, render};
+use gatehouse_store::Store;
+use http::HeaderMap;
+use tokio::sync::Semaphore;
+
+use crate::ids::RequestIds;
+use crate::keys::OwnKeys;
+use crate::proxy::Upstream;
+use crate::tokens::Verifiers;
+
+/// Everything derived from one config file; replaced whole on reload.
+pub struct Runtime {
+    pub config: Config,
+    pub policy: Policy,
+    pub upstream: Option<Upstream>,
+    pub verifiers: Verifiers,
+}
+
+impl Runtime {
+    pub fn new(config: Config, own_keys: &OwnKeys) -> Result<Self, String> {
+        let policy = Policy::new(&config)
+            .map_err(|(route, e)| format!("route `{route}`: {e}"))?;
+        let upstream = match &config.upstream {
+            Some(u) => Some(Upstream::new(u)?),
+            None => None,
+        };
+        let verifiers = Verifiers::new(&config, own_keys)?;
+        Ok(Self {
+            config,
+            policy,
+            upstream,
+            verifiers,
+        })
+    }
+}
+
+/// Shared state of a running gateway.
+pub struct Gateway {
+    runtime: RwLock<Arc<Runtime>>,
+    pub store: Arc<dyn Store>,
+    pub own_keys: OwnKeys,
+    pub ids: RequestIds,
+    /// Bounds concurrent password hashing (argon2 is CPU- and memory-heavy).
+    pub hashing: Semaphore,
+    pub suspended: crate::suspended::SuspendedUsers,
+}
+
+/// What a refusal's rendering needs besides the refusal.
+pub struct RenderArgs<'a> {
+    pub route: Option<usize>,
+    pub html: bool,
+    pub request_id: &'a str,
+    pub now: i64,
+    pub return_to: &'a str,
+}
+
+/// One step of a decision, for `gatehouse explain`.
+#[derive(Debug, Clone)]
+pub struct TraceStep {
+    pub step: &'static str,
+    pub note: String,
+}
+
+/// A request as the pipeline sees it.
+pub struct RequestView<'a> {
+    pub method: &'a str,
+    /// Normalized, decoded path.
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub headers: &'a HeaderMap,
+    pub client_ip: IpAddr,
+    pub now: i64,
+}
+
+/// The decision plus what rendering, audit and forwarding need.
+pub struct Outcome {
+    pub decision: Decision,
+    /// Index of the matched route; `None` = `[defaults]`.
+    pub route: Option<usize>,
+}
+
+impl Gateway {
+    pub fn new(runtime: Runtime, store: Arc<dyn Store>, own_keys: OwnKeys) -> Self {
+        let permits = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+        Self {
+            runtime: RwLock::new(Arc::new(runtime)),
+            store,
+            own_keys,
+            ids: RequestIds::new(),
+            hashing: Semaphore::new(permits),
+            suspended: crate::suspended::SuspendedUsers::default(),
+        }
+    }
+
+    pub fn runtime(&self) -> Arc<Runtime> {
+        match self.runtime.read() {
+            Ok(g) => Arc::clone(&g),
+            Err(p) => Arc::clone(&p.into_inner()),
+        }
+    }
+
+    /// Swaps in a new runtime (config reload); requests in flight keep the old one.
+    pub fn replace_runtime(&self, rt: Runtime) {
+        match self.runtime.write() {
+            Ok(mut g) => *g = Arc::new(rt),
+            Err(p) => *p.into_inner() = Arc::new(rt),
+        }
+    }
+
+    /// Runs the whole decision for one request. `trace` collects the steps for `explain`.
+    pub async fn decide(
+        &self,
+        rt: &Runtime,
+        req: &RequestView<'_>,
+        mut trace: Option<&mut Vec<TraceStep>>,
+    ) -> Outcome {
+        let mut note = |step: &'static str, note: String| {
+            if let Some(t) = trace.as_deref_mut() {
+                t.push(TraceStep { step, note });
+            }
+        };
+        let m = rt.policy.route(req.method, req.path);
+        note(
+            "route",
+            match m.index {
+                Some(i) => format!(
+                    "matched route `{}` (#{}, line {}) by pattern `{}`",
+                    m.name(),
+                    i + 1,
+                    m.route.config.line,
+                    m.route.config.path
+                ),
+                None => "no route matched: [defaults] apply".to_owned(),
+            },
+        );
+        let facts = RequestFacts {
+            method: req.method,
+            client_ip: req.client_ip,
+            preflight: req.method == "OPTIONS"
+                && req.headers.contains_key("access-control-request-method"),
+            throttled: None,
+        };
+        let route = m.index;
+        let decision = self.decide_matched(rt, &m, &facts, req, &mut note).await;
+        if let Decision::Deny { reason, hidden } = &decision {
+            note(
+                "result",
+                format!(
+                    "deny: `{}` (row {}){}",
+                    reason.code(),
+                    reason.row().map_or_else(|| "-".to_owned(), |r| r.to_string()),
+                    if *hidden {
+                        ", rewritten to 404 because the route is hidden (row 20)"
+                    } else {
+                        ""
+                    }
+                ),
+            );
+        }
+        Outcome { decision, route }
+    }
+
+    async fn decide_matched(
+        &self,
+        rt: &Runtime,
+        m: &RouteMatch<'_>,
+        facts: &RequestFacts<'_>,
+        req: &RequestView<'_>,
+        note: &mut impl FnMut(&'static str, String),
+    ) -> Decision {
+        match decision::gate(m, facts) {
+            Gate::Deny(d) => {
+                note("gate", "refused before credentials".into());
+                return Decision::deny(m, d);
+            }
+            Gate::Preflight => {
+                note("gate", "CORS preflight: answered without credentials (row 23)".into());
+                return Decision::Preflight;
+            }
+            Gate::Public => {
+                note("gate", "public route: no credentials needed (row 1)".into());
+                return Decision::Public;
+            }
+            Gate::Authenticate => {}
+        }
+        let auth: Vec<&[u8]> = req
+            .headers
+            .get_all(http::header::AUTHORIZATION)
+            .iter()
+            .map(http::HeaderValue::as_bytes)
+            .collect();
+        let keys: Vec<&[u8]> = req
+            .headers
+            .get_all("x-api-key")
+            .iter()
+            .map(http::HeaderValue::as_bytes)
+            .collect();
+        let extracted: Extracted = extract(&auth, &keys, req.query);
+        let credential = match decision::select_credential(m, extracted) {
+            Ok(c) => c,
+            Err(d) => {
+                note("credentials", format!("credential extraction failed: {}", d.code()));
+                return Decision::deny(m, d);
+            }
+        };
+        note(
+            "credentials",
+            format!("one `{}` credential presented", credential.scheme().as_str()),
+        );
+        let principal = match self.verify(rt, credential, req.now).await {
+            Ok(p) => p,
+            Err(d) => {
+                note("verify", format!("verification failed: {}", d.code()));
+                return Decision::deny(m, d);
+            }
+        };
+        note(
+            "verify",
+            format!(
+                "verified `{}` (roles [{}], scopes [{}], tenant {})",
+                principal.subject,
+                principal.roles.join(", "),
+                principal.scopes.join(" "),
+                principal.tenant.as_deref().unwrap_or("-")
+            ),
+        );
+        if let Err(d) = decision::authorize(m, &principal, facts, req.now) {
+            note("authorize", format!("refused: {}", d.code()));
+            return Decision::deny(m, d);
+        }
+        note("authorize", "all requirements of the route hold: allow".into());
+        Decision::Allow(principal)
+    }
+
+    /// Renders a refusal on route `args.route` (or `[defaults]`) through core's table.
+    pub fn render(&self, rt: &Runtime, args: &RenderArgs<'_>, deny: &Deny, hidden: bool) -> Rendered {
+        let accepted = args
+            .route
+            .and_then(|i| rt.policy.routes().get(i))
+            .map_or(&rt.config.defaults.auth[..], |r| &r.config.auth[..]);
+        let ctx = RenderCtx {
+            realm: &rt.policy.realm,
+            accepted,
+            disclosure: rt.policy.disclosure,
+            scope_challenge: rt.policy.scope_challenge,
+            html: args.html,
+            request_id: args.request_id,
+            now: args.now,
+            return_to: args.return_to,
+        };
+        render(deny, hidden, &ctx)
+    }
+}

@@ -1,0 +1,146 @@
+//! Credential verification (rows 8–11, 13's facts, 22): the IO half. Core verifies
+//! signatures and hashes; this module fetches what they need.
+
+use gatehouse_core::apikey::{parse_api_key, verify_api_key};
+use gatehouse_core::deny::{Credential, Deny};
+use gatehouse_core::password::{dummy_hash, verify_password};
+use gatehouse_core::principal::{AccountState, Principal};
+use gatehouse_core::secret::SecretString;
+use gatehouse_core::Scheme;
+use gatehouse_store::{AccountStatus, StoreError, User};
+
+use super::{Gateway, Runtime};
+
+/// Row 22: our own dependency failed. Clients may retry after this many seconds.
+pub const RETRY_AFTER_UNAVAILABLE: u64 = 5;
+
+fn unavailable(e: &StoreError) -> Deny {
+    tracing::error!(error = %e, "store unavailable during authentication");
+    Deny::AuthUnavailable {
+        retry_after: RETRY_AFTER_UNAVAILABLE,
+    }
+}
+
+pub fn account_state(status: &AccountStatus) -> AccountState {
+    match status {
+        AccountStatus::Active => AccountState::Active,
+        AccountStatus::Suspended { at, reason } => AccountState::Suspended {
+            at: *at,
+            reason: reason.clone(),
+        },
+    }
+}
+
+fn principal_for_user(user: &User, scheme: Scheme) -> Principal {
+    let mut p = Principal::new(user.name.clone(), scheme);
+    p.roles.clone_from(&user.roles);
+    p.tenant.clone_from(&user.tenant);
+    p.account = account_state(&user.status);
+    p
+}
+
+impl Gateway {
+    pub(super) async fn verify(
+        &self,
+        rt: &Runtime,
+        credential: Credential,
+        now: i64,
+    ) -> Result<Principal, Deny> {
+        match credential {
+            Credential::Bearer(token) => self.verify_bearer(rt, &token, now).await,
+            Credential::Basic { username, password } => {
+                self.verify_basic(&username, password, now).await
+            }
+            Credential::ApiKey(key) => self.verify_api_key(&key, now).await,
+        }
+    }
+
+    async fn verify_bearer(
+        &self,
+        rt: &Runtime,
+        token: &SecretString,
+        now: i64,
+    ) -> Result<Principal, Deny> {
+        let mut p = rt.verifiers.verify(token.expose(), now).await?;
+        if p.issuer.as_deref() == Some(crate::tokens::OWN_ISSUER) {
+            // Our own tokens name a local account: suspension applies (row 13).
+            if let Some(state) = self.suspended.get(&p.subject) {
+                p.account = state;
+            }
+        }
+        Ok(p)
+    }
+
+    /// Argon2/bcrypt on the blocking pool, at most `hashing` permits at once.
+    async fn check_password(&self, hash: String, password: SecretString) -> Result<bool, Deny> {
+        let _permit = self.hashing.acquire().await.map_err(|_| Deny::AuthUnavailable {
+            retry_after: RETRY_AFTER_UNAVAILABLE,
+        })?;
+        tokio::task::spawn_blocking(move || {
+            verify_password(&hash, password.expose().as_bytes()).unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "stored password hash cannot be used");
+                false
+            })
+        })
+        .await
+        .map_err(|_| Deny::AuthUnavailable {
+            retry_after: RETRY_AFTER_UNAVAILABLE,
+        })
+    }
+
+    async fn verify_basic(
+        &self,
+        username: &str,
+        password: SecretString,
+        now: i64,
+    ) -> Result<Principal, Deny> {
+        let user = self.store.get_user(username).await.map_err(|e| unavailable(&e))?;
+        // Unknown users and users without a password cost the same hash as known ones, so
+        // neither the answer nor its timing tells whether the account exists.
+        let hash = user
+            .as_ref()
+            .and_then(|u| u.password_hash.clone())
+            .unwrap_or_else(|| dummy_hash().to_owned());
+        let ok = self.check_password(hash, password).await?;
+        let Some(user) = user.filter(|u| ok && u.password_hash.is_some()) else {
+            return Err(Deny::InvalidCredentials);
+        };
+        let mut p = principal_for_user(&user, Scheme::Basic);
+        // The password was proven by this very request.
+        p.acr = Some("pwd".to_owned());
+        p.auth_time = Some(now);
+        Ok(p)
+    }
+
+    async fn verify_api_key(&self, key: &SecretString, now: i64) -> Result<Principal, Deny> {
+        let Some((prefix, _)) = parse_api_key(key.expose()) else {
+            return Err(Deny::InvalidCredentials);
+        };
+        let record = self
+            .store
+            .find_api_key(&prefix)
+            .await
+            .map_err(|e| unavailable(&e))?;
+        let Some(record) = record else {
+            return Err(Deny::InvalidCredentials);
+        };
+        if !verify_api_key(key.expose(), &record.hash)
+            || record.revoked_at.is_some()
+            || record.expires_at.is_some_and(|e| e <= now)
+        {
+            return Err(Deny::InvalidCredentials);
+        }
+        let user = self
+            .store
+            .get_user(&record.user)
+            .await
+            .map_err(|e| unavailable(&e))?
+            .ok_or(Deny::InvalidCredentials)?;
+        let mut p = principal_for_user(&user, Scheme::ApiKey);
+        p.scopes.clone_from(&record.scopes);
+        p.read_only = record.read_only;
+        p.token_id = Some(record.id.clone());
+        p.expires_at = record.expires_at;
+        Ok(p)
+    }
+}

@@ -1,0 +1,112 @@
+//! Our own signing keys: Ed25519, generated into the store on first start, published at
+//! `/.well-known/jwks.json`. The newest key signs; every key stays verifiable.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use gatehouse_store::{SigningKey, Store, StoreError};
+use sha2::{Digest as _, Sha256};
+
+/// A key we can sign with. The private half never leaves this struct's `Debug`.
+pub struct OwnKey {
+    pub kid: String,
+    pub public: Vec<u8>,
+    private_pkcs8: Vec<u8>,
+}
+
+impl std::fmt::Debug for OwnKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OwnKey")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OwnKey {
+    pub fn private_pkcs8(&self) -> &[u8] {
+        &self.private_pkcs8
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct OwnKeys {
+    /// Oldest first; the last one signs.
+    pub keys: Vec<OwnKey>,
+}
+
+/// RFC 7638 thumbprint of an Ed25519 public key (RFC 8037 §2 member order: crv, kty, x).
+pub fn thumbprint(public: &[u8]) -> String {
+    let json = format!(
+        r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#,
+        URL_SAFE_NO_PAD.encode(public)
+    );
+    URL_SAFE_NO_PAD.encode(Sha256::digest(json.as_bytes()))
+}
+
+/// Generates a new Ed25519 key pair.
+pub fn generate(now: i64) -> Result<SigningKey, String> {
+    use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair as _};
+    let doc = Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new())
+        .map_err(|_| "could not generate an Ed25519 key".to_owned())?;
+    let pair = Ed25519KeyPair::from_pkcs8(doc.as_ref())
+        .map_err(|_| "could not read the generated Ed25519 key".to_owned())?;
+    let public = pair.public_key().as_ref().to_vec();
+    Ok(SigningKey {
+        kid: thumbprint(&public),
+        algorithm: "EdDSA".to_owned(),
+        private_pkcs8: doc.as_ref().to_vec(),
+        public,
+        created_at: now,
+        retired_at: None,
+    })
+}
+
+impl OwnKeys {
+    /// Loads our keys from the store, generating the first one if there is none.
+    pub async fn load_or_create(store: &dyn Store, now: i64) -> Result<Self, StoreError> {
+        let mut keys = store.list_signing_keys().await?;
+        if keys.is_empty() {
+            let key = generate(now).map_err(StoreError::Unavailable)?;
+            match store.add_signing_key(key).await {
+                Ok(()) | Err(StoreError::Conflict(_)) => {}
+                Err(e) => return Err(e),
+            }
+            keys = store.list_signing_keys().await?;
+        }
+        keys.sort_by_key(|k| k.created_at);
+        Ok(Self {
+            keys: keys
+                .into_iter()
+                .filter(|k| k.algorithm == "EdDSA")
+                .map(|k| OwnKey {
+                    kid: k.kid,
+                    public: k.public,
+                    private_pkcs8: k.private_pkcs8,
+                })
+                .collect(),
+        })
+    }
+
+    /// The key that signs new tokens.
+    pub fn current(&self) -> Option<&OwnKey> {
+        self.keys.last()
+    }
+
+    /// The JWK Set document (RFC 7517 §5, RFC 8037 §2).
+    pub fn jwks_json(&self) -> String {
+        let keys: Vec<serde_json::Value> = self
+            .keys
+            .iter()
+            .map(|k| {
+                serde_json::json!({
+                    "kty": "OKP",
+                    "crv": "Ed25519",
+                    "x": URL_SAFE_NO_PAD.encode(&k.public),
+                    "kid": k.kid,
+                    "alg": "EdDSA",
+                    "use": "sig",
+                })
+            })
+            .collect();
+        serde_json::json!({ "keys": keys }).to_string()
+    }
+}

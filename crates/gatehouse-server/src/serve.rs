@@ -1,0 +1,98 @@
+//! Building a gateway from a config and serving it.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{any, get};
+use gatehouse_core::config::Config;
+use gatehouse_store::{Store, open_store};
+use tokio::net::TcpListener;
+
+use crate::edge;
+use crate::gateway::{Gateway, Runtime};
+use crate::keys::OwnKeys;
+
+/// Errors starting a gateway; each says what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("store `{url}`: {source}")]
+    Store {
+        url: String,
+        source: gatehouse_store::StoreError,
+    },
+    #[error("{0}")]
+    Config(String),
+    #[error("cannot listen on `{addr}`: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// Opens the store, loads our signing keys and builds the runtime.
+pub async fn build(config: Config) -> Result<Arc<Gateway>, StartError> {
+    let url = config.store.url.clone();
+    let store = open_store(&url)
+        .await
+        .map_err(|source| StartError::Store { url: url.clone(), source })?;
+    build_with_store(config, store).await
+}
+
+/// As [`build`], with a store the caller opened (tests, `demo`).
+pub async fn build_with_store(
+    config: Config,
+    store: Arc<dyn Store>,
+) -> Result<Arc<Gateway>, StartError> {
+    let url = config.store.url.clone();
+    let own_keys = OwnKeys::load_or_create(store.as_ref(), crate::ids::now())
+        .await
+        .map_err(|source| StartError::Store { url, source })?;
+    let runtime = Runtime::new(config, &own_keys).map_err(StartError::Config)?;
+    let gw = Arc::new(Gateway::new(runtime, store, own_keys));
+    gw.suspended.refresh(gw.store.as_ref()).await;
+    crate::suspended::SuspendedUsers::spawn_refresh(Arc::downgrade(&gw), Duration::from_secs(1));
+    Ok(gw)
+}
+
+/// The public port's router: Gatehouse's own endpoints, then everything else is proxied.
+pub fn public_router(gw: Arc<Gateway>) -> Router {
+    Router::new()
+        .route("/healthz", get(edge::healthz))
+        .route("/readyz", get(edge::readyz))
+        .route("/.well-known/jwks.json", get(edge::jwks))
+        .route("/_gatehouse/forward-auth", any(edge::forward_auth_handler))
+        .fallback(edge::proxy_handler)
+        .with_state(gw)
+}
+
+/// The admin port's router (health for now; the dashboard and `/metrics` live here).
+pub fn admin_router(gw: Arc<Gateway>) -> Router {
+    Router::new()
+        .route("/healthz", get(edge::healthz))
+        .route("/readyz", get(edge::readyz))
+        .with_state(gw)
+}
+
+/// Binds the configured listeners.
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Listen { addr, source })
+}
+
+/// Serves the public router on `listener` until `shutdown` completes, then drains.
+pub async fn serve_on(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

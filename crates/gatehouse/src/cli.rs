@@ -1,0 +1,179 @@
+//! The command line (clap derive).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "gatehouse", version, about = "An identity-aware gateway that answers 401 and 403 exactly right")]
+pub struct Cli {
+    /// Log filter (tracing `EnvFilter` syntax), e.g. `info`, `gatehouse=debug`.
+    #[arg(long, global = true, env = "GATEHOUSE_LOG", default_value = "info")]
+    pub log: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ConfigArg {
+    /// The TOML config file. Without one, the built-in defaults apply
+    /// (SQLite store `gatehouse.db` in the current directory).
+    #[arg(long, short = 'c', env = "GATEHOUSE_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway (reverse proxy and forward-auth).
+    Serve(ConfigArg),
+    /// Run a self-contained demo: a demo upstream, the gateway, seeded users, and a tour.
+    Demo {
+        /// Public address of the demo gateway.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Address of the demo upstream.
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        upstream: std::net::SocketAddr,
+    },
+    /// Validate a config file; warn about shadowed routes.
+    Check(ConfigArg),
+    /// Show how a request would be decided: the steps, the row of the contract, the answer.
+    Explain {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// HTTP method, e.g. GET.
+        method: String,
+        /// A path (`/api/x?y=1`) or an absolute URL.
+        url: String,
+        /// A request header, `Name: value`; repeatable.
+        #[arg(short = 'H', long = "header")]
+        headers: Vec<String>,
+        /// The client address to decide for.
+        #[arg(long, default_value = "127.0.0.1")]
+        client_ip: std::net::IpAddr,
+    },
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Import users from an Apache htpasswd file (bcrypt, $apr1$, {SHA}, argon2).
+    ImportHtpasswd {
+        #[command(flatten)]
+        config: ConfigArg,
+        file: PathBuf,
+        /// Role given to every imported user; repeatable.
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        /// Replace the password of users that already exist (default: skip them).
+        #[arg(long)]
+        update: bool,
+    },
+    /// Issue an access token for a local user (signed with our own key).
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user; the password is read from standard input.
+    Add {
+        #[command(flatten)]
+        config: ConfigArg,
+        name: String,
+        /// Role; repeatable.
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Read the password from standard input (first line).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Suspend a user: their credentials keep proving who they are, and every request is
+    /// answered 403 `account_suspended`.
+    Suspend {
+        #[command(flatten)]
+        config: ConfigArg,
+        name: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Lift a suspension.
+    Unsuspend {
+        #[command(flatten)]
+        config: ConfigArg,
+        name: String,
+    },
+    /// List users.
+    List {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Print JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a user and their API keys.
+    Delete {
+        #[command(flatten)]
+        config: ConfigArg,
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create an API key; the key is printed once, alone on the last line.
+    Create {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long)]
+        user: String,
+        /// Scope; repeatable.
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        #[arg(long)]
+        read_only: bool,
+        /// Lifetime, e.g. `90d`.
+        #[arg(long)]
+        expires: Option<String>,
+        /// A label to recognise the key by.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Revoke a key by id or prefix.
+    Revoke {
+        #[command(flatten)]
+        config: ConfigArg,
+        key: String,
+    },
+    /// List keys (never the secret).
+    List {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Issue an access token for a local user; printed alone on the last line.
+    Issue {
+        #[command(flatten)]
+        config: ConfigArg,
+        user: String,
+        /// Scope; repeatable.
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// Lifetime (default: `[tokens] access_ttl`).
+        #[arg(long)]
+        ttl: Option<String>,
+        /// Authentication context class to record, e.g. `mfa`.
+        #[arg(long, default_value = "pwd")]
+        acr: String,
+    },
+}

@@ -1,0 +1,108 @@
+//! The commands behind the CLI.
+
+mod demo;
+mod explain;
+mod serve;
+mod users;
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use gatehouse_core::config::{self, Config};
+use gatehouse_store::{Store, open_store};
+
+use crate::cli::{Cli, Command, ConfigArg};
+
+pub fn init_tracing(cli: &Cli) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Reads and validates a config file, printing every error with its line.
+pub fn load_config(arg: &ConfigArg) -> anyhow::Result<Config> {
+    let (text, name) = match &arg.config {
+        Some(p) => (
+            std::fs::read_to_string(p).with_context(|| format!("cannot read `{}`", p.display()))?,
+            p.display().to_string(),
+        ),
+        None => (String::new(), "<built-in defaults>".to_owned()),
+    };
+    parse_config(&text, &name)
+}
+
+fn parse_config(text: &str, name: &str) -> anyhow::Result<Config> {
+    match config::parse(text) {
+        Ok((cfg, warnings)) => {
+            for w in warnings {
+                match w.line {
+                    Some(l) => eprintln!("warning: {name}:{l}: {}", w.message),
+                    None => eprintln!("warning: {name}: {}", w.message),
+                }
+            }
+            Ok(cfg)
+        }
+        Err(errors) => {
+            for e in &errors.0 {
+                eprintln!("error: {name}: {e}");
+            }
+            bail!("`{name}` has {} error(s)", errors.0.len())
+        }
+    }
+}
+
+pub async fn store_for(arg: &ConfigArg) -> anyhow::Result<(Config, Arc<dyn Store>)> {
+    let cfg = load_config(arg)?;
+    let store = open_store(&cfg.store.url)
+        .await
+        .with_context(|| format!("cannot open the store `{}`", cfg.store.url))?;
+    Ok((cfg, store))
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(arg) => serve::serve(&arg).await,
+        Command::Demo { listen, upstream } => demo::demo(listen, upstream).await,
+        Command::Check(arg) => check(&arg),
+        Command::Explain {
+            config,
+            method,
+            url,
+            headers,
+            client_ip,
+        } => explain::explain(&config, &method, &url, &headers, client_ip).await,
+        Command::User(c) => users::user(c).await,
+        Command::Key(c) => users::key(c).await,
+        Command::ImportHtpasswd {
+            config,
+            file,
+            roles,
+            update,
+        } => users::import_htpasswd(&config, &file, &roles, update).await,
+        Command::Token(c) => users::token(c).await,
+    }
+}
+
+fn check(arg: &ConfigArg) -> anyhow::Result<ExitCode> {
+    let Some(path) = &arg.config else {
+        bail!("`check` needs `--config FILE`");
+    };
+    let cfg = load_config(arg)?;
+    println!(
+        "{}: ok ({} route(s), {} issuer(s), store `{}`, {})",
+        Path::new(path).display(),
+        cfg.routes.len(),
+        cfg.issuers.len(),
+        cfg.store.url,
+        match &cfg.upstream {
+            Some(u) => format!("upstream `{}`", u.url),
+            None => "forward-auth only".to_owned(),
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,86 @@
+//! `gatehouse serve`: run the gateway; SIGHUP reloads the config (a config that fails
+//! validation keeps the old one running); SIGTERM / Ctrl-C drain and stop.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use gatehouse_server::{Gateway, Runtime, admin_router, bind, build, public_router, serve_on};
+
+use super::load_config;
+use crate::cli::ConfigArg;
+
+pub async fn serve(arg: &ConfigArg) -> anyhow::Result<ExitCode> {
+    let cfg = load_config(arg)?;
+    let listen = cfg.server.listen;
+    let admin = cfg.server.admin_listen;
+    let gw = build(cfg).await?;
+    let public = bind(listen).await?;
+    tracing::info!(addr = %public.local_addr()?, "gatehouse listening");
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut tasks = Vec::new();
+    if let Some(addr) = admin {
+        let l = bind(addr).await?;
+        tracing::info!(addr = %l.local_addr()?, "admin listening");
+        let mut rx = stop_rx.clone();
+        let router = admin_router(Arc::clone(&gw));
+        tasks.push(tokio::spawn(async move {
+            serve_on(l, router, async move {
+                let _ = rx.wait_for(|s| *s).await;
+            })
+            .await
+        }));
+    }
+    let mut rx = stop_rx.clone();
+    let router = public_router(Arc::clone(&gw));
+    tasks.push(tokio::spawn(async move {
+        serve_on(public, router, async move {
+            let _ = rx.wait_for(|s| *s).await;
+        })
+        .await
+    }));
+    signals(arg, &gw).await?;
+    let _ = stop_tx.send(true);
+    for t in tasks {
+        t.await.context("server task failed")??;
+    }
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(unix)]
+async fn signals(arg: &ConfigArg, gw: &Arc<Gateway>) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut term = signal(SignalKind::terminate())?;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = term.recv() => return Ok(()),
+            _ = hup.recv() => reload(arg, gw),
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn signals(_arg: &ConfigArg, _gw: &Arc<Gateway>) -> anyhow::Result<()> {
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}
+
+fn reload(arg: &ConfigArg, gw: &Gateway) {
+    let cfg = match load_config(arg) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "config reload failed; the old config stays in force");
+            return;
+        }
+    };
+    match Runtime::new(cfg, &gw.own_keys) {
+        Ok(rt) => {
+            gw.replace_runtime(rt);
+            tracing::info!("config reloaded");
+        }
+        Err(e) => tracing::error!(error = %e, "config reload failed; the old config stays in force"),
+    }
+}

@@ -1,0 +1,314 @@
+//! `gatehouse user …`, `key …`, `import-htpasswd`, `token issue`.
+
+use std::io::BufRead as _;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use gatehouse_core::apikey::generate_api_key;
+use gatehouse_core::config::parse_duration;
+use gatehouse_core::htpasswd::parse_htpasswd;
+use gatehouse_core::password::hash_password;
+use gatehouse_server::ids::{now, random_bytes};
+use gatehouse_store::{AccountStatus, NewApiKey, NewUser, StoreError};
+
+use super::store_for;
+use crate::cli::{KeyCommand, TokenCommand, UserCommand};
+
+fn read_password_stdin() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the password from standard input")?;
+    let pw = line.trim_end_matches(['\n', '\r']).to_owned();
+    if pw.is_empty() {
+        bail!("the password read from standard input is empty");
+    }
+    Ok(pw)
+}
+
+fn hash(pw: &str) -> anyhow::Result<String> {
+    hash_password(pw.as_bytes(), &random_bytes::<16>()).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+fn valid_name(name: &str) -> anyhow::Result<()> {
+    if name.is_empty() || name.len() > 128 || name.contains(':') || name.chars().any(char::is_control) {
+        bail!("user name `{name}` is not valid: 1–128 characters, no `:` and no control characters");
+    }
+    Ok(())
+}
+
+fn fmt_time(t: i64) -> String {
+    gatehouse_core::render::rfc3339(t)
+}
+
+pub async fn user(cmd: UserCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        UserCommand::Add {
+            config,
+            name,
+            roles,
+            tenant,
+            password_stdin,
+        } => {
+            valid_name(&name)?;
+            if !password_stdin {
+                bail!("give the password on standard input with `--password-stdin` (never as an argument)");
+            }
+            let pw = read_password_stdin()?;
+            let (_, store) = store_for(&config).await?;
+            let password_hash = tokio::task::spawn_blocking(move || hash(&pw)).await??;
+            let u = store
+                .create_user(
+                    NewUser {
+                        name: name.clone(),
+                        password_hash: Some(password_hash),
+                        roles,
+                        tenant,
+                    },
+                    now(),
+                )
+                .await
+                .map_err(|e| match e {
+                    StoreError::Conflict(_) => anyhow::anyhow!("user `{name}` already exists"),
+                    e => e.into(),
+                })?;
+            println!("created user `{}` (roles: [{}], tenant: {})", u.name, u.roles.join(", "), u.tenant.as_deref().unwrap_or("-"));
+        }
+        UserCommand::Suspend {
+            config,
+            name,
+            reason,
+        } => {
+            let (_, store) = store_for(&config).await?;
+            store
+                .suspend_user(&name, &reason, now())
+                .await
+                .map_err(|e| not_found(e, "user", &name))?;
+            println!("suspended `{name}`: {reason}");
+        }
+        UserCommand::Unsuspend { config, name } => {
+            let (_, store) = store_for(&config).await?;
+            store
+                .unsuspend_user(&name)
+                .await
+                .map_err(|e| not_found(e, "user", &name))?;
+            println!("unsuspended `{name}`");
+        }
+        UserCommand::Delete { config, name } => {
+            let (_, store) = store_for(&config).await?;
+            store
+                .delete_user(&name)
+                .await
+                .map_err(|e| not_found(e, "user", &name))?;
+            println!("deleted `{name}` and their API keys");
+        }
+        UserCommand::List { config, json } => {
+            let (_, store) = store_for(&config).await?;
+            let users = store.list_users().await?;
+            if !json {
+                println!("{:<20} {:<24} {:<12} {}", "NAME", "ROLES", "TENANT", "STATUS");
+            }
+            for u in users {
+                let (status, at, reason) = match &u.status {
+                    AccountStatus::Active => ("active", None, None),
+                    AccountStatus::Suspended { at, reason } => ("suspended", Some(*at), Some(reason.as_str())),
+                };
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "name": u.name, "roles": u.roles, "tenant": u.tenant, "status": status,
+                            "suspended_at": at.map(fmt_time), "reason": reason,
+                            "created_at": fmt_time(u.created_at),
+                        })
+                    );
+                } else {
+                    let status = match reason {
+                        Some(r) => format!("suspended ({r})"),
+                        None => status.to_owned(),
+                    };
+                    println!(
+                        "{:<20} {:<24} {:<12} {}",
+                        u.name,
+                        u.roles.join(","),
+                        u.tenant.as_deref().unwrap_or("-"),
+                        status
+                    );
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn not_found(e: StoreError, what: &str, name: &str) -> anyhow::Error {
+    match e {
+        StoreError::NotFound(_) => anyhow::anyhow!("no {what} `{name}`"),
+        e => e.into(),
+    }
+}
+
+pub async fn key(cmd: KeyCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        KeyCommand::Create {
+            config,
+            user,
+            scopes,
+            read_only,
+            expires,
+            name,
+        } => {
+            let ttl = expires
+                .as_deref()
+                .map(|e| parse_duration(e).map_err(|m| anyhow::anyhow!("--expires `{e}`: {m}")))
+                .transpose()?;
+            let (_, store) = store_for(&config).await?;
+            if store.get_user(&user).await?.is_none() {
+                bail!("no user `{user}`");
+            }
+            let t = now();
+            let generated = generate_api_key(&random_bytes::<37>());
+            let id = format!("key_{}", generated.prefix);
+            let expires_at = ttl.map(|d| t + i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2));
+            store
+                .create_api_key(
+                    NewApiKey {
+                        id: id.clone(),
+                        prefix: generated.prefix.clone(),
+                        hash: generated.hash.to_vec(),
+                        user: user.clone(),
+                        scopes: scopes.clone(),
+                        read_only,
+                        expires_at,
+                        name,
+                    },
+                    t,
+                )
+                .await?;
+            eprintln!(
+                "created API key `{id}` for `{user}` (scopes: [{}]{}{}); it is shown only once:",
+                scopes.join(" "),
+                if read_only { ", read-only" } else { "" },
+                expires_at.map(|e| format!(", expires {}", fmt_time(e))).unwrap_or_default()
+            );
+            println!("{}", generated.display.expose());
+        }
+        KeyCommand::Revoke { config, key } => {
+            let (_, store) = store_for(&config).await?;
+            if !store.revoke_api_key(&key, now()).await? {
+                bail!("no API key `{key}`");
+            }
+            println!("revoked `{key}`");
+        }
+        KeyCommand::List { config, user, json } => {
+            let (_, store) = store_for(&config).await?;
+            let keys = store.list_api_keys(user.as_deref()).await?;
+            if !json {
+                println!("{:<20} {:<16} {:<24} {:<10} {}", "ID", "USER", "SCOPES", "MODE", "STATE");
+            }
+            let t = now();
+            for k in keys {
+                let state = if k.revoked_at.is_some() {
+                    "revoked".to_owned()
+                } else if k.expires_at.is_some_and(|e| e <= t) {
+                    "expired".to_owned()
+                } else {
+                    k.expires_at.map_or_else(|| "active".to_owned(), |e| format!("active until {}", fmt_time(e)))
+                };
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "id": k.id, "prefix": k.prefix, "user": k.user, "scopes": k.scopes,
+                            "read_only": k.read_only, "expires_at": k.expires_at.map(fmt_time),
+                            "revoked_at": k.revoked_at.map(fmt_time), "created_at": fmt_time(k.created_at),
+                        })
+                    );
+                } else {
+                    println!(
+                        "{:<20} {:<16} {:<24} {:<10} {}",
+                        k.id,
+                        k.user,
+                        k.scopes.join(" "),
+                        if k.read_only { "read-only" } else { "read-write" },
+                        state
+                    );
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn import_htpasswd(
+    config: &crate::cli::ConfigArg,
+    file: &Path,
+    roles: &[String],
+    update: bool,
+) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read `{}`", file.display()))?;
+    let entries = match parse_htpasswd(&text) {
+        Ok(e) => e,
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("error: {}: {e}", file.display());
+            }
+            bail!("`{}` has {} error(s); nothing was imported", file.display(), errors.len());
+        }
+    };
+    let (_, store) = store_for(config).await?;
+    let (mut created, mut updated, mut skipped) = (0, 0, 0);
+    for e in entries {
+        match store.get_user(&e.user).await? {
+            Some(_) if update => {
+                store.set_password(&e.user, &e.hash).await?;
+                updated += 1;
+            }
+            Some(_) => {
+                eprintln!("skipped `{}`: the user exists (use --update to replace the password)", e.user);
+                skipped += 1;
+            }
+            None => {
+                store
+                    .create_user(
+                        NewUser {
+                            name: e.user.clone(),
+                            password_hash: Some(e.hash.clone()),
+                            roles: roles.to_vec(),
+                            tenant: None,
+                        },
+                        now(),
+                    )
+                    .await?;
+                created += 1;
+            }
+        }
+    }
+    println!("imported {created} user(s), updated {updated}, skipped {skipped}");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn token(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
+    let TokenCommand::Issue {
+        config,
+        user,
+        scopes,
+        ttl,
+        acr,
+    } = cmd;
+    let (cfg, store) = store_for(&config).await?;
+    let Some(u) = store.get_user(&user).await? else {
+        bail!("no user `{user}`");
+    };
+    let ttl = match ttl {
+        Some(t) => parse_duration(&t).map_err(|m| anyhow::anyhow!("--ttl `{t}`: {m}"))?,
+        None => cfg.tokens.access_ttl,
+    };
+    let keys = gatehouse_server::keys::OwnKeys::load_or_create(store.as_ref(), now()).await?;
+    let token = gatehouse_server::tokens::issue(&keys, &cfg.tokens, &u, &scopes, &acr, now(), ttl)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("{token}");
+    Ok(ExitCode::SUCCESS)
+}
