@@ -4,8 +4,12 @@
 //! renders and records. Nothing here does IO or reads the clock: time and randomness are
 //! arguments, so every decision is deterministic under test. (design §4)
 
+pub mod apikey;
 pub mod config;
+pub mod credential;
 pub mod deny;
+pub mod htpasswd;
+pub mod password;
 pub mod principal;
 pub mod secret;
 
