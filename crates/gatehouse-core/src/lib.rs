@@ -5,8 +5,13 @@
 //! arguments, so every decision is deterministic under test. (design §4)
 
 pub mod accept;
+pub mod apikey;
 pub mod config;
+pub mod credential;
+pub mod decision;
 pub mod deny;
+pub mod htpasswd;
+pub mod password;
 pub mod path;
 pub mod principal;
 pub mod render;
