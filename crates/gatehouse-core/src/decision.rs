@@ -65,7 +65,10 @@ impl RouteMatch<'_> {
         self.route.config.hidden
     }
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.params.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+        self.params
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| *v)
     }
 }
 

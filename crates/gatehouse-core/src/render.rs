@@ -397,7 +397,11 @@ pub fn render(deny: &Deny, hidden: bool, ctx: &RenderCtx<'_>) -> Rendered {
     // Refusals are personal and must not be cached by shared caches.
     headers.push(("cache-control", "no-store".to_owned()));
     let body = problem(deny, hidden, ctx);
-    let error = if hide { Deny::NotFound.code() } else { deny.code() };
+    let error = if hide {
+        Deny::NotFound.code()
+    } else {
+        deny.code()
+    };
     if ctx.html {
         let page = html::page(deny, hide, &body, ctx);
         return Rendered {
