@@ -132,10 +132,7 @@ impl Deny {
 
     /// True for the 401/403 outcomes that `hidden = true` turns into 404 (row 20).
     pub const fn hideable(&self) -> bool {
-        matches!(
-            self.row(),
-            Some(5..=19)
-        )
+        matches!(self.row(), Some(5..=19))
     }
 }
 
