@@ -1,6 +1,6 @@
 //! The runtime configuration model.
 //!
-//! A TOML file is parsed by [`parse`] into these types after every key and value was
+//! A TOML file is parsed by [`parse()`] into these types after every key and value was
 //! validated; every problem in the file is collected with its line (see [`ConfigErrors`]).
 //! Nothing here is optional-by-accident: defaults are applied during parsing so the rest of
 //! the gateway reads plain values.
@@ -16,7 +16,8 @@ use ipnet::IpNet;
 pub use parse::{ConfigError, ConfigErrors, ConfigWarning, parse, parse_duration};
 
 /// The whole validated configuration.
-#[derive(Debug, Clone)]
+/// `Config::default()` is what an empty file parses to.
+#[derive(Debug, Clone, Default)]
 pub struct Config {
     pub server: ServerConfig,
     pub upstream: Option<UpstreamConfig>,
@@ -40,6 +41,7 @@ pub struct ServerConfig {
     pub realm: String,
     /// Peers whose `X-Forwarded-For` / `X-Forwarded-*` headers are believed.
     pub trusted_proxies: Vec<IpNet>,
+    /// Default [`Disclosure::Helpful`].
     pub disclosure: Disclosure,
     /// Send `Bearer … error="insufficient_scope", scope="…"` with row 16 (RFC 6750 §3.1).
     pub scope_challenge: bool,
@@ -47,6 +49,21 @@ pub struct ServerConfig {
     pub forward_auth_body: ForwardAuthBody,
     /// Largest request body accepted for proxying, bytes. Default 10 MiB.
     pub max_body_bytes: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            admin_listen: None,
+            realm: "api".to_owned(),
+            trusted_proxies: Vec::new(),
+            disclosure: Disclosure::Helpful,
+            scope_challenge: true,
+            forward_auth_body: ForwardAuthBody::Auto,
+            max_body_bytes: 10 * 1024 * 1024,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,16 +103,38 @@ pub struct StoreConfig {
     pub url: String,
 }
 
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://gatehouse.db".to_owned(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct TokensConfig {
     /// `iss` of tokens Gatehouse signs. Default `"gatehouse"`.
     pub issuer: String,
     /// `aud` of tokens Gatehouse signs. Default `"api"`.
     pub audience: String,
+    /// Lifetime of issued access tokens. Default 15 min.
     pub access_ttl: Duration,
+    /// Lifetime of a refresh-token family member. Default 30 days.
     pub refresh_ttl: Duration,
     /// Clock skew allowed for `exp` / `nbf` / `iat`. Default 30 s (RFC 8725 §3.10 spirit: small).
     pub leeway: Duration,
+}
+
+impl Default for TokensConfig {
+    fn default() -> Self {
+        Self {
+            issuer: "gatehouse".to_owned(),
+            audience: "api".to_owned(),
+            access_ttl: Duration::from_secs(15 * 60),
+            refresh_ttl: Duration::from_secs(30 * 86_400),
+            leeway: Duration::from_secs(30),
+        }
+    }
 }
 
 /// One external token issuer (`[[issuers]]`).
@@ -178,10 +217,38 @@ pub struct CorsConfig {
     pub max_age: Option<Duration>,
 }
 
+impl Default for CorsConfig {
+    fn default() -> Self {
+        Self {
+            allowed_origins: Vec::new(),
+            allowed_methods: ["GET", "POST", "PUT", "PATCH", "DELETE"]
+                .map(str::to_owned)
+                .to_vec(),
+            allowed_headers: ["Authorization", "Content-Type", "X-API-Key"]
+                .map(str::to_owned)
+                .to_vec(),
+            allow_credentials: false,
+            max_age: None,
+        }
+    }
+}
+
+/// `[defaults]`: what unmatched paths get, and the schemes routes accept unless they say.
 #[derive(Debug, Clone)]
 pub struct DefaultsConfig {
+    /// Default [`Access::Authenticated`].
     pub access: Access,
+    /// Default `["bearer", "api_key"]`.
     pub auth: Vec<Scheme>,
+}
+
+impl Default for DefaultsConfig {
+    fn default() -> Self {
+        Self {
+            access: Access::Authenticated,
+            auth: vec![Scheme::Bearer, Scheme::ApiKey],
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,402 @@
+//! The top level and the single-table sections: `[server]`, `[upstream]`, `[store]`,
+//! `[cluster]`, `[tokens]`, `[throttle]`, `[audit]`, `[cors]`, `[defaults]`.
+
+use super::{Ctx, Field, Table, issuers, route, values};
+use crate::config::{
+    Access, AuditConfig, Config, CorsConfig, DefaultsConfig, Disclosure, ForwardAuthBody, Scheme,
+    ServerConfig, StoreConfig, ThrottleConfig, TokensConfig, UpstreamConfig,
+};
+
+const SECTIONS: &[&str] = &[
+    "server", "upstream", "store", "cluster", "tokens", "issuers", "throttle", "audit", "cors",
+    "defaults", "route",
+];
+
+pub(super) const ACCESS: &[(&str, Access)] = &[
+    ("public", Access::Public),
+    ("authenticated", Access::Authenticated),
+    ("deny", Access::Deny),
+];
+
+/// Walks the whole document; defaults stand in wherever a value is absent or invalid (in
+/// the invalid case an error was recorded, so the result is discarded anyway).
+pub(super) fn document(ctx: &mut Ctx<'_>, root: &Table<'_, '_>) -> Config {
+    ctx.unknown_keys(root, SECTIONS);
+    let mut config = Config::default();
+    if let Some(t) = section(ctx, root, "server") {
+        config.server = server(ctx, &t);
+    }
+    if let Some(t) = section(ctx, root, "upstream") {
+        config.upstream = upstream(ctx, &t);
+    }
+    if let Some(t) = section(ctx, root, "store") {
+        config.store = store(ctx, &t);
+    }
+    if let Some(t) = section(ctx, root, "cluster") {
+        cluster(ctx, &t);
+    }
+    if let Some(t) = section(ctx, root, "tokens") {
+        config.tokens = tokens(ctx, &t);
+    }
+    if let Some(t) = section(ctx, root, "throttle") {
+        config.throttle = throttle(ctx, &t);
+    }
+    if let Some(t) = section(ctx, root, "audit") {
+        config.audit = audit(ctx, &t);
+    }
+    if let Some(t) = section(ctx, root, "cors") {
+        config.cors = cors(ctx, &t);
+    }
+    if let Some(t) = section(ctx, root, "defaults") {
+        config.defaults = defaults(ctx, &t);
+    }
+    if let Some(f) = root.get("issuers") {
+        config.issuers = issuers::issuers(ctx, &f);
+    }
+    if let Some(f) = root.get("route") {
+        config.routes = route::routes(ctx, &f, &config.defaults);
+    }
+    config
+}
+
+/// A `[name]` section, or `None` when absent or not a table (the latter reported).
+fn section<'a, 'i>(ctx: &mut Ctx<'_>, root: &Table<'a, 'i>, name: &str) -> Option<Table<'a, 'i>> {
+    let f = root.get(name)?;
+    ctx.table(&f)
+}
+
+/// An array of tables (`[[name]]`); a plain `[name]` table gets a pointed message.
+pub(super) fn table_array<'a, 'i>(ctx: &mut Ctx<'_>, f: &Field<'a, 'i>) -> Vec<Table<'a, 'i>> {
+    if f.val.is_table() {
+        let msg = format!("`{0}` must be an array of tables: write `[[{0}]]`", f.key);
+        ctx.error(&f.span, &f.key, msg);
+        return Vec::new();
+    }
+    let Some(items) = ctx.array(f) else {
+        return Vec::new();
+    };
+    items.iter().filter_map(|item| ctx.table(item)).collect()
+}
+
+fn server(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> ServerConfig {
+    ctx.unknown_keys(
+        t,
+        &[
+            "listen",
+            "admin_listen",
+            "realm",
+            "trusted_proxies",
+            "disclosure",
+            "scope_challenge",
+            "forward_auth_body",
+            "max_body_bytes",
+        ],
+    );
+    let mut s = ServerConfig::default();
+    if let Some(v) = t
+        .get("listen")
+        .and_then(|f| ctx.parsed(&f, values::socket_addr))
+    {
+        s.listen = v;
+    }
+    s.admin_listen = t
+        .get("admin_listen")
+        .and_then(|f| ctx.parsed(&f, values::socket_addr));
+    if s.admin_listen == Some(s.listen) {
+        let f = t.get("admin_listen");
+        let span = f.as_ref().map_or(t.span.clone(), |f| f.span.clone());
+        ctx.error(
+            &span,
+            &t.key("admin_listen"),
+            format!(
+                "`{}` is also `listen`; the admin listener must never share the public port",
+                s.listen
+            ),
+        );
+    }
+    if let Some(v) = t.get("realm").and_then(|f| ctx.parsed(&f, values::realm)) {
+        s.realm = v;
+    }
+    if let Some(v) = t
+        .get("trusted_proxies")
+        .and_then(|f| ctx.list(&f, values::cidr))
+    {
+        s.trusted_proxies = v;
+    }
+    let disclosure = [
+        ("helpful", Disclosure::Helpful),
+        ("minimal", Disclosure::Minimal),
+    ];
+    if let Some(v) = t
+        .get("disclosure")
+        .and_then(|f| ctx.choice(&f, &disclosure))
+    {
+        s.disclosure = v;
+    }
+    if let Some(v) = t.get("scope_challenge").and_then(|f| ctx.bool(&f)) {
+        s.scope_challenge = v;
+    }
+    let body = [
+        ("auto", ForwardAuthBody::Auto),
+        ("full", ForwardAuthBody::Full),
+        ("empty", ForwardAuthBody::Empty),
+    ];
+    if let Some(v) = t
+        .get("forward_auth_body")
+        .and_then(|f| ctx.choice(&f, &body))
+    {
+        s.forward_auth_body = v;
+    }
+    if let Some(v) = t.get("max_body_bytes").and_then(|f| ctx.u64(&f)) {
+        s.max_body_bytes = v;
+    }
+    s
+}
+
+fn upstream(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> Option<UpstreamConfig> {
+    ctx.unknown_keys(t, &["url", "connect_timeout", "timeout"]);
+    ctx.require(t, "url");
+    let url = t.get("url").and_then(|f| {
+        ctx.parsed(&f, |s| {
+            values::http_url(s)?;
+            Ok(s.to_owned())
+        })
+    });
+    let connect_timeout = t.get("connect_timeout").and_then(|f| ctx.duration(&f));
+    let timeout = t.get("timeout").and_then(|f| ctx.duration(&f));
+    Some(UpstreamConfig {
+        url: url?,
+        connect_timeout: connect_timeout.unwrap_or(std::time::Duration::from_secs(5)),
+        timeout: timeout.unwrap_or(std::time::Duration::from_secs(30)),
+    })
+}
+
+fn store(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> StoreConfig {
+    ctx.unknown_keys(t, &["url"]);
+    let url = t.get("url").and_then(|f| ctx.parsed(&f, store_url));
+    url.map_or_else(StoreConfig::default, |url| StoreConfig { url })
+}
+
+/// `sqlite://path` or `sqlite::memory:`. The URL is not echoed in errors: a postgres URL
+/// may carry a password.
+fn store_url(s: &str) -> Result<String, String> {
+    if s == "sqlite::memory:" {
+        return Ok(s.to_owned());
+    }
+    if let Some(path) = s.strip_prefix("sqlite://") {
+        return if path.is_empty() {
+            Err("`sqlite://` needs a file path, e.g. `sqlite://gatehouse.db`".to_owned())
+        } else {
+            Ok(s.to_owned())
+        };
+    }
+    if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+        return Err("postgres backend is not available in this build".to_owned());
+    }
+    let scheme = s.split_once(':').map_or(s, |(scheme, _)| scheme);
+    Err(format!(
+        "unsupported store url scheme `{scheme}`: expected `sqlite://path` or `sqlite::memory:`"
+    ))
+}
+
+/// `[cluster]` is a known section whose only feature is not built yet.
+fn cluster(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) {
+    ctx.unknown_keys(t, &["redis_url"]);
+    if let Some(f) = t.get("redis_url") {
+        ctx.error(
+            &f.span,
+            &f.key,
+            "cluster mode (shared throttling, revocations and nonces over redis) is not available in this build yet; remove `redis_url` to run as a single node",
+        );
+    }
+}
+
+fn tokens(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> TokensConfig {
+    ctx.unknown_keys(
+        t,
+        &["issuer", "audience", "access_ttl", "refresh_ttl", "leeway"],
+    );
+    let mut k = TokensConfig::default();
+    if let Some(v) = t
+        .get("issuer")
+        .and_then(|f| ctx.parsed(&f, values::non_empty))
+    {
+        k.issuer = v;
+    }
+    if let Some(v) = t
+        .get("audience")
+        .and_then(|f| ctx.parsed(&f, values::non_empty))
+    {
+        k.audience = v;
+    }
+    let access = t.get("access_ttl").and_then(|f| ctx.duration(&f));
+    let refresh_field = t.get("refresh_ttl");
+    let refresh = refresh_field.as_ref().and_then(|f| ctx.duration(f));
+    if let Some(v) = access {
+        k.access_ttl = v;
+    }
+    if let Some(v) = refresh {
+        k.refresh_ttl = v;
+    }
+    if let Some(v) = t.get("leeway").and_then(|f| ctx.duration(&f)) {
+        k.leeway = v;
+    }
+    // Only judged when both were given or valid, so one bad value is not reported twice.
+    let both_valid = t.get("access_ttl").is_none_or(|_| access.is_some())
+        && t.get("refresh_ttl").is_none_or(|_| refresh.is_some());
+    if both_valid && k.refresh_ttl <= k.access_ttl {
+        let span = refresh_field.map_or_else(
+            || t.get("access_ttl").map_or(t.span.clone(), |f| f.span),
+            |f| f.span,
+        );
+        ctx.error(
+            &span,
+            &t.key("refresh_ttl"),
+            "`refresh_ttl` must be longer than `access_ttl`, or refreshing could never help",
+        );
+    }
+    k
+}
+
+fn throttle(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> ThrottleConfig {
+    ctx.unknown_keys(t, &["failed_per_ip", "failed_per_account"]);
+    let line = t.line(ctx);
+    ctx.warn(
+        Some(line),
+        "`[throttle]` is accepted; failed-authentication throttling is not enforced by this build",
+    );
+    ThrottleConfig {
+        failed_per_ip: t.get("failed_per_ip").and_then(|f| ctx.window(&f)),
+        failed_per_account: t.get("failed_per_account").and_then(|f| ctx.window(&f)),
+    }
+}
+
+fn audit(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> AuditConfig {
+    ctx.unknown_keys(t, &["file", "log_allowed"]);
+    let line = t.line(ctx);
+    ctx.warn(
+        Some(line),
+        "`[audit]` is accepted; the audit trail is not written by this build",
+    );
+    AuditConfig {
+        file: t
+            .get("file")
+            .and_then(|f| ctx.parsed(&f, values::non_empty))
+            .map(Into::into),
+        log_allowed: t
+            .get("log_allowed")
+            .and_then(|f| ctx.bool(&f))
+            .unwrap_or(false),
+    }
+}
+
+fn cors(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> CorsConfig {
+    ctx.unknown_keys(
+        t,
+        &[
+            "allowed_origins",
+            "allowed_methods",
+            "allowed_headers",
+            "allow_credentials",
+            "max_age",
+        ],
+    );
+    let mut c = CorsConfig::default();
+    let origins_field = t.get("allowed_origins");
+    if let Some(v) = origins_field
+        .as_ref()
+        .and_then(|f| ctx.list(f, values::origin))
+    {
+        c.allowed_origins = v;
+    }
+    let wildcard = c.allowed_origins.iter().any(|o| o == "*");
+    if let Some(f) = origins_field.as_ref()
+        && wildcard
+        && c.allowed_origins.len() > 1
+    {
+        ctx.error(
+            &f.span,
+            &f.key,
+            "`*` allows every origin; it cannot be combined with other origins",
+        );
+    }
+    if let Some(v) = t.get("allowed_methods").and_then(|f| ctx.list(&f, method)) {
+        c.allowed_methods = v;
+    }
+    if let Some(v) = t.get("allowed_headers").and_then(|f| {
+        ctx.list(&f, |s| {
+            if values::is_token(s) {
+                Ok(s.to_owned())
+            } else {
+                Err(format!("invalid header name `{}`", s.escape_debug()))
+            }
+        })
+    }) {
+        c.allowed_headers = v;
+    }
+    if let Some(f) = t.get("allow_credentials") {
+        if let Some(v) = ctx.bool(&f) {
+            c.allow_credentials = v;
+        }
+        // Fetch standard, CORS protocol: `Access-Control-Allow-Origin: *` is never honoured
+        // for credentialed requests.
+        if c.allow_credentials && wildcard {
+            ctx.error(
+                &f.span,
+                &f.key,
+                "`allow_credentials = true` cannot be used with the origin `*`; list the origins",
+            );
+        }
+    }
+    c.max_age = t.get("max_age").and_then(|f| ctx.duration(&f));
+    c
+}
+
+/// An HTTP method (RFC 9110 §9.1: a token), upper-cased.
+pub(super) fn method(s: &str) -> Result<String, String> {
+    if values::is_token(s) {
+        Ok(s.to_ascii_uppercase())
+    } else {
+        Err(format!("invalid http method `{}`", s.escape_debug()))
+    }
+}
+
+fn defaults(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> DefaultsConfig {
+    ctx.unknown_keys(t, &["access", "auth"]);
+    let mut d = DefaultsConfig::default();
+    if let Some(v) = t.get("access").and_then(|f| ctx.choice(&f, ACCESS)) {
+        d.access = v;
+    }
+    if let Some(v) = t.get("auth").and_then(|f| schemes(ctx, &f)) {
+        d.auth = v;
+    }
+    d
+}
+
+/// A non-empty list of distinct scheme names, in challenge order.
+pub(super) fn schemes(ctx: &mut Ctx<'_>, f: &Field<'_, '_>) -> Option<Vec<Scheme>> {
+    let list = ctx.list(f, |s| {
+        Scheme::from_name(s).ok_or_else(|| {
+            format!(
+                "unknown scheme `{s}`; expected one of `bearer`, `api_key`, `basic`, `digest`, `session`"
+            )
+        })
+    })?;
+    if list.is_empty() {
+        ctx.error(&f.span, &f.key, "must list at least one scheme");
+        return None;
+    }
+    if let Some(dup) = list
+        .iter()
+        .enumerate()
+        .find_map(|(i, s)| list[..i].contains(s).then_some(s))
+    {
+        ctx.error(
+            &f.span,
+            &f.key,
+            format!("scheme `{}` is listed twice", dup.as_str()),
+        );
+        return None;
+    }
+    Some(list)
+}
