@@ -9,6 +9,8 @@
 
 mod verify;
 
+pub use verify::RETRY_AFTER_UNAVAILABLE;
+
 use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 

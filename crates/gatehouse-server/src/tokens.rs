@@ -1,0 +1,221 @@
+//! Bearer tokens at the edge: the core verifier plus the IO it needs — fetching external
+//! issuers' JWKS on first use and on an unknown `kid` (single-flight, rate-limited; row 22
+//! when the JWKS cannot be had), reading `jwks_file`s — and issuing our own tokens.
+
+use std::sync::Mutex as StdMutex;
+use std::time::{Duration, Instant};
+
+use gatehouse_core::config::{Config, IssuerKeys, TokensConfig};
+use gatehouse_core::deny::Deny;
+use gatehouse_core::principal::Principal;
+use gatehouse_core::token::{
+    AccessClaims, IssuerVerifier, KeySet, TokenVerifier, VerifyError, sign_access_token,
+};
+use gatehouse_store::User;
+use http_body_util::{BodyExt as _, Limited};
+
+use crate::keys::OwnKeys;
+use crate::proxy::{HttpsClient, https_client};
+
+pub use gatehouse_core::token::OWN_ISSUER_NAME as OWN_ISSUER;
+
+/// At most one forced JWKS refetch per issuer in this interval (forged `kid`s must not
+/// hammer the identity provider).
+const REFETCH_INTERVAL: Duration = Duration::from_secs(10);
+/// Keys are refreshed in the background once they are this old.
+const JWKS_MAX_AGE: Duration = Duration::from_secs(600);
+/// JWKS documents larger than this are refused.
+const JWKS_MAX_BYTES: usize = 1024 * 1024;
+const JWKS_TIMEOUT: Duration = Duration::from_secs(5);
+
+struct Remote {
+    url: String,
+    /// Serializes fetches of this issuer (single flight).
+    fetching: tokio::sync::Mutex<()>,
+    state: StdMutex<FetchState>,
+}
+
+#[derive(Default, Clone, Copy)]
+struct FetchState {
+    last_attempt: Option<Instant>,
+    last_ok: Option<Instant>,
+}
+
+/// Verifies bearer tokens of our own issuer (index 0) and every `[[issuers]]` entry.
+pub struct Verifiers {
+    verifier: TokenVerifier,
+    /// Per issuer index: where to refetch keys from.
+    remotes: Vec<Option<Remote>>,
+    client: HttpsClient,
+}
+
+impl Verifiers {
+    pub fn new(config: &Config, own: &OwnKeys) -> Result<Self, String> {
+        let own_keys = KeySet::from_ed25519_public_keys(
+            own.keys.iter().map(|k| (k.kid.as_str(), k.public.as_slice())),
+        )
+        .map_err(|e| format!("own signing keys: {e}"))?;
+        let mut issuers = vec![IssuerVerifier::own(&config.tokens, own_keys)];
+        let mut remotes = vec![None];
+        for ic in &config.issuers {
+            let (keys, remote) = match &ic.keys {
+                IssuerKeys::Secret(s) => (
+                    KeySet::from_hmac_secret(s).map_err(|e| format!("issuer `{}`: {e}", ic.name))?,
+                    None,
+                ),
+                IssuerKeys::JwksFile(path) => {
+                    let bytes = std::fs::read(path).map_err(|e| {
+                        format!("issuer `{}`: cannot read `{}`: {e}", ic.name, path.display())
+                    })?;
+                    (
+                        KeySet::from_jwks_json(&bytes).map_err(|e| {
+                            format!("issuer `{}`: `{}`: {e}", ic.name, path.display())
+                        })?,
+                        None,
+                    )
+                }
+                IssuerKeys::JwksUrl(url) => (
+                    KeySet::default(),
+                    Some(Remote {
+                        url: url.clone(),
+                        fetching: tokio::sync::Mutex::new(()),
+                        state: StdMutex::new(FetchState::default()),
+                    }),
+                ),
+            };
+            issuers.push(IssuerVerifier::from_config(ic, keys));
+            remotes.push(remote);
+        }
+        let verifier = TokenVerifier::new(issuers).map_err(|e| e.to_string())?;
+        Ok(Self {
+            verifier,
+            remotes,
+            client: https_client(JWKS_TIMEOUT),
+        })
+    }
+
+    /// Rows 8, 9 and 22 for bearer tokens.
+    pub async fn verify(&self, token: &str, now: i64) -> Result<Principal, Deny> {
+        match self.verifier.verify(token, now) {
+            Ok(p) => Ok(p),
+            Err(VerifyError::UnknownKid { issuer }) => {
+                self.refetch(issuer).await?;
+                self.verifier.verify(token, now).map_err(|e| e.to_deny())
+            }
+            Err(e) => Err(e.to_deny()),
+        }
+    }
+
+    /// Refetches the JWKS of issuer `index` after an unknown `kid`.
+    async fn refetch(&self, index: usize) -> Result<(), Deny> {
+        let unknown = Deny::InvalidToken {
+            detail: gatehouse_core::token::msg::UNKNOWN_KEY.to_owned(),
+        };
+        let Some(Some(remote)) = self.remotes.get(index) else {
+            return Err(unknown);
+        };
+        let _flight = remote.fetching.lock().await;
+        let state = remote.state.lock().map(|s| *s).unwrap_or_default();
+        if let Some(at) = state.last_attempt {
+            if at.elapsed() < REFETCH_INTERVAL {
+                // Just fetched (perhaps by a concurrent request): decide with what we have.
+                return if state.last_ok == state.last_attempt {
+                    Ok(())
+                } else {
+                    Err(unavailable())
+                };
+            }
+        }
+        let started = Instant::now();
+        let result = self.fetch(&remote.url).await;
+        let ok = match result {
+            Ok(keys) => {
+                if let Some(iv) = self.verifier.issuers().get(index) {
+                    iv.set_keys(keys);
+                }
+                true
+            }
+            Err(e) => {
+                tracing::warn!(url = %remote.url, error = %e, "JWKS fetch failed");
+                false
+            }
+        };
+        if let Ok(mut s) = remote.state.lock() {
+            s.last_attempt = Some(started);
+            if ok {
+                s.last_ok = Some(started);
+            }
+        }
+        if ok { Ok(()) } else { Err(unavailable()) }
+    }
+
+    async fn fetch(&self, url: &str) -> Result<KeySet, String> {
+        let req = http::Request::get(url)
+            .header(http::header::ACCEPT, "application/json")
+            .body(axum::body::Body::empty())
+            .map_err(|e| e.to_string())?;
+        let resp = tokio::time::timeout(JWKS_TIMEOUT, self.client.request(req))
+            .await
+            .map_err(|_| "timed out".to_owned())?
+            .map_err(|e| e.to_string())?;
+        if !resp.status().is_success() {
+            return Err(format!("status {}", resp.status()));
+        }
+        let body = tokio::time::timeout(JWKS_TIMEOUT, Limited::new(resp.into_body(), JWKS_MAX_BYTES).collect())
+            .await
+            .map_err(|_| "timed out reading the body".to_owned())?
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        KeySet::from_jwks_json(&body).map_err(|e| e.to_string())
+    }
+
+    /// Issuers whose keys are older than [`JWKS_MAX_AGE`] (for a background refresh).
+    pub fn stale(&self) -> Vec<usize> {
+        self.remotes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| {
+                let r = r.as_ref()?;
+                let s = r.state.lock().ok().map(|s| *s)?;
+                s.last_ok
+                    .is_some_and(|t| t.elapsed() > JWKS_MAX_AGE)
+                    .then_some(i)
+            })
+            .collect()
+    }
+}
+
+fn unavailable() -> Deny {
+    Deny::AuthUnavailable {
+        retry_after: crate::gateway::RETRY_AFTER_UNAVAILABLE,
+    }
+}
+
+/// Issues an access token for a local user, signed with our current key.
+pub fn issue(
+    keys: &OwnKeys,
+    tokens: &TokensConfig,
+    user: &User,
+    scopes: &[String],
+    acr: &str,
+    now: i64,
+    ttl: Duration,
+) -> Result<String, String> {
+    use base64::Engine as _;
+    let key = keys.current().ok_or("no signing key")?;
+    let jti = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crate::ids::random_bytes::<16>());
+    let claims = AccessClaims {
+        iss: tokens.issuer.clone(),
+        aud: tokens.audience.clone(),
+        sub: user.name.clone(),
+        roles: user.roles.clone(),
+        scope: scopes.join(" "),
+        tenant: user.tenant.clone(),
+        acr: acr.to_owned(),
+        auth_time: now,
+        jti,
+        iat: now,
+        exp: now + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2),
+    };
+    sign_access_token(&claims, &key.kid, key.private_pkcs8()).map_err(|e| e.to_string())
+}
