@@ -759,3 +759,21 @@ fn plain_http_jwks_warns_unless_loopback() {
     let (_, w) = parse(&issuer("http://127.0.0.1:8080/certs")).unwrap();
     assert!(w.is_empty());
 }
+
+/// The complete example in `docs/config.md` stays valid.
+#[test]
+fn documented_example_parses() {
+    let doc = include_str!("../../../docs/config.md");
+    let example = doc
+        .split("## Complete example")
+        .nth(1)
+        .and_then(|s| s.split("```toml\n").nth(1))
+        .and_then(|s| s.split("```").next())
+        .expect("docs/config.md has a complete example");
+    let (c, warnings) = parse(example).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.issuers.len(), 2);
+    assert_eq!(c.routes.len(), 4);
+    assert!(c.upstream.is_some());
+    // Only the not-yet-enforced features warn.
+    assert_eq!(warnings.len(), 3, "{warnings:?}");
+}
