@@ -1,1 +1,71 @@
-//! placeholder
+//! Durable state of Gatehouse (design §4, §5): users, API keys and token signing keys behind
+//! one [`Store`] trait, so callers hold an `Arc<dyn Store>` and never see the backend.
+//!
+//! Backends: SQLite ([`SqliteStore`], the embedded default). [`open_store`] picks one from
+//! the `[store] url` of the configuration.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use gatehouse_store::{open_store, NewUser};
+//!
+//! let store = open_store("sqlite::memory:").await?;
+//! let now = 1_700_000_000;
+//! store.create_user(NewUser { name: "alice".into(), ..NewUser::default() }, now).await?;
+//! assert!(store.get_user("alice").await?.is_some());
+//! # Ok::<(), gatehouse_store::StoreError>(())
+//! # }).unwrap();
+//! ```
+
+mod error;
+mod model;
+mod sqlite;
+mod store;
+
+use std::sync::Arc;
+
+pub use error::StoreError;
+pub use model::{AccountStatus, ApiKey, NewApiKey, NewUser, SigningKey, User};
+pub use sqlite::{AppliedMigration, SqliteStore};
+pub use store::{BoxFuture, Store};
+
+/// Opens the store named by `url`, dispatching on its scheme:
+/// `sqlite://path` or `sqlite::memory:` → [`SqliteStore`]; `postgres://` / `postgresql://` →
+/// [`StoreError::BackendNotBuilt`] until that backend exists.
+///
+/// Error messages never repeat the URL, which may carry a password.
+pub async fn open_store(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    let scheme = url.split_once(':').map(|(scheme, _)| scheme);
+    match scheme {
+        Some("sqlite") => Ok(Arc::new(SqliteStore::open(url).await?)),
+        Some("postgres" | "postgresql") => Err(StoreError::BackendNotBuilt {
+            backend: "postgres",
+        }),
+        _ => Err(StoreError::InvalidUrl(
+            "unknown scheme: expected `sqlite://path`, `sqlite::memory:` or `postgres://...`"
+                .into(),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn dispatches_on_scheme_without_echoing_the_url() {
+        let pg = open_store("postgres://gate:hunter2@db/gatehouse")
+            .await
+            .err();
+        let pg = pg.map(|e| e.to_string());
+        assert_eq!(
+            pg.as_deref(),
+            Some("postgres backend is not available in this build")
+        );
+        let other = open_store("mysql://gate:hunter2@db/x").await.err();
+        let other = other.map(|e| e.to_string()).unwrap_or_default();
+        assert!(other.starts_with("invalid store url"), "{other}");
+        assert!(!other.contains("hunter2"), "{other}");
+        assert!(open_store("no-scheme-at-all").await.is_err());
+        assert!(open_store("sqlite::memory:").await.is_ok());
+    }
+}

@@ -1,0 +1,189 @@
+//! `users` table.
+
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqlitePool};
+
+use super::{decode_list, encode_list, is_unique_violation};
+use crate::error::StoreError;
+use crate::model::{AccountStatus, NewUser, User};
+
+/// `SELECT` of every user column followed by `$tail`, as a `&'static str`.
+macro_rules! select_users {
+    ($tail:literal) => {
+        concat!(
+            "SELECT name, password_hash, roles, tenant, suspended_at, suspended_reason, \
+             created_at FROM users ",
+            $tail
+        )
+    };
+}
+
+fn from_row(row: &SqliteRow) -> Result<User, StoreError> {
+    let name: String = row
+        .try_get("name")
+        .map_err(|e| StoreError::db("read user", e))?;
+    let read = |e: sqlx::Error| StoreError::corrupt("user", &name, e);
+    let roles: String = row.try_get("roles").map_err(read)?;
+    let suspended_at: Option<i64> = row.try_get("suspended_at").map_err(read)?;
+    let reason: Option<String> = row.try_get("suspended_reason").map_err(read)?;
+    let status = match (suspended_at, reason) {
+        (None, None) => AccountStatus::Active,
+        (Some(at), Some(reason)) => AccountStatus::Suspended { at, reason },
+        _ => return Err(StoreError::corrupt("user", &name, "half-set suspension")),
+    };
+    Ok(User {
+        password_hash: row.try_get("password_hash").map_err(read)?,
+        roles: decode_list(&roles, "user", &name)?,
+        tenant: row.try_get("tenant").map_err(read)?,
+        status,
+        created_at: row.try_get("created_at").map_err(read)?,
+        name,
+    })
+}
+
+pub(super) async fn create(pool: &SqlitePool, user: NewUser, now: i64) -> Result<User, StoreError> {
+    let roles = encode_list(&user.roles)?;
+    let inserted = sqlx::query(
+        "INSERT INTO users (name, password_hash, roles, tenant, created_at)
+         VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(&user.name)
+    .bind(&user.password_hash)
+    .bind(&roles)
+    .bind(&user.tenant)
+    .bind(now)
+    .execute(pool)
+    .await;
+    match inserted {
+        Ok(_) => Ok(User {
+            name: user.name,
+            password_hash: user.password_hash,
+            roles: user.roles,
+            tenant: user.tenant,
+            status: AccountStatus::Active,
+            created_at: now,
+        }),
+        Err(e) if is_unique_violation(&e) => Err(StoreError::conflict("user", &user.name)),
+        Err(e) => Err(StoreError::db("create user", e)),
+    }
+}
+
+pub(super) async fn get(pool: &SqlitePool, name: &str) -> Result<Option<User>, StoreError> {
+    sqlx::query(select_users!("WHERE name = ?"))
+        .bind(name)
+        .fetch_optional(pool)
+        .await
+        .map_err(|e| StoreError::db("read user", e))?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+pub(super) async fn list(pool: &SqlitePool) -> Result<Vec<User>, StoreError> {
+    sqlx::query(select_users!("ORDER BY name"))
+        .fetch_all(pool)
+        .await
+        .map_err(|e| StoreError::db("list users", e))?
+        .iter()
+        .map(from_row)
+        .collect()
+}
+
+/// Fails with `NotFound` when an update touched no row.
+fn found(rows: u64, name: &str) -> Result<(), StoreError> {
+    if rows == 0 {
+        Err(StoreError::not_found("user", name))
+    } else {
+        Ok(())
+    }
+}
+
+pub(super) async fn set_password(
+    pool: &SqlitePool,
+    name: &str,
+    hash: Option<String>,
+) -> Result<(), StoreError> {
+    let done = sqlx::query("UPDATE users SET password_hash = ? WHERE name = ?")
+        .bind(hash)
+        .bind(name)
+        .execute(pool)
+        .await
+        .map_err(|e| StoreError::db("set password", e))?;
+    found(done.rows_affected(), name)
+}
+
+pub(super) async fn set_roles(
+    pool: &SqlitePool,
+    name: &str,
+    roles: Vec<String>,
+) -> Result<(), StoreError> {
+    let done = sqlx::query("UPDATE users SET roles = ? WHERE name = ?")
+        .bind(encode_list(&roles)?)
+        .bind(name)
+        .execute(pool)
+        .await
+        .map_err(|e| StoreError::db("set roles", e))?;
+    found(done.rows_affected(), name)
+}
+
+pub(super) async fn set_tenant(
+    pool: &SqlitePool,
+    name: &str,
+    tenant: Option<String>,
+) -> Result<(), StoreError> {
+    let done = sqlx::query("UPDATE users SET tenant = ? WHERE name = ?")
+        .bind(tenant)
+        .bind(name)
+        .execute(pool)
+        .await
+        .map_err(|e| StoreError::db("set tenant", e))?;
+    found(done.rows_affected(), name)
+}
+
+pub(super) async fn suspend(
+    pool: &SqlitePool,
+    name: &str,
+    reason: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    let done =
+        sqlx::query("UPDATE users SET suspended_at = ?, suspended_reason = ? WHERE name = ?")
+            .bind(now)
+            .bind(reason)
+            .bind(name)
+            .execute(pool)
+            .await
+            .map_err(|e| StoreError::db("suspend user", e))?;
+    found(done.rows_affected(), name)
+}
+
+pub(super) async fn unsuspend(pool: &SqlitePool, name: &str) -> Result<(), StoreError> {
+    let done =
+        sqlx::query("UPDATE users SET suspended_at = NULL, suspended_reason = NULL WHERE name = ?")
+            .bind(name)
+            .execute(pool)
+            .await
+            .map_err(|e| StoreError::db("unsuspend user", e))?;
+    found(done.rows_affected(), name)
+}
+
+/// Deletes the keys explicitly as well as through `ON DELETE CASCADE`, so the result does
+/// not depend on the `foreign_keys` pragma of the connection.
+pub(super) async fn delete(pool: &SqlitePool, name: &str) -> Result<(), StoreError> {
+    let err = |e| StoreError::db("delete user", e);
+    // The first statement writes, so the deferred transaction takes the write lock (waiting
+    // up to busy_timeout) before anything is read.
+    let mut tx = pool.begin().await.map_err(err)?;
+    sqlx::query("DELETE FROM api_keys WHERE user_name = ?")
+        .bind(name)
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?;
+    let done = sqlx::query("DELETE FROM users WHERE name = ?")
+        .bind(name)
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?;
+    found(done.rows_affected(), name)?;
+    tx.commit().await.map_err(err)
+}

@@ -1,0 +1,81 @@
+//! Store conformance: the suite in `suite.rs` run once per backend, each case on a fresh,
+//! empty store. SQLite-only behaviour (files, migrations) is tested in `sqlite.rs`.
+//!
+//! Adding a backend: add an arm to `conformance!` below whose `$open` expression yields a
+//! fresh `(Arc<dyn Store>, guard)`; for PostgreSQL, skip (and say so) when
+//! `GATEHOUSE_TEST_POSTGRES_URL` is unset.
+
+mod sqlite;
+mod suite;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use gatehouse_store::{SqliteStore, Store, StoreError};
+
+/// A directory under the system temp dir, unique to this process and call, removed on drop
+/// (also when the test panics).
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(label: &str) -> std::io::Result<Self> {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!(
+            "gatehouse-store-{}-{label}-{n}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir)?;
+        Ok(Self(dir))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// `sqlite://` URL of a database file in this directory.
+    pub fn sqlite_url(&self, file: &str) -> String {
+        format!("sqlite://{}", self.0.join(file).display())
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub async fn sqlite_memory() -> Result<(Arc<dyn Store>, ()), StoreError> {
+    Ok((Arc::new(SqliteStore::open("sqlite::memory:").await?), ()))
+}
+
+pub async fn sqlite_file(label: &str) -> Result<(Arc<dyn Store>, TempDir), StoreError> {
+    let dir = TempDir::new(label).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    let store = SqliteStore::open(&dir.sqlite_url("gatehouse.db")).await?;
+    Ok((Arc::new(store), dir))
+}
+
+/// One `#[tokio::test]` per (backend, case).
+macro_rules! conformance {
+    ($( $backend:ident => |$label:ident| $open:expr ;)+) => {$(
+        mod $backend {
+            conformance!(@cases $label, $open,
+                ping, users_crud, user_errors, suspend_round_trip, api_keys_lifecycle,
+                api_key_errors, delete_user_removes_keys, signing_keys, debug_redacts_secrets);
+        }
+    )+};
+    (@cases $label:ident, $open:expr, $($case:ident),+) => {$(
+        #[tokio::test]
+        async fn $case() -> Result<(), gatehouse_store::StoreError> {
+            let $label = stringify!($case);
+            let (store, _guard) = $open.await?;
+            crate::suite::$case(&*store).await
+        }
+    )+};
+}
+
+conformance! {
+    sqlite_memory => |_label| crate::sqlite_memory();
+    sqlite_file => |label| crate::sqlite_file(label);
+}

@@ -1,0 +1,138 @@
+//! SQLite-specific behaviour: files, WAL, migrations across opens, concurrent writers.
+
+use std::sync::Arc;
+
+use gatehouse_store::{NewUser, SqliteStore, Store, StoreError, open_store};
+use sqlx::Connection as _;
+use sqlx::sqlite::SqliteConnection;
+
+use crate::TempDir;
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+fn user(name: &str) -> NewUser {
+    NewUser {
+        name: name.into(),
+        ..NewUser::default()
+    }
+}
+
+#[tokio::test]
+async fn reopening_keeps_data_and_does_not_rerun_migrations() -> TestResult {
+    let dir = TempDir::new("reopen")?;
+    let url = dir.sqlite_url("gatehouse.db");
+    let store = SqliteStore::open(&url).await?;
+    store.create_user(user("alice"), 1).await?;
+    let first = store.applied_migrations().await?;
+    assert_eq!(first.len() as i64, SqliteStore::supported_schema_version());
+    store.close().await;
+
+    let store = SqliteStore::open(&url).await?;
+    assert!(
+        store.get_user("alice").await?.is_some(),
+        "data survived the reopen"
+    );
+    assert_eq!(
+        store.applied_migrations().await?,
+        first,
+        "migrations were recorded again"
+    );
+    store.create_user(user("bob"), 2).await?;
+    drop(store);
+
+    // Through the dispatcher, with a still-open pool from the previous handle dropped.
+    let store = open_store(&url).await?;
+    assert_eq!(store.list_users().await?.len(), 2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn database_from_the_future_is_refused() -> TestResult {
+    let dir = TempDir::new("future")?;
+    let url = dir.sqlite_url("gatehouse.db");
+    SqliteStore::open(&url).await?.close().await;
+
+    let future = SqliteStore::supported_schema_version() + 1;
+    let mut conn = SqliteConnection::connect(&url).await?;
+    sqlx::query(
+        "INSERT INTO _gatehouse_migrations (version, description, checksum, applied_at)
+         VALUES (?, 'from a newer build', x'00', 0)",
+    )
+    .bind(future)
+    .execute(&mut conn)
+    .await?;
+    conn.close().await?;
+
+    let err = SqliteStore::open(&url).await.err();
+    assert_eq!(
+        err,
+        Some(StoreError::SchemaTooNew {
+            found: future,
+            supported: future - 1
+        })
+    );
+    let message = err.map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        message.contains("newer than this build supports"),
+        "{message}"
+    );
+    assert!(
+        open_store(&url).await.is_err(),
+        "the dispatcher refuses it too"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn file_database_uses_wal_and_is_created_on_open() -> TestResult {
+    let dir = TempDir::new("wal")?;
+    let path = dir.path().join("new.db");
+    assert!(!path.exists());
+    let store = SqliteStore::open(&dir.sqlite_url("new.db")).await?;
+    assert!(path.exists(), "open created the file");
+    let mut conn = SqliteConnection::connect(&dir.sqlite_url("new.db")).await?;
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut conn)
+        .await?;
+    assert_eq!(mode, "wal");
+    conn.close().await?;
+    store.close().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn missing_directory_is_unavailable_not_a_panic() {
+    let url = format!(
+        "sqlite://{}",
+        std::env::temp_dir()
+            .join("gatehouse-no-such-dir-7f3a/x/y.db")
+            .display()
+    );
+    assert!(matches!(
+        SqliteStore::open(&url).await,
+        Err(StoreError::Unavailable(_))
+    ));
+}
+
+/// Concurrent writers through the pool wait for the lock (busy_timeout) instead of failing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_all_succeed() -> TestResult {
+    let dir = TempDir::new("concurrent")?;
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.sqlite_url("c.db")).await?);
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let name = format!("user-{i:02}");
+                store.create_user(user(&name), i).await?;
+                store.suspend_user(&name, "load test", i + 1).await?;
+                store.delete_user(&name).await
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await??;
+    }
+    assert!(store.list_users().await?.is_empty());
+    Ok(())
+}
