@@ -67,7 +67,7 @@ impl OwnKeys {
         if keys.is_empty() {
             let key = generate(now).map_err(StoreError::Unavailable)?;
             match store.add_signing_key(key).await {
-                Ok(()) | Err(StoreError::Conflict(_)) => {}
+                Ok(()) | Err(StoreError::Conflict { .. }) => {}
                 Err(e) => return Err(e),
             }
             keys = store.list_signing_keys().await?;

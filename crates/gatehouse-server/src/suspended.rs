@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use gatehouse_core::principal::AccountState;
-use gatehouse_store::{AccountStatus, Store};
+use gatehouse_store::Store;
 
 #[derive(Default)]
 pub struct SuspendedUsers {
@@ -33,12 +33,8 @@ impl SuspendedUsers {
             Ok(users) => {
                 let map: HashMap<String, AccountState> = users
                     .into_iter()
-                    .filter_map(|u| match u.status {
-                        AccountStatus::Suspended { at, reason } => {
-                            Some((u.name, AccountState::Suspended { at, reason }))
-                        }
-                        AccountStatus::Active => None,
-                    })
+                    .filter(|u| matches!(u.status, AccountState::Suspended { .. }))
+                    .map(|u| (u.name, u.status))
                     .collect();
                 match self.map.write() {
                     Ok(mut g) => *g = Arc::new(map),

@@ -4,10 +4,10 @@
 use gatehouse_core::apikey::{parse_api_key, verify_api_key};
 use gatehouse_core::deny::{Credential, Deny};
 use gatehouse_core::password::{dummy_hash, verify_password};
-use gatehouse_core::principal::{AccountState, Principal};
+use gatehouse_core::principal::Principal;
 use gatehouse_core::secret::SecretString;
 use gatehouse_core::Scheme;
-use gatehouse_store::{AccountStatus, StoreError, User};
+use gatehouse_store::{StoreError, User};
 
 use super::{Gateway, Runtime};
 
@@ -21,21 +21,11 @@ fn unavailable(e: &StoreError) -> Deny {
     }
 }
 
-pub fn account_state(status: &AccountStatus) -> AccountState {
-    match status {
-        AccountStatus::Active => AccountState::Active,
-        AccountStatus::Suspended { at, reason } => AccountState::Suspended {
-            at: *at,
-            reason: reason.clone(),
-        },
-    }
-}
-
 fn principal_for_user(user: &User, scheme: Scheme) -> Principal {
     let mut p = Principal::new(user.name.clone(), scheme);
     p.roles.clone_from(&user.roles);
     p.tenant.clone_from(&user.tenant);
-    p.account = account_state(&user.status);
+    p.account = user.status.clone();
     p
 }
 

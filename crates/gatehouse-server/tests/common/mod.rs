@@ -288,12 +288,12 @@ impl Harness {
                 NewApiKey {
                     id: format!("key_{}", g.prefix),
                     prefix: g.prefix.clone(),
-                    hash: g.hash.to_vec(),
+                    hash: g.hash,
                     user: user.to_owned(),
                     scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
                     read_only,
                     expires_at,
-                    name: None,
+                    label: None,
                 },
                 now(),
             )

@@ -70,12 +70,12 @@ async fn seed(gw: &gatehouse_server::Gateway) -> anyhow::Result<Seeded> {
             NewApiKey {
                 id: format!("key_{}", generated.prefix),
                 prefix: generated.prefix.clone(),
-                hash: generated.hash.to_vec(),
+                hash: generated.hash,
                 user: "bob".to_owned(),
                 scopes: scopes(&["posts:read", "posts:write"]),
                 read_only: true,
                 expires_at: None,
-                name: Some("bob's read-only key".to_owned()),
+                label: Some("bob's read-only key".to_owned()),
             },
             t,
         )

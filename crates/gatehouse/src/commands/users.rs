@@ -71,7 +71,7 @@ pub async fn user(cmd: UserCommand) -> anyhow::Result<ExitCode> {
                 )
                 .await
                 .map_err(|e| match e {
-                    StoreError::Conflict(_) => anyhow::anyhow!("user `{name}` already exists"),
+                    StoreError::Conflict { .. } => anyhow::anyhow!("user `{name}` already exists"),
                     e => e.into(),
                 })?;
             println!("created user `{}` (roles: [{}], tenant: {})", u.name, u.roles.join(", "), u.tenant.as_deref().unwrap_or("-"));
@@ -145,7 +145,7 @@ pub async fn user(cmd: UserCommand) -> anyhow::Result<ExitCode> {
 
 fn not_found(e: StoreError, what: &str, name: &str) -> anyhow::Error {
     match e {
-        StoreError::NotFound(_) => anyhow::anyhow!("no {what} `{name}`"),
+        StoreError::NotFound { .. } => anyhow::anyhow!("no {what} `{name}`"),
         e => e.into(),
     }
 }
@@ -177,12 +177,12 @@ pub async fn key(cmd: KeyCommand) -> anyhow::Result<ExitCode> {
                     NewApiKey {
                         id: id.clone(),
                         prefix: generated.prefix.clone(),
-                        hash: generated.hash.to_vec(),
+                        hash: generated.hash,
                         user: user.clone(),
                         scopes: scopes.clone(),
                         read_only,
                         expires_at,
-                        name,
+                        label: name,
                     },
                     t,
                 )
@@ -263,7 +263,7 @@ pub async fn import_htpasswd(
     for e in entries {
         match store.get_user(&e.user).await? {
             Some(_) if update => {
-                store.set_password(&e.user, &e.hash).await?;
+                store.set_password(&e.user, Some(e.hash.clone())).await?;
                 updated += 1;
             }
             Some(_) => {
