@@ -261,10 +261,10 @@ pub fn authorize(
             return Err(Deny::TenantMismatch);
         }
     }
-    if let Some(param) = &r.owner_param {
-        if m.param(param) != Some(p.subject.as_str()) {
-            return Err(Deny::NotOwner);
-        }
+    if let Some(param) = &r.owner_param
+        && m.param(param) != Some(p.subject.as_str())
+    {
+        return Err(Deny::NotOwner);
     }
     if p.read_only && !is_safe_method(facts.method) {
         return Err(Deny::ReadOnly);

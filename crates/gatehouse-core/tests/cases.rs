@@ -7,7 +7,7 @@
 
 use std::net::IpAddr;
 
-use gatehouse_core::config::{self, Disclosure, Scheme};
+use gatehouse_core::config::{self, Scheme};
 use gatehouse_core::credential::extract;
 use gatehouse_core::decision::{self, Decision, Gate, Policy, RequestFacts};
 use gatehouse_core::deny::Deny;
@@ -197,18 +197,18 @@ fn decision_cases() {
                 }
             };
             let want_outcome = c.expect.outcome.clone().or(c.expect.status.map(|s| s.to_string()));
-            if let Some(w) = &want_outcome {
-                if *w != outcome {
-                    fail(format!("outcome {outcome}, expected {w} ({d:?})"));
-                    continue;
-                }
+            if let Some(w) = &want_outcome
+                && *w != outcome
+            {
+                fail(format!("outcome {outcome}, expected {w} ({d:?})"));
+                continue;
             }
             let Some(r) = rendered else { continue };
             let body: Value = if r.content_type.starts_with("application/") { serde_json::from_str(&r.body).unwrap() } else { Value::Null };
-            if let Some(e) = &c.expect.error {
-                if r.error != e {
-                    fail(format!("error `{}`, expected `{e}`", r.error));
-                }
+            if let Some(e) = &c.expect.error
+                && r.error != e
+            {
+                fail(format!("error `{}`, expected `{e}`", r.error));
             }
             if let Some(w) = &c.expect.www_authenticate {
                 let got: Vec<&str> = r.headers.iter().filter(|(n, _)| *n == "www-authenticate").map(|(_, v)| v.as_str()).collect();
@@ -226,7 +226,6 @@ fn decision_cases() {
                     fail(format!("body member `{k}` should be absent"));
                 }
             }
-            let _ = Disclosure::Helpful;
         }
     }
     assert!(count >= 30, "only {count} cases ran");

@@ -86,7 +86,11 @@ networks = ["10.0.0.0/8"]
 pub fn upstream_router() -> Router {
     Router::new().fallback(|req: Request<Body>| async move {
         let h = req.headers();
-        let get = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        // Identity values are UTF-8 (a user may be `josé`); header bytes, not just ASCII.
+        let get = |n: &str| {
+            h.get(n)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        };
         let body = serde_json::json!({
             "upstream": "demo",
             "method": req.method().as_str(),

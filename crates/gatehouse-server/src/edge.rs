@@ -124,15 +124,13 @@ pub async fn proxy_handler(
             return ctx.refusal(None, &Deny::InvalidPath { detail: e.to_string() }, false, &return_to);
         }
     };
-    if let Some(len) = req
+    let declared = req
         .headers()
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-    {
-        if len > rt.config.server.max_body_bytes {
-            return ctx.refusal(None, &Deny::PayloadTooLarge, false, &return_to);
-        }
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > rt.config.server.max_body_bytes) {
+        return ctx.refusal(None, &Deny::PayloadTooLarge, false, &return_to);
     }
     let method = req.method().as_str().to_owned();
     let view = RequestView {

@@ -116,15 +116,15 @@ impl Verifiers {
         };
         let _flight = remote.fetching.lock().await;
         let state = remote.state.lock().map(|s| *s).unwrap_or_default();
-        if let Some(at) = state.last_attempt {
-            if at.elapsed() < REFETCH_INTERVAL {
-                // Just fetched (perhaps by a concurrent request): decide with what we have.
-                return if state.last_ok == state.last_attempt {
-                    Ok(())
-                } else {
-                    Err(unavailable())
-                };
-            }
+        if let Some(at) = state.last_attempt
+            && at.elapsed() < REFETCH_INTERVAL
+        {
+            // Just fetched (perhaps by a concurrent request): decide with what we have.
+            return if state.last_ok == state.last_attempt {
+                Ok(())
+            } else {
+                Err(unavailable())
+            };
         }
         let started = Instant::now();
         let result = self.fetch(&remote.url).await;

@@ -108,7 +108,7 @@ impl Gateway {
         };
         let record = self
             .store
-            .find_api_key(&prefix)
+            .find_api_key(prefix)
             .await
             .map_err(|e| unavailable(&e))?;
         let Some(record) = record else {

@@ -108,7 +108,7 @@ pub async fn user(cmd: UserCommand) -> anyhow::Result<ExitCode> {
             let (_, store) = store_for(&config).await?;
             let users = store.list_users().await?;
             if !json {
-                println!("{:<20} {:<24} {:<12} {}", "NAME", "ROLES", "TENANT", "STATUS");
+                println!("{:<20} {:<24} {:<12} STATUS", "NAME", "ROLES", "TENANT");
             }
             for u in users {
                 let (status, at, reason) = match &u.status {
@@ -206,7 +206,7 @@ pub async fn key(cmd: KeyCommand) -> anyhow::Result<ExitCode> {
             let (_, store) = store_for(&config).await?;
             let keys = store.list_api_keys(user.as_deref()).await?;
             if !json {
-                println!("{:<20} {:<16} {:<24} {:<10} {}", "ID", "USER", "SCOPES", "MODE", "STATE");
+                println!("{:<20} {:<16} {:<24} {:<10} STATE", "ID", "USER", "SCOPES", "MODE");
             }
             let t = now();
             for k in keys {
