@@ -8,6 +8,7 @@ pub mod config;
 pub mod deny;
 pub mod principal;
 pub mod secret;
+pub mod token;
 
 pub use config::{Access, Config, Scheme};
 pub use deny::{Credential, Deny};
