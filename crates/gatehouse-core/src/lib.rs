@@ -17,6 +17,7 @@ pub mod principal;
 pub mod render;
 pub mod route;
 pub mod secret;
+pub mod token;
 
 pub use config::{Access, Config, Scheme};
 pub use deny::{Credential, Deny};
