@@ -98,8 +98,12 @@ const NOW: i64 = 1_700_000_000;
 
 fn verify_error(code: &str) -> Deny {
     match code {
-        "invalid_token" => Deny::InvalidToken { detail: "signature does not match".into() },
-        "token_expired" => Deny::TokenExpired { expired_at: NOW - 60 },
+        "invalid_token" => Deny::InvalidToken {
+            detail: "signature does not match".into(),
+        },
+        "token_expired" => Deny::TokenExpired {
+            expired_at: NOW - 60,
+        },
         "token_revoked" => Deny::TokenRevoked,
         "invalid_credentials" => Deny::InvalidCredentials,
         "auth_unavailable" => Deny::AuthUnavailable { retry_after: 5 },
@@ -110,14 +114,26 @@ fn verify_error(code: &str) -> Deny {
 fn run_case(policy: &Policy, c: &Case) -> (Decision, Option<usize>) {
     let path = match normalize(&c.path) {
         Ok(p) => p.decoded.into_owned(),
-        Err(e) => return (Decision::Deny { reason: Deny::InvalidPath { detail: e.to_string() }, hidden: false }, None),
+        Err(e) => {
+            return (
+                Decision::Deny {
+                    reason: Deny::InvalidPath {
+                        detail: e.to_string(),
+                    },
+                    hidden: false,
+                },
+                None,
+            );
+        }
     };
     let m = policy.route(&c.method, &path);
     let facts = RequestFacts {
         method: &c.method,
         client_ip: c.client_ip,
         preflight: c.method == "OPTIONS"
-            && c.headers.iter().any(|[n, _]| n.eq_ignore_ascii_case("access-control-request-method")),
+            && c.headers
+                .iter()
+                .any(|[n, _]| n.eq_ignore_ascii_case("access-control-request-method")),
         throttled: None,
     };
     let d = match decision::gate(&m, &facts) {
@@ -125,15 +141,30 @@ fn run_case(policy: &Policy, c: &Case) -> (Decision, Option<usize>) {
         Gate::Preflight => Decision::Preflight,
         Gate::Public => Decision::Public,
         Gate::Authenticate => {
-            let auth: Vec<&[u8]> = c.headers.iter().filter(|[n, _]| n.eq_ignore_ascii_case("authorization")).map(|[_, v]| v.as_bytes()).collect();
-            let keys: Vec<&[u8]> = c.headers.iter().filter(|[n, _]| n.eq_ignore_ascii_case("x-api-key")).map(|[_, v]| v.as_bytes()).collect();
+            let auth: Vec<&[u8]> = c
+                .headers
+                .iter()
+                .filter(|[n, _]| n.eq_ignore_ascii_case("authorization"))
+                .map(|[_, v]| v.as_bytes())
+                .collect();
+            let keys: Vec<&[u8]> = c
+                .headers
+                .iter()
+                .filter(|[n, _]| n.eq_ignore_ascii_case("x-api-key"))
+                .map(|[_, v]| v.as_bytes())
+                .collect();
             match decision::select_credential(&m, extract(&auth, &keys, c.query.as_deref())) {
                 Err(d) => Decision::deny(&m, d),
                 Ok(cred) => {
                     if let Some(code) = &c.verify_error {
                         Decision::deny(&m, verify_error(code))
                     } else {
-                        let p = c.principal.as_ref().unwrap_or_else(|| panic!("{}: a credential was accepted; give `principal` or `verify_error`", c.name));
+                        let p = c.principal.as_ref().unwrap_or_else(|| {
+                            panic!(
+                                "{}: a credential was accepted; give `principal` or `verify_error`",
+                                c.name
+                            )
+                        });
                         let mut pr = Principal::new(p.subject.clone(), cred.scheme());
                         pr.roles.clone_from(&p.roles);
                         pr.scopes.clone_from(&p.scopes);
@@ -142,7 +173,10 @@ fn run_case(policy: &Policy, c: &Case) -> (Decision, Option<usize>) {
                         pr.auth_time = p.auth_age.map(|a| NOW - a);
                         pr.read_only = p.read_only;
                         if let Some(reason) = &p.suspended {
-                            pr.account = AccountState::Suspended { at: NOW - 3600, reason: reason.clone() };
+                            pr.account = AccountState::Suspended {
+                                at: NOW - 3600,
+                                reason: reason.clone(),
+                            };
                         }
                         match decision::authorize(&m, &pr, &facts, NOW) {
                             Ok(()) => Decision::Allow(pr),
@@ -163,13 +197,21 @@ fn toml_to_json(v: &toml::Value) -> Value {
 #[test]
 fn decision_cases() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cases");
-    let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     let mut count = 0;
     let mut failures = Vec::new();
-    for f in files.iter().filter(|p| p.extension().is_some_and(|e| e == "toml")) {
-        let file: File = toml::from_str(&std::fs::read_to_string(f).unwrap()).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
-        let (cfg, _) = config::parse(&file.config).unwrap_or_else(|e| panic!("{}: config: {e}", f.display()));
+    for f in files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+    {
+        let file: File = toml::from_str(&std::fs::read_to_string(f).unwrap())
+            .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        let (cfg, _) =
+            config::parse(&file.config).unwrap_or_else(|e| panic!("{}: config: {e}", f.display()));
         let policy = Policy::new(&cfg).unwrap();
         for c in &file.cases {
             count += 1;
@@ -181,7 +223,9 @@ fn decision_cases() {
                 Decision::Public => ("public".to_owned(), None),
                 Decision::Preflight => ("preflight".to_owned(), None),
                 Decision::Deny { reason, hidden } => {
-                    let accepted: &[Scheme] = route.and_then(|i| policy.routes().get(i)).map_or(&cfg.defaults.auth[..], |r| &r.config.auth[..]);
+                    let accepted: &[Scheme] = route
+                        .and_then(|i| policy.routes().get(i))
+                        .map_or(&cfg.defaults.auth[..], |r| &r.config.auth[..]);
                     let ctx = RenderCtx {
                         realm: &policy.realm,
                         accepted,
@@ -196,7 +240,11 @@ fn decision_cases() {
                     (r.status.to_string(), Some(r))
                 }
             };
-            let want_outcome = c.expect.outcome.clone().or(c.expect.status.map(|s| s.to_string()));
+            let want_outcome = c
+                .expect
+                .outcome
+                .clone()
+                .or(c.expect.status.map(|s| s.to_string()));
             if let Some(w) = &want_outcome
                 && *w != outcome
             {
@@ -204,21 +252,33 @@ fn decision_cases() {
                 continue;
             }
             let Some(r) = rendered else { continue };
-            let body: Value = if r.content_type.starts_with("application/") { serde_json::from_str(&r.body).unwrap() } else { Value::Null };
+            let body: Value = if r.content_type.starts_with("application/") {
+                serde_json::from_str(&r.body).unwrap()
+            } else {
+                Value::Null
+            };
             if let Some(e) = &c.expect.error
                 && r.error != e
             {
                 fail(format!("error `{}`, expected `{e}`", r.error));
             }
             if let Some(w) = &c.expect.www_authenticate {
-                let got: Vec<&str> = r.headers.iter().filter(|(n, _)| *n == "www-authenticate").map(|(_, v)| v.as_str()).collect();
+                let got: Vec<&str> = r
+                    .headers
+                    .iter()
+                    .filter(|(n, _)| *n == "www-authenticate")
+                    .map(|(_, v)| v.as_str())
+                    .collect();
                 if got != *w {
                     fail(format!("WWW-Authenticate {got:?}, expected {w:?}"));
                 }
             }
             for (k, v) in c.expect.body.iter().flatten() {
                 if body.get(k) != Some(&toml_to_json(v)) {
-                    fail(format!("body member `{k}` is {:?}, expected {v}", body.get(k)));
+                    fail(format!(
+                        "body member `{k}` is {:?}, expected {v}",
+                        body.get(k)
+                    ));
                 }
             }
             for k in &c.expect.absent {
@@ -229,5 +289,10 @@ fn decision_cases() {
         }
     }
     assert!(count >= 30, "only {count} cases ran");
-    assert!(failures.is_empty(), "{} of {count} cases failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {count} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

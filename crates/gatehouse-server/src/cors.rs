@@ -29,7 +29,12 @@ pub fn preflight(cfg: &CorsConfig, req: &HeaderMap) -> Response<Body> {
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = StatusCode::NO_CONTENT;
     let h = resp.headers_mut();
-    h.insert(http::header::VARY, HeaderValue::from_static("Origin, Access-Control-Request-Method, Access-Control-Request-Headers"));
+    h.insert(
+        http::header::VARY,
+        HeaderValue::from_static(
+            "Origin, Access-Control-Request-Method, Access-Control-Request-Headers",
+        ),
+    );
     let Some(origin) = req.get(http::header::ORIGIN) else {
         return resp;
     };
@@ -39,7 +44,11 @@ pub fn preflight(cfg: &CorsConfig, req: &HeaderMap) -> Response<Body> {
     let method_ok = req
         .get(http::header::ACCESS_CONTROL_REQUEST_METHOD)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|m| cfg.allowed_methods.iter().any(|a| a.eq_ignore_ascii_case(m)));
+        .is_some_and(|m| {
+            cfg.allowed_methods
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(m))
+        });
     if !method_ok {
         return resp;
     }
@@ -61,7 +70,10 @@ pub fn preflight(cfg: &CorsConfig, req: &HeaderMap) -> Response<Body> {
         );
     }
     if let Some(age) = cfg.max_age {
-        h.insert(http::header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from(age.as_secs()));
+        h.insert(
+            http::header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from(age.as_secs()),
+        );
     }
     resp
 }

@@ -30,7 +30,13 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn refusal(&self, route: Option<usize>, deny: &Deny, hidden: bool, return_to: &str) -> Response<Body> {
+    fn refusal(
+        &self,
+        route: Option<usize>,
+        deny: &Deny,
+        hidden: bool,
+        return_to: &str,
+    ) -> Response<Body> {
         let r = self.gw.render(
             self.rt,
             &crate::gateway::RenderArgs {
@@ -70,7 +76,8 @@ pub fn rendered_response(r: Rendered, with_body: bool) -> Response<Body> {
         b.header(http::header::CONTENT_TYPE, r.content_type)
             .body(Body::from(r.body))
     } else {
-        b.header(http::header::CONTENT_LENGTH, "0").body(Body::empty())
+        b.header(http::header::CONTENT_LENGTH, "0")
+            .body(Body::empty())
     };
     resp.unwrap_or_else(|_| {
         let mut r = Response::new(Body::empty());
@@ -121,7 +128,14 @@ pub async fn proxy_handler(
     let path = match normalize(&raw_path) {
         Ok(p) => p,
         Err(e) => {
-            return ctx.refusal(None, &Deny::InvalidPath { detail: e.to_string() }, false, &return_to);
+            return ctx.refusal(
+                None,
+                &Deny::InvalidPath {
+                    detail: e.to_string(),
+                },
+                false,
+                &return_to,
+            );
         }
     };
     let declared = req
@@ -157,7 +171,12 @@ pub async fn proxy_handler(
         return ctx.refusal(outcome.route, &Deny::NotFound, false, &return_to);
     };
     let limit = rt.config.server.max_body_bytes;
-    let req = req.map(|b| Body::new(http_body_util::Limited::new(b, usize::try_from(limit).unwrap_or(usize::MAX))));
+    let req = req.map(|b| {
+        Body::new(http_body_util::Limited::new(
+            b,
+            usize::try_from(limit).unwrap_or(usize::MAX),
+        ))
+    });
     match upstream
         .forward(req, &path.encoded, ip, peer_trusted, principal.as_ref())
         .await
@@ -227,11 +246,24 @@ pub async fn forward_auth_handler(
         .or_else(|| get("x-original-method"))
         .unwrap_or("GET")
         .to_ascii_uppercase();
-    let uri = get("x-forwarded-uri").or_else(|| get("x-original-uri")).unwrap_or("/");
-    let (raw_path, query) = uri.split_once('?').map_or((uri, None), |(p, q)| (p, Some(q)));
+    let uri = get("x-forwarded-uri")
+        .or_else(|| get("x-original-uri"))
+        .unwrap_or("/");
+    let (raw_path, query) = uri
+        .split_once('?')
+        .map_or((uri, None), |(p, q)| (p, Some(q)));
     let path = match normalize(raw_path) {
         Ok(p) => p,
-        Err(e) => return respond(None, &Deny::InvalidPath { detail: e.to_string() }, false, uri),
+        Err(e) => {
+            return respond(
+                None,
+                &Deny::InvalidPath {
+                    detail: e.to_string(),
+                },
+                false,
+                uri,
+            );
+        }
     };
     let mut hdrs = headers.clone();
     strip_identity(&mut hdrs);
@@ -278,8 +310,10 @@ pub async fn readyz(State(gw): State<Arc<Gateway>>) -> Response<Body> {
 /// `/.well-known/jwks.json`: our public signing keys.
 pub async fn jwks(State(gw): State<Arc<Gateway>>) -> Response<Body> {
     let mut r = json_response(StatusCode::OK, gw.own_keys.jwks_json());
-    r.headers_mut()
-        .insert(http::header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    r.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
     r
 }
 

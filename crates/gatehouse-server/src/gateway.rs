@@ -38,8 +38,7 @@ pub struct Runtime {
 
 impl Runtime {
     pub fn new(config: Config, own_keys: &OwnKeys) -> Result<Self, String> {
-        let policy = Policy::new(&config)
-            .map_err(|(route, e)| format!("route `{route}`: {e}"))?;
+        let policy = Policy::new(&config).map_err(|(route, e)| format!("route `{route}`: {e}"))?;
         let upstream = match &config.upstream {
             Some(u) => Some(Upstream::new(u)?),
             None => None,
@@ -168,7 +167,9 @@ impl Gateway {
                 format!(
                     "deny: `{}` (row {}){}",
                     reason.code(),
-                    reason.row().map_or_else(|| "-".to_owned(), |r| r.to_string()),
+                    reason
+                        .row()
+                        .map_or_else(|| "-".to_owned(), |r| r.to_string()),
                     if *hidden {
                         ", rewritten to 404 because the route is hidden (row 20)"
                     } else {
@@ -194,7 +195,10 @@ impl Gateway {
                 return Decision::deny(m, d);
             }
             Gate::Preflight => {
-                note("gate", "CORS preflight: answered without credentials (row 23)".into());
+                note(
+                    "gate",
+                    "CORS preflight: answered without credentials (row 23)".into(),
+                );
                 return Decision::Preflight;
             }
             Gate::Public => {
@@ -219,13 +223,19 @@ impl Gateway {
         let credential = match decision::select_credential(m, extracted) {
             Ok(c) => c,
             Err(d) => {
-                note("credentials", format!("credential extraction failed: {}", d.code()));
+                note(
+                    "credentials",
+                    format!("credential extraction failed: {}", d.code()),
+                );
                 return Decision::deny(m, d);
             }
         };
         note(
             "credentials",
-            format!("one `{}` credential presented", credential.scheme().as_str()),
+            format!(
+                "one `{}` credential presented",
+                credential.scheme().as_str()
+            ),
         );
         let principal = match self.verify(rt, credential, req.now).await {
             Ok(p) => p,
@@ -248,12 +258,21 @@ impl Gateway {
             note("authorize", format!("refused: {}", d.code()));
             return Decision::deny(m, d);
         }
-        note("authorize", "all requirements of the route hold: allow".into());
+        note(
+            "authorize",
+            "all requirements of the route hold: allow".into(),
+        );
         Decision::Allow(principal)
     }
 
     /// Renders a refusal on route `args.route` (or `[defaults]`) through core's table.
-    pub fn render(&self, rt: &Runtime, args: &RenderArgs<'_>, deny: &Deny, hidden: bool) -> Rendered {
+    pub fn render(
+        &self,
+        rt: &Runtime,
+        args: &RenderArgs<'_>,
+        deny: &Deny,
+        hidden: bool,
+    ) -> Rendered {
         let accepted = args
             .route
             .and_then(|i| rt.policy.routes().get(i))

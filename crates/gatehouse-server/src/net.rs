@@ -57,7 +57,10 @@ mod tests {
 
     #[test]
     fn rightmost_untrusted_from_trusted_peer() {
-        let trusted = ["127.0.0.1/32".parse().unwrap(), "10.0.0.0/8".parse().unwrap()];
+        let trusted = [
+            "127.0.0.1/32".parse().unwrap(),
+            "10.0.0.0/8".parse().unwrap(),
+        ];
         let peer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
         // A client forging "6.6.6.6" in front cannot choose its address.
         let ip = client_ip(peer, &h("6.6.6.6, 203.0.113.7, 10.0.0.2"), &trusted);

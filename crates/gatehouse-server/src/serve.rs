@@ -35,9 +35,10 @@ pub enum StartError {
 /// Opens the store, loads our signing keys and builds the runtime.
 pub async fn build(config: Config) -> Result<Arc<Gateway>, StartError> {
     let url = config.store.url.clone();
-    let store = open_store(&url)
-        .await
-        .map_err(|source| StartError::Store { url: url.clone(), source })?;
+    let store = open_store(&url).await.map_err(|source| StartError::Store {
+        url: url.clone(),
+        source,
+    })?;
     build_with_store(config, store).await
 }
 

@@ -52,7 +52,9 @@ pub struct Verifiers {
 impl Verifiers {
     pub fn new(config: &Config, own: &OwnKeys) -> Result<Self, String> {
         let own_keys = KeySet::from_ed25519_public_keys(
-            own.keys.iter().map(|k| (k.kid.as_str(), k.public.as_slice())),
+            own.keys
+                .iter()
+                .map(|k| (k.kid.as_str(), k.public.as_slice())),
         )
         .map_err(|e| format!("own signing keys: {e}"))?;
         let mut issuers = vec![IssuerVerifier::own(&config.tokens, own_keys)];
@@ -60,12 +62,17 @@ impl Verifiers {
         for ic in &config.issuers {
             let (keys, remote) = match &ic.keys {
                 IssuerKeys::Secret(s) => (
-                    KeySet::from_hmac_secret(s).map_err(|e| format!("issuer `{}`: {e}", ic.name))?,
+                    KeySet::from_hmac_secret(s)
+                        .map_err(|e| format!("issuer `{}`: {e}", ic.name))?,
                     None,
                 ),
                 IssuerKeys::JwksFile(path) => {
                     let bytes = std::fs::read(path).map_err(|e| {
-                        format!("issuer `{}`: cannot read `{}`: {e}", ic.name, path.display())
+                        format!(
+                            "issuer `{}`: cannot read `{}`: {e}",
+                            ic.name,
+                            path.display()
+                        )
                     })?;
                     (
                         KeySet::from_jwks_json(&bytes).map_err(|e| {
@@ -161,11 +168,14 @@ impl Verifiers {
         if !resp.status().is_success() {
             return Err(format!("status {}", resp.status()));
         }
-        let body = tokio::time::timeout(JWKS_TIMEOUT, Limited::new(resp.into_body(), JWKS_MAX_BYTES).collect())
-            .await
-            .map_err(|_| "timed out reading the body".to_owned())?
-            .map_err(|e| e.to_string())?
-            .to_bytes();
+        let body = tokio::time::timeout(
+            JWKS_TIMEOUT,
+            Limited::new(resp.into_body(), JWKS_MAX_BYTES).collect(),
+        )
+        .await
+        .map_err(|_| "timed out reading the body".to_owned())?
+        .map_err(|e| e.to_string())?
+        .to_bytes();
         KeySet::from_jwks_json(&body).map_err(|e| e.to_string())
     }
 
@@ -203,7 +213,8 @@ pub fn issue(
 ) -> Result<String, String> {
     use base64::Engine as _;
     let key = keys.current().ok_or("no signing key")?;
-    let jti = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crate::ids::random_bytes::<16>());
+    let jti =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crate::ids::random_bytes::<16>());
     let claims = AccessClaims {
         iss: tokens.issuer.clone(),
         aud: tokens.audience.clone(),

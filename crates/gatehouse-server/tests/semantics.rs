@@ -28,7 +28,15 @@ fn assert_problem(r: &common::Resp, status: u16, error: &str) {
 #[tokio::test]
 async fn row01_public_route_passes_without_identity() {
     let h = Harness::start().await;
-    let r = h.get("/public/info", &[("X-Gatehouse-User", "admin"), ("X-Gatehouse-Roles", "admin")]).await;
+    let r = h
+        .get(
+            "/public/info",
+            &[
+                ("X-Gatehouse-User", "admin"),
+                ("X-Gatehouse-Roles", "admin"),
+            ],
+        )
+        .await;
     assert_eq!(r.status, 200);
     let b = r.json();
     assert_eq!(b["path"], "/public/info");
@@ -54,10 +62,23 @@ async fn row03_networks_and_deny_networks() {
     let r = h.get("/office/printer", &[]).await;
     assert_problem(&r, 403, "ip_blocked");
     assert!(r.challenges().is_empty());
-    let r = h.get("/blocked/x", &[("Authorization", &basic("alice", "alice-pw"))]).await;
+    let r = h
+        .get(
+            "/blocked/x",
+            &[("Authorization", &basic("alice", "alice-pw"))],
+        )
+        .await;
     assert_problem(&r, 403, "ip_blocked");
     // A trusted proxy's X-Forwarded-For decides the client address.
-    let r = h.get("/office/printer", &[("X-Forwarded-For", "10.1.2.3"), ("Authorization", &basic("alice", "alice-pw"))]).await;
+    let r = h
+        .get(
+            "/office/printer",
+            &[
+                ("X-Forwarded-For", "10.1.2.3"),
+                ("Authorization", &basic("alice", "alice-pw")),
+            ],
+        )
+        .await;
     assert_problem(&r, 401, "unsupported_scheme");
 }
 
@@ -67,7 +88,10 @@ async fn row05_missing_credentials_one_challenge_per_scheme() {
     let r = h.get("/api/admin/users", &[]).await;
     assert_problem(&r, 401, "missing_credentials");
     assert_eq!(r.challenges(), [BEARER, BASIC, APIKEY]);
-    assert_eq!(r.json()["accepted_schemes"], json!(["bearer", "basic", "api_key"]));
+    assert_eq!(
+        r.json()["accepted_schemes"],
+        json!(["bearer", "basic", "api_key"])
+    );
     // Unmatched paths follow [defaults].
     let r = h.get("/somewhere/else", &[]).await;
     assert_problem(&r, 401, "missing_credentials");
@@ -79,11 +103,18 @@ async fn row05_missing_credentials_one_challenge_per_scheme() {
 #[tokio::test]
 async fn row06_unsupported_scheme() {
     let h = Harness::start().await;
-    let r = h.get("/api/posts", &[("Authorization", "Negotiate YIIB")]).await;
+    let r = h
+        .get("/api/posts", &[("Authorization", "Negotiate YIIB")])
+        .await;
     assert_problem(&r, 401, "unsupported_scheme");
     assert_eq!(r.challenges(), [BEARER, APIKEY, BASIC]);
     // Basic on a route that only takes Bearer and API keys.
-    let r = h.get("/elsewhere", &[("Authorization", &basic("alice", "alice-pw"))]).await;
+    let r = h
+        .get(
+            "/elsewhere",
+            &[("Authorization", &basic("alice", "alice-pw"))],
+        )
+        .await;
     assert_problem(&r, 401, "unsupported_scheme");
     assert_eq!(r.challenges(), [BEARER, APIKEY]);
 }
@@ -95,17 +126,32 @@ async fn row07_malformed_or_multiple_credentials() {
         vec![("Authorization", "Bearer".into())],
         vec![("Authorization", "Bearer ".into())],
         vec![("Authorization", "Basic !!!notbase64".into())],
-        vec![("Authorization", basic("a", "b")), ("Authorization", basic("c", "d"))],
-        vec![("Authorization", basic("alice", "alice-pw")), ("X-API-Key", "gh_abc".into())],
+        vec![
+            ("Authorization", basic("a", "b")),
+            ("Authorization", basic("c", "d")),
+        ],
+        vec![
+            ("Authorization", basic("alice", "alice-pw")),
+            ("X-API-Key", "gh_abc".into()),
+        ],
     ];
     for headers in cases {
         let hs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
         let r = h.get("/api/posts", &hs).await;
         assert_problem(&r, 400, "invalid_request");
-        assert_eq!(r.challenges(), ["Bearer realm=\"api\", error=\"invalid_request\""], "{hs:?}");
+        assert_eq!(
+            r.challenges(),
+            ["Bearer realm=\"api\", error=\"invalid_request\""],
+            "{hs:?}"
+        );
     }
     // Header + query token.
-    let r = h.get("/api/posts?access_token=abc", &[("Authorization", "Bearer abc")]).await;
+    let r = h
+        .get(
+            "/api/posts?access_token=abc",
+            &[("Authorization", "Bearer abc")],
+        )
+        .await;
     assert_problem(&r, 400, "invalid_request");
     // Where Bearer is not accepted, no Bearer challenge.
     let r = h.get("/basic/x", &[("Authorization", "Basic %%%")]).await;
@@ -117,18 +163,34 @@ async fn row07_malformed_or_multiple_credentials() {
 async fn row08_invalid_tokens() {
     let h = Harness::start().await;
     let t = now();
-    let mut tampered = partner_token(json!({"iss": "https://partner.example", "aud": "api", "sub": "p1", "exp": t + 600}));
+    let mut tampered = partner_token(
+        json!({"iss": "https://partner.example", "aud": "api", "sub": "p1", "exp": t + 600}),
+    );
     tampered.pop();
     tampered.push('A');
-    let wrong_aud = partner_token(json!({"iss": "https://partner.example", "aud": "other", "sub": "p1", "exp": t + 600}));
-    let future = partner_token(json!({"iss": "https://partner.example", "aud": "api", "sub": "p1", "exp": t + 600, "nbf": t + 500}));
-    for token in ["garbage", "a.b.c", tampered.as_str(), wrong_aud.as_str(), future.as_str()] {
+    let wrong_aud = partner_token(
+        json!({"iss": "https://partner.example", "aud": "other", "sub": "p1", "exp": t + 600}),
+    );
+    let future = partner_token(
+        json!({"iss": "https://partner.example", "aud": "api", "sub": "p1", "exp": t + 600, "nbf": t + 500}),
+    );
+    for token in [
+        "garbage",
+        "a.b.c",
+        tampered.as_str(),
+        wrong_aud.as_str(),
+        future.as_str(),
+    ] {
         let auth = format!("Bearer {token}");
         let r = h.get("/api/posts", &[("Authorization", &auth)]).await;
         assert_problem(&r, 401, "invalid_token");
         let c = r.challenges();
         assert_eq!(c.len(), 1, "{token}");
-        assert!(c[0].starts_with("Bearer realm=\"api\", error=\"invalid_token\", error_description=\""), "{}", c[0]);
+        assert!(
+            c[0].starts_with("Bearer realm=\"api\", error=\"invalid_token\", error_description=\""),
+            "{}",
+            c[0]
+        );
     }
 }
 
@@ -137,11 +199,18 @@ async fn row09_expired_token() {
     let h = Harness::start().await;
     let issued = now() - 7200;
     let token = h.own_token("bob", &[], "pwd", issued, 600).await;
-    let r = h.get("/api/posts", &[("Authorization", &format!("Bearer {token}"))]).await;
+    let r = h
+        .get(
+            "/api/posts",
+            &[("Authorization", &format!("Bearer {token}"))],
+        )
+        .await;
     assert_problem(&r, 401, "token_expired");
     assert_eq!(
         r.challenges(),
-        ["Bearer realm=\"api\", error=\"invalid_token\", error_description=\"The access token expired\""]
+        [
+            "Bearer realm=\"api\", error=\"invalid_token\", error_description=\"The access token expired\""
+        ]
     );
     let expired_at = time::OffsetDateTime::parse(
         r.json()["expired_at"].as_str().unwrap(),
@@ -154,9 +223,21 @@ async fn row09_expired_token() {
 #[tokio::test]
 async fn row11_invalid_credentials_same_answer_for_unknown_users() {
     let h = Harness::start().await;
-    let wrong = h.get("/api/admin/x", &[("Authorization", &basic("alice", "nope"))]).await;
-    let unknown = h.get("/api/admin/x", &[("Authorization", &basic("nobody", "nope"))]).await;
-    let no_password = h.get("/api/admin/x", &[("Authorization", &basic("dave", ""))]).await;
+    let wrong = h
+        .get(
+            "/api/admin/x",
+            &[("Authorization", &basic("alice", "nope"))],
+        )
+        .await;
+    let unknown = h
+        .get(
+            "/api/admin/x",
+            &[("Authorization", &basic("nobody", "nope"))],
+        )
+        .await;
+    let no_password = h
+        .get("/api/admin/x", &[("Authorization", &basic("dave", ""))])
+        .await;
     for r in [&wrong, &unknown, &no_password] {
         assert_problem(r, 401, "invalid_credentials");
         assert_eq!(r.challenges(), [BEARER, BASIC, APIKEY]);
@@ -164,7 +245,10 @@ async fn row11_invalid_credentials_same_answer_for_unknown_users() {
     assert_eq!(wrong.json()["detail"], unknown.json()["detail"]);
     // Unknown, revoked and expired API keys.
     let revoked = h.api_key("bob", &[], false, None).await;
-    let prefix = gatehouse_core::apikey::parse_api_key(&revoked).unwrap().0.to_owned();
+    let prefix = gatehouse_core::apikey::parse_api_key(&revoked)
+        .unwrap()
+        .0
+        .to_owned();
     assert!(h.gw.store.revoke_api_key(&prefix, now()).await.unwrap());
     let expired = h.api_key("bob", &[], false, Some(now() - 10)).await;
     let mut unknown_key = h.api_key("bob", &[], false, None).await;
@@ -178,18 +262,30 @@ async fn row11_invalid_credentials_same_answer_for_unknown_users() {
 #[tokio::test]
 async fn row13_suspended_account_is_403_once_identity_is_proven() {
     let h = Harness::start().await;
-    let r = h.get("/api/posts", &[("Authorization", &basic("carol", "carol-pw"))]).await;
+    let r = h
+        .get(
+            "/api/posts",
+            &[("Authorization", &basic("carol", "carol-pw"))],
+        )
+        .await;
     assert_problem(&r, 403, "account_suspended");
     assert!(r.challenges().is_empty());
     let b = r.json();
     assert_eq!(b["reason"], "Terms of Service violation");
     assert_eq!(b["suspended_at"], "2023-11-14T22:13:20Z");
     // A wrong password stays a 401: identity is not proven.
-    let r = h.get("/api/posts", &[("Authorization", &basic("carol", "wrong"))]).await;
+    let r = h
+        .get("/api/posts", &[("Authorization", &basic("carol", "wrong"))])
+        .await;
     assert_problem(&r, 401, "invalid_credentials");
     // Tokens of a suspended user, too.
     let token = h.own_token("carol", &[], "pwd", now(), 600).await;
-    let r = h.get("/api/posts", &[("Authorization", &format!("Bearer {token}"))]).await;
+    let r = h
+        .get(
+            "/api/posts",
+            &[("Authorization", &format!("Bearer {token}"))],
+        )
+        .await;
     assert_problem(&r, 403, "account_suspended");
     let key = h.api_key("carol", &[], false, None).await;
     let r = h.get("/api/posts", &[("X-API-Key", &key)]).await;
@@ -200,34 +296,64 @@ async fn row13_suspended_account_is_403_once_identity_is_proven() {
 async fn row14_step_up_for_mfa_and_max_age() {
     let h = Harness::start().await;
     let pwd = h.own_token("bob", &[], "pwd", now(), 600).await;
-    let r = h.get("/billing/invoices", &[("Authorization", &format!("Bearer {pwd}"))]).await;
+    let r = h
+        .get(
+            "/billing/invoices",
+            &[("Authorization", &format!("Bearer {pwd}"))],
+        )
+        .await;
     assert_problem(&r, 401, "insufficient_user_authentication");
     let c = r.challenges();
     assert_eq!(c.len(), 1);
-    assert!(c[0].starts_with("Bearer realm=\"api\", error=\"insufficient_user_authentication\", error_description=\""));
+    assert!(c[0].starts_with(
+        "Bearer realm=\"api\", error=\"insufficient_user_authentication\", error_description=\""
+    ));
     assert!(c[0].ends_with("acr_values=\"mfa\""), "{}", c[0]);
     assert_eq!(r.json()["acr_values"], "mfa");
     let mfa = h.own_token("bob", &[], "mfa", now(), 600).await;
-    let r = h.get("/billing/invoices", &[("Authorization", &format!("Bearer {mfa}"))]).await;
+    let r = h
+        .get(
+            "/billing/invoices",
+            &[("Authorization", &format!("Bearer {mfa}"))],
+        )
+        .await;
     assert_eq!(r.status, 200);
     // max_age: an authentication 10 minutes old is too old for a 5 minute route.
     let old = h.own_token("bob", &[], "pwd", now() - 600, 3600).await;
-    let r = h.get("/fresh/x", &[("Authorization", &format!("Bearer {old}"))]).await;
+    let r = h
+        .get("/fresh/x", &[("Authorization", &format!("Bearer {old}"))])
+        .await;
     assert_problem(&r, 401, "insufficient_user_authentication");
-    assert!(r.challenges()[0].ends_with(", max_age=300"), "{}", r.challenges()[0]);
+    assert!(
+        r.challenges()[0].ends_with(", max_age=300"),
+        "{}",
+        r.challenges()[0]
+    );
     assert_eq!(r.json()["max_age"], 300);
-    let r = h.get("/fresh/x", &[("Authorization", &format!("Bearer {pwd}"))]).await;
+    let r = h
+        .get("/fresh/x", &[("Authorization", &format!("Bearer {pwd}"))])
+        .await;
     assert_eq!(r.status, 200);
 }
 
 #[tokio::test]
 async fn row15_insufficient_role() {
     let h = Harness::start().await;
-    let r = h.get("/api/admin/users", &[("Authorization", &basic("bob", "bob-pw"))]).await;
+    let r = h
+        .get(
+            "/api/admin/users",
+            &[("Authorization", &basic("bob", "bob-pw"))],
+        )
+        .await;
     assert_problem(&r, 403, "insufficient_role");
     assert!(r.challenges().is_empty());
     assert_eq!(r.json()["required_roles"], json!(["admin"]));
-    let r = h.get("/api/admin/users", &[("Authorization", &basic("alice", "alice-pw"))]).await;
+    let r = h
+        .get(
+            "/api/admin/users",
+            &[("Authorization", &basic("alice", "alice-pw"))],
+        )
+        .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["user"], "alice");
     assert_eq!(r.json()["roles"], "admin,ops");
@@ -240,9 +366,17 @@ async fn row15_minimal_disclosure_omits_required_roles() {
     drop(h);
     let (stop, rx) = tokio::sync::watch::channel(false);
     let up = common::echo_upstream(rx.clone()).await;
-    let text = common::config_text(up, "").replace("realm = \"api\"", "realm = \"api\"\ndisclosure = \"minimal\"");
+    let text = common::config_text(up, "").replace(
+        "realm = \"api\"",
+        "realm = \"api\"\ndisclosure = \"minimal\"",
+    );
     let h = Harness::start_config(&text, up, stop, rx).await;
-    let r = h.get("/api/admin/users", &[("Authorization", &basic("bob", "bob-pw"))]).await;
+    let r = h
+        .get(
+            "/api/admin/users",
+            &[("Authorization", &basic("bob", "bob-pw"))],
+        )
+        .await;
     assert_problem(&r, 403, "insufficient_role");
     assert!(r.json().get("required_roles").is_none());
 }
@@ -252,9 +386,14 @@ async fn row16_insufficient_scope_with_rfc6750_challenge() {
     let h = Harness::start().await;
     let token = h.own_token("bob", &["posts:read"], "pwd", now(), 600).await;
     let auth = format!("Bearer {token}");
-    let r = h.send("POST", "/api/posts", &[("Authorization", &auth)]).await;
+    let r = h
+        .send("POST", "/api/posts", &[("Authorization", &auth)])
+        .await;
     assert_problem(&r, 403, "insufficient_scope");
-    assert_eq!(r.challenges(), ["Bearer realm=\"api\", error=\"insufficient_scope\", scope=\"posts:write\""]);
+    assert_eq!(
+        r.challenges(),
+        ["Bearer realm=\"api\", error=\"insufficient_scope\", scope=\"posts:write\""]
+    );
     assert_eq!(r.json()["required_scopes"], json!(["posts:write"]));
     let r = h.get("/api/posts", &[("Authorization", &auth)]).await;
     assert_eq!(r.status, 200);
@@ -262,22 +401,47 @@ async fn row16_insufficient_scope_with_rfc6750_challenge() {
     let key = h.api_key("bob", &["posts:read"], false, None).await;
     let r = h.send("PUT", "/api/posts/1", &[("X-API-Key", &key)]).await;
     assert_problem(&r, 403, "insufficient_scope");
-    let writer = h.own_token("bob", &["posts:read", "posts:write"], "pwd", now(), 600).await;
-    let r = h.send("POST", "/api/posts", &[("Authorization", &format!("Bearer {writer}"))]).await;
+    let writer = h
+        .own_token("bob", &["posts:read", "posts:write"], "pwd", now(), 600)
+        .await;
+    let r = h
+        .send(
+            "POST",
+            "/api/posts",
+            &[("Authorization", &format!("Bearer {writer}"))],
+        )
+        .await;
     assert_eq!(r.status, 200);
 }
 
 #[tokio::test]
 async fn row17_tenant_mismatch() {
     let h = Harness::start().await;
-    let r = h.get("/tenants/acme/reports", &[("Authorization", &basic("bob", "bob-pw"))]).await;
+    let r = h
+        .get(
+            "/tenants/acme/reports",
+            &[("Authorization", &basic("bob", "bob-pw"))],
+        )
+        .await;
     assert_problem(&r, 403, "tenant_mismatch");
-    let r = h.get("/tenants/globex/reports", &[("Authorization", &basic("bob", "bob-pw"))]).await;
+    let r = h
+        .get(
+            "/tenants/globex/reports",
+            &[("Authorization", &basic("bob", "bob-pw"))],
+        )
+        .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["tenant"], "globex");
     // External tokens map the tenant through `tenant_claim`.
-    let t = partner_token(json!({"iss": "https://partner.example", "aud": "api", "sub": "p1", "exp": now() + 600, "org_id": "acme"}));
-    let r = h.get("/tenants/acme/x", &[("Authorization", &format!("Bearer {t}"))]).await;
+    let t = partner_token(
+        json!({"iss": "https://partner.example", "aud": "api", "sub": "p1", "exp": now() + 600, "org_id": "acme"}),
+    );
+    let r = h
+        .get(
+            "/tenants/acme/x",
+            &[("Authorization", &format!("Bearer {t}"))],
+        )
+        .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["user"], "p1");
 }
@@ -285,9 +449,19 @@ async fn row17_tenant_mismatch() {
 #[tokio::test]
 async fn row18_not_owner() {
     let h = Harness::start().await;
-    let r = h.get("/users/alice/settings", &[("Authorization", &basic("bob", "bob-pw"))]).await;
+    let r = h
+        .get(
+            "/users/alice/settings",
+            &[("Authorization", &basic("bob", "bob-pw"))],
+        )
+        .await;
     assert_problem(&r, 403, "not_owner");
-    let r = h.get("/users/bob/settings", &[("Authorization", &basic("bob", "bob-pw"))]).await;
+    let r = h
+        .get(
+            "/users/bob/settings",
+            &[("Authorization", &basic("bob", "bob-pw"))],
+        )
+        .await;
     assert_eq!(r.status, 200);
 }
 
@@ -295,7 +469,9 @@ async fn row18_not_owner() {
 async fn row19_read_only_key_on_unsafe_method() {
     let h = Harness::start().await;
     let key = h.api_key("bob", &["posts:write"], true, None).await;
-    let r = h.send("DELETE", "/api/posts/1", &[("X-API-Key", &key)]).await;
+    let r = h
+        .send("DELETE", "/api/posts/1", &[("X-API-Key", &key)])
+        .await;
     assert_problem(&r, 403, "read_only");
     let r = h.get("/api/posts/1", &[("X-API-Key", &key)]).await;
     assert_eq!(r.status, 200);
@@ -305,14 +481,23 @@ async fn row19_read_only_key_on_unsafe_method() {
 #[tokio::test]
 async fn row20_hidden_route_answers_404_for_any_refusal() {
     let h = Harness::start().await;
-    for headers in [vec![], vec![("Authorization", basic("bob", "bob-pw"))], vec![("Authorization", "Bearer junk".to_owned())]] {
+    for headers in [
+        vec![],
+        vec![("Authorization", basic("bob", "bob-pw"))],
+        vec![("Authorization", "Bearer junk".to_owned())],
+    ] {
         let hs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
         let r = h.get("/internal/metrics", &hs).await;
         assert_problem(&r, 404, "not_found");
         assert!(r.challenges().is_empty());
         assert!(r.json().get("required_roles").is_none());
     }
-    let r = h.get("/internal/metrics", &[("Authorization", &basic("alice", "alice-pw"))]).await;
+    let r = h
+        .get(
+            "/internal/metrics",
+            &[("Authorization", &basic("alice", "alice-pw"))],
+        )
+        .await;
     assert_eq!(r.status, 200);
 }
 
@@ -320,14 +505,29 @@ async fn row20_hidden_route_answers_404_for_any_refusal() {
 async fn row21_upstream_unreachable_and_timeout() {
     let (stop, rx) = tokio::sync::watch::channel(false);
     // A port nobody listens on.
-    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let h = Harness::start_config(&common::config_text(dead, ""), dead, stop, rx).await;
     let r = h.get("/public/x", &[]).await;
     assert_problem(&r, 502, "upstream_unavailable");
     let h = Harness::start().await;
     let r = h.get("/public/../slow", &[]).await;
     assert_eq!(r.status, 400);
-    let r = h.send("GET", "/slow", &[("Authorization", &format!("Bearer {}", h.own_token("bob", &[], "pwd", now(), 600).await))]).await;
+    let r = h
+        .send(
+            "GET",
+            "/slow",
+            &[(
+                "Authorization",
+                &format!(
+                    "Bearer {}",
+                    h.own_token("bob", &[], "pwd", now(), 600).await
+                ),
+            )],
+        )
+        .await;
     assert_problem(&r, 504, "upstream_timeout");
 }
 
@@ -338,19 +538,37 @@ async fn row23_cors_preflight_needs_no_credentials() {
         .send(
             "OPTIONS",
             "/api/admin/users",
-            &[("Origin", "https://app.example"), ("Access-Control-Request-Method", "POST")],
+            &[
+                ("Origin", "https://app.example"),
+                ("Access-Control-Request-Method", "POST"),
+            ],
         )
         .await;
     assert_eq!(r.status, 204);
-    assert_eq!(r.header("access-control-allow-origin"), Some("https://app.example"));
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
     assert!(r.challenges().is_empty());
     // A refusal carries CORS headers so the script can read the 401.
-    let r = h.get("/api/admin/users", &[("Origin", "https://app.example")]).await;
+    let r = h
+        .get("/api/admin/users", &[("Origin", "https://app.example")])
+        .await;
     assert_eq!(r.status, 401);
-    assert_eq!(r.header("access-control-allow-origin"), Some("https://app.example"));
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
     // A foreign origin gets no allowance.
     let r = h
-        .send("OPTIONS", "/api/admin/users", &[("Origin", "https://evil.example"), ("Access-Control-Request-Method", "POST")])
+        .send(
+            "OPTIONS",
+            "/api/admin/users",
+            &[
+                ("Origin", "https://evil.example"),
+                ("Access-Control-Request-Method", "POST"),
+            ],
+        )
         .await;
     assert_eq!(r.status, 204);
     assert!(r.header("access-control-allow-origin").is_none());
@@ -362,12 +580,25 @@ async fn row23_cors_preflight_needs_no_credentials() {
 #[tokio::test]
 async fn path_normalization_defeats_encoding_tricks() {
     let h = Harness::start().await;
-    for p in ["/public/../api/admin/users", "/public/%2e%2e/api/admin", "/public%2fapi", "/public/..;/api/admin", "/public/a%5cb", "/public/%00", "/public/%zz"] {
+    for p in [
+        "/public/../api/admin/users",
+        "/public/%2e%2e/api/admin",
+        "/public%2fapi",
+        "/public/..;/api/admin",
+        "/public/a%5cb",
+        "/public/%00",
+        "/public/%zz",
+    ] {
         let r = h.get(p, &[]).await;
         assert_problem(&r, 400, "invalid_path");
     }
     // `//api/admin` and `/api/./admin` reach the admin route's checks, not a looser route.
-    for p in ["//api/admin/users", "/api/./admin/users", "/api/%61dmin/users", "/api//admin/users/"] {
+    for p in [
+        "//api/admin/users",
+        "/api/./admin/users",
+        "/api/%61dmin/users",
+        "/api//admin/users/",
+    ] {
         let r = h.get(p, &[]).await;
         assert_problem(&r, 401, "missing_credentials");
         assert_eq!(r.challenges(), [BEARER, BASIC, APIKEY], "{p}");
@@ -383,13 +614,22 @@ async fn identity_headers_replace_client_ones_and_credentials_are_not_forwarded(
     let r = h
         .get(
             "/api/posts/echo-headers",
-            &[("Authorization", &basic("bob", "bob-pw")), ("X-Gatehouse-User", "alice"), ("X-Gatehouse-Roles", "admin")],
+            &[
+                ("Authorization", &basic("bob", "bob-pw")),
+                ("X-Gatehouse-User", "alice"),
+                ("X-Gatehouse-Roles", "admin"),
+            ],
         )
         .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["user"], "bob");
     assert_eq!(r.json()["roles"], "editor");
-    let h2 = h.get("/echo-headers", &[("X-API-Key", &h.api_key("bob", &[], false, None).await)]).await;
+    let h2 = h
+        .get(
+            "/echo-headers",
+            &[("X-API-Key", &h.api_key("bob", &[], false, None).await)],
+        )
+        .await;
     let echoed = h2.json();
     assert_eq!(echoed["x-gatehouse-user"], "bob");
     assert!(echoed.get("x-api-key").is_none());
@@ -399,7 +639,12 @@ async fn identity_headers_replace_client_ones_and_credentials_are_not_forwarded(
 #[tokio::test]
 async fn utf8_basic_credentials_rfc7617() {
     let h = Harness::start().await;
-    let r = h.get("/api/posts", &[("Authorization", &basic("josé", "contraseña-£"))]).await;
+    let r = h
+        .get(
+            "/api/posts",
+            &[("Authorization", &basic("josé", "contraseña-£"))],
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json()["user"], "josé");
 }
@@ -407,14 +652,22 @@ async fn utf8_basic_credentials_rfc7617() {
 #[tokio::test]
 async fn browsers_get_html_with_the_same_status_and_challenges() {
     let h = Harness::start().await;
-    let accept = ("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8");
+    let accept = (
+        "Accept",
+        "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+    );
     let r = h.get("/api/admin/users", &[accept]).await;
     assert_eq!(r.status, 401);
     assert_eq!(r.challenges(), [BEARER, BASIC, APIKEY]);
     assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
     assert!(r.text.contains("action=\"/auth/login\""));
     assert!(r.text.contains("value=\"/api/admin/users\""));
-    let r = h.get("/api/admin/users", &[accept, ("Authorization", &basic("bob", "bob-pw"))]).await;
+    let r = h
+        .get(
+            "/api/admin/users",
+            &[accept, ("Authorization", &basic("bob", "bob-pw"))],
+        )
+        .await;
     assert_eq!(r.status, 403);
     assert!(r.header("location").is_none());
     assert!(!r.text.contains("/auth/login"));

@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "gatehouse", version, about = "An identity-aware gateway that answers 401 and 403 exactly right")]
+#[command(
+    name = "gatehouse",
+    version,
+    about = "An identity-aware gateway that answers 401 and 403 exactly right"
+)]
 pub struct Cli {
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info`, `gatehouse=debug`.
     #[arg(long, global = true, env = "GATEHOUSE_LOG", default_value = "info")]

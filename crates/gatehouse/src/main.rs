@@ -10,7 +10,10 @@ fn main() -> std::process::ExitCode {
     gatehouse_server::install_crypto();
     let cli = cli::Cli::parse();
     commands::init_tracing(&cli);
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

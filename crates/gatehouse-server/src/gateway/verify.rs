@@ -1,12 +1,12 @@
 //! Credential verification (rows 8–11, 13's facts, 22): the IO half. Core verifies
 //! signatures and hashes; this module fetches what they need.
 
+use gatehouse_core::Scheme;
 use gatehouse_core::apikey::{parse_api_key, verify_api_key};
 use gatehouse_core::deny::{Credential, Deny};
 use gatehouse_core::password::{dummy_hash, verify_password};
 use gatehouse_core::principal::Principal;
 use gatehouse_core::secret::SecretString;
-use gatehouse_core::Scheme;
 use gatehouse_store::{StoreError, User};
 
 use super::{Gateway, Runtime};
@@ -63,9 +63,13 @@ impl Gateway {
 
     /// Argon2/bcrypt on the blocking pool, at most `hashing` permits at once.
     async fn check_password(&self, hash: String, password: SecretString) -> Result<bool, Deny> {
-        let _permit = self.hashing.acquire().await.map_err(|_| Deny::AuthUnavailable {
-            retry_after: RETRY_AFTER_UNAVAILABLE,
-        })?;
+        let _permit = self
+            .hashing
+            .acquire()
+            .await
+            .map_err(|_| Deny::AuthUnavailable {
+                retry_after: RETRY_AFTER_UNAVAILABLE,
+            })?;
         tokio::task::spawn_blocking(move || {
             verify_password(&hash, password.expose().as_bytes()).unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "stored password hash cannot be used");
@@ -84,7 +88,11 @@ impl Gateway {
         password: SecretString,
         now: i64,
     ) -> Result<Principal, Deny> {
-        let user = self.store.get_user(username).await.map_err(|e| unavailable(&e))?;
+        let user = self
+            .store
+            .get_user(username)
+            .await
+            .map_err(|e| unavailable(&e))?;
         // Unknown users and users without a password cost the same hash as known ones, so
         // neither the answer nor its timing tells whether the account exists.
         let hash = user

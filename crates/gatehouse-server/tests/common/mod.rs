@@ -66,18 +66,29 @@ pub async fn echo_upstream(stop: watch::Receiver<bool>) -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
     let router = gatehouse_server::demo::upstream_router()
-        .route("/slow", axum::routing::any(|| async {
-            tokio::time::sleep(Duration::from_secs(5)).await;
-            "late"
-        }))
-        .route("/echo-headers", axum::routing::any(|req: Request<Body>| async move {
-            let h: serde_json::Map<String, serde_json::Value> = req
-                .headers()
-                .iter()
-                .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_str().unwrap_or("").to_owned())))
-                .collect();
-            axum::Json(serde_json::Value::Object(h))
-        }));
+        .route(
+            "/slow",
+            axum::routing::any(|| async {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                "late"
+            }),
+        )
+        .route(
+            "/echo-headers",
+            axum::routing::any(|req: Request<Body>| async move {
+                let h: serde_json::Map<String, serde_json::Value> = req
+                    .headers()
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            k.to_string(),
+                            serde_json::Value::String(v.to_str().unwrap_or("").to_owned()),
+                        )
+                    })
+                    .collect();
+                axum::Json(serde_json::Value::Object(h))
+            }),
+        );
     let mut rx = stop;
     tokio::spawn(serve_on(l, router, async move {
         let _ = rx.wait_for(|s| *s).await;
@@ -238,7 +249,13 @@ impl Harness {
         self.send_body(method, path, headers, Body::empty()).await
     }
 
-    pub async fn send_body(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Body) -> Resp {
+    pub async fn send_body(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Body,
+    ) -> Resp {
         let mut b = Request::builder()
             .method(method)
             .uri(format!("http://{}{}", self.addr, path));
@@ -261,7 +278,14 @@ impl Harness {
     }
 
     /// A token signed with the gateway's own key for a seeded user.
-    pub async fn own_token(&self, user: &str, scopes: &[&str], acr: &str, issued: i64, ttl: u64) -> String {
+    pub async fn own_token(
+        &self,
+        user: &str,
+        scopes: &[&str],
+        acr: &str,
+        issued: i64,
+        ttl: u64,
+    ) -> String {
         let u = self.gw.store.get_user(user).await.unwrap().unwrap();
         let rt = self.gw.runtime();
         let scopes: Vec<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
@@ -278,7 +302,13 @@ impl Harness {
     }
 
     /// Creates an API key for `user`; returns the full key.
-    pub async fn api_key(&self, user: &str, scopes: &[&str], read_only: bool, expires_at: Option<i64>) -> String {
+    pub async fn api_key(
+        &self,
+        user: &str,
+        scopes: &[&str],
+        read_only: bool,
+        expires_at: Option<i64>,
+    ) -> String {
         let mut random = [0u8; 37];
         aws_lc_rs::rand::fill(&mut random).unwrap();
         let g = generate_api_key(&random);
@@ -309,7 +339,12 @@ pub async fn seed(store: &dyn Store) {
     // Low-cost argon2 keeps debug-build tests fast; verification reads params from the hash.
     let h = |pw: &str| hash_password(pw.as_bytes(), &[7u8; 16]).unwrap();
     for (name, pw, roles, tenant) in [
-        ("alice", Some("alice-pw"), vec!["admin", "ops"], Some("acme")),
+        (
+            "alice",
+            Some("alice-pw"),
+            vec!["admin", "ops"],
+            Some("acme"),
+        ),
         ("bob", Some("bob-pw"), vec!["editor"], Some("globex")),
         ("carol", Some("carol-pw"), vec!["editor"], Some("acme")),
         ("dave", None, vec![], None),
@@ -345,5 +380,10 @@ pub fn basic(user: &str, pw: &str) -> String {
 /// An HS256 token of the `partner` issuer.
 pub fn partner_token(claims: serde_json::Value) -> String {
     let key = jsonwebtoken::EncodingKey::from_secret(HS_SECRET.as_bytes());
-    jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256), &claims, &key).unwrap()
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &key,
+    )
+    .unwrap()
 }

@@ -29,14 +29,21 @@ async fn seed(gw: &gatehouse_server::Gateway) -> anyhow::Result<Seeded> {
     let store: &dyn Store = gw.store.as_ref();
     let t = now();
     for (name, pw, roles, tenant) in [
-        ("alice", "alice-password", vec!["admin", "ops", "editor"], "acme"),
+        (
+            "alice",
+            "alice-password",
+            vec!["admin", "ops", "editor"],
+            "acme",
+        ),
         ("bob", "bob-password", vec!["editor"], "globex"),
         ("carol", "carol-password", vec!["editor"], "acme"),
     ] {
         let pw = pw.to_owned();
-        let hash = tokio::task::spawn_blocking(move || hash_password(pw.as_bytes(), &random_bytes::<16>()))
-            .await?
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let hash = tokio::task::spawn_blocking(move || {
+            hash_password(pw.as_bytes(), &random_bytes::<16>())
+        })
+        .await?
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
         store
             .create_user(
                 NewUser {
@@ -49,7 +56,9 @@ async fn seed(gw: &gatehouse_server::Gateway) -> anyhow::Result<Seeded> {
             )
             .await?;
     }
-    store.suspend_user("carol", "Terms of Service violation", t).await?;
+    store
+        .suspend_user("carol", "Terms of Service violation", t)
+        .await?;
     gw.suspended.refresh(store).await;
     let rt = gw.runtime();
     let tokens = &rt.config.tokens;
@@ -91,30 +100,134 @@ async fn seed(gw: &gatehouse_server::Gateway) -> anyhow::Result<Seeded> {
 
 fn tour(base: &str, s: &Seeded) -> String {
     let steps: [(&str, String, &str); 20] = [
-        ("No credentials: 401 + one challenge per accepted scheme (row 5)", format!("curl -i {base}/api/posts"), "401 missing_credentials — who are you?"),
-        ("Garbage token: 401 invalid_token with an RFC 6750 error (row 8)", format!("curl -i -H 'Authorization: Bearer not.a.jwt' {base}/api/posts"), "401 invalid_token"),
-        ("Expired token: refresh and retry (row 9)", format!("curl -i -H 'Authorization: Bearer {}' {base}/api/posts", s.expired), "401 token_expired + expired_at"),
-        ("Wrong password: 401, same answer whether the user exists or not (row 11)", format!("curl -i -u alice:wrong {base}/api/posts"), "401 invalid_credentials"),
-        ("A scheme the route does not take (row 6)", format!("curl -i -H 'Authorization: Negotiate abc' {base}/api/posts"), "401 unsupported_scheme"),
-        ("Two credentials at once (row 7)", format!("curl -i -u alice:x -H 'X-API-Key: abc' {base}/api/posts"), "400 invalid_request"),
-        ("Alice is an admin", format!("curl -i -u alice:alice-password {base}/api/admin/users"), "200 from the upstream, with X-Gatehouse-* identity"),
-        ("Bob is known but not an admin: 403, logging in again won't help (row 15)", format!("curl -i -u bob:bob-password {base}/api/admin/users"), "403 insufficient_role + required_roles"),
-        ("Carol's password is right but her account is suspended (row 13)", format!("curl -i -u carol:carol-password {base}/api/posts"), "403 account_suspended + reason"),
-        ("Bob's token may read posts...", format!("curl -i -H 'Authorization: Bearer {}' {base}/api/posts", s.bob), "200"),
-        ("...but not write them: scope challenge (row 16)", format!("curl -i -X POST -H 'Authorization: Bearer {}' {base}/api/posts", s.bob), "403 insufficient_scope + WWW-Authenticate scope=\"posts:write\""),
-        ("Alice's token has posts:write", format!("curl -i -X POST -H 'Authorization: Bearer {}' {base}/api/posts", s.alice), "200"),
-        ("Bob's read-only API key on an unsafe method (row 19)", format!("curl -i -X DELETE -H 'X-API-Key: {}' {base}/api/posts/1", s.bob_key), "403 read_only"),
-        ("Another tenant's data (row 17)", format!("curl -i -u bob:bob-password {base}/tenants/acme/reports"), "403 tenant_mismatch"),
-        ("Another user's profile (row 18)", format!("curl -i -u bob:bob-password {base}/users/alice/settings"), "403 not_owner"),
-        ("A hidden route answers 404 instead of revealing it exists (row 20)", format!("curl -i -u bob:bob-password {base}/api/internal/metrics"), "404 not_found"),
-        ("Dotfiles are denied to everyone (row 2)", format!("curl -i {base}/.git/config"), "403 forbidden_path, no challenge"),
-        ("Billing needs MFA: step-up challenge (row 14, RFC 9470)", format!("curl -i -H 'Authorization: Bearer {}' {base}/api/billing/invoices", s.alice), "401 insufficient_user_authentication, acr_values=\"mfa\""),
-        ("...and passes with an MFA token", format!("curl -i -H 'Authorization: Bearer {}' {base}/api/billing/invoices", s.alice_mfa), "200"),
-        ("The office route only admits 10.0.0.0/8 (row 3)", format!("curl -i -u alice:alice-password {base}/api/office/printer"), "403 ip_blocked"),
+        (
+            "No credentials: 401 + one challenge per accepted scheme (row 5)",
+            format!("curl -i {base}/api/posts"),
+            "401 missing_credentials — who are you?",
+        ),
+        (
+            "Garbage token: 401 invalid_token with an RFC 6750 error (row 8)",
+            format!("curl -i -H 'Authorization: Bearer not.a.jwt' {base}/api/posts"),
+            "401 invalid_token",
+        ),
+        (
+            "Expired token: refresh and retry (row 9)",
+            format!(
+                "curl -i -H 'Authorization: Bearer {}' {base}/api/posts",
+                s.expired
+            ),
+            "401 token_expired + expired_at",
+        ),
+        (
+            "Wrong password: 401, same answer whether the user exists or not (row 11)",
+            format!("curl -i -u alice:wrong {base}/api/posts"),
+            "401 invalid_credentials",
+        ),
+        (
+            "A scheme the route does not take (row 6)",
+            format!("curl -i -H 'Authorization: Negotiate abc' {base}/api/posts"),
+            "401 unsupported_scheme",
+        ),
+        (
+            "Two credentials at once (row 7)",
+            format!("curl -i -u alice:x -H 'X-API-Key: abc' {base}/api/posts"),
+            "400 invalid_request",
+        ),
+        (
+            "Alice is an admin",
+            format!("curl -i -u alice:alice-password {base}/api/admin/users"),
+            "200 from the upstream, with X-Gatehouse-* identity",
+        ),
+        (
+            "Bob is known but not an admin: 403, logging in again won't help (row 15)",
+            format!("curl -i -u bob:bob-password {base}/api/admin/users"),
+            "403 insufficient_role + required_roles",
+        ),
+        (
+            "Carol's password is right but her account is suspended (row 13)",
+            format!("curl -i -u carol:carol-password {base}/api/posts"),
+            "403 account_suspended + reason",
+        ),
+        (
+            "Bob's token may read posts...",
+            format!(
+                "curl -i -H 'Authorization: Bearer {}' {base}/api/posts",
+                s.bob
+            ),
+            "200",
+        ),
+        (
+            "...but not write them: scope challenge (row 16)",
+            format!(
+                "curl -i -X POST -H 'Authorization: Bearer {}' {base}/api/posts",
+                s.bob
+            ),
+            "403 insufficient_scope + WWW-Authenticate scope=\"posts:write\"",
+        ),
+        (
+            "Alice's token has posts:write",
+            format!(
+                "curl -i -X POST -H 'Authorization: Bearer {}' {base}/api/posts",
+                s.alice
+            ),
+            "200",
+        ),
+        (
+            "Bob's read-only API key on an unsafe method (row 19)",
+            format!(
+                "curl -i -X DELETE -H 'X-API-Key: {}' {base}/api/posts/1",
+                s.bob_key
+            ),
+            "403 read_only",
+        ),
+        (
+            "Another tenant's data (row 17)",
+            format!("curl -i -u bob:bob-password {base}/tenants/acme/reports"),
+            "403 tenant_mismatch",
+        ),
+        (
+            "Another user's profile (row 18)",
+            format!("curl -i -u bob:bob-password {base}/users/alice/settings"),
+            "403 not_owner",
+        ),
+        (
+            "A hidden route answers 404 instead of revealing it exists (row 20)",
+            format!("curl -i -u bob:bob-password {base}/api/internal/metrics"),
+            "404 not_found",
+        ),
+        (
+            "Dotfiles are denied to everyone (row 2)",
+            format!("curl -i {base}/.git/config"),
+            "403 forbidden_path, no challenge",
+        ),
+        (
+            "Billing needs MFA: step-up challenge (row 14, RFC 9470)",
+            format!(
+                "curl -i -H 'Authorization: Bearer {}' {base}/api/billing/invoices",
+                s.alice
+            ),
+            "401 insufficient_user_authentication, acr_values=\"mfa\"",
+        ),
+        (
+            "...and passes with an MFA token",
+            format!(
+                "curl -i -H 'Authorization: Bearer {}' {base}/api/billing/invoices",
+                s.alice_mfa
+            ),
+            "200",
+        ),
+        (
+            "The office route only admits 10.0.0.0/8 (row 3)",
+            format!("curl -i -u alice:alice-password {base}/api/office/printer"),
+            "403 ip_blocked",
+        ),
     ];
     let mut out = String::from("\nA tour of the 401-vs-403 contract (try each; `| jq` helps):\n");
     for (i, (what, cmd, expect)) in steps.iter().enumerate() {
-        out.push_str(&format!("\n{:>2}. {what}\n    {cmd}\n    → {expect}\n", i + 1));
+        out.push_str(&format!(
+            "\n{:>2}. {what}\n    {cmd}\n    → {expect}\n",
+            i + 1
+        ));
     }
     out.push_str(&format!(
         "\nBrowsers get an HTML page with the same status: curl -i -H 'Accept: text/html' {base}/api/posts\n\
@@ -139,9 +252,13 @@ pub async fn demo(listen: SocketAddr, upstream: SocketAddr) -> anyhow::Result<Ex
     let t1 = tokio::spawn(serve_on(up, upstream_router(), async move {
         let _ = rx1.wait_for(|s| *s).await;
     }));
-    let t2 = tokio::spawn(serve_on(public, public_router(Arc::clone(&gw)), async move {
-        let _ = rx2.wait_for(|s| *s).await;
-    }));
+    let t2 = tokio::spawn(serve_on(
+        public,
+        public_router(Arc::clone(&gw)),
+        async move {
+            let _ = rx2.wait_for(|s| *s).await;
+        },
+    ));
     println!("gatehouse demo: gateway on http://{addr}, demo upstream on http://{up_addr}");
     println!("{}", tour(&format!("http://{addr}"), &seeded));
     tokio::signal::ctrl_c().await?;

@@ -38,7 +38,9 @@ pub async fn explain(
         Some(i) => url[i + 3..].find('/').map_or("/", |j| &url[i + 3 + j..]),
         None => url,
     };
-    let (raw_path, query) = target.split_once('?').map_or((target, None), |(p, q)| (p, Some(q)));
+    let (raw_path, query) = target
+        .split_once('?')
+        .map_or((target, None), |(p, q)| (p, Some(q)));
     let method = method.to_ascii_uppercase();
     let gw = gatehouse_server::build(cfg).await?;
     let rt = gw.runtime();
@@ -52,7 +54,13 @@ pub async fn explain(
     let (route, deny, hidden) = match normalize(raw_path) {
         Err(e) => {
             println!("  1. path: refused: {e}");
-            (None, Some(Deny::InvalidPath { detail: e.to_string() }), false)
+            (
+                None,
+                Some(Deny::InvalidPath {
+                    detail: e.to_string(),
+                }),
+                false,
+            )
         }
         Ok(path) => {
             if path.decoded != raw_path {
@@ -73,12 +81,19 @@ pub async fn explain(
             match outcome.decision {
                 Decision::Deny { reason, hidden } => (outcome.route, Some(reason), hidden),
                 Decision::Allow(p) => {
-                    println!("\nanswer: forwarded to the upstream as `{}` (X-Gatehouse-User: {}, X-Gatehouse-Roles: {}, X-Gatehouse-Auth: {})",
-                        rt.config.upstream.as_ref().map_or("-", |u| u.url.as_str()), p.subject, p.roles.join(","), p.scheme.as_str());
+                    println!(
+                        "\nanswer: forwarded to the upstream as `{}` (X-Gatehouse-User: {}, X-Gatehouse-Roles: {}, X-Gatehouse-Auth: {})",
+                        rt.config.upstream.as_ref().map_or("-", |u| u.url.as_str()),
+                        p.subject,
+                        p.roles.join(","),
+                        p.scheme.as_str()
+                    );
                     return Ok(ExitCode::SUCCESS);
                 }
                 Decision::Public => {
-                    println!("\nanswer: forwarded to the upstream without identity (row 1: public)");
+                    println!(
+                        "\nanswer: forwarded to the upstream without identity (row 1: public)"
+                    );
                     return Ok(ExitCode::SUCCESS);
                 }
                 Decision::Preflight => {
@@ -106,9 +121,14 @@ pub async fn explain(
     let row = if hidden && deny.hideable() {
         format!("row {} hidden by row 20", deny.row().unwrap_or(0))
     } else {
-        deny.row().map_or_else(|| "outside the table".to_owned(), |r| format!("row {r}"))
+        deny.row()
+            .map_or_else(|| "outside the table".to_owned(), |r| format!("row {r}"))
     };
-    println!("\nanswer: {} `{}` ({row} of the semantics contract)", r.status, deny.code());
+    println!(
+        "\nanswer: {} `{}` ({row} of the semantics contract)",
+        r.status,
+        deny.code()
+    );
     println!("HTTP/1.1 {}", r.status);
     for (n, v) in &r.headers {
         println!("{n}: {v}");

@@ -81,6 +81,8 @@ fn reload(arg: &ConfigArg, gw: &Gateway) {
             gw.replace_runtime(rt);
             tracing::info!("config reloaded");
         }
-        Err(e) => tracing::error!(error = %e, "config reload failed; the old config stays in force"),
+        Err(e) => {
+            tracing::error!(error = %e, "config reload failed; the old config stays in force")
+        }
     }
 }

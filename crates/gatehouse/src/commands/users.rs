@@ -33,8 +33,14 @@ fn hash(pw: &str) -> anyhow::Result<String> {
 }
 
 fn valid_name(name: &str) -> anyhow::Result<()> {
-    if name.is_empty() || name.len() > 128 || name.contains(':') || name.chars().any(char::is_control) {
-        bail!("user name `{name}` is not valid: 1–128 characters, no `:` and no control characters");
+    if name.is_empty()
+        || name.len() > 128
+        || name.contains(':')
+        || name.chars().any(char::is_control)
+    {
+        bail!(
+            "user name `{name}` is not valid: 1–128 characters, no `:` and no control characters"
+        );
     }
     Ok(())
 }
@@ -54,7 +60,9 @@ pub async fn user(cmd: UserCommand) -> anyhow::Result<ExitCode> {
         } => {
             valid_name(&name)?;
             if !password_stdin {
-                bail!("give the password on standard input with `--password-stdin` (never as an argument)");
+                bail!(
+                    "give the password on standard input with `--password-stdin` (never as an argument)"
+                );
             }
             let pw = read_password_stdin()?;
             let (_, store) = store_for(&config).await?;
@@ -74,7 +82,12 @@ pub async fn user(cmd: UserCommand) -> anyhow::Result<ExitCode> {
                     StoreError::Conflict { .. } => anyhow::anyhow!("user `{name}` already exists"),
                     e => e.into(),
                 })?;
-            println!("created user `{}` (roles: [{}], tenant: {})", u.name, u.roles.join(", "), u.tenant.as_deref().unwrap_or("-"));
+            println!(
+                "created user `{}` (roles: [{}], tenant: {})",
+                u.name,
+                u.roles.join(", "),
+                u.tenant.as_deref().unwrap_or("-")
+            );
         }
         UserCommand::Suspend {
             config,
@@ -113,7 +126,9 @@ pub async fn user(cmd: UserCommand) -> anyhow::Result<ExitCode> {
             for u in users {
                 let (status, at, reason) = match &u.status {
                     AccountStatus::Active => ("active", None, None),
-                    AccountStatus::Suspended { at, reason } => ("suspended", Some(*at), Some(reason.as_str())),
+                    AccountStatus::Suspended { at, reason } => {
+                        ("suspended", Some(*at), Some(reason.as_str()))
+                    }
                 };
                 if json {
                     println!(
@@ -191,7 +206,9 @@ pub async fn key(cmd: KeyCommand) -> anyhow::Result<ExitCode> {
                 "created API key `{id}` for `{user}` (scopes: [{}]{}{}); it is shown only once:",
                 scopes.join(" "),
                 if read_only { ", read-only" } else { "" },
-                expires_at.map(|e| format!(", expires {}", fmt_time(e))).unwrap_or_default()
+                expires_at
+                    .map(|e| format!(", expires {}", fmt_time(e)))
+                    .unwrap_or_default()
             );
             println!("{}", generated.display.expose());
         }
@@ -206,7 +223,10 @@ pub async fn key(cmd: KeyCommand) -> anyhow::Result<ExitCode> {
             let (_, store) = store_for(&config).await?;
             let keys = store.list_api_keys(user.as_deref()).await?;
             if !json {
-                println!("{:<20} {:<16} {:<24} {:<10} STATE", "ID", "USER", "SCOPES", "MODE");
+                println!(
+                    "{:<20} {:<16} {:<24} {:<10} STATE",
+                    "ID", "USER", "SCOPES", "MODE"
+                );
             }
             let t = now();
             for k in keys {
@@ -215,7 +235,10 @@ pub async fn key(cmd: KeyCommand) -> anyhow::Result<ExitCode> {
                 } else if k.expires_at.is_some_and(|e| e <= t) {
                     "expired".to_owned()
                 } else {
-                    k.expires_at.map_or_else(|| "active".to_owned(), |e| format!("active until {}", fmt_time(e)))
+                    k.expires_at.map_or_else(
+                        || "active".to_owned(),
+                        |e| format!("active until {}", fmt_time(e)),
+                    )
                 };
                 if json {
                     println!(
@@ -232,7 +255,11 @@ pub async fn key(cmd: KeyCommand) -> anyhow::Result<ExitCode> {
                         k.id,
                         k.user,
                         k.scopes.join(" "),
-                        if k.read_only { "read-only" } else { "read-write" },
+                        if k.read_only {
+                            "read-only"
+                        } else {
+                            "read-write"
+                        },
                         state
                     );
                 }
@@ -248,14 +275,19 @@ pub async fn import_htpasswd(
     roles: &[String],
     update: bool,
 ) -> anyhow::Result<ExitCode> {
-    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read `{}`", file.display()))?;
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read `{}`", file.display()))?;
     let entries = match parse_htpasswd(&text) {
         Ok(e) => e,
         Err(errors) => {
             for e in &errors {
                 eprintln!("error: {}: {e}", file.display());
             }
-            bail!("`{}` has {} error(s); nothing was imported", file.display(), errors.len());
+            bail!(
+                "`{}` has {} error(s); nothing was imported",
+                file.display(),
+                errors.len()
+            );
         }
     };
     let (_, store) = store_for(config).await?;
@@ -267,7 +299,10 @@ pub async fn import_htpasswd(
                 updated += 1;
             }
             Some(_) => {
-                eprintln!("skipped `{}`: the user exists (use --update to replace the password)", e.user);
+                eprintln!(
+                    "skipped `{}`: the user exists (use --update to replace the password)",
+                    e.user
+                );
                 skipped += 1;
             }
             None => {
