@@ -26,30 +26,67 @@ pub struct Pattern {
 /// Why a pattern is not valid (the config parser reports these with their line).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PatternError {
-    #[error("a path pattern must start with `/`")]
-    NotAbsolute,
-    #[error("`**` may only be the last segment")]
-    RestNotLast,
-    #[error("parameter name `{0}` is not valid")]
-    BadParam(String),
-    #[error("parameter `{0}` appears twice")]
-    DuplicateParam(String),
-    #[error("segment `{0}` mixes `*`, `{{`, `}}` with other characters")]
-    BadSegment(String),
+    #[error("path `{0}` must start with `/`")]
+    NotAbsolute(String),
+    #[error("path `{path}` contains `{found}`, which never reaches a route after normalization")]
+    BadChar { path: String, found: String },
+    #[error("path `{0}` has an empty segment (`//`)")]
+    EmptySegment(String),
+    #[error("path `{path}` has a `{segment}` segment, which normalization removes")]
+    DotSegment { path: String, segment: String },
+    #[error("`**` may only be the last segment of `{0}`")]
+    RestNotLast(String),
+    #[error(
+        "parameter name `{name}` in `{path}` is not valid: use letters, digits and `_`, not starting with a digit"
+    )]
+    BadParam { path: String, name: String },
+    #[error("parameter `{name}` appears twice in `{path}`")]
+    DuplicateParam { path: String, name: String },
+    #[error(
+        "segment `{segment}` of `{path}` mixes `*`, `{{`, `}}` with other characters; wildcards and parameters must be whole segments"
+    )]
+    BadSegment { path: String, segment: String },
 }
 
 /// Captured `{param}` values, in pattern order. Few routes have more than two.
 pub type Params<'p> = Vec<(&'p str, &'p str)>;
 
 impl Pattern {
+    /// Parses a pattern. Anything normalization would change or refuse (`//`, `.`, `..`,
+    /// `?`, `#`, `\`, control characters) is an error, since such a route could never match
+    /// what it says. A single trailing `/` is ignored, as in matching.
     pub fn parse(pattern: &str) -> Result<Self, PatternError> {
-        let rest = pattern.strip_prefix('/').ok_or(PatternError::NotAbsolute)?;
+        let path = || pattern.to_owned();
+        let rest = pattern
+            .strip_prefix('/')
+            .ok_or_else(|| PatternError::NotAbsolute(path()))?;
+        if let Some(c) = pattern
+            .chars()
+            .find(|c| c.is_control() || matches!(c, '?' | '#' | '\\'))
+        {
+            return Err(PatternError::BadChar {
+                path: pattern.escape_debug().to_string(),
+                found: c.escape_debug().to_string(),
+            });
+        }
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
         let mut segments = Vec::new();
-        let parts: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+        let parts: Vec<&str> = if rest.is_empty() {
+            Vec::new()
+        } else {
+            rest.split('/').collect()
+        };
         for (i, part) in parts.iter().enumerate() {
             let seg = match *part {
+                "" => return Err(PatternError::EmptySegment(path())),
+                "." | ".." => {
+                    return Err(PatternError::DotSegment {
+                        path: path(),
+                        segment: (*part).to_owned(),
+                    });
+                }
                 "**" if i + 1 == parts.len() => Segment::Rest,
-                "**" => return Err(PatternError::RestNotLast),
+                "**" => return Err(PatternError::RestNotLast(path())),
                 "*" => Segment::One,
                 p if p.starts_with('{') && p.ends_with('}') && p.len() > 2 => {
                     let name = &p[1..p.len() - 1];
@@ -59,18 +96,27 @@ impl Pattern {
                         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
                     if !valid {
-                        return Err(PatternError::BadParam(name.to_owned()));
+                        return Err(PatternError::BadParam {
+                            path: path(),
+                            name: name.to_owned(),
+                        });
                     }
                     if segments
                         .iter()
                         .any(|s| matches!(s, Segment::Param(n) if &**n == name))
                     {
-                        return Err(PatternError::DuplicateParam(name.to_owned()));
+                        return Err(PatternError::DuplicateParam {
+                            path: path(),
+                            name: name.to_owned(),
+                        });
                     }
                     Segment::Param(name.into())
                 }
                 p if p.contains(['*', '{', '}']) => {
-                    return Err(PatternError::BadSegment(p.to_owned()));
+                    return Err(PatternError::BadSegment {
+                        path: path(),
+                        segment: p.to_owned(),
+                    });
                 }
                 p => Segment::Literal(p.into()),
             };
@@ -178,20 +224,42 @@ mod tests {
 
     #[test]
     fn parse_errors() {
-        assert_eq!(Pattern::parse("api"), Err(PatternError::NotAbsolute));
-        assert_eq!(Pattern::parse("/**/x"), Err(PatternError::RestNotLast));
+        assert!(matches!(
+            Pattern::parse("api"),
+            Err(PatternError::NotAbsolute(_))
+        ));
+        assert!(matches!(
+            Pattern::parse("/**/x"),
+            Err(PatternError::RestNotLast(_))
+        ));
         assert!(matches!(
             Pattern::parse("/{1x}"),
-            Err(PatternError::BadParam(_))
+            Err(PatternError::BadParam { .. })
         ));
         assert!(matches!(
             Pattern::parse("/{a}/{a}"),
-            Err(PatternError::DuplicateParam(_))
+            Err(PatternError::DuplicateParam { .. })
         ));
         assert!(matches!(
             Pattern::parse("/a*"),
-            Err(PatternError::BadSegment(_))
+            Err(PatternError::BadSegment { .. })
         ));
+        assert!(matches!(
+            Pattern::parse("/a//b"),
+            Err(PatternError::EmptySegment(_))
+        ));
+        assert!(matches!(
+            Pattern::parse("/a/../b"),
+            Err(PatternError::DotSegment { .. })
+        ));
+        assert!(matches!(
+            Pattern::parse("/a?b"),
+            Err(PatternError::BadChar { .. })
+        ));
+        assert_eq!(
+            Pattern::parse("/api/").unwrap(),
+            Pattern::parse("/api").unwrap()
+        );
     }
 
     #[test]
@@ -219,6 +287,11 @@ mod tests {
             if pa.covers(&pb) && pb.matches(&path).is_some() {
                 proptest::prop_assert!(pa.matches(&path).is_some());
             }
+        }
+
+        #[test]
+        fn parse_never_panics(s in "\\PC{0,30}") {
+            let _ = Pattern::parse(&s);
         }
     }
 }
