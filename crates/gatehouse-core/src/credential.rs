@@ -208,7 +208,7 @@ fn is_token68(s: &str) -> bool {
 }
 
 /// `tchar` of RFC 9110 §5.6.2.
-const fn is_tchar(b: u8) -> bool {
+pub const fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric()
         || matches!(
             b,

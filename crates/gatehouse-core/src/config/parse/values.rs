@@ -197,27 +197,7 @@ pub fn origin(s: &str) -> Result<String, String> {
 
 /// RFC 9110 §5.6.2: `token = 1*tchar`. Methods (§9.1) and header names (§5.1) are tokens.
 pub fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes().all(|b| {
-            b.is_ascii_alphanumeric()
-                || matches!(
-                    b,
-                    b'!' | b'#'
-                        | b'$'
-                        | b'%'
-                        | b'&'
-                        | b'\''
-                        | b'*'
-                        | b'+'
-                        | b'-'
-                        | b'.'
-                        | b'^'
-                        | b'_'
-                        | b'`'
-                        | b'|'
-                        | b'~'
-                )
-        })
+    !s.is_empty() && s.bytes().all(crate::credential::is_tchar)
 }
 
 /// The realm goes inside a quoted-string in every challenge (RFC 9110 §11.5), so it must
