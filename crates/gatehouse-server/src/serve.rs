@@ -55,7 +55,20 @@ pub async fn build_with_store(
     let gw = Arc::new(Gateway::new(runtime, store, own_keys));
     gw.suspended.refresh(gw.store.as_ref()).await;
     crate::suspended::SuspendedUsers::spawn_refresh(Arc::downgrade(&gw), Duration::from_secs(1));
+    spawn_jwks_refresh(Arc::downgrade(&gw), Duration::from_secs(60));
     Ok(gw)
+}
+
+/// Refreshes stale JWKS in the background until the gateway is dropped.
+fn spawn_jwks_refresh(gw: std::sync::Weak<Gateway>, every: Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            let Some(gw) = gw.upgrade() else { return };
+            gw.runtime().verifiers.refresh_stale().await;
+        }
+    });
 }
 
 /// The public port's router: Gatehouse's own endpoints, then everything else is proxied.

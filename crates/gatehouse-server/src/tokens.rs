@@ -114,7 +114,7 @@ impl Verifiers {
     }
 
     /// Refetches the JWKS of issuer `index` after an unknown `kid`.
-    async fn refetch(&self, index: usize) -> Result<(), Deny> {
+    pub async fn refetch(&self, index: usize) -> Result<(), Deny> {
         let unknown = Deny::InvalidToken {
             detail: gatehouse_core::token::msg::UNKNOWN_KEY.to_owned(),
         };
@@ -177,6 +177,14 @@ impl Verifiers {
         .map_err(|e| e.to_string())?
         .to_bytes();
         KeySet::from_jwks_json(&body).map_err(|e| e.to_string())
+    }
+
+    /// Refreshes every issuer whose keys are older than [`JWKS_MAX_AGE`], so keys an issuer
+    /// withdrew stop verifying even when no unknown `kid` comes along.
+    pub async fn refresh_stale(&self) {
+        for i in self.stale() {
+            let _ = self.refetch(i).await;
+        }
     }
 
     /// Issuers whose keys are older than [`JWKS_MAX_AGE`] (for a background refresh).

@@ -3,6 +3,8 @@
 //! raw paths). Servers stop when the harness is dropped.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod flaky;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -224,9 +226,21 @@ impl Harness {
         stop: watch::Sender<bool>,
         rx: watch::Receiver<bool>,
     ) -> Self {
-        let (cfg, _warnings) = config::parse(text).unwrap_or_else(|e| panic!("config: {e}"));
         let store = open_store("sqlite::memory:").await.unwrap();
         seed(store.as_ref()).await;
+        Self::start_store(text, upstream, stop, rx, store).await
+    }
+
+    /// As [`Harness::start_config`] with a store the test built (seeded or not).
+    pub async fn start_store(
+        text: &str,
+        upstream: SocketAddr,
+        stop: watch::Sender<bool>,
+        rx: watch::Receiver<bool>,
+        store: Arc<dyn Store>,
+    ) -> Self {
+        gatehouse_server::install_crypto();
+        let (cfg, _warnings) = config::parse(text).unwrap_or_else(|e| panic!("config: {e}"));
         let gw = build_with_store(cfg, store).await.unwrap();
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
