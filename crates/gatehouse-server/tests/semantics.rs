@@ -686,3 +686,58 @@ async fn healthz_readyz_and_jwks() {
     assert_eq!(k["alg"], "EdDSA");
     assert!(k.get("d").is_none());
 }
+
+#[tokio::test]
+async fn proxy_streams_bodies_and_strips_hop_by_hop_headers() {
+    let h = Harness::start().await;
+    let body: Vec<u8> = (0..2_000_000u32).map(|i| (i % 251) as u8).collect();
+    let token = format!(
+        "Bearer {}",
+        h.own_token("bob", &[], "pwd", now(), 600).await
+    );
+    let r = h
+        .send_body(
+            "POST",
+            "/echo-body",
+            &[("Authorization", &token)],
+            axum::body::Body::from(body.clone()),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text, String::from_utf8_lossy(&body));
+    let r = h
+        .get(
+            "/echo-headers",
+            &[
+                ("Authorization", &token),
+                ("Connection", "X-Secret-Hop"),
+                ("X-Secret-Hop", "1"),
+                ("Proxy-Authorization", "Basic eDp5"),
+                ("X-Kept", "yes"),
+            ],
+        )
+        .await;
+    let echoed = r.json();
+    assert!(echoed.get("x-secret-hop").is_none(), "{echoed}");
+    assert!(echoed.get("proxy-authorization").is_none());
+    assert_eq!(echoed["x-kept"], "yes");
+    assert_eq!(echoed["x-forwarded-proto"], "http");
+}
+
+#[tokio::test]
+async fn oversized_declared_body_is_413() {
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let up = common::echo_upstream(rx.clone()).await;
+    let text = common::config_text(up, "")
+        .replace("realm = \"api\"", "realm = \"api\"\nmax_body_bytes = 1000");
+    let h = Harness::start_config(&text, up, stop, rx).await;
+    let r = h
+        .send_body(
+            "POST",
+            "/public/x",
+            &[],
+            axum::body::Body::from(vec![0u8; 5000]),
+        )
+        .await;
+    assert_problem(&r, 413, "payload_too_large");
+}

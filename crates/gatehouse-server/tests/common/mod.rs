@@ -76,6 +76,18 @@ pub async fn echo_upstream(stop: watch::Receiver<bool>) -> SocketAddr {
             }),
         )
         .route(
+            "/echo-body",
+            axum::routing::any(|req: Request<Body>| async move {
+                let bytes = req
+                    .into_body()
+                    .collect()
+                    .await
+                    .map(|c| c.to_bytes())
+                    .unwrap_or_default();
+                Body::from(bytes)
+            }),
+        )
+        .route(
             "/echo-headers",
             axum::routing::any(|req: Request<Body>| async move {
                 let h: serde_json::Map<String, serde_json::Value> = req
