@@ -133,25 +133,23 @@ impl Gateway {
         req: &RequestView<'_>,
         mut trace: Option<&mut Vec<TraceStep>>,
     ) -> Outcome {
-        let mut note = |step: &'static str, note: String| {
+        // Notes are built only when someone asks (`explain`): the hot path formats nothing.
+        let mut note = |step: &'static str, text: &dyn Fn() -> String| {
             if let Some(t) = trace.as_deref_mut() {
-                t.push(TraceStep { step, note });
+                t.push(TraceStep { step, note: text() });
             }
         };
         let m = rt.policy.route(req.method, req.path);
-        note(
-            "route",
-            match m.index {
-                Some(i) => format!(
-                    "matched route `{}` (#{}, line {}) by pattern `{}`",
-                    m.name(),
-                    i + 1,
-                    m.route.config.line,
-                    m.route.config.path
-                ),
-                None => "no route matched: [defaults] apply".to_owned(),
-            },
-        );
+        note("route", &|| match m.index {
+            Some(i) => format!(
+                "matched route `{}` (#{}, line {}) by pattern `{}`",
+                m.name(),
+                i + 1,
+                m.route.config.line,
+                m.route.config.path
+            ),
+            None => "no route matched: [defaults] apply".to_owned(),
+        });
         let facts = RequestFacts {
             method: req.method,
             client_ip: req.client_ip,
@@ -162,8 +160,7 @@ impl Gateway {
         let route = m.index;
         let decision = self.decide_matched(rt, &m, &facts, req, &mut note).await;
         if let Decision::Deny { reason, hidden } = &decision {
-            note(
-                "result",
+            note("result", &|| {
                 format!(
                     "deny: `{}` (row {}){}",
                     reason.code(),
@@ -175,8 +172,8 @@ impl Gateway {
                     } else {
                         ""
                     }
-                ),
-            );
+                )
+            });
         }
         Outcome { decision, route }
     }
@@ -187,22 +184,23 @@ impl Gateway {
         m: &RouteMatch<'_>,
         facts: &RequestFacts<'_>,
         req: &RequestView<'_>,
-        note: &mut impl FnMut(&'static str, String),
+        note: &mut impl FnMut(&'static str, &dyn Fn() -> String),
     ) -> Decision {
         match decision::gate(m, facts) {
             Gate::Deny(d) => {
-                note("gate", "refused before credentials".into());
+                note("gate", &|| "refused before credentials".into());
                 return Decision::deny(m, d);
             }
             Gate::Preflight => {
-                note(
-                    "gate",
-                    "CORS preflight: answered without credentials (row 23)".into(),
-                );
+                note("gate", &|| {
+                    "CORS preflight: answered without credentials (row 23)".into()
+                });
                 return Decision::Preflight;
             }
             Gate::Public => {
-                note("gate", "public route: no credentials needed (row 1)".into());
+                note("gate", &|| {
+                    "public route: no credentials needed (row 1)".into()
+                });
                 return Decision::Public;
             }
             Gate::Authenticate => {}
@@ -223,45 +221,41 @@ impl Gateway {
         let credential = match decision::select_credential(m, extracted) {
             Ok(c) => c,
             Err(d) => {
-                note(
-                    "credentials",
-                    format!("credential extraction failed: {}", d.code()),
-                );
+                note("credentials", &|| {
+                    format!("credential extraction failed: {}", d.code())
+                });
                 return Decision::deny(m, d);
             }
         };
-        note(
-            "credentials",
+        note("credentials", &|| {
             format!(
                 "one `{}` credential presented",
                 credential.scheme().as_str()
-            ),
-        );
+            )
+        });
         let principal = match self.verify(rt, credential, req.now).await {
             Ok(p) => p,
             Err(d) => {
-                note("verify", format!("verification failed: {}", d.code()));
+                note("verify", &|| format!("verification failed: {}", d.code()));
                 return Decision::deny(m, d);
             }
         };
-        note(
-            "verify",
+        note("verify", &|| {
             format!(
                 "verified `{}` (roles [{}], scopes [{}], tenant {})",
                 principal.subject,
                 principal.roles.join(", "),
                 principal.scopes.join(" "),
                 principal.tenant.as_deref().unwrap_or("-")
-            ),
-        );
+            )
+        });
         if let Err(d) = decision::authorize(m, &principal, facts, req.now) {
-            note("authorize", format!("refused: {}", d.code()));
+            note("authorize", &|| format!("refused: {}", d.code()));
             return Decision::deny(m, d);
         }
-        note(
-            "authorize",
-            "all requirements of the route hold: allow".into(),
-        );
+        note("authorize", &|| {
+            "all requirements of the route hold: allow".into()
+        });
         Decision::Allow(principal)
     }
 
