@@ -41,7 +41,8 @@ fn parse_config(text: &str, name: &str) -> anyhow::Result<Config> {
         Ok((cfg, warnings)) => {
             for w in warnings {
                 match w.line {
-                    Some(l) => eprintln!("warning: {name}:{l}: {}", w.message),
+                    // Same shape as the errors (`line N: …`), so one grep finds both.
+                    Some(l) => eprintln!("warning: {name}: line {l}: {}", w.message),
                     None => eprintln!("warning: {name}: {}", w.message),
                 }
             }

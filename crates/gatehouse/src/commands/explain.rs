@@ -81,19 +81,33 @@ pub async fn explain(
             match outcome.decision {
                 Decision::Deny { reason, hidden } => (outcome.route, Some(reason), hidden),
                 Decision::Allow(p) => {
-                    println!(
-                        "\nanswer: forwarded to the upstream as `{}` (X-Gatehouse-User: {}, X-Gatehouse-Roles: {}, X-Gatehouse-Auth: {})",
-                        rt.config.upstream.as_ref().map_or("-", |u| u.url.as_str()),
+                    let identity = format!(
+                        "X-Gatehouse-User: {}, X-Gatehouse-Roles: {}, X-Gatehouse-Auth: {}",
                         p.subject,
                         p.roles.join(","),
                         p.scheme.as_str()
                     );
+                    match &rt.config.upstream {
+                        Some(u) => println!(
+                            "\nanswer: forwarded to the upstream `{}` ({identity})",
+                            u.url
+                        ),
+                        None => println!(
+                            "\nanswer: allowed: forward-auth answers 200 ({identity}); without an [upstream], a direct request is answered 404 `not_found`"
+                        ),
+                    }
                     return Ok(ExitCode::SUCCESS);
                 }
                 Decision::Public => {
-                    println!(
-                        "\nanswer: forwarded to the upstream without identity (row 1: public)"
-                    );
+                    match &rt.config.upstream {
+                        Some(u) => println!(
+                            "\nanswer: forwarded to the upstream `{}` without identity (row 1: public)",
+                            u.url
+                        ),
+                        None => println!(
+                            "\nanswer: allowed without identity (row 1: public): forward-auth answers 200; without an [upstream], a direct request is answered 404 `not_found`"
+                        ),
+                    }
                     return Ok(ExitCode::SUCCESS);
                 }
                 Decision::Preflight => {
@@ -129,7 +143,12 @@ pub async fn explain(
         r.status,
         deny.code()
     );
-    println!("HTTP/1.1 {}", r.status);
+    // The status line with its reason phrase, as the client would see it (RFC 9112 §4).
+    let reason = http::StatusCode::from_u16(r.status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    println!("HTTP/1.1 {} {reason}", r.status);
     for (n, v) in &r.headers {
         println!("{n}: {v}");
     }

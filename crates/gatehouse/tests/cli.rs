@@ -1,0 +1,17 @@
+//! Integration tests that drive the real `gatehouse` binary as a new user would: every
+//! command of the README, over real processes, files and sockets on 127.0.0.1.
+
+#[path = "cli/support.rs"]
+mod support;
+
+#[path = "cli/check.rs"]
+mod check;
+#[path = "cli/demo.rs"]
+mod demo;
+#[path = "cli/explain.rs"]
+mod explain;
+#[cfg(unix)] // signals (SIGHUP, SIGTERM) via kill(1)
+#[path = "cli/serve.rs"]
+mod serve;
+#[path = "cli/users.rs"]
+mod users;

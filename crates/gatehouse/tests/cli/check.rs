@@ -1,0 +1,113 @@
+//! `gatehouse check --config FILE`.
+
+use crate::support::{TempDir, run_in};
+
+#[test]
+fn check_valid_file_prints_a_summary_and_exits_zero() {
+    let dir = TempDir::new("check-ok");
+    let db = dir.path.join("g.db");
+    let cfg = dir.write(
+        "g.toml",
+        &format!(
+            r#"[server]
+listen = "127.0.0.1:18080"
+
+[upstream]
+url = "http://127.0.0.1:3000"
+
+[store]
+url = "sqlite://{}"
+
+[[route]]
+name = "admin"
+path = "/api/admin/**"
+auth = ["bearer", "basic", "api_key"]
+roles = ["admin"]
+
+[[route]]
+name = "health"
+path = "/api/public/**"
+access = "public"
+"#,
+            db.display()
+        ),
+    );
+    let out = run_in(&dir.path, &["check", "--config", cfg.to_str().unwrap()], "").ok();
+    assert!(out.stdout.contains("ok"), "{out:#?}");
+    assert!(out.stdout.contains("2 route(s)"), "{out:#?}");
+    assert!(
+        out.stdout.contains("upstream `http://127.0.0.1:3000`"),
+        "{out:#?}"
+    );
+    assert!(!out.stderr.contains("error"), "{out:#?}");
+    // `check` validates only: it must not create the store.
+    assert!(!db.exists(), "check created the database");
+}
+
+#[test]
+fn check_reports_every_error_with_its_line() {
+    let dir = TempDir::new("check-errors");
+    let cfg = dir.write(
+        "bad.toml",
+        r#"[server]
+lisen = "127.0.0.1:8080"
+trusted_proxies = ["10.0.0.999/8"]
+
+[upstream]
+url = "http://127.0.0.1:3000"
+timeout = "5x"
+"#,
+    );
+    let out = run_in(&dir.path, &["check", "--config", cfg.to_str().unwrap()], "")
+        .fails_with("3 error(s)");
+    let errors: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error:"))
+        .collect();
+    let find = |needle: &str| {
+        errors
+            .iter()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no error mentions {needle:?}: {out:#?}"))
+    };
+    assert!(find("unknown key `lisen`").contains("line 2"), "{out:#?}");
+    assert!(find("`10.0.0.999/8`").contains("line 3"), "{out:#?}");
+    assert!(find("`5x`").contains("line 7"), "{out:#?}");
+    assert!(out.stdout.is_empty(), "no summary for a bad file: {out:#?}");
+}
+
+#[test]
+fn check_warns_about_a_shadowed_route_and_still_succeeds() {
+    let dir = TempDir::new("check-shadow");
+    let cfg = dir.write(
+        "g.toml",
+        r#"[[route]]
+name = "api"
+path = "/api/**"
+
+[[route]]
+name = "admin"
+path = "/api/admin/**"
+roles = ["admin"]
+"#,
+    );
+    let out = run_in(&dir.path, &["check", "--config", cfg.to_str().unwrap()], "").ok();
+    let warning = out
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("warning:"))
+        .unwrap_or_else(|| panic!("no warning: {out:#?}"));
+    assert!(warning.contains("line 5"), "{warning}");
+    assert!(warning.contains("`admin`"), "{warning}");
+    assert!(warning.contains("never reached"), "{warning}");
+    assert!(out.stdout.contains("2 route(s)"), "{out:#?}");
+}
+
+#[test]
+fn check_missing_file_or_flag_is_a_clear_error() {
+    let dir = TempDir::new("check-missing");
+    run_in(&dir.path, &["check", "--config", "nope.toml"], "")
+        .fails_with("cannot read `nope.toml`");
+    run_in(&dir.path, &["check"], "").fails_with("--config FILE");
+}
