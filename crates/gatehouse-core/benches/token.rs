@@ -83,6 +83,7 @@ fn verify_eddsa_own(bencher: Bencher) {
         acr: "mfa".into(),
         auth_time: NOW - 60,
         jti: "01J9Z8Q4W5X6Y7Z8A9B0C1D2E3".into(),
+        sid: None,
         iat: NOW - 60,
         exp: NOW + 840,
     };

@@ -24,8 +24,10 @@ pub struct Principal {
     pub account: AccountState,
     /// Which issuer signed the token (`gatehouse` for our own), for audit and metrics.
     pub issuer: Option<String>,
-    /// `jti` of the token, for revocation.
+    /// `jti` of the token (or the id of an API key), for revocation.
     pub token_id: Option<String>,
+    /// `sid` of the token: the login session it belongs to, for revocation.
+    pub session_id: Option<String>,
     /// `exp` of the token, unix seconds.
     pub expires_at: Option<i64>,
 }
@@ -57,6 +59,7 @@ impl Principal {
             account: AccountState::Active,
             issuer: None,
             token_id: None,
+            session_id: None,
             expires_at: None,
         }
     }

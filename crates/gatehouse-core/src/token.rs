@@ -270,6 +270,7 @@ impl IssuerVerifier {
         p.acr = string(c.take(Target::Acr))?;
         p.auth_time = number(c.take(Target::AuthTime))?;
         p.token_id = string(c.take(Target::Jti))?;
+        p.session_id = string(c.take(Target::Sid))?;
         p.expires_at = Some(exp);
         p.issuer = Some(self.name.clone());
         Ok(p)

@@ -288,6 +288,7 @@ fn own_eddsa_token_round_trip() {
         acr: "mfa".into(),
         auth_time: NOW - 60,
         jti: "jti-42".into(),
+        sid: Some("s-1".into()),
         iat: NOW,
         exp: NOW + 900,
     };

@@ -209,32 +209,38 @@ fn unavailable() -> Deny {
     }
 }
 
+/// What an access token says about a local user.
+pub struct TokenRequest<'a> {
+    pub user: &'a User,
+    pub scopes: &'a [String],
+    /// `pwd` or `mfa`.
+    pub acr: &'a str,
+    /// When the user authenticated (RFC 9470 `max_age` reads it).
+    pub auth_time: i64,
+    /// The login session, for logout and revocation (row 10).
+    pub session_id: Option<&'a str>,
+    pub now: i64,
+    pub ttl: Duration,
+}
+
 /// Issues an access token for a local user, signed with our current key.
-pub fn issue(
-    keys: &OwnKeys,
-    tokens: &TokensConfig,
-    user: &User,
-    scopes: &[String],
-    acr: &str,
-    now: i64,
-    ttl: Duration,
-) -> Result<String, String> {
+pub fn issue(keys: &OwnKeys, tokens: &TokensConfig, req: &TokenRequest<'_>) -> Result<String, String> {
     use base64::Engine as _;
     let key = keys.current().ok_or("no signing key")?;
-    let jti =
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crate::ids::random_bytes::<16>());
+    let jti = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crate::ids::random_bytes::<16>());
     let claims = AccessClaims {
         iss: tokens.issuer.clone(),
         aud: tokens.audience.clone(),
-        sub: user.name.clone(),
-        roles: user.roles.clone(),
-        scope: scopes.join(" "),
-        tenant: user.tenant.clone(),
-        acr: acr.to_owned(),
-        auth_time: now,
+        sub: req.user.name.clone(),
+        roles: req.user.roles.clone(),
+        scope: req.scopes.join(" "),
+        tenant: req.user.tenant.clone(),
+        acr: req.acr.to_owned(),
+        auth_time: req.auth_time,
         jti,
-        iat: now,
-        exp: now + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2),
+        sid: req.session_id.map(str::to_owned),
+        iat: req.now,
+        exp: req.now + i64::try_from(req.ttl.as_secs()).unwrap_or(i64::MAX / 2),
     };
     sign_access_token(&claims, &key.kid, key.private_pkcs8()).map_err(|e| e.to_string())
 }

@@ -20,6 +20,8 @@ pub(crate) enum Target {
     Nbf,
     Iat,
     Jti,
+    /// `sid`: the session the token belongs to (OpenID Connect Front/Back-Channel Logout).
+    Sid,
     Acr,
     AuthTime,
     Subject,
@@ -30,7 +32,7 @@ pub(crate) enum Target {
     Tenant,
 }
 
-const TARGETS: usize = 13;
+const TARGETS: usize = 14;
 
 /// A claim value, as far as Gatehouse cares about its type.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,6 +73,7 @@ impl ClaimTree {
             ("nbf", Target::Nbf),
             ("iat", Target::Iat),
             ("jti", Target::Jti),
+            ("sid", Target::Sid),
             ("acr", Target::Acr),
             ("auth_time", Target::AuthTime),
         ] {

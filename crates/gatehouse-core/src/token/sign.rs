@@ -33,6 +33,9 @@ pub struct AccessClaims {
     /// When the user authenticated, unix seconds (OIDC Core §2, RFC 9470 `max_age`).
     pub auth_time: i64,
     pub jti: String,
+    /// The session (refresh family) the token belongs to; logout revokes it (row 10).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
     pub iat: i64,
     pub exp: i64,
 }
@@ -136,6 +139,7 @@ mod tests {
             acr: "pwd".into(),
             auth_time: 1,
             jti: "j".into(),
+            sid: None,
             iat: 1,
             exp: 2,
         };

@@ -318,11 +318,15 @@ impl Harness {
         gatehouse_server::tokens::issue(
             &self.gw.own_keys,
             &rt.config.tokens,
-            &u,
-            &scopes,
-            acr,
-            issued,
-            Duration::from_secs(ttl),
+            &gatehouse_server::tokens::TokenRequest {
+                user: &u,
+                scopes: &scopes,
+                acr,
+                auth_time: issued,
+                session_id: None,
+                now: issued,
+                ttl: Duration::from_secs(ttl),
+            },
         )
         .unwrap()
     }

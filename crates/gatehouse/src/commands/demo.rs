@@ -11,7 +11,7 @@ use gatehouse_core::apikey::generate_api_key;
 use gatehouse_core::password::hash_password;
 use gatehouse_server::demo::{demo_config, upstream_router};
 use gatehouse_server::ids::{now, random_bytes};
-use gatehouse_server::tokens::issue;
+use gatehouse_server::tokens::{TokenRequest, issue};
 use gatehouse_server::{bind, build, public_router, serve_on};
 use gatehouse_store::{NewApiKey, NewUser, Store};
 
@@ -70,8 +70,18 @@ async fn seed(gw: &gatehouse_server::Gateway) -> anyhow::Result<Seeded> {
     let bob = user("bob").await?;
     let hour = Duration::from_secs(3600);
     let scopes = |s: &[&str]| s.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
-    let sign = |u, s: &[&str], acr: &str, at: i64, ttl| {
-        issue(&gw.own_keys, tokens, u, &scopes(s), acr, at, ttl).map_err(|e| anyhow::anyhow!("{e}"))
+    let sign = |user, s: &[&str], acr: &str, at: i64, ttl| {
+        let scopes = scopes(s);
+        let req = TokenRequest {
+            user,
+            scopes: &scopes,
+            acr,
+            auth_time: at,
+            session_id: None,
+            now: at,
+            ttl,
+        };
+        issue(&gw.own_keys, tokens, &req).map_err(|e| anyhow::anyhow!("{e}"))
     };
     let generated = generate_api_key(&random_bytes::<37>());
     store

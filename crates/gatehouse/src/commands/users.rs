@@ -342,8 +342,21 @@ pub async fn token(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
         None => cfg.tokens.access_ttl,
     };
     let keys = gatehouse_server::keys::OwnKeys::load_or_create(store.as_ref(), now()).await?;
-    let token = gatehouse_server::tokens::issue(&keys, &cfg.tokens, &u, &scopes, &acr, now(), ttl)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let t = now();
+    let token = gatehouse_server::tokens::issue(
+        &keys,
+        &cfg.tokens,
+        &gatehouse_server::tokens::TokenRequest {
+            user: &u,
+            scopes: &scopes,
+            acr: &acr,
+            auth_time: t,
+            session_id: None,
+            now: t,
+            ttl,
+        },
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("{token}");
     Ok(ExitCode::SUCCESS)
 }
