@@ -200,7 +200,8 @@ pub async fn forward_auth_handler(
     let headers = req.headers();
     let trusted = &rt.config.server.trusted_proxies;
     let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
-    let nginx_style = get("x-original-uri").is_some() || get("x-forwarded-uri").is_none();
+    let nginx_style =
+        headers.contains_key("x-original-uri") || !headers.contains_key("x-forwarded-uri");
     let with_body = match rt.config.server.forward_auth_body {
         ForwardAuthBody::Full => true,
         ForwardAuthBody::Empty => false,
@@ -242,13 +243,12 @@ pub async fn forward_auth_handler(
             "/",
         );
     }
-    let method = get("x-forwarded-method")
-        .or_else(|| get("x-original-method"))
-        .unwrap_or("GET")
-        .to_ascii_uppercase();
-    let uri = get("x-forwarded-uri")
-        .or_else(|| get("x-original-uri"))
-        .unwrap_or("/");
+    let (method, uri) = match original_request(headers) {
+        Ok(found) => found,
+        Err(detail) => {
+            return respond(None, &Deny::InvalidRequest { detail }, false, "/");
+        }
+    };
     let (raw_path, query) = uri
         .split_once('?')
         .map_or((uri, None), |(p, q)| (p, Some(q)));
@@ -286,6 +286,45 @@ pub async fn forward_auth_handler(
         }
         Decision::Public | Decision::Preflight => ctx.finish(Response::new(Body::empty())),
     }
+}
+
+/// The original request's method and URI, from exactly one header convention.
+///
+/// Traefik and Caddy overwrite `X-Forwarded-Method` / `X-Forwarded-Uri` with their own
+/// values. nginx passes the client's headers to the `auth_request` subrequest and only
+/// replaces the `X-Original-*` headers its config sets, so a client could add
+/// `X-Forwarded-Uri: /public/x` beside them: a request naming the original request in both
+/// conventions is refused, never guessed. The method is required because the subrequest
+/// itself is always a `GET`; defaulting would check a `POST` against `GET` routes.
+fn original_request(headers: &HeaderMap) -> Result<(String, &str), String> {
+    let (uri_name, method_name) = match (
+        headers.contains_key("x-forwarded-uri"),
+        headers.contains_key("x-original-uri"),
+    ) {
+        (true, true) => {
+            return Err("forward-auth request names the original request twice \
+                 (`X-Forwarded-Uri` and `X-Original-URI`)"
+                .into());
+        }
+        (true, false) => ("X-Forwarded-Uri", "X-Forwarded-Method"),
+        (false, true) => ("X-Original-URI", "X-Original-Method"),
+        (false, false) => {
+            return Err(
+                "forward-auth request without `X-Forwarded-Uri` or `X-Original-URI`".into(),
+            );
+        }
+    };
+    let uri = headers
+        .get(uri_name)
+        .and_then(|v| v.to_str().ok())
+        .filter(|u| u.starts_with('/'))
+        .ok_or_else(|| format!("`{uri_name}` is not an origin-form request target"))?;
+    let method = headers
+        .get(method_name)
+        .and_then(|v| v.to_str().ok())
+        .filter(|m| !m.is_empty() && http::Method::from_bytes(m.as_bytes()).is_ok())
+        .ok_or_else(|| format!("forward-auth request without a valid `{method_name}`"))?;
+    Ok((method.to_ascii_uppercase(), uri))
 }
 
 /// `/healthz`: the process answers.
