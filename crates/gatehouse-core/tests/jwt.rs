@@ -301,6 +301,7 @@ fn own_eddsa_token_round_trip() {
     assert_eq!(p.acr.as_deref(), Some("mfa"));
     assert_eq!(p.auth_time, Some(NOW - 60));
     assert_eq!(p.token_id.as_deref(), Some("jti-42"));
+    assert_eq!(p.session_id.as_deref(), Some("s-1"));
     assert_eq!(p.expires_at, Some(NOW + 900));
     assert_eq!(p.issuer.as_deref(), Some("gatehouse"));
     assert_eq!(verifier().issuers()[OWN].name(), "gatehouse");
