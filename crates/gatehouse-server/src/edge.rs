@@ -348,7 +348,7 @@ pub async fn readyz(State(gw): State<Arc<Gateway>>) -> Response<Body> {
 
 /// `/.well-known/jwks.json`: our public signing keys.
 pub async fn jwks(State(gw): State<Arc<Gateway>>) -> Response<Body> {
-    let mut r = json_response(StatusCode::OK, gw.own_keys.jwks_json());
+    let mut r = json_response(StatusCode::OK, gw.own_keys().jwks_json());
     r.headers_mut().insert(
         http::header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=300"),

@@ -57,7 +57,13 @@ impl Runtime {
 pub struct Gateway {
     runtime: RwLock<Arc<Runtime>>,
     pub store: Arc<dyn Store>,
-    pub own_keys: OwnKeys,
+    own_keys: RwLock<Arc<OwnKeys>>,
+    /// The cluster-wide master secret and its derived keys (session cookies, MFA).
+    pub secrets: crate::keys::Secrets,
+    /// Revoked `jti`s and sessions (row 10).
+    pub revocations: crate::revocations::Revocations,
+    /// Wrong-code counters of pending MFA logins.
+    pub mfa_attempts: crate::auth::mfa::Attempts,
     pub ids: RequestIds,
     /// Bounds concurrent password hashing (argon2 is CPU- and memory-heavy).
     pub hashing: Semaphore,
@@ -99,15 +105,42 @@ pub struct Outcome {
 }
 
 impl Gateway {
-    pub fn new(runtime: Runtime, store: Arc<dyn Store>, own_keys: OwnKeys) -> Self {
+    pub fn new(
+        runtime: Runtime,
+        store: Arc<dyn Store>,
+        own_keys: OwnKeys,
+        secrets: crate::keys::Secrets,
+    ) -> Self {
         let permits = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
         Self {
             runtime: RwLock::new(Arc::new(runtime)),
             store,
-            own_keys,
+            own_keys: RwLock::new(Arc::new(own_keys)),
+            secrets,
+            revocations: crate::revocations::Revocations::default(),
+            mfa_attempts: crate::auth::mfa::Attempts::default(),
             ids: RequestIds::new(),
             hashing: Semaphore::new(permits),
             suspended: crate::suspended::SuspendedUsers::default(),
+        }
+    }
+
+    /// Our signing keys (the newest signs; all verify).
+    pub fn own_keys(&self) -> Arc<OwnKeys> {
+        match self.own_keys.read() {
+            Ok(g) => Arc::clone(&g),
+            Err(p) => Arc::clone(&p.into_inner()),
+        }
+    }
+
+    /// Replaces our signing keys (after `gatehouse keys rotate` in any process) and lets
+    /// every runtime verify with them.
+    pub fn replace_own_keys(&self, keys: OwnKeys) {
+        let keys = Arc::new(keys);
+        self.runtime().verifiers.set_own_keys(&keys);
+        match self.own_keys.write() {
+            Ok(mut g) => *g = keys,
+            Err(p) => *p.into_inner() = keys,
         }
     }
 
@@ -217,7 +250,17 @@ impl Gateway {
             .iter()
             .map(http::HeaderValue::as_bytes)
             .collect();
-        let extracted: Extracted = extract(&auth, &keys, req.query);
+        let mut extracted: Extracted = extract(&auth, &keys, req.query);
+        // The browser session cookie is ambient: it counts only when nothing else was
+        // presented and the route takes sessions.
+        if matches!(extracted, Extracted::None)
+            && m.accepted().contains(&gatehouse_core::Scheme::Session)
+            && let Some(c) = crate::auth::session::cookie_from(req.headers)
+        {
+            extracted = Extracted::One(gatehouse_core::Credential::Session(
+                gatehouse_core::secret::SecretString::new(c.to_owned()),
+            ));
+        }
         let credential = match decision::select_credential(m, extracted) {
             Ok(c) => c,
             Err(d) => {
@@ -249,6 +292,14 @@ impl Gateway {
                 principal.tenant.as_deref().unwrap_or("-")
             )
         });
+        // CSRF: an unsafe request riding on a cookie must come from our own origin.
+        if principal.scheme == gatehouse_core::Scheme::Session
+            && !decision::is_safe_method(req.method)
+            && !crate::auth::session::same_origin(req.headers)
+        {
+            note("authorize", &|| "cross-site request on a cookie session".to_owned());
+            return Decision::deny(m, Deny::CsrfRejected);
+        }
         if let Err(d) = decision::authorize(m, &principal, facts, req.now) {
             note("authorize", &|| format!("refused: {}", d.code()));
             return Decision::deny(m, d);

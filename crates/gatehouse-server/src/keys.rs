@@ -76,7 +76,8 @@ impl OwnKeys {
         Ok(Self {
             keys: keys
                 .into_iter()
-                .filter(|k| k.algorithm == "EdDSA")
+                // Retired keys (past the end of their grace period) no longer verify.
+                .filter(|k| k.algorithm == "EdDSA" && k.retired_at.is_none_or(|r| r > now))
                 .map(|k| OwnKey {
                     kid: k.kid,
                     public: k.public,
@@ -108,5 +109,64 @@ impl OwnKeys {
             })
             .collect();
         serde_json::json!({ "keys": keys }).to_string()
+    }
+}
+
+/// The cluster-wide master secret (32 random bytes, kept in the store beside the signing
+/// keys so every node shares it) and the keys derived from it, one per purpose.
+pub struct Secrets {
+    master: [u8; 32],
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secrets(<redacted>)")
+    }
+}
+
+/// The store row that holds the master secret (`algorithm` marks it as not a signing key).
+const MASTER_KID: &str = "gatehouse-master-1";
+const MASTER_ALG: &str = "master-secret";
+
+impl Secrets {
+    pub async fn load_or_create(store: &dyn Store, now: i64) -> Result<Self, StoreError> {
+        let find = |keys: Vec<SigningKey>| {
+            keys.into_iter()
+                .find(|k| k.algorithm == MASTER_ALG && k.kid == MASTER_KID)
+                .and_then(|k| <[u8; 32]>::try_from(k.private_pkcs8.as_slice()).ok())
+        };
+        if let Some(master) = find(store.list_signing_keys().await?) {
+            return Ok(Self { master });
+        }
+        let fresh = SigningKey {
+            kid: MASTER_KID.to_owned(),
+            algorithm: MASTER_ALG.to_owned(),
+            private_pkcs8: crate::ids::random_bytes::<32>().to_vec(),
+            public: Vec::new(),
+            created_at: now,
+            retired_at: None,
+        };
+        match store.add_signing_key(fresh).await {
+            Ok(()) | Err(StoreError::Conflict { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        // Another node may have won the race: read back whichever secret the store kept.
+        find(store.list_signing_keys().await?)
+            .map(|master| Self { master })
+            .ok_or_else(|| StoreError::Unavailable("the master secret could not be stored".into()))
+    }
+
+    /// A key for one purpose: HMAC-SHA256(master, purpose). Purposes never share a key.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &self.master);
+        let tag = aws_lc_rs::hmac::sign(&key, purpose.as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
+    }
+
+    #[cfg(test)]
+    pub fn from_bytes(master: [u8; 32]) -> Self {
+        Self { master }
     }
 }

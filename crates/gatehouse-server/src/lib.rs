@@ -2,6 +2,7 @@
 //! and the demo upstream. Every verdict comes from `gatehouse-core`; this crate gathers the
 //! facts (store lookups, key fetches, password hashing off the runtime) and does the IO.
 
+pub mod auth;
 pub mod cors;
 pub mod demo;
 pub mod edge;
@@ -10,6 +11,7 @@ pub mod ids;
 pub mod keys;
 pub mod net;
 pub mod proxy;
+pub mod revocations;
 pub mod serve;
 pub mod suspended;
 pub mod tokens;

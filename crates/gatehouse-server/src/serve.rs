@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 use gatehouse_core::config::Config;
 use gatehouse_store::{Store, open_store};
 use tokio::net::TcpListener;
@@ -51,12 +51,43 @@ pub async fn build_with_store(
     let own_keys = OwnKeys::load_or_create(store.as_ref(), crate::ids::now())
         .await
         .map_err(|source| StartError::Store { url, source })?;
+    let secrets = crate::keys::Secrets::load_or_create(store.as_ref(), crate::ids::now())
+        .await
+        .map_err(|source| StartError::Store {
+            url: config.store.url.clone(),
+            source,
+        })?;
     let runtime = Runtime::new(config, &own_keys).map_err(StartError::Config)?;
-    let gw = Arc::new(Gateway::new(runtime, store, own_keys));
+    let gw = Arc::new(Gateway::new(runtime, store, own_keys, secrets));
     gw.suspended.refresh(gw.store.as_ref()).await;
+    gw.revocations.sync(gw.store.as_ref(), crate::ids::now()).await;
     crate::suspended::SuspendedUsers::spawn_refresh(Arc::downgrade(&gw), Duration::from_secs(1));
+    crate::revocations::Revocations::spawn_sync(Arc::downgrade(&gw), Duration::from_secs(1));
+    spawn_own_key_sync(Arc::downgrade(&gw), Duration::from_secs(2));
     spawn_jwks_refresh(Arc::downgrade(&gw), Duration::from_secs(60));
     Ok(gw)
+}
+
+/// Picks up signing keys added by `gatehouse keys rotate` (in any process, on any node).
+fn spawn_own_key_sync(gw: std::sync::Weak<Gateway>, every: Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            let Some(gw) = gw.upgrade() else { return };
+            match OwnKeys::load_or_create(gw.store.as_ref(), crate::ids::now()).await {
+                Ok(keys) => {
+                    let current: Vec<String> = gw.own_keys().keys.iter().map(|k| k.kid.clone()).collect();
+                    let fresh: Vec<String> = keys.keys.iter().map(|k| k.kid.clone()).collect();
+                    if current != fresh {
+                        tracing::info!(keys = fresh.len(), "signing keys changed");
+                        gw.replace_own_keys(keys);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "could not sync signing keys"),
+            }
+        }
+    });
 }
 
 /// Refreshes stale JWKS in the background until the gateway is dropped.
@@ -78,6 +109,10 @@ pub fn public_router(gw: Arc<Gateway>) -> Router {
         .route("/readyz", get(edge::readyz))
         .route("/.well-known/jwks.json", get(edge::jwks))
         .route("/_gatehouse/forward-auth", any(edge::forward_auth_handler))
+        .route("/auth/login", post(crate::auth::login))
+        .route("/auth/mfa", post(crate::auth::mfa_handler))
+        .route("/auth/refresh", post(crate::auth::refresh))
+        .route("/auth/logout", post(crate::auth::logout))
         .fallback(edge::proxy_handler)
         .with_state(gw)
 }

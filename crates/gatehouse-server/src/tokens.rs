@@ -51,12 +51,7 @@ pub struct Verifiers {
 
 impl Verifiers {
     pub fn new(config: &Config, own: &OwnKeys) -> Result<Self, String> {
-        let own_keys = KeySet::from_ed25519_public_keys(
-            own.keys
-                .iter()
-                .map(|k| (k.kid.as_str(), k.public.as_slice())),
-        )
-        .map_err(|e| format!("own signing keys: {e}"))?;
+        let own_keys = own_key_set(own)?;
         let mut issuers = vec![IssuerVerifier::own(&config.tokens, own_keys)];
         let mut remotes = vec![None];
         for ic in &config.issuers {
@@ -99,6 +94,18 @@ impl Verifiers {
             remotes,
             client: https_client(JWKS_TIMEOUT),
         })
+    }
+
+    /// Lets our own issuer (index 0) verify with `keys` (after a rotation).
+    pub fn set_own_keys(&self, keys: &OwnKeys) {
+        match own_key_set(keys) {
+            Ok(set) => {
+                if let Some(own) = self.verifier.issuers().first() {
+                    own.set_keys(set);
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "own signing keys could not be loaded"),
+        }
     }
 
     /// Rows 8, 9 and 22 for bearer tokens.
@@ -201,6 +208,11 @@ impl Verifiers {
             })
             .collect()
     }
+}
+
+fn own_key_set(own: &OwnKeys) -> Result<KeySet, String> {
+    KeySet::from_ed25519_public_keys(own.keys.iter().map(|k| (k.kid.as_str(), k.public.as_slice())))
+        .map_err(|e| format!("own signing keys: {e}"))
 }
 
 fn unavailable() -> Deny {

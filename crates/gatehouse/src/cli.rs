@@ -77,6 +77,76 @@ pub enum Command {
     /// Issue an access token for a local user (signed with our own key).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Login sessions: list and revoke (logout from the server side).
+    #[command(subcommand)]
+    Session(SessionCommand),
+    /// Our token-signing keys: rotate and list.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionCommand {
+    /// Revoke sessions: their refresh tokens stop working and their access tokens are
+    /// answered 401 `token_revoked` at once, on every node.
+    Revoke {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Every session of this user.
+        #[arg(long, conflicts_with = "id", required_unless_present = "id")]
+        user: Option<String>,
+        /// One session by id.
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// List sessions.
+    List {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long)]
+        user: Option<String>,
+        /// Include revoked and expired sessions.
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Add a new Ed25519 signing key. New tokens are signed with it (running nodes pick it
+    /// up within seconds); the previous keys stay published and verifiable until every token
+    /// they signed has expired (`[tokens] access_ttl` plus leeway), then retire.
+    Rotate {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// List signing keys (never the private half).
+    List {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MfaCommand {
+    /// Enroll a user in TOTP (RFC 6238): prints the `otpauth://` URI, the base32 secret and a
+    /// QR code to scan. Re-enrolling replaces the old secret.
+    Enroll {
+        #[command(flatten)]
+        config: ConfigArg,
+        name: String,
+        /// Issuer shown in the authenticator app.
+        #[arg(long, default_value = "Gatehouse")]
+        issuer: String,
+    },
+    /// Remove a user's TOTP secret.
+    Disable {
+        #[command(flatten)]
+        config: ConfigArg,
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -118,6 +188,9 @@ pub enum UserCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Multi-factor authentication (TOTP).
+    #[command(subcommand)]
+    Mfa(MfaCommand),
     /// Delete a user and their API keys.
     Delete {
         #[command(flatten)]

@@ -2,6 +2,7 @@
 
 mod demo;
 mod explain;
+mod identity;
 mod serve;
 mod users;
 
@@ -86,6 +87,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             update,
         } => users::import_htpasswd(&config, &file, &roles, update).await,
         Command::Token(c) => users::token(c).await,
+        Command::Session(c) => identity::session(c).await,
+        Command::Keys(c) => identity::keys(c).await,
     }
 }
 

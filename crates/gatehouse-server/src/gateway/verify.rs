@@ -42,6 +42,7 @@ impl Gateway {
                 self.verify_basic(&username, password, now).await
             }
             Credential::ApiKey(key) => self.verify_api_key(&key, now).await,
+            Credential::Session(cookie) => self.verify_session(&cookie, now).await,
         }
     }
 
@@ -52,6 +53,13 @@ impl Gateway {
         now: i64,
     ) -> Result<Principal, Deny> {
         let mut p = rt.verifiers.verify(token.expose(), now).await?;
+        // Row 10: logged out, revoked by an admin, or its refresh family caught being reused.
+        if self
+            .revocations
+            .is_revoked(p.token_id.as_deref(), p.session_id.as_deref())
+        {
+            return Err(Deny::TokenRevoked);
+        }
         if p.issuer.as_deref() == Some(crate::tokens::OWN_ISSUER) {
             // Our own tokens name a local account: suspension applies (row 13).
             if let Some(state) = self.suspended.get(&p.subject) {
@@ -62,7 +70,7 @@ impl Gateway {
     }
 
     /// Argon2/bcrypt on the blocking pool, at most `hashing` permits at once.
-    async fn check_password(&self, hash: String, password: SecretString) -> Result<bool, Deny> {
+    async fn check_hash(&self, hash: String, password: SecretString) -> Result<bool, Deny> {
         let _permit = self
             .hashing
             .acquire()
@@ -82,32 +90,50 @@ impl Gateway {
         })
     }
 
+    /// Checks a user name and password (Basic and `/auth/login`). Unknown users and users
+    /// without a password cost the same hash as known ones, so neither the answer nor its
+    /// timing tells whether the account exists.
+    pub async fn check_password(&self, username: &str, password: SecretString) -> Result<User, Deny> {
+        let user = self.store.get_user(username).await.map_err(|e| unavailable(&e))?;
+        let hash = user
+            .as_ref()
+            .and_then(|u| u.password_hash.clone())
+            .unwrap_or_else(|| dummy_hash().to_owned());
+        let ok = self.check_hash(hash, password).await?;
+        user.filter(|u| ok && u.password_hash.is_some())
+            .ok_or(Deny::InvalidCredentials)
+    }
+
     async fn verify_basic(
         &self,
         username: &str,
         password: SecretString,
         now: i64,
     ) -> Result<Principal, Deny> {
-        let user = self
-            .store
-            .get_user(username)
-            .await
-            .map_err(|e| unavailable(&e))?;
-        // Unknown users and users without a password cost the same hash as known ones, so
-        // neither the answer nor its timing tells whether the account exists.
-        let hash = user
-            .as_ref()
-            .and_then(|u| u.password_hash.clone())
-            .unwrap_or_else(|| dummy_hash().to_owned());
-        let ok = self.check_password(hash, password).await?;
-        let Some(user) = user.filter(|u| ok && u.password_hash.is_some()) else {
-            return Err(Deny::InvalidCredentials);
-        };
+        let user = self.check_password(username, password).await?;
         let mut p = principal_for_user(&user, Scheme::Basic);
         // The password was proven by this very request.
         p.acr = Some("pwd".to_owned());
         p.auth_time = Some(now);
         Ok(p)
+    }
+
+    async fn verify_session(&self, cookie: &SecretString, now: i64) -> Result<Principal, Deny> {
+        let Some(c) = crate::auth::session::open(self, cookie.expose(), now) else {
+            return Err(Deny::InvalidToken {
+                detail: "session cookie is not valid or has expired".to_owned(),
+            });
+        };
+        if self.revocations.is_revoked(None, Some(&c.session_id)) {
+            return Err(Deny::TokenRevoked);
+        }
+        let user = self
+            .store
+            .get_user(&c.user)
+            .await
+            .map_err(|e| unavailable(&e))?
+            .ok_or(Deny::InvalidCredentials)?;
+        Ok(crate::auth::session::principal(&c, &user))
     }
 
     async fn verify_api_key(&self, key: &SecretString, now: i64) -> Result<Principal, Deny> {

@@ -316,7 +316,7 @@ impl Harness {
         let rt = self.gw.runtime();
         let scopes: Vec<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
         gatehouse_server::tokens::issue(
-            &self.gw.own_keys,
+            &self.gw.own_keys(),
             &rt.config.tokens,
             &gatehouse_server::tokens::TokenRequest {
                 user: &u,

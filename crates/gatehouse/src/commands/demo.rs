@@ -81,7 +81,7 @@ async fn seed(gw: &gatehouse_server::Gateway) -> anyhow::Result<Seeded> {
             now: at,
             ttl,
         };
-        issue(&gw.own_keys, tokens, &req).map_err(|e| anyhow::anyhow!("{e}"))
+        issue(&gw.own_keys(), tokens, &req).map_err(|e| anyhow::anyhow!("{e}"))
     };
     let generated = generate_api_key(&random_bytes::<37>());
     store

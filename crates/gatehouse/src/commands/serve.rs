@@ -76,7 +76,7 @@ fn reload(arg: &ConfigArg, gw: &Gateway) {
             return;
         }
     };
-    match Runtime::new(cfg, &gw.own_keys) {
+    match Runtime::new(cfg, &gw.own_keys()) {
         Ok(rt) => {
             gw.replace_runtime(rt);
             tracing::info!("config reloaded");

@@ -95,11 +95,15 @@ pub async fn user(cmd: UserCommand) -> anyhow::Result<ExitCode> {
             reason,
         } => {
             let (_, store) = store_for(&config).await?;
+            let t = now();
             store
-                .suspend_user(&name, &reason, now())
+                .suspend_user(&name, &reason, t)
                 .await
                 .map_err(|e| not_found(e, "user", &name))?;
-            println!("suspended `{name}`: {reason}");
+            // A suspended account keeps no session: refresh tokens die, and access tokens are
+            // answered `token_revoked` (their holder is refused anyway: row 13 or row 10).
+            let revoked = store.revoke_user_sessions(&name, "account suspended", t).await?;
+            println!("suspended `{name}`: {reason} ({} session(s) revoked)", revoked.len());
         }
         UserCommand::Unsuspend { config, name } => {
             let (_, store) = store_for(&config).await?;
@@ -109,6 +113,7 @@ pub async fn user(cmd: UserCommand) -> anyhow::Result<ExitCode> {
                 .map_err(|e| not_found(e, "user", &name))?;
             println!("unsuspended `{name}`");
         }
+        UserCommand::Mfa(c) => return super::identity::mfa(c).await,
         UserCommand::Delete { config, name } => {
             let (_, store) = store_for(&config).await?;
             store

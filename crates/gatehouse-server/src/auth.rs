@@ -1,0 +1,450 @@
+//! The token service (design §2 "Tokens and sessions"): `/auth/login`, `/auth/mfa`,
+//! `/auth/refresh`, `/auth/logout`, and the browser session cookie.
+//!
+//! Refusals go through core's table like every other answer: wrong credentials are row 11,
+//! a suspended account row 13, a bad refresh token row 8 (`invalid_token`), and a user with
+//! MFA gets 401 `mfa_required` with an `mfa_token` to finish the login with a TOTP code.
+
+mod body;
+pub mod session;
+pub mod signed;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use gatehouse_core::deny::Deny;
+use gatehouse_core::secret::SecretString;
+use gatehouse_store::{NewSession, RotateOutcome, Session, User};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
+use sha2::{Digest as _, Sha256};
+
+use crate::gateway::{Gateway, RenderArgs, Runtime};
+use crate::tokens::{TokenRequest, issue};
+
+/// How long a half-finished login (password right, TOTP code pending) stays open.
+const MFA_TOKEN_TTL: i64 = 300;
+/// Wrong TOTP codes one `mfa_token` may try before it is spent.
+const MFA_MAX_ATTEMPTS: u8 = 5;
+const REFRESH_PREFIX: &str = "ghr_";
+
+/// Purposes of keys derived from the master secret.
+pub const KEY_MFA_TOKEN: &str = "gatehouse/mfa-token/v1";
+pub const KEY_MFA_SECRET: &str = "gatehouse/mfa-secret-at-rest/v1";
+pub const KEY_SESSION: &str = "gatehouse/session-cookie/v1";
+
+fn sha256(s: &str) -> [u8; 32] {
+    Sha256::digest(s.as_bytes()).into()
+}
+
+fn new_refresh_token() -> String {
+    format!(
+        "{REFRESH_PREFIX}{}",
+        URL_SAFE_NO_PAD.encode(crate::ids::random_bytes::<32>())
+    )
+}
+
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 4)
+}
+
+/// Where a browser goes after signing in: a same-origin path only (no `//host`, no scheme).
+pub fn safe_return_to(to: Option<&str>) -> &str {
+    match to {
+        Some(t) if t.starts_with('/') && !t.starts_with("//") && !t.contains(['\\', '\r', '\n']) => t,
+        _ => "/",
+    }
+}
+
+/// Per-request context of an auth endpoint.
+struct AuthCtx {
+    gw: Arc<Gateway>,
+    rt: Arc<Runtime>,
+    request_id: String,
+    now: i64,
+    html: bool,
+}
+
+impl AuthCtx {
+    fn new(gw: Arc<Gateway>, headers: &HeaderMap) -> Self {
+        let rt = gw.runtime();
+        let html = headers
+            .get(http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(gatehouse_core::accept::prefers_html);
+        Self {
+            request_id: gw.ids.next(),
+            gw,
+            rt,
+            now: crate::ids::now(),
+            html,
+        }
+    }
+
+    /// A refusal through core's table (the `[defaults]` schemes give the challenges).
+    fn refuse(&self, deny: &Deny, return_to: &str) -> Response<Body> {
+        let r = self.gw.render(
+            &self.rt,
+            &RenderArgs {
+                route: None,
+                html: self.html,
+                request_id: &self.request_id,
+                now: self.now,
+                return_to,
+            },
+            deny,
+            false,
+        );
+        let mut resp = crate::edge::rendered_response(r, true);
+        self.stamp(&mut resp);
+        resp
+    }
+
+    fn stamp(&self, resp: &mut Response<Body>) {
+        if let Ok(v) = HeaderValue::from_str(&self.request_id) {
+            resp.headers_mut().insert("x-request-id", v);
+        }
+    }
+
+    fn invalid_request(&self, detail: &str) -> Response<Body> {
+        self.refuse(&Deny::InvalidRequest { detail: detail.to_owned() }, "/")
+    }
+
+    fn unavailable(&self, e: &dyn std::fmt::Display) -> Response<Body> {
+        tracing::error!(error = %e, request_id = %self.request_id, "store unavailable in the token service");
+        self.refuse(
+            &Deny::AuthUnavailable {
+                retry_after: crate::gateway::RETRY_AFTER_UNAVAILABLE,
+            },
+            "/",
+        )
+    }
+}
+
+/// The OAuth-shaped token response (RFC 6749 §5.1), `Cache-Control: no-store`.
+fn token_response(ctx: &AuthCtx, access: &str, refresh: &str, scope: &str) -> Response<Body> {
+    let mut body = serde_json::json!({
+        "access_token": access,
+        "token_type": "Bearer",
+        "expires_in": ctx.rt.config.tokens.access_ttl.as_secs(),
+        "refresh_token": refresh,
+    });
+    if !scope.is_empty() {
+        body["scope"] = serde_json::Value::String(scope.to_owned());
+    }
+    let mut resp = crate::edge::json_response(StatusCode::OK, body.to_string());
+    resp.headers_mut()
+        .insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    ctx.stamp(&mut resp);
+    resp
+}
+
+/// Starts a session for `user` and answers with tokens (JSON) or a cookie and a redirect
+/// (HTML form).
+async fn start_session(
+    ctx: &AuthCtx,
+    user: &User,
+    acr: &str,
+    form: bool,
+    return_to: &str,
+    secure: bool,
+) -> Response<Body> {
+    let tokens = &ctx.rt.config.tokens;
+    let session_id = format!("s_{}", URL_SAFE_NO_PAD.encode(crate::ids::random_bytes::<18>()));
+    let refresh = new_refresh_token();
+    let expires_at = ctx.now + secs(tokens.refresh_ttl);
+    let created = ctx
+        .gw
+        .store
+        .create_session(
+            NewSession {
+                id: session_id.clone(),
+                user: user.name.clone(),
+                acr: acr.to_owned(),
+                auth_time: ctx.now,
+                expires_at,
+                first_refresh: sha256(&refresh),
+            },
+            ctx.now,
+        )
+        .await;
+    if let Err(e) = created {
+        return ctx.unavailable(&e);
+    }
+    if form {
+        let cookie = session::cookie_value(&ctx.gw, &session_id, &user.name, acr, ctx.now, expires_at);
+        let mut resp = Response::new(Body::empty());
+        *resp.status_mut() = StatusCode::SEE_OTHER;
+        let h = resp.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(return_to) {
+            h.insert(http::header::LOCATION, v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&session::set_cookie(&cookie, expires_at - ctx.now, secure)) {
+            h.insert(http::header::SET_COOKIE, v);
+        }
+        h.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        ctx.stamp(&mut resp);
+        return resp;
+    }
+    let scopes: Vec<String> = Vec::new();
+    let access = issue(
+        &ctx.gw.own_keys(),
+        tokens,
+        &TokenRequest {
+            user,
+            scopes: &scopes,
+            acr,
+            auth_time: ctx.now,
+            session_id: Some(&session_id),
+            now: ctx.now,
+            ttl: tokens.access_ttl,
+        },
+    );
+    match access {
+        Ok(a) => token_response(ctx, &a, &refresh, ""),
+        Err(e) => ctx.unavailable(&e),
+    }
+}
+
+/// Whether the browser reached us over https (directly or per a trusted proxy).
+fn is_secure(rt: &Runtime, peer: std::net::SocketAddr, headers: &HeaderMap) -> bool {
+    crate::net::is_trusted(peer.ip(), &rt.config.server.trusted_proxies)
+        && headers
+            .get("x-forwarded-proto")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"))
+}
+
+/// `POST /auth/login` (JSON or form: `username`, `password`, `return_to`).
+pub async fn login(
+    State(gw): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    req: Request<Body>,
+) -> Response<Body> {
+    let (parts, body) = req.into_parts();
+    let ctx = AuthCtx::new(gw, &parts.headers);
+    let fields = match body::read(&parts.headers, body).await {
+        Ok(f) => f,
+        Err(d) => return ctx.invalid_request(d),
+    };
+    let return_to = safe_return_to(fields.get("return_to")).to_owned();
+    if fields.form && !session::same_origin(&parts.headers) {
+        return ctx.refuse(&Deny::CsrfRejected, &return_to);
+    }
+    let (Some(username), Some(password)) = (fields.get("username"), fields.get("password")) else {
+        return ctx.invalid_request("`username` and `password` are required");
+    };
+    let user = match ctx
+        .gw
+        .check_password(username, SecretString::new(password.to_owned()))
+        .await
+    {
+        Ok(u) => u,
+        Err(d) => return ctx.refuse(&d, &return_to),
+    };
+    if let gatehouse_core::AccountState::Suspended { at, reason } = &user.status {
+        return ctx.refuse(
+            &Deny::AccountSuspended {
+                suspended_at: *at,
+                reason: reason.clone(),
+            },
+            &return_to,
+        );
+    }
+    if user.mfa_secret.is_some() {
+        let token = mfa::mfa_token(&ctx.gw, &user.name, ctx.now + MFA_TOKEN_TTL);
+        return ctx.refuse(&Deny::MfaRequired { mfa_token: token }, &return_to);
+    }
+    let secure = is_secure(&ctx.rt, peer, &parts.headers);
+    start_session(&ctx, &user, "pwd", fields.form, &return_to, secure).await
+}
+
+pub mod mfa;
+
+/// `POST /auth/mfa` (`mfa_token`, `code`, `return_to`): finishes a login with a TOTP code.
+pub async fn mfa_handler(
+    State(gw): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    req: Request<Body>,
+) -> Response<Body> {
+    let (parts, body) = req.into_parts();
+    let ctx = AuthCtx::new(gw, &parts.headers);
+    let fields = match body::read(&parts.headers, body).await {
+        Ok(f) => f,
+        Err(d) => return ctx.invalid_request(d),
+    };
+    let return_to = safe_return_to(fields.get("return_to")).to_owned();
+    if fields.form && !session::same_origin(&parts.headers) {
+        return ctx.refuse(&Deny::CsrfRejected, &return_to);
+    }
+    let (Some(token), Some(code)) = (fields.get("mfa_token"), fields.get("code")) else {
+        return ctx.invalid_request("`mfa_token` and `code` are required");
+    };
+    let user = match mfa::complete(&ctx.gw, token, code, ctx.now).await {
+        Ok(u) => u,
+        Err(d) => return ctx.refuse(&d, &return_to),
+    };
+    let secure = is_secure(&ctx.rt, peer, &parts.headers);
+    start_session(&ctx, &user, "mfa", fields.form, &return_to, secure).await
+}
+
+/// `POST /auth/refresh` (`refresh_token`): rotates the refresh token in one transaction.
+pub async fn refresh(State(gw): State<Arc<Gateway>>, req: Request<Body>) -> Response<Body> {
+    let (parts, body) = req.into_parts();
+    let ctx = AuthCtx::new(gw, &parts.headers);
+    let fields = match body::read(&parts.headers, body).await {
+        Ok(f) => f,
+        Err(d) => return ctx.invalid_request(d),
+    };
+    let Some(presented) = fields.get("refresh_token") else {
+        return ctx.invalid_request("`refresh_token` is required");
+    };
+    let bad = |detail: &str| Deny::InvalidToken {
+        detail: detail.to_owned(),
+    };
+    if !presented.starts_with(REFRESH_PREFIX) {
+        return ctx.refuse(&bad("refresh token is not valid"), "/");
+    }
+    let tokens = &ctx.rt.config.tokens;
+    let next = new_refresh_token();
+    let outcome = ctx
+        .gw
+        .store
+        .rotate_refresh(sha256(presented), sha256(&next), ctx.now, ctx.now + secs(tokens.refresh_ttl))
+        .await;
+    let session: Session = match outcome {
+        Ok(RotateOutcome::Rotated(s)) => s,
+        Ok(RotateOutcome::Reused { session }) => {
+            tracing::warn!(
+                session = %session.id,
+                user = %session.user,
+                request_id = %ctx.request_id,
+                "refresh token reused: the whole session is revoked (suspected theft)"
+            );
+            ctx.gw.revocations.insert(session.id.clone(), session.expires_at);
+            return ctx.refuse(&bad("refresh token was already used"), "/");
+        }
+        Ok(RotateOutcome::Expired) => return ctx.refuse(&bad("refresh token expired"), "/"),
+        Ok(RotateOutcome::Revoked) => return ctx.refuse(&bad("refresh token has been revoked"), "/"),
+        Ok(RotateOutcome::Unknown) => return ctx.refuse(&bad("refresh token is not valid"), "/"),
+        Err(e) => return ctx.unavailable(&e),
+    };
+    let user = match ctx.gw.store.get_user(&session.user).await {
+        Ok(Some(u)) => u,
+        Ok(None) => return ctx.refuse(&bad("refresh token is not valid"), "/"),
+        Err(e) => return ctx.unavailable(&e),
+    };
+    if let gatehouse_core::AccountState::Suspended { at, reason } = &user.status {
+        return ctx.refuse(
+            &Deny::AccountSuspended {
+                suspended_at: *at,
+                reason: reason.clone(),
+            },
+            "/",
+        );
+    }
+    let scopes: Vec<String> = Vec::new();
+    let access = issue(
+        &ctx.gw.own_keys(),
+        tokens,
+        &TokenRequest {
+            user: &user,
+            scopes: &scopes,
+            acr: &session.acr,
+            auth_time: session.auth_time,
+            session_id: Some(&session.id),
+            now: ctx.now,
+            ttl: tokens.access_ttl,
+        },
+    );
+    match access {
+        Ok(a) => token_response(&ctx, &a, &next, ""),
+        Err(e) => ctx.unavailable(&e),
+    }
+}
+
+/// `POST /auth/logout`: revokes the session of the presented access token or session
+/// cookie — its refresh family and, through the session id, every access token of it
+/// (row 10 afterwards, on every node) — and the token's own `jti`.
+pub async fn logout(
+    State(gw): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    req: Request<Body>,
+) -> Response<Body> {
+    let (parts, _body) = req.into_parts();
+    let ctx = AuthCtx::new(gw, &parts.headers);
+    let auth: Vec<&[u8]> = parts
+        .headers
+        .get_all(http::header::AUTHORIZATION)
+        .iter()
+        .map(HeaderValue::as_bytes)
+        .collect();
+    let cookie = session::cookie_from(&parts.headers);
+    let browser = auth.is_empty() && cookie.is_some();
+    let (sid, jti, exp) = if browser {
+        if !session::same_origin(&parts.headers) {
+            return ctx.refuse(&Deny::CsrfRejected, "/");
+        }
+        match cookie.and_then(|c| session::open(&ctx.gw, c, ctx.now)) {
+            Some(c) => (Some(c.session_id), None, c.expires_at),
+            // An expired or foreign cookie: nothing to revoke; clear it anyway.
+            None => (None, None, ctx.now),
+        }
+    } else {
+        let extracted = gatehouse_core::credential::extract(&auth, &[], None);
+        let token = match extracted {
+            gatehouse_core::credential::Extracted::One(gatehouse_core::Credential::Bearer(t)) => t,
+            gatehouse_core::credential::Extracted::None => {
+                return ctx.refuse(&Deny::MissingCredentials, "/");
+            }
+            gatehouse_core::credential::Extracted::Malformed { detail } => {
+                return ctx.invalid_request(detail);
+            }
+            _ => return ctx.refuse(&Deny::UnsupportedScheme { presented: "other".into() }, "/"),
+        };
+        match ctx.rt.verifiers.verify(token.expose(), ctx.now).await {
+            Ok(p) if p.issuer.as_deref() == Some(crate::tokens::OWN_ISSUER) => {
+                if ctx.gw.revocations.is_revoked(p.token_id.as_deref(), p.session_id.as_deref()) {
+                    return ctx.refuse(&Deny::TokenRevoked, "/");
+                }
+                (p.session_id, p.token_id, p.expires_at.unwrap_or(ctx.now))
+            }
+            Ok(_) => return ctx.invalid_request("only Gatehouse's own tokens can be logged out here"),
+            Err(d) => return ctx.refuse(&d, "/"),
+        }
+    };
+    if let Some(sid) = &sid {
+        if let Err(e) = ctx.gw.store.revoke_session(sid, "logout", ctx.now).await {
+            return ctx.unavailable(&e);
+        }
+        ctx.gw.revocations.insert(sid.clone(), ctx.now + secs(ctx.rt.config.tokens.refresh_ttl));
+    }
+    if let Some(jti) = jti {
+        let rev = gatehouse_store::Revocation {
+            id: jti.clone(),
+            kind: gatehouse_store::RevocationKind::Token,
+            expires_at: exp,
+            reason: "logout".to_owned(),
+        };
+        if let Err(e) = ctx.gw.store.revoke_token(rev, ctx.now).await {
+            return ctx.unavailable(&e);
+        }
+        ctx.gw.revocations.insert(jti, exp);
+    }
+    let secure = is_secure(&ctx.rt, peer, &parts.headers);
+    let mut resp = Response::new(Body::empty());
+    if browser {
+        *resp.status_mut() = StatusCode::SEE_OTHER;
+        resp.headers_mut()
+            .insert(http::header::LOCATION, HeaderValue::from_static("/"));
+        if let Ok(v) = HeaderValue::from_str(&session::clear_cookie(secure)) {
+            resp.headers_mut().insert(http::header::SET_COOKIE, v);
+        }
+    } else {
+        *resp.status_mut() = StatusCode::NO_CONTENT;
+    }
+    ctx.stamp(&mut resp);
+    resp
+}

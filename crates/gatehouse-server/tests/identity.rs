@@ -1,0 +1,340 @@
+//! The token service end to end: login, refresh rotation with theft detection, logout and
+//! revocation (row 10), MFA and step-up (row 14), browser sessions with CSRF protection,
+//! and signing-key rotation.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::Harness;
+use gatehouse_core::totp::Totp;
+use gatehouse_server::ids::now;
+
+const SESSION_ROUTE: &str = r#"
+[[route]]
+name = "app"
+path = "/app/**"
+auth = ["session", "bearer"]
+"#;
+
+async fn start() -> Harness {
+    Harness::start_with(SESSION_ROUTE).await
+}
+
+fn json_body(v: serde_json::Value) -> axum::body::Body {
+    axum::body::Body::from(v.to_string())
+}
+
+async fn login(h: &Harness, user: &str, pw: &str) -> common::Resp {
+    h.send_body(
+        "POST",
+        "/auth/login",
+        &[("Content-Type", "application/json")],
+        json_body(serde_json::json!({"username": user, "password": pw})),
+    )
+    .await
+}
+
+async fn refresh(h: &Harness, token: &str) -> common::Resp {
+    h.send_body(
+        "POST",
+        "/auth/refresh",
+        &[("Content-Type", "application/json")],
+        json_body(serde_json::json!({"refresh_token": token})),
+    )
+    .await
+}
+
+fn bearer(t: &str) -> String {
+    format!("Bearer {t}")
+}
+
+/// Polls until `f` holds (revocations reach other nodes within a second).
+async fn eventually<F, Fut>(what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..60 {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test]
+async fn login_returns_oauth_shaped_tokens_that_work() {
+    let h = start().await;
+    let r = login(&h, "bob", "bob-pw").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    let b = r.json();
+    assert_eq!(b["token_type"], "Bearer");
+    assert_eq!(b["expires_in"], 900);
+    assert!(b["refresh_token"].as_str().unwrap().starts_with("ghr_"));
+    let access = b["access_token"].as_str().unwrap();
+    let r = h.get("/api/posts", &[("Authorization", &bearer(access))]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["user"], "bob");
+    assert_eq!(r.json()["auth"], "bearer");
+    // Form bodies work too (no browser: no Origin check needed for JSON clients only).
+    let r = h
+        .send_body(
+            "POST",
+            "/auth/login",
+            &[("Content-Type", "application/x-www-form-urlencoded"), ("Origin", &format!("http://{}", h.addr)), ("Host", &h.addr.to_string())],
+            axum::body::Body::from("username=bob&password=bob-pw"),
+        )
+        .await;
+    assert_eq!(r.status, 303);
+}
+
+#[tokio::test]
+async fn login_refusals_follow_the_table() {
+    let h = start().await;
+    let wrong = login(&h, "bob", "nope").await;
+    let unknown = login(&h, "nobody", "nope").await;
+    for r in [&wrong, &unknown] {
+        assert_eq!(r.status, 401);
+        assert_eq!(r.error(), "invalid_credentials");
+        assert!(!r.challenges().is_empty());
+    }
+    assert_eq!(wrong.json()["detail"], unknown.json()["detail"]);
+    let r = login(&h, "carol", "carol-pw").await;
+    assert_eq!(r.status, 403);
+    assert_eq!(r.error(), "account_suspended");
+    let r = h
+        .send_body("POST", "/auth/login", &[("Content-Type", "text/plain")], axum::body::Body::from("x"))
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.error(), "invalid_request");
+    let r = h
+        .send_body("POST", "/auth/login", &[("Content-Type", "application/json")], json_body(serde_json::json!({"username": "bob"})))
+        .await;
+    assert_eq!(r.status, 400);
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_reuse_revokes_the_whole_family() {
+    let h = start().await;
+    let b = login(&h, "bob", "bob-pw").await.json();
+    let r1 = b["refresh_token"].as_str().unwrap().to_owned();
+    let a1 = b["access_token"].as_str().unwrap().to_owned();
+    let r = refresh(&h, &r1).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let b2 = r.json();
+    let r2 = b2["refresh_token"].as_str().unwrap().to_owned();
+    let a2 = b2["access_token"].as_str().unwrap().to_owned();
+    assert_ne!(r1, r2);
+    assert_eq!(h.get("/api/posts", &[("Authorization", &bearer(&a2))]).await.status, 200);
+    // The old refresh token again: suspected theft. 401 invalid_token, and the family dies.
+    let r = refresh(&h, &r1).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.error(), "invalid_token");
+    let r = refresh(&h, &r2).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.error(), "invalid_token");
+    for a in [&a1, &a2] {
+        let r = h.get("/api/posts", &[("Authorization", &bearer(a))]).await;
+        assert_eq!(r.status, 401);
+        assert_eq!(r.error(), "token_revoked");
+    }
+    let r = refresh(&h, "ghr_unknown").await;
+    assert_eq!(r.error(), "invalid_token");
+    let r = refresh(&h, "not-a-refresh-token").await;
+    assert_eq!(r.error(), "invalid_token");
+}
+
+#[tokio::test]
+async fn row10_logout_revokes_access_and_refresh_tokens() {
+    let h = start().await;
+    let b = login(&h, "bob", "bob-pw").await.json();
+    let access = b["access_token"].as_str().unwrap().to_owned();
+    let r = h.send("POST", "/auth/logout", &[("Authorization", &bearer(&access))]).await;
+    assert_eq!(r.status, 204);
+    let r = h.get("/api/posts", &[("Authorization", &bearer(&access))]).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.error(), "token_revoked");
+    assert_eq!(
+        r.challenges(),
+        ["Bearer realm=\"api\", error=\"invalid_token\", error_description=\"The access token has been revoked\""]
+    );
+    let r = refresh(&h, b["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(r.error(), "invalid_token");
+    // Logging out needs a valid token.
+    let r = h.send("POST", "/auth/logout", &[]).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.error(), "missing_credentials");
+}
+
+#[tokio::test]
+async fn admin_session_revocation_reaches_running_gateways() {
+    let h = start().await;
+    let b = login(&h, "bob", "bob-pw").await.json();
+    let access = b["access_token"].as_str().unwrap().to_owned();
+    // Another process (the CLI) revokes through the store only.
+    let ids = h.gw.store.revoke_user_sessions("bob", "test", now()).await.unwrap();
+    assert_eq!(ids.len(), 1);
+    eventually("the revocation to be synced", || {
+        let h = &h;
+        let access = access.clone();
+        async move { h.get("/api/posts", &[("Authorization", &bearer(&access))]).await.error() == "token_revoked" }
+    })
+    .await;
+}
+
+async fn enroll(h: &Harness, user: &str) -> Vec<u8> {
+    let secret = gatehouse_core::totp::generate_secret(&[42u8; 20]);
+    let sealed = gatehouse_server::auth::mfa::seal_totp_secret(&h.gw.secrets, user, &secret);
+    h.gw.store.set_mfa_secret(user, Some(sealed)).await.unwrap();
+    secret
+}
+
+async fn mfa(h: &Harness, token: &str, code: &str) -> common::Resp {
+    h.send_body(
+        "POST",
+        "/auth/mfa",
+        &[("Content-Type", "application/json")],
+        json_body(serde_json::json!({"mfa_token": token, "code": code})),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn mfa_login_and_step_up() {
+    let h = start().await;
+    // Before MFA: a password token is refused on the MFA route with the RFC 9470 challenge.
+    let pwd = login(&h, "bob", "bob-pw").await.json()["access_token"].as_str().unwrap().to_owned();
+    let r = h.get("/billing/x", &[("Authorization", &bearer(&pwd))]).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.error(), "insufficient_user_authentication");
+    let secret = enroll(&h, "bob").await;
+    let r = login(&h, "bob", "bob-pw").await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    assert_eq!(r.error(), "mfa_required");
+    let token = r.json()["mfa_token"].as_str().unwrap().to_owned();
+    // A wrong password never reveals that MFA is on.
+    assert_eq!(login(&h, "bob", "wrong").await.error(), "invalid_credentials");
+    let t = Totp::new(&secret);
+    let step = now() / 30;
+    let code = format!("{:06}", t.code_at(step));
+    let wrong = format!("{:06}", (t.code_at(step) + 1) % 1_000_000);
+    assert_eq!(mfa(&h, &token, &wrong).await.error(), "invalid_credentials");
+    let r = mfa(&h, &token, &code).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let access = r.json()["access_token"].as_str().unwrap().to_owned();
+    let r = h.get("/billing/x", &[("Authorization", &bearer(&access))]).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // The same time-step is never accepted twice (RFC 6238 §5.2).
+    let token2 = login(&h, "bob", "bob-pw").await.json()["mfa_token"].as_str().unwrap().to_owned();
+    assert_eq!(mfa(&h, &token2, &code).await.error(), "invalid_credentials");
+    // A tampered mfa_token is refused.
+    let mut bad = token2.clone();
+    bad.insert(5, 'x');
+    assert_eq!(mfa(&h, &bad, &code).await.error(), "invalid_token");
+}
+
+#[tokio::test]
+async fn mfa_token_allows_a_few_attempts_only() {
+    let h = start().await;
+    let secret = enroll(&h, "bob").await;
+    let token = login(&h, "bob", "bob-pw").await.json()["mfa_token"].as_str().unwrap().to_owned();
+    let t = Totp::new(&secret);
+    let step = now() / 30;
+    let right = t.code_at(step);
+    let mut tried = 0;
+    let mut n = 0u32;
+    while tried < 5 {
+        n += 1;
+        let guess = (right + n) % 1_000_000;
+        if [t.code_at(step - 1), t.code_at(step + 1)].contains(&guess) {
+            continue;
+        }
+        assert_eq!(mfa(&h, &token, &format!("{guess:06}")).await.error(), "invalid_credentials");
+        tried += 1;
+    }
+    // Even the right code is refused now: the token is spent.
+    assert_eq!(mfa(&h, &token, &format!("{right:06}")).await.error(), "invalid_token");
+}
+
+fn cookie_of(r: &common::Resp) -> String {
+    let set = r.header("set-cookie").expect("a Set-Cookie");
+    assert!(set.contains("HttpOnly"), "{set}");
+    assert!(set.contains("SameSite=Lax"), "{set}");
+    set.split(';').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn browser_session_cookie_csrf_and_sign_out() {
+    let h = start().await;
+    let origin = format!("http://{}", h.addr);
+    let host = h.addr.to_string();
+    let form = [("Content-Type", "application/x-www-form-urlencoded"), ("Origin", origin.as_str()), ("Host", host.as_str())];
+    let r = h
+        .send_body("POST", "/auth/login", &form, axum::body::Body::from("username=bob&password=bob-pw&return_to=%2Fapp%2Fhome"))
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    assert_eq!(r.header("location"), Some("/app/home"));
+    let cookie = cookie_of(&r);
+    let r = h.get("/app/home", &[("Cookie", &cookie)]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["user"], "bob");
+    assert_eq!(r.json()["auth"], "session");
+    // Cookies do not count on routes that do not take sessions.
+    assert_eq!(h.get("/api/posts", &[("Cookie", &cookie)]).await.error(), "missing_credentials");
+    // CSRF: an unsafe method on a cookie needs our own origin.
+    let r = h.send("POST", "/app/items", &[("Cookie", &cookie)]).await;
+    assert_eq!(r.status, 403);
+    assert_eq!(r.error(), "csrf_rejected");
+    let r = h.send("POST", "/app/items", &[("Cookie", &cookie), ("Origin", "https://evil.example"), ("Host", &host)]).await;
+    assert_eq!(r.error(), "csrf_rejected");
+    let r = h.send("POST", "/app/items", &[("Cookie", &cookie), ("Sec-Fetch-Site", "same-origin")]).await;
+    assert_eq!(r.status, 200);
+    // Login CSRF: a cross-site form post is refused.
+    let r = h
+        .send_body(
+            "POST",
+            "/auth/login",
+            &[("Content-Type", "application/x-www-form-urlencoded"), ("Origin", "https://evil.example"), ("Host", &host)],
+            axum::body::Body::from("username=bob&password=bob-pw"),
+        )
+        .await;
+    assert_eq!(r.error(), "csrf_rejected");
+    // An open redirect is not possible.
+    let r = h
+        .send_body("POST", "/auth/login", &form, axum::body::Body::from("username=bob&password=bob-pw&return_to=%2F%2Fevil.example%2F"))
+        .await;
+    assert_eq!(r.header("location"), Some("/"));
+    // Sign out: the cookie is cleared and the session is dead.
+    let r = h.send("POST", "/auth/logout", &[("Cookie", &cookie), ("Origin", &origin), ("Host", &host)]).await;
+    assert_eq!(r.status, 303);
+    assert!(r.header("set-cookie").unwrap().contains("Max-Age=0"));
+    let r = h.get("/app/home", &[("Cookie", &cookie)]).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.error(), "token_revoked");
+    // A forged cookie is invalid_token.
+    let r = h.get("/app/home", &[("Cookie", "gatehouse_session=v1.x.y.pwd.1.99999999999.AAAA")]).await;
+    assert_eq!(r.error(), "invalid_token");
+}
+
+#[tokio::test]
+async fn signing_key_rotation_keeps_old_tokens_valid() {
+    let h = start().await;
+    let old = h.own_token("bob", &[], "pwd", now(), 600).await;
+    let before = h.get("/.well-known/jwks.json", &[]).await.json()["keys"].as_array().unwrap().len();
+    let key = gatehouse_server::keys::generate(now() + 1).unwrap();
+    h.gw.store.add_signing_key(key).await.unwrap();
+    eventually("the new key to be published", || {
+        let h = &h;
+        async move { h.get("/.well-known/jwks.json", &[]).await.json()["keys"].as_array().unwrap().len() == before + 1 }
+    })
+    .await;
+    let new = h.own_token("bob", &[], "pwd", now(), 600).await;
+    assert_ne!(old.split('.').next(), new.split('.').next(), "the newest key signs");
+    for t in [&old, &new] {
+        assert_eq!(h.get("/api/posts", &[("Authorization", &bearer(t))]).await.status, 200);
+    }
+}
