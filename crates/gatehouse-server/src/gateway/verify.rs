@@ -42,6 +42,11 @@ impl Gateway {
                 self.verify_basic(&username, password, now).await
             }
             Credential::ApiKey(key) => self.verify_api_key(&key, now).await,
+            // Digest is parsed by core but not verified yet (wired by the edge in the identity
+            // work): answer as before, when Digest credentials were an unsupported scheme.
+            Credential::Digest(_) => Err(Deny::UnsupportedScheme {
+                presented: "digest".into(),
+            }),
         }
     }
 
