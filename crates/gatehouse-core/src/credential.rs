@@ -2,8 +2,9 @@
 //!
 //! The edge hands over the raw values of every `Authorization` and `X-API-Key` field line
 //! and the raw query string; [`extract`] decides whether the request carries no credential
-//! (row 5), exactly one in a scheme we parse ([`Extracted::One`]), one in a scheme we do not
-//! parse (row 6), or something malformed or ambiguous (row 7). Verification comes later.
+//! (row 5), exactly one in a scheme we parse ([`Extracted::One`]: Bearer, Basic, ApiKey,
+//! Digest), one in a scheme we do not parse (row 6), or something malformed or ambiguous
+//! (row 7, e.g. an unparsable Digest). Verification comes later.
 //!
 //! Nothing secret ever reaches [`Extracted::Malformed`]: its detail is a fixed string.
 
@@ -11,6 +12,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
 use crate::deny::{Credential, Deny};
+use crate::digest::DigestParams;
 use crate::secret::SecretString;
 
 /// Longest auth-scheme name we report back in [`Extracted::Unsupported`].
@@ -80,14 +82,21 @@ pub fn extract<'a>(
 /// RFC 9110 §11.6.2: `Authorization = credentials`,
 /// `credentials = auth-scheme [ 1*SP ( token68 / #auth-param ) ]` (§11.4).
 fn parse_authorization(raw: &[u8]) -> Extracted {
-    let Some(value) = ascii_field_value(raw) else {
-        return malformed("the Authorization header is not visible ASCII");
+    let value = match ascii_field_value(raw) {
+        Some(v) => v,
+        // Digest alone may carry UTF-8 inside quoted strings (obs-text, RFC 9110 §5.6.4):
+        // the challenge announces `charset=UTF-8` (RFC 7616 §3.3) and clients send user
+        // names that way. Every other scheme we parse is token68 or plain ASCII.
+        None => match utf8_field_value(raw) {
+            Some(v) if auth_scheme(v).eq_ignore_ascii_case("digest") => v,
+            _ => return malformed("the Authorization header is not visible ASCII"),
+        },
     };
     if value.is_empty() {
         return malformed("the Authorization header is empty");
     }
-    let scheme_len = value.bytes().take_while(|&b| is_tchar(b)).count();
-    let (scheme, rest) = value.split_at(scheme_len);
+    let scheme = auth_scheme(value);
+    let rest = value.get(scheme.len()..).unwrap_or("");
     if scheme.is_empty() {
         return malformed("the Authorization header does not start with an auth scheme");
     }
@@ -106,6 +115,8 @@ fn parse_authorization(raw: &[u8]) -> Extracted {
         parse_basic(params)
     } else if scheme.eq_ignore_ascii_case("apikey") {
         parse_api_key_value(params, "the ApiKey scheme requires a key")
+    } else if scheme.eq_ignore_ascii_case("digest") {
+        parse_digest(params)
     } else if scheme.len() > MAX_SCHEME_LEN {
         malformed("the auth scheme is too long")
     } else {
@@ -162,6 +173,17 @@ fn parse_basic(token: &str) -> Extracted {
     })
 }
 
+/// RFC 7616 §3.4: `credentials = "Digest" 1*SP #auth-param` (never token68).
+fn parse_digest(params: &str) -> Extracted {
+    if params.is_empty() {
+        return malformed("the Digest scheme requires parameters");
+    }
+    match DigestParams::parse(params) {
+        Ok(p) => Extracted::One(Credential::Digest(Box::new(p))),
+        Err(e) => malformed(e.detail()),
+    }
+}
+
 /// `X-API-Key: <key>`: one visible-ASCII key, surrounding whitespace ignored.
 fn parse_x_api_key(raw: &[u8]) -> Extracted {
     let Some(value) = ascii_field_value(raw) else {
@@ -195,6 +217,25 @@ fn ascii_field_value(raw: &[u8]) -> Option<&str> {
     }
     let s = std::str::from_utf8(raw).ok()?;
     Some(s.trim_matches([' ', '\t']))
+}
+
+/// Like [`ascii_field_value`] but also allowing obs-text (octets 0x80–0xFF, RFC 9110
+/// §5.5), which must then be UTF-8.
+fn utf8_field_value(raw: &[u8]) -> Option<&str> {
+    if !raw
+        .iter()
+        .all(|&b| b.is_ascii_graphic() || b == b' ' || b == b'\t' || b >= 0x80)
+    {
+        return None;
+    }
+    let s = std::str::from_utf8(raw).ok()?;
+    Some(s.trim_matches([' ', '\t']))
+}
+
+/// The leading `auth-scheme` token of a credential (possibly empty).
+fn auth_scheme(value: &str) -> &str {
+    let len = value.bytes().take_while(|&b| is_tchar(b)).count();
+    value.get(..len).unwrap_or("")
 }
 
 /// `token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="` (RFC 9110

@@ -145,6 +145,9 @@ pub enum Credential {
         password: crate::secret::SecretString,
     },
     ApiKey(crate::secret::SecretString),
+    /// `Authorization: Digest …` (RFC 7616), parsed but not yet verified. Boxed: it is
+    /// much larger than the other variants.
+    Digest(Box<crate::digest::DigestParams>),
 }
 
 impl Credential {
@@ -153,6 +156,7 @@ impl Credential {
             Self::Bearer(_) => Scheme::Bearer,
             Self::Basic { .. } => Scheme::Basic,
             Self::ApiKey(_) => Scheme::ApiKey,
+            Self::Digest(_) => Scheme::Digest,
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod config;
 pub mod credential;
 pub mod decision;
 pub mod deny;
+pub mod digest;
 pub mod htpasswd;
 pub mod password;
 pub mod path;
@@ -17,7 +18,9 @@ pub mod principal;
 pub mod render;
 pub mod route;
 pub mod secret;
+pub mod secretbox;
 pub mod token;
+pub mod totp;
 
 pub use config::{Access, Config, Scheme};
 pub use deny::{Credential, Deny};

@@ -13,6 +13,7 @@ use serde_json::{Map, Value, json};
 
 use crate::config::{Disclosure, Scheme};
 use crate::deny::Deny;
+use crate::digest::DigestChallenge;
 
 pub use html::escape_html;
 
@@ -31,6 +32,9 @@ pub struct RenderCtx<'a> {
     pub now: i64,
     /// The original request target, for the sign-in page's return URL (same origin only).
     pub return_to: &'a str,
+    /// A fresh nonce and the realm's opaque for Digest challenges, computed by the edge per
+    /// response (core reads no randomness). `None`: no Digest challenge is emitted.
+    pub digest: Option<&'a DigestChallenge>,
 }
 
 /// A rendered refusal. Header names are lower-case; `www-authenticate` may repeat (one
@@ -180,7 +184,7 @@ fn type_uri(code: &str) -> String {
 }
 
 /// Appends `name="value"` with RFC 9110 §5.6.4 quoted-string escaping.
-fn push_param(out: &mut String, name: &str, value: &str) {
+pub(crate) fn push_param(out: &mut String, name: &str, value: &str) {
     if !out.ends_with(' ') {
         out.push_str(", ");
     }
@@ -215,7 +219,7 @@ pub fn plain_challenge(scheme: Scheme, realm: &str) -> Option<String> {
             push_param(&mut c, "realm", realm);
             push_param(&mut c, "header", "X-API-Key");
         }
-        // Digest challenges carry a fresh nonce and are built by the edge; sessions are
+        // Digest challenges carry a fresh nonce: see [`RenderCtx::digest`]. Sessions are
         // cookies and have no challenge.
         Scheme::Digest | Scheme::Session => return None,
     }
@@ -240,11 +244,23 @@ pub fn challenges(deny: &Deny, ctx: &RenderCtx<'_>) -> Vec<String> {
     match deny {
         // Rows 5, 6, 11: one challenge per accepted scheme, no error attribute
         // (RFC 6750 §3.1: no error code when the request lacked authentication).
-        Deny::MissingCredentials | Deny::UnsupportedScheme { .. } | Deny::InvalidCredentials => ctx
-            .accepted
-            .iter()
-            .filter_map(|s| plain_challenge(*s, realm))
-            .collect(),
+        Deny::MissingCredentials | Deny::UnsupportedScheme { .. } | Deny::InvalidCredentials => {
+            let mut out = Vec::with_capacity(ctx.accepted.len() + 1);
+            for &scheme in ctx.accepted {
+                match (scheme, ctx.digest) {
+                    // SHA-256 before MD5 when both are allowed (RFC 7616 §3.7).
+                    (Scheme::Digest, Some(d)) => out.extend(d.render(realm, false)),
+                    _ => out.extend(plain_challenge(scheme, realm)),
+                }
+            }
+            out
+        }
+        // Row 12: the client spoke Digest with an expired nonce; only Digest challenges,
+        // marked `stale=true` so it retries without asking the user (RFC 7616 §3.3).
+        Deny::StaleNonce => match ctx.digest {
+            Some(d) if ctx.accepted.contains(&Scheme::Digest) => d.render(realm, true),
+            _ => Vec::new(),
+        },
         // Row 7 (RFC 6750 §3.1 invalid_request), only where Bearer is accepted.
         Deny::InvalidRequest { .. } if bearer => vec![bearer_error(realm, "invalid_request", None)],
         Deny::InvalidToken { detail } => {

@@ -235,6 +235,7 @@ fn decision_cases() {
                         request_id: "case",
                         now: NOW,
                         return_to: &c.path,
+                        digest: None,
                     };
                     let r = render(reason, *hidden, &ctx);
                     (r.status.to_string(), Some(r))

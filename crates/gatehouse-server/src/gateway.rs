@@ -331,6 +331,7 @@ impl Gateway {
             request_id: args.request_id,
             now: args.now,
             return_to: args.return_to,
+            digest: None,
         };
         render(deny, hidden, &ctx)
     }

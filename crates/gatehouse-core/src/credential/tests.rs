@@ -32,6 +32,7 @@ fn secret(e: Extracted, scheme: Scheme) -> String {
             match c {
                 Credential::Bearer(s) | Credential::ApiKey(s) => s.expose().to_owned(),
                 Credential::Basic { .. } => panic!("unexpected Basic"),
+                Credential::Digest(_) => panic!("unexpected Digest"),
             }
         }
         other => panic!("expected One, got {other:?}"),
@@ -104,11 +105,6 @@ fn other_schemes_are_unsupported_and_lower_cased() {
             "NTLM TlRMTVNTUAABAAAAB4IIogAAAAAAAAAAAAAAAAAAAAAGAbEdAAAADw==",
             "ntlm",
         ),
-        (
-            r#"Digest username="Mufasa", realm="http-auth@example.org", uri="/dir/index.html""#,
-            "digest",
-        ),
-        ("Digest", "digest"),
         ("HOBA result=\"a.b.c\"", "hoba"),
     ] {
         match auth(value) {
@@ -143,8 +139,100 @@ fn more_than_one_credential() {
 
 #[test]
 fn commas_inside_quoted_strings_and_param_lists_are_not_a_second_credential() {
-    let digest = r#"Digest username="a, Bearer x", realm="r" , qop=auth"#;
-    assert!(matches!(auth(digest), Extracted::Unsupported { .. }));
+    let value = format!(r#"Digest username="a, Bearer x", realm="r" , qop=auth, {DIGEST_REST}"#);
+    assert_eq!(digest(auth(&value)).username, "a, Bearer x");
+}
+
+/// The parameters of a well-formed Digest credential besides username, realm and qop.
+const DIGEST_REST: &str =
+    r#"uri="/", nonce="n", nc=00000001, cnonce="c", response="8ca523f5e9506fed4657c9700eebdbec""#;
+
+fn digest(e: Extracted) -> crate::digest::DigestParams {
+    match e {
+        Extracted::One(Credential::Digest(p)) => *p,
+        other => panic!("expected Digest, got {other:?}"),
+    }
+}
+
+#[test]
+fn digest_credentials_are_parsed() {
+    // RFC 7616 §3.9.1, folded onto one line.
+    let value = r#"Digest username="Mufasa", realm="http-auth@example.org", uri="/dir/index.html", algorithm=MD5, nonce="7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v", nc=00000001, cnonce="f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ", qop=auth, response="8ca523f5e9506fed4657c9700eebdbec", opaque="FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS""#;
+    let e = auth(value);
+    let Extracted::One(c) = &e else {
+        panic!("expected One, got {e:?}");
+    };
+    assert_eq!(c.scheme(), Scheme::Digest);
+    let p = digest(e);
+    assert_eq!(p.username, "Mufasa");
+    assert_eq!(p.uri, "/dir/index.html");
+    // Scheme names are case-insensitive (RFC 9110 §11.1).
+    let lower = format!(r#"dIgEsT  username="u", realm="r", qop=auth, {DIGEST_REST}"#);
+    assert_eq!(digest(auth(&lower)).username, "u");
+}
+
+#[test]
+fn digest_may_carry_utf8_in_quoted_strings() {
+    let value = format!(r#"Digest username="Jäsøn Doe", realm="r", qop=auth, {DIGEST_REST}"#);
+    assert_eq!(digest(auth(&value)).username, "Jäsøn Doe");
+    // Other schemes stay ASCII-only, and the octets must be UTF-8.
+    assert_eq!(
+        detail(&auth("Bearer Jäsøn")),
+        "the Authorization header is not visible ASCII"
+    );
+    let mut latin1 = br#"Digest username="J"#.to_vec();
+    latin1.push(0xe4);
+    latin1.extend_from_slice(br#"", realm="r""#);
+    assert_eq!(
+        detail(&extract(&[&latin1], &[], None)),
+        "the Authorization header is not visible ASCII"
+    );
+}
+
+#[test]
+fn malformed_digest_is_invalid_request() {
+    assert_eq!(
+        detail(&auth("Digest")),
+        "the Digest scheme requires parameters"
+    );
+    assert_eq!(
+        detail(&auth(
+            r#"Digest username="Mufasa", realm="http-auth@example.org", uri="/dir/index.html""#
+        )),
+        "the Digest credentials lack `qop`"
+    );
+    assert_eq!(
+        detail(&auth("Digest abc==")),
+        "a Digest parameter has an invalid value"
+    );
+    let dup = format!(r#"Digest username="u", realm="r", qop=auth, {DIGEST_REST}, realm="r""#);
+    assert_eq!(
+        detail(&auth(&dup)),
+        "the Digest credentials repeat a parameter"
+    );
+    let auth_int = format!(r#"Digest username="u", realm="r", qop=auth-int, {DIGEST_REST}"#);
+    assert_eq!(
+        detail(&auth(&auth_int)),
+        "the Digest qop `auth-int` is not supported"
+    );
+    // Two credentials are still two, Digest or not.
+    let one = format!(r#"Digest username="u", realm="r", qop=auth, {DIGEST_REST}"#);
+    assert_eq!(
+        detail(&extract(&[one.as_bytes(), one.as_bytes()], &[], None)),
+        "more than one credential"
+    );
+    assert_eq!(
+        detail(&extract(&[one.as_bytes()], &[b"key"], None)),
+        "more than one credential"
+    );
+}
+
+#[test]
+fn digest_debug_shows_no_full_response() {
+    let value = format!(r#"Digest username="u", realm="r", qop=auth, {DIGEST_REST}"#);
+    let d = format!("{:?}", auth(&value));
+    assert!(d.contains("username: \"u\""), "{d}");
+    assert!(!d.contains("8ca523f5e9506fed4657c9700eebdbec"), "{d}");
 }
 
 #[test]

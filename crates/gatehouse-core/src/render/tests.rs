@@ -10,6 +10,7 @@ fn ctx(accepted: &[Scheme]) -> RenderCtx<'_> {
         request_id: "req-1",
         now: 1_700_000_000,
         return_to: "/api/x",
+        digest: None,
     }
 }
 
@@ -265,4 +266,95 @@ fn quoted_string_escaping() {
         },
     );
     assert_eq!(www(&r), ["Bearer realm=\"a\\\"b\\\\c\""]);
+}
+
+fn digest_challenge() -> DigestChallenge {
+    DigestChallenge {
+        nonce: "NONCE".into(),
+        opaque: "OPAQUE".into(),
+        // Given weakest first: rendering still puts SHA-256 first (RFC 7616 §3.7).
+        algorithms: vec![
+            crate::digest::Algorithm::Md5,
+            crate::digest::Algorithm::Sha256,
+        ],
+        userhash: false,
+    }
+}
+
+const DIGEST_SHA256: &str = "Digest realm=\"api\", qop=\"auth\", algorithm=SHA-256, nonce=\"NONCE\", opaque=\"OPAQUE\", charset=UTF-8";
+const DIGEST_MD5: &str = "Digest realm=\"api\", qop=\"auth\", algorithm=MD5, nonce=\"NONCE\", opaque=\"OPAQUE\", charset=UTF-8";
+
+#[test]
+fn digest_challenges_in_scheme_order_sha256_first() {
+    let d = digest_challenge();
+    let accepted = [Scheme::Basic, Scheme::Digest, Scheme::Bearer];
+    for deny in [
+        Deny::MissingCredentials,
+        Deny::UnsupportedScheme {
+            presented: "negotiate".into(),
+        },
+        Deny::InvalidCredentials,
+    ] {
+        let r = render(
+            &deny,
+            false,
+            &RenderCtx {
+                digest: Some(&d),
+                ..ctx(&accepted)
+            },
+        );
+        assert_eq!(r.status, 401);
+        assert_eq!(
+            www(&r),
+            [
+                "Basic realm=\"api\", charset=\"UTF-8\"",
+                DIGEST_SHA256,
+                DIGEST_MD5,
+                "Bearer realm=\"api\"",
+            ],
+            "{deny:?}"
+        );
+    }
+    // Without the edge's nonce there is no Digest challenge (core has no randomness).
+    let r = render(&Deny::MissingCredentials, false, &ctx(&accepted));
+    assert_eq!(
+        www(&r),
+        [
+            "Basic realm=\"api\", charset=\"UTF-8\"",
+            "Bearer realm=\"api\""
+        ]
+    );
+    // A nonce is never offered on a route that does not accept Digest.
+    let r = render(
+        &Deny::MissingCredentials,
+        false,
+        &RenderCtx {
+            digest: Some(&d),
+            ..ctx(&[Scheme::Bearer])
+        },
+    );
+    assert_eq!(www(&r), ["Bearer realm=\"api\""]);
+}
+
+#[test]
+fn stale_nonce_answers_digest_challenges_with_stale_true() {
+    let d = digest_challenge();
+    let c = RenderCtx {
+        digest: Some(&d),
+        ..ctx(&[Scheme::Bearer, Scheme::Digest])
+    };
+    let r = render(&Deny::StaleNonce, false, &c);
+    assert_eq!(r.status, 401);
+    assert_eq!(
+        www(&r),
+        [
+            format!("{DIGEST_SHA256}, stale=true"),
+            format!("{DIGEST_MD5}, stale=true"),
+        ]
+    );
+    assert_eq!(body(&r)["error"], "stale_nonce");
+    // Hidden routes still hide it (row 20).
+    let r = render(&Deny::StaleNonce, true, &c);
+    assert_eq!(r.status, 404);
+    assert!(www(&r).is_empty());
 }
