@@ -64,6 +64,11 @@ pub enum Deny {
     PayloadTooLarge,
     /// Gatehouse's own endpoints: nothing here.
     NotFound,
+    /// `/auth/login`: the password was right and the account has MFA; finish with a TOTP
+    /// code at `/auth/mfa` using this token (design §2 "Tokens and sessions").
+    MfaRequired { mfa_token: String },
+    /// An unsafe request riding on a session cookie did not come from our own origin.
+    CsrfRejected,
 }
 
 impl Deny {
@@ -96,6 +101,8 @@ impl Deny {
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::PayloadTooLarge => "payload_too_large",
             Self::NotFound => "not_found",
+            Self::MfaRequired { .. } => "mfa_required",
+            Self::CsrfRejected => "csrf_rejected",
         }
     }
 
@@ -126,7 +133,9 @@ impl Deny {
             Self::InvalidPath { .. }
             | Self::MethodNotAllowed { .. }
             | Self::PayloadTooLarge
-            | Self::NotFound => return None,
+            | Self::NotFound
+            | Self::MfaRequired { .. }
+            | Self::CsrfRejected => return None,
         })
     }
 
@@ -148,6 +157,8 @@ pub enum Credential {
     /// `Authorization: Digest …` (RFC 7616), parsed but not yet verified. Boxed: it is
     /// much larger than the other variants.
     Digest(Box<crate::digest::DigestParams>),
+    /// The browser session cookie (sealed by the edge; opaque here).
+    Session(crate::secret::SecretString),
 }
 
 impl Credential {
@@ -157,6 +168,7 @@ impl Credential {
             Self::Basic { .. } => Scheme::Basic,
             Self::ApiKey(_) => Scheme::ApiKey,
             Self::Digest(_) => Scheme::Digest,
+            Self::Session(_) => Scheme::Session,
         }
     }
 }

@@ -78,6 +78,8 @@ pub const fn status(deny: &Deny, hidden: bool) -> u16 {
         Deny::MethodNotAllowed { .. } => 405,
         Deny::PayloadTooLarge => 413,
         Deny::NotFound => 404,
+        Deny::MfaRequired { .. } => 401,
+        Deny::CsrfRejected => 403,
     }
 }
 
@@ -175,6 +177,14 @@ fn title_detail(deny: &Deny) -> (&'static str, String) {
         ),
         Deny::PayloadTooLarge => ("Payload too large", "The request body is too large.".into()),
         Deny::NotFound => ("Not found", "Nothing is here.".into()),
+        Deny::MfaRequired { .. } => (
+            "Second factor required",
+            "Enter the code from your authenticator app to finish signing in.".into(),
+        ),
+        Deny::CsrfRejected => (
+            "Forbidden",
+            "This request did not come from this site; reload the page and try again.".into(),
+        ),
     }
 }
 
@@ -244,7 +254,11 @@ pub fn challenges(deny: &Deny, ctx: &RenderCtx<'_>) -> Vec<String> {
     match deny {
         // Rows 5, 6, 11: one challenge per accepted scheme, no error attribute
         // (RFC 6750 §3.1: no error code when the request lacked authentication).
-        Deny::MissingCredentials | Deny::UnsupportedScheme { .. } | Deny::InvalidCredentials => {
+        // `mfa_required` is a 401 too (RFC 9110 §15.5.2 wants a challenge): the same ones.
+        Deny::MissingCredentials
+        | Deny::UnsupportedScheme { .. }
+        | Deny::InvalidCredentials
+        | Deny::MfaRequired { .. } => {
             let mut out = Vec::with_capacity(ctx.accepted.len() + 1);
             for &scheme in ctx.accepted {
                 match (scheme, ctx.digest) {
@@ -384,6 +398,9 @@ pub fn problem(deny: &Deny, hidden: bool, ctx: &RenderCtx<'_>) -> Map<String, Va
         Deny::UnsupportedScheme { .. } | Deny::MissingCredentials | Deny::InvalidCredentials => {
             let schemes: Vec<&str> = ctx.accepted.iter().map(|s| s.as_str()).collect();
             m.insert("accepted_schemes".into(), json!(schemes));
+        }
+        Deny::MfaRequired { mfa_token } => {
+            m.insert("mfa_token".into(), Value::String(mfa_token.clone()));
         }
         _ => {}
     }

@@ -82,7 +82,18 @@ pub(super) fn page(
         escape_html(title),
         escape_html(detail)
     );
-    if !hidden && signs_in(deny) {
+    if let Deny::MfaRequired { mfa_token } = deny {
+        let _ = write!(
+            inner,
+            "<form method=\"post\" action=\"/auth/mfa\">\
+<input type=\"hidden\" name=\"mfa_token\" value=\"{tok}\">\
+<input type=\"hidden\" name=\"return_to\" value=\"{rt}\">\
+<label for=\"code\">Code</label><input id=\"code\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" pattern=\"[0-9]{{6}}\" maxlength=\"6\" required autofocus>\
+<button type=\"submit\">Verify</button></form>",
+            tok = escape_html(mfa_token),
+            rt = escape_html(safe_return(ctx.return_to))
+        );
+    } else if !hidden && signs_in(deny) {
         let _ = write!(
             inner,
             "<form method=\"post\" action=\"/auth/login\">\
@@ -116,7 +127,8 @@ pub(super) fn page(
         if matches!(deny.row(), Some(13..=19 | 2 | 3)) {
             inner.push_str(
                 "<p>Signing in again will not change this. Ask an administrator for access, \
-quoting the request id below.</p>",
+quoting the request id below.</p>\
+<form method=\"post\" action=\"/auth/logout\"><button type=\"submit\">Sign out</button></form>",
             );
         }
     }
