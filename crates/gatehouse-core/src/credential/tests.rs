@@ -33,6 +33,7 @@ fn secret(e: Extracted, scheme: Scheme) -> String {
                 Credential::Bearer(s) | Credential::ApiKey(s) => s.expose().to_owned(),
                 Credential::Basic { .. } => panic!("unexpected Basic"),
                 Credential::Digest(_) => panic!("unexpected Digest"),
+                Credential::Session(_) => panic!("unexpected Session"),
             }
         }
         other => panic!("expected One, got {other:?}"),
