@@ -64,6 +64,8 @@ pub struct Gateway {
     pub revocations: crate::revocations::Revocations,
     /// Wrong-code counters of pending MFA logins.
     pub mfa_attempts: crate::auth::mfa::Attempts,
+    /// Highest Digest `nc` per nonce (replay protection).
+    pub nonce_counts: crate::digest::NonceCounts,
     pub ids: RequestIds,
     /// Bounds concurrent password hashing (argon2 is CPU- and memory-heavy).
     pub hashing: Semaphore,
@@ -95,6 +97,8 @@ pub struct RequestView<'a> {
     pub headers: &'a HeaderMap,
     pub client_ip: IpAddr,
     pub now: i64,
+    /// The raw request-target (path and query as sent), which Digest signs.
+    pub target: &'a str,
 }
 
 /// The decision plus what rendering, audit and forwarding need.
@@ -119,6 +123,7 @@ impl Gateway {
             secrets,
             revocations: crate::revocations::Revocations::default(),
             mfa_attempts: crate::auth::mfa::Attempts::default(),
+            nonce_counts: crate::digest::NonceCounts::default(),
             ids: RequestIds::new(),
             hashing: Semaphore::new(permits),
             suspended: crate::suspended::SuspendedUsers::default(),
