@@ -13,6 +13,13 @@ pub enum StoreError {
     /// The record to read or change does not exist.
     #[error("{what} `{key}` not found")]
     NotFound { what: &'static str, key: String },
+    /// A value handed to the store is malformed (e.g. a Digest HA1 that is not a hex digest of
+    /// its algorithm). The message describes the expected form, never the value.
+    #[error("invalid {what}: {expected}")]
+    Invalid {
+        what: &'static str,
+        expected: String,
+    },
     /// The database failed (IO, lock timeout, corrupt row, ...). The server answers 503
     /// `auth_unavailable` (design §2 row 22), never 401/403, for this.
     #[error("store unavailable: {0}")]

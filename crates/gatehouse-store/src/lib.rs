@@ -1,5 +1,7 @@
-//! Durable state of Gatehouse (design §4, §5): users, API keys and token signing keys behind
-//! one [`Store`] trait, so callers hold an `Arc<dyn Store>` and never see the backend.
+//! Durable state of Gatehouse (design §2, §4, §5): users, API keys, token signing keys,
+//! sessions with rotating refresh tokens, the access-token revocation list, TOTP and Digest
+//! secrets, behind one [`Store`] trait, so callers hold an `Arc<dyn Store>` and never see
+//! the backend.
 //!
 //! Backends: SQLite ([`SqliteStore`], the embedded default). [`open_store`] picks one from
 //! the `[store] url` of the configuration.
@@ -24,7 +26,10 @@ mod store;
 use std::sync::Arc;
 
 pub use error::StoreError;
-pub use model::{AccountStatus, ApiKey, NewApiKey, NewUser, SigningKey, User};
+pub use model::{
+    AccountStatus, ApiKey, DigestAlgorithm, DigestHa1, NewApiKey, NewSession, NewUser, Revocation,
+    RevocationKind, RotateOutcome, Session, SigningKey, User,
+};
 pub use sqlite::{AppliedMigration, SqliteStore};
 pub use store::{BoxFuture, Store};
 

@@ -1,12 +1,18 @@
 //! The records the store keeps. `Debug` of every record redacts its secret parts.
 
+mod identity;
+
 use std::fmt;
+
+pub use identity::{
+    DigestAlgorithm, DigestHa1, NewSession, Revocation, RevocationKind, RotateOutcome, Session,
+};
 
 /// Account state of a local user (design §2 row 13). The same type the decision core reads
 /// from a [`Principal`](gatehouse_core::Principal), so no conversion is needed.
 pub use gatehouse_core::AccountState as AccountStatus;
 
-const REDACTED: &str = "<redacted>";
+pub(crate) const REDACTED: &str = "<redacted>";
 
 /// Prints `Some("<redacted>")` or `None`: whether a secret is set, never the secret.
 fn redacted_option<T>(value: &Option<T>) -> Option<&'static str> {
@@ -24,6 +30,9 @@ pub struct User {
     pub status: AccountStatus,
     /// Unix seconds.
     pub created_at: i64,
+    /// TOTP secret (RFC 6238), encrypted by the caller: opaque bytes to the store. `None` =
+    /// MFA not enrolled. Set with [`Store::set_mfa_secret`](crate::Store::set_mfa_secret).
+    pub mfa_secret: Option<Vec<u8>>,
 }
 
 impl fmt::Debug for User {
@@ -35,6 +44,7 @@ impl fmt::Debug for User {
             .field("tenant", &self.tenant)
             .field("status", &self.status)
             .field("created_at", &self.created_at)
+            .field("mfa_secret", &redacted_option(&self.mfa_secret))
             .finish()
     }
 }

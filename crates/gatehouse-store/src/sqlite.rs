@@ -1,7 +1,10 @@
 //! The embedded SQLite backend (design §5: one node, WAL).
 
+mod digest;
 mod keys;
 mod migrate;
+mod revocations;
+mod sessions;
 mod users;
 
 use std::str::FromStr;
@@ -11,7 +14,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use crate::error::StoreError;
-use crate::model::{ApiKey, NewApiKey, NewUser, SigningKey, User};
+use crate::model::{
+    ApiKey, DigestAlgorithm, DigestHa1, NewApiKey, NewSession, NewUser, Revocation, RotateOutcome,
+    Session, SigningKey, User,
+};
 use crate::store::{BoxFuture, Store};
 
 pub use migrate::AppliedMigration;
@@ -204,6 +210,102 @@ impl Store for SqliteStore {
     }
     fn retire_signing_key<'a>(&'a self, kid: &'a str, now: i64) -> BoxFuture<'a, bool> {
         Box::pin(keys::retire_signing_key(&self.pool, kid, now))
+    }
+
+    fn create_session(&self, session: NewSession, now: i64) -> BoxFuture<'_, Session> {
+        Box::pin(sessions::create(&self.pool, session, now))
+    }
+    fn rotate_refresh(
+        &self,
+        presented: [u8; 32],
+        next: [u8; 32],
+        now: i64,
+        refresh_expires_at: i64,
+    ) -> BoxFuture<'_, RotateOutcome> {
+        Box::pin(sessions::rotate(
+            &self.pool,
+            presented,
+            next,
+            now,
+            refresh_expires_at,
+        ))
+    }
+    fn get_session<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Option<Session>> {
+        Box::pin(sessions::get(&self.pool, id))
+    }
+    fn list_sessions<'a>(
+        &'a self,
+        user: Option<&'a str>,
+        include_revoked: bool,
+    ) -> BoxFuture<'a, Vec<Session>> {
+        Box::pin(sessions::list(&self.pool, user, include_revoked))
+    }
+    fn set_session_acr<'a>(
+        &'a self,
+        id: &'a str,
+        acr: &'a str,
+        auth_time: i64,
+    ) -> BoxFuture<'a, bool> {
+        Box::pin(sessions::set_acr(&self.pool, id, acr, auth_time))
+    }
+    fn revoke_session<'a>(&'a self, id: &'a str, reason: &'a str, now: i64) -> BoxFuture<'a, bool> {
+        Box::pin(sessions::revoke(&self.pool, id, reason, now))
+    }
+    fn revoke_user_sessions<'a>(
+        &'a self,
+        user: &'a str,
+        reason: &'a str,
+        now: i64,
+    ) -> BoxFuture<'a, Vec<String>> {
+        Box::pin(sessions::revoke_user(&self.pool, user, reason, now))
+    }
+    fn purge_sessions(&self, now: i64) -> BoxFuture<'_, u64> {
+        Box::pin(sessions::purge(&self.pool, now))
+    }
+
+    fn revoke_token(&self, revocation: Revocation, now: i64) -> BoxFuture<'_, bool> {
+        Box::pin(revocations::revoke_token(&self.pool, revocation, now))
+    }
+    fn revocations_since(&self, cursor: i64) -> BoxFuture<'_, (Vec<Revocation>, i64)> {
+        Box::pin(revocations::since(&self.pool, cursor))
+    }
+    fn purge_revocations(&self, now: i64) -> BoxFuture<'_, u64> {
+        Box::pin(revocations::purge(&self.pool, now))
+    }
+
+    fn set_mfa_secret<'a>(&'a self, user: &'a str, secret: Option<Vec<u8>>) -> BoxFuture<'a, ()> {
+        Box::pin(users::set_mfa_secret(&self.pool, user, secret))
+    }
+    fn accept_totp_step<'a>(&'a self, user: &'a str, step: i64) -> BoxFuture<'a, bool> {
+        Box::pin(users::accept_totp_step(&self.pool, user, step))
+    }
+
+    fn set_digest_ha1<'a>(
+        &'a self,
+        user: &'a str,
+        realm: &'a str,
+        algorithm: DigestAlgorithm,
+        secret: Option<DigestHa1>,
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(digest::set(&self.pool, user, realm, algorithm, secret))
+    }
+    fn get_digest_ha1<'a>(
+        &'a self,
+        user: &'a str,
+        realm: &'a str,
+        algorithm: DigestAlgorithm,
+    ) -> BoxFuture<'a, Option<String>> {
+        Box::pin(digest::get(&self.pool, user, realm, algorithm))
+    }
+    fn find_user_by_digest_userhash<'a>(
+        &'a self,
+        userhash: &'a str,
+        realm: &'a str,
+        algorithm: DigestAlgorithm,
+    ) -> BoxFuture<'a, Option<String>> {
+        Box::pin(digest::find_user_by_userhash(
+            &self.pool, userhash, realm, algorithm,
+        ))
     }
 }
 

@@ -4,7 +4,10 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::error::StoreError;
-use crate::model::{ApiKey, NewApiKey, NewUser, SigningKey, User};
+use crate::model::{
+    ApiKey, DigestAlgorithm, DigestHa1, NewApiKey, NewSession, NewUser, Revocation, RotateOutcome,
+    Session, SigningKey, User,
+};
 
 /// The future every [`Store`] method returns. Boxed so the trait stays dyn-compatible and
 /// callers hold an `Arc<dyn Store>` whatever the backend.
@@ -45,7 +48,10 @@ pub trait Store: Send + Sync + 'static {
     fn suspend_user<'a>(&'a self, name: &'a str, reason: &'a str, now: i64) -> BoxFuture<'a, ()>;
     /// Makes the account active again; a no-op for an active user. `NotFound` if unknown.
     fn unsuspend_user<'a>(&'a self, name: &'a str) -> BoxFuture<'a, ()>;
-    /// Deletes the user and all their API keys, atomically. `NotFound` if unknown.
+    /// Deletes the user and everything of theirs (API keys, sessions with their refresh
+    /// tokens, Digest secrets), atomically, and lists each of their unrevoked sessions in the
+    /// revocation list (reason `user deleted`) so their access tokens die at once. `NotFound`
+    /// if unknown.
     fn delete_user<'a>(&'a self, name: &'a str) -> BoxFuture<'a, ()>;
 
     // --- API keys ----------------------------------------------------------------------
@@ -74,4 +80,116 @@ pub trait Store: Send + Sync + 'static {
     /// Marks a key retired (it then only verifies). Returns whether the `kid` exists;
     /// retiring a retired key keeps its first `retired_at`.
     fn retire_signing_key<'a>(&'a self, kid: &'a str, now: i64) -> BoxFuture<'a, bool>;
+
+    // --- sessions and refresh-token families (design §2, crates.md §3.3) ----------------
+
+    /// Starts a session (one login) with its first refresh token, generation 0, expiring
+    /// with the session. `Conflict` if the id (`session`) or the token hash (`refresh
+    /// token`) is taken, `NotFound { what: "user" }` for an unknown user.
+    fn create_session(&self, session: NewSession, now: i64) -> BoxFuture<'_, Session>;
+    /// Exchanges the refresh token whose SHA-256 is `presented` for the one whose SHA-256 is
+    /// `next`, atomically (concurrent rotations serialize). In order:
+    /// - unknown hash → [`RotateOutcome::Unknown`];
+    /// - already used → [`RotateOutcome::Reused`]: the session is revoked (reason `refresh
+    ///   token reuse`, a session-kind revocation is recorded). Two clients racing with the
+    ///   same token therefore lose the whole family: one wins the rotation, the other
+    ///   presents a used token. That is the conservative outcome (RFC 9700 §4.14.2);
+    /// - session revoked → [`RotateOutcome::Revoked`];
+    /// - token or session expired at `now` → [`RotateOutcome::Expired`];
+    /// - otherwise → [`RotateOutcome::Rotated`]: `presented` is marked used at `now`, `next`
+    ///   becomes the current token (next generation) expiring at `refresh_expires_at`, and
+    ///   the session's `expires_at` moves to `refresh_expires_at`, `last_refresh_at` to `now`.
+    ///
+    /// `Conflict { what: "refresh token" }` (nothing changed) if `next` is already stored.
+    fn rotate_refresh(
+        &self,
+        presented: [u8; 32],
+        next: [u8; 32],
+        now: i64,
+        refresh_expires_at: i64,
+    ) -> BoxFuture<'_, RotateOutcome>;
+    fn get_session<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Option<Session>>;
+    /// Sessions of one user (none for an unknown user) or of everyone, by `created_at` then
+    /// id. Revoked sessions only with `include_revoked`; expired ones are listed (see
+    /// [`Session::is_active`]).
+    fn list_sessions<'a>(
+        &'a self,
+        user: Option<&'a str>,
+        include_revoked: bool,
+    ) -> BoxFuture<'a, Vec<Session>>;
+    /// Raises a session's authentication after an MFA step-up. Returns whether an unrevoked
+    /// session with this id exists (a revoked one is left unchanged).
+    fn set_session_acr<'a>(
+        &'a self,
+        id: &'a str,
+        acr: &'a str,
+        auth_time: i64,
+    ) -> BoxFuture<'a, bool>;
+    /// Revokes the session and its refresh family and records a session-kind revocation
+    /// (expiring with the session) so access tokens carrying its id die at once (row 10).
+    /// Returns whether the session exists; revoking twice keeps the first time and reason.
+    fn revoke_session<'a>(&'a self, id: &'a str, reason: &'a str, now: i64) -> BoxFuture<'a, bool>;
+    /// [`revoke_session`](Self::revoke_session) for every unrevoked session of `user`
+    /// (expired ones included), atomically. Returns the ids it revoked, by `created_at`.
+    fn revoke_user_sessions<'a>(
+        &'a self,
+        user: &'a str,
+        reason: &'a str,
+        now: i64,
+    ) -> BoxFuture<'a, Vec<String>>;
+    /// Deletes sessions (with their refresh tokens) whose `expires_at` is before `now`,
+    /// revoked or not. Returns how many.
+    fn purge_sessions(&self, now: i64) -> BoxFuture<'_, u64>;
+
+    // --- access-token revocation list (row 10) -------------------------------------------
+
+    /// Records a revocation. Idempotent: a (kind, id) already listed keeps its first entry.
+    /// One whose `expires_at` is before `now` is not stored (what it names is dead anyway).
+    /// Returns whether a new entry was recorded.
+    fn revoke_token(&self, revocation: Revocation, now: i64) -> BoxFuture<'_, bool>;
+    /// Entries recorded after `cursor` (start with 0), oldest first, and the cursor to pass
+    /// next time (unchanged when nothing is new). The cursor is a sequence number, not a
+    /// time: successive calls never repeat or skip an entry, whatever the clocks do.
+    fn revocations_since(&self, cursor: i64) -> BoxFuture<'_, (Vec<Revocation>, i64)>;
+    /// Deletes entries whose `expires_at` is before `now`. Returns how many.
+    fn purge_revocations(&self, now: i64) -> BoxFuture<'_, u64>;
+
+    // --- MFA (TOTP, RFC 6238) ------------------------------------------------------------
+
+    /// Sets (enrolment) or clears the user's encrypted TOTP secret. Clearing also forgets the
+    /// last accepted time-step; replacing a secret keeps it. `NotFound` for an unknown user.
+    fn set_mfa_secret<'a>(&'a self, user: &'a str, secret: Option<Vec<u8>>) -> BoxFuture<'a, ()>;
+    /// Atomically records `step` as the last accepted TOTP time-step if it is greater than
+    /// the stored one. `false` for a step already used or older (RFC 6238 §5.2) and for a
+    /// user without a secret; `NotFound` for an unknown user.
+    fn accept_totp_step<'a>(&'a self, user: &'a str, step: i64) -> BoxFuture<'a, bool>;
+
+    // --- Digest secrets (RFC 7616) -------------------------------------------------------
+
+    /// Sets (replacing) or with `None` removes the HA1 and userhash of `user` for `realm`
+    /// and `algorithm`. `NotFound` for an unknown user; `Invalid` if a value is not a hex
+    /// digest of `algorithm`; `Conflict { what: "digest userhash" }` if another user of the
+    /// realm has the same userhash.
+    fn set_digest_ha1<'a>(
+        &'a self,
+        user: &'a str,
+        realm: &'a str,
+        algorithm: DigestAlgorithm,
+        secret: Option<DigestHa1>,
+    ) -> BoxFuture<'a, ()>;
+    /// The stored HA1 (lower-case hex), if any.
+    fn get_digest_ha1<'a>(
+        &'a self,
+        user: &'a str,
+        realm: &'a str,
+        algorithm: DigestAlgorithm,
+    ) -> BoxFuture<'a, Option<String>>;
+    /// The user whose userhash (any hex case) for `realm` and `algorithm` is `userhash`
+    /// (RFC 7616 §3.4.4, `userhash=true`).
+    fn find_user_by_digest_userhash<'a>(
+        &'a self,
+        userhash: &'a str,
+        realm: &'a str,
+        algorithm: DigestAlgorithm,
+    ) -> BoxFuture<'a, Option<String>>;
 }

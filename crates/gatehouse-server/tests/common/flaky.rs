@@ -5,7 +5,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use gatehouse_store::{ApiKey, BoxFuture, NewApiKey, NewUser, SigningKey, Store, StoreError, User};
+use gatehouse_store::{
+    ApiKey, BoxFuture, DigestAlgorithm, DigestHa1, NewApiKey, NewSession, NewUser, Revocation,
+    RotateOutcome, Session, SigningKey, Store, StoreError, User,
+};
 
 pub struct Flaky {
     pub inner: Arc<dyn Store>,
@@ -76,5 +79,95 @@ impl Store for Flaky {
     }
     fn retire_signing_key<'a>(&'a self, kid: &'a str, now: i64) -> BoxFuture<'a, bool> {
         self.gate(self.inner.retire_signing_key(kid, now))
+    }
+    fn create_session(&self, session: NewSession, now: i64) -> BoxFuture<'_, Session> {
+        self.gate(self.inner.create_session(session, now))
+    }
+    fn rotate_refresh(
+        &self,
+        presented: [u8; 32],
+        next: [u8; 32],
+        now: i64,
+        refresh_expires_at: i64,
+    ) -> BoxFuture<'_, RotateOutcome> {
+        self.gate(
+            self.inner
+                .rotate_refresh(presented, next, now, refresh_expires_at),
+        )
+    }
+    fn get_session<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Option<Session>> {
+        self.gate(self.inner.get_session(id))
+    }
+    fn list_sessions<'a>(
+        &'a self,
+        user: Option<&'a str>,
+        include_revoked: bool,
+    ) -> BoxFuture<'a, Vec<Session>> {
+        self.gate(self.inner.list_sessions(user, include_revoked))
+    }
+    fn set_session_acr<'a>(
+        &'a self,
+        id: &'a str,
+        acr: &'a str,
+        auth_time: i64,
+    ) -> BoxFuture<'a, bool> {
+        self.gate(self.inner.set_session_acr(id, acr, auth_time))
+    }
+    fn revoke_session<'a>(&'a self, id: &'a str, reason: &'a str, now: i64) -> BoxFuture<'a, bool> {
+        self.gate(self.inner.revoke_session(id, reason, now))
+    }
+    fn revoke_user_sessions<'a>(
+        &'a self,
+        user: &'a str,
+        reason: &'a str,
+        now: i64,
+    ) -> BoxFuture<'a, Vec<String>> {
+        self.gate(self.inner.revoke_user_sessions(user, reason, now))
+    }
+    fn purge_sessions(&self, now: i64) -> BoxFuture<'_, u64> {
+        self.gate(self.inner.purge_sessions(now))
+    }
+    fn revoke_token(&self, revocation: Revocation, now: i64) -> BoxFuture<'_, bool> {
+        self.gate(self.inner.revoke_token(revocation, now))
+    }
+    fn revocations_since(&self, cursor: i64) -> BoxFuture<'_, (Vec<Revocation>, i64)> {
+        self.gate(self.inner.revocations_since(cursor))
+    }
+    fn purge_revocations(&self, now: i64) -> BoxFuture<'_, u64> {
+        self.gate(self.inner.purge_revocations(now))
+    }
+    fn set_mfa_secret<'a>(&'a self, user: &'a str, secret: Option<Vec<u8>>) -> BoxFuture<'a, ()> {
+        self.gate(self.inner.set_mfa_secret(user, secret))
+    }
+    fn accept_totp_step<'a>(&'a self, user: &'a str, step: i64) -> BoxFuture<'a, bool> {
+        self.gate(self.inner.accept_totp_step(user, step))
+    }
+    fn set_digest_ha1<'a>(
+        &'a self,
+        user: &'a str,
+        realm: &'a str,
+        algorithm: DigestAlgorithm,
+        secret: Option<DigestHa1>,
+    ) -> BoxFuture<'a, ()> {
+        self.gate(self.inner.set_digest_ha1(user, realm, algorithm, secret))
+    }
+    fn get_digest_ha1<'a>(
+        &'a self,
+        user: &'a str,
+        realm: &'a str,
+        algorithm: DigestAlgorithm,
+    ) -> BoxFuture<'a, Option<String>> {
+        self.gate(self.inner.get_digest_ha1(user, realm, algorithm))
+    }
+    fn find_user_by_digest_userhash<'a>(
+        &'a self,
+        userhash: &'a str,
+        realm: &'a str,
+        algorithm: DigestAlgorithm,
+    ) -> BoxFuture<'a, Option<String>> {
+        self.gate(
+            self.inner
+                .find_user_by_digest_userhash(userhash, realm, algorithm),
+        )
     }
 }

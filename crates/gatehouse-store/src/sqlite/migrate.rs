@@ -18,11 +18,18 @@ pub(super) struct Migration {
 }
 
 /// Every migration this build knows, oldest first. Append only; never edit a released one.
-pub(super) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "init",
-    sql: include_str!("../../migrations/sqlite/0001_init.sql"),
-}];
+pub(super) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "init",
+        sql: include_str!("../../migrations/sqlite/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        description: "identity",
+        sql: include_str!("../../migrations/sqlite/0002_identity.sql"),
+    },
+];
 
 /// A row of `_gatehouse_migrations`.
 #[derive(Debug, Clone, PartialEq, Eq)]

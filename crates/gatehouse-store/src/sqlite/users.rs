@@ -12,7 +12,7 @@ macro_rules! select_users {
     ($tail:literal) => {
         concat!(
             "SELECT name, password_hash, roles, tenant, suspended_at, suspended_reason, \
-             created_at FROM users ",
+             created_at, mfa_secret FROM users ",
             $tail
         )
     };
@@ -37,6 +37,7 @@ fn from_row(row: &SqliteRow) -> Result<User, StoreError> {
         tenant: row.try_get("tenant").map_err(read)?,
         status,
         created_at: row.try_get("created_at").map_err(read)?,
+        mfa_secret: row.try_get("mfa_secret").map_err(read)?,
         name,
     })
 }
@@ -62,6 +63,7 @@ pub(super) async fn create(pool: &SqlitePool, user: NewUser, now: i64) -> Result
             tenant: user.tenant,
             status: AccountStatus::Active,
             created_at: now,
+            mfa_secret: None,
         }),
         Err(e) if is_unique_violation(&e) => Err(StoreError::conflict("user", &user.name)),
         Err(e) => Err(StoreError::db("create user", e)),
@@ -167,23 +169,98 @@ pub(super) async fn unsuspend(pool: &SqlitePool, name: &str) -> Result<(), Store
     found(done.rows_affected(), name)
 }
 
-/// Deletes the keys explicitly as well as through `ON DELETE CASCADE`, so the result does
-/// not depend on the `foreign_keys` pragma of the connection.
+/// Deletes the user's records explicitly as well as through `ON DELETE CASCADE`, so the
+/// result does not depend on the `foreign_keys` pragma of the connection. Their unrevoked
+/// sessions go to the revocation list first, so access tokens naming them die with the user.
 pub(super) async fn delete(pool: &SqlitePool, name: &str) -> Result<(), StoreError> {
     let err = |e| StoreError::db("delete user", e);
-    // The first statement writes, so the deferred transaction takes the write lock (waiting
-    // up to busy_timeout) before anything is read.
-    let mut tx = pool.begin().await.map_err(err)?;
-    sqlx::query("DELETE FROM api_keys WHERE user_name = ?")
-        .bind(name)
-        .execute(&mut *tx)
-        .await
-        .map_err(err)?;
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
+    // `WHERE` before `ON CONFLICT` is required by SQLite's parser for INSERT ... SELECT.
+    sqlx::query(
+        "INSERT INTO revocations (kind, id, expires_at, reason)
+         SELECT 'session', id, expires_at, 'user deleted' FROM sessions
+         WHERE user_name = ? AND revoked_at IS NULL
+         ON CONFLICT (kind, id) DO NOTHING",
+    )
+    .bind(name)
+    .execute(&mut *tx)
+    .await
+    .map_err(err)?;
+    for statement in [
+        "DELETE FROM refresh_tokens WHERE session_id IN
+             (SELECT id FROM sessions WHERE user_name = ?)",
+        "DELETE FROM sessions WHERE user_name = ?",
+        "DELETE FROM digest_secrets WHERE user_name = ?",
+        "DELETE FROM api_keys WHERE user_name = ?",
+    ] {
+        sqlx::query(statement)
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+    }
     let done = sqlx::query("DELETE FROM users WHERE name = ?")
         .bind(name)
         .execute(&mut *tx)
         .await
         .map_err(err)?;
+    // Dropping `tx` on `NotFound` rolls everything back.
     found(done.rows_affected(), name)?;
     tx.commit().await.map_err(err)
+}
+
+/// Whether a user named `name` exists (to tell "unknown user" from "nothing to change").
+pub(super) async fn exists(pool: &SqlitePool, name: &str) -> Result<bool, StoreError> {
+    let row = sqlx::query("SELECT 1 FROM users WHERE name = ?")
+        .bind(name)
+        .fetch_optional(pool)
+        .await
+        .map_err(|e| StoreError::db("read user", e))?;
+    Ok(row.is_some())
+}
+
+pub(super) async fn set_mfa_secret(
+    pool: &SqlitePool,
+    name: &str,
+    secret: Option<Vec<u8>>,
+) -> Result<(), StoreError> {
+    // Clearing the secret forgets the last step (the CHECK of the table requires it);
+    // replacing it keeps the step, so a step already used is still refused.
+    let done = sqlx::query(
+        "UPDATE users SET mfa_secret = ?1,
+             mfa_last_step = CASE WHEN ?1 IS NULL THEN NULL ELSE mfa_last_step END
+         WHERE name = ?2",
+    )
+    .bind(secret)
+    .bind(name)
+    .execute(pool)
+    .await
+    .map_err(|e| StoreError::db("set mfa secret", e))?;
+    found(done.rows_affected(), name)
+}
+
+/// One conditional `UPDATE`: SQLite runs it under the write lock, so two requests with the
+/// same step cannot both see it as new (RFC 6238 §5.2).
+pub(super) async fn accept_totp_step(
+    pool: &SqlitePool,
+    name: &str,
+    step: i64,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE users SET mfa_last_step = ?1
+         WHERE name = ?2 AND mfa_secret IS NOT NULL
+           AND (mfa_last_step IS NULL OR mfa_last_step < ?1)",
+    )
+    .bind(step)
+    .bind(name)
+    .execute(pool)
+    .await
+    .map_err(|e| StoreError::db("accept totp step", e))?;
+    if done.rows_affected() > 0 {
+        Ok(true)
+    } else if exists(pool, name).await? {
+        Ok(false)
+    } else {
+        Err(StoreError::not_found("user", name))
+    }
 }

@@ -136,3 +136,57 @@ async fn concurrent_writers_all_succeed() -> TestResult {
     assert!(store.list_users().await?.is_empty());
     Ok(())
 }
+
+/// A database left at schema v1 by an older build upgrades in place: its users survive and
+/// gain the identity features (v2: sessions, revocations, MFA, Digest secrets).
+#[tokio::test]
+async fn v1_database_upgrades_to_identity_schema() -> TestResult {
+    use sha2::{Digest as _, Sha256};
+
+    let dir = TempDir::new("upgrade")?;
+    let url = dir.sqlite_url("old.db");
+    let v1 = include_str!("../../migrations/sqlite/0001_init.sql");
+    let mut conn = SqliteConnection::connect(&format!("{url}?mode=rwc")).await?;
+    sqlx::raw_sql(v1).execute(&mut conn).await?;
+    sqlx::raw_sql(
+        "CREATE TABLE _gatehouse_migrations (version INTEGER NOT NULL PRIMARY KEY,
+             description TEXT NOT NULL, checksum BLOB NOT NULL, applied_at INTEGER NOT NULL
+         ) STRICT;
+         INSERT INTO users (name, roles, created_at) VALUES ('old-timer', '[\"admin\"]', 5);",
+    )
+    .execute(&mut conn)
+    .await?;
+    sqlx::query("INSERT INTO _gatehouse_migrations VALUES (1, 'init', ?, 5)")
+        .bind(Sha256::digest(v1.as_bytes()).to_vec())
+        .execute(&mut conn)
+        .await?;
+    conn.close().await?;
+
+    let store = SqliteStore::open(&url).await?;
+    let versions: Vec<i64> = store
+        .applied_migrations()
+        .await?
+        .iter()
+        .map(|m| m.version)
+        .collect();
+    assert_eq!(versions, [1, 2]);
+    let user = store.get_user("old-timer").await?.ok_or("user lost")?;
+    assert_eq!(
+        (user.roles.as_slice(), user.mfa_secret),
+        (&["admin".to_owned()][..], None)
+    );
+    store
+        .set_mfa_secret("old-timer", Some(vec![1, 2, 3]))
+        .await?;
+    assert!(store.accept_totp_step("old-timer", 7).await?);
+    let session = gatehouse_store::NewSession {
+        id: "s".into(),
+        user: "old-timer".into(),
+        acr: "pwd".into(),
+        auth_time: 10,
+        expires_at: 100,
+        first_refresh: [1; 32],
+    };
+    store.create_session(session, 10).await?;
+    Ok(())
+}

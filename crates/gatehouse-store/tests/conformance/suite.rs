@@ -3,7 +3,13 @@
 //! Every case starts from an empty store and returns `Err` or panics on a violation. A new
 //! backend runs all of them by adding a module to the `conformance!` invocation in `main.rs`.
 
+mod credentials;
+mod sessions;
+
 use gatehouse_store::{AccountStatus, NewApiKey, NewUser, SigningKey, Store, StoreError};
+
+pub use credentials::*;
+pub use sessions::*;
 
 pub type Outcome = Result<(), StoreError>;
 

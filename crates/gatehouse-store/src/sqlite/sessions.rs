@@ -1,0 +1,355 @@
+//! `sessions` and `refresh_tokens` tables: one login, one refresh-token family, rotated on
+//! every use with reuse detection (crates.md §3.3, RFC 9700 §4.14.2).
+
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqliteConnection, SqlitePool};
+
+use super::{is_foreign_key_violation, is_unique_violation, revocations};
+use crate::error::StoreError;
+use crate::model::{NewSession, Revocation, RevocationKind, RotateOutcome, Session};
+
+/// Reason recorded when a used refresh token comes back.
+const REUSE_REASON: &str = "refresh token reuse";
+
+/// Session columns, unqualified (they are also valid in `RETURNING`).
+macro_rules! session_columns {
+    () => {
+        "id, user_name, acr, auth_time, created_at, expires_at, revoked_at, revoke_reason, \
+         last_refresh_at"
+    };
+}
+
+fn from_row(row: &SqliteRow) -> Result<Session, StoreError> {
+    let id: String = row
+        .try_get("id")
+        .map_err(|e| StoreError::db("read session", e))?;
+    let read = |e: sqlx::Error| StoreError::corrupt("session", &id, e);
+    Ok(Session {
+        user: row.try_get("user_name").map_err(read)?,
+        acr: row.try_get("acr").map_err(read)?,
+        auth_time: row.try_get("auth_time").map_err(read)?,
+        created_at: row.try_get("created_at").map_err(read)?,
+        expires_at: row.try_get("expires_at").map_err(read)?,
+        revoked_at: row.try_get("revoked_at").map_err(read)?,
+        revoke_reason: row.try_get("revoke_reason").map_err(read)?,
+        last_refresh_at: row.try_get("last_refresh_at").map_err(read)?,
+        id,
+    })
+}
+
+pub(super) async fn create(
+    pool: &SqlitePool,
+    new: NewSession,
+    now: i64,
+) -> Result<Session, StoreError> {
+    let err = |e| StoreError::db("create session", e);
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
+    let inserted = sqlx::query(
+        "INSERT INTO sessions (id, user_name, acr, auth_time, created_at, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&new.id)
+    .bind(&new.user)
+    .bind(&new.acr)
+    .bind(new.auth_time)
+    .bind(now)
+    .bind(new.expires_at)
+    .execute(&mut *tx)
+    .await;
+    match inserted {
+        Ok(_) => {}
+        Err(e) if is_unique_violation(&e) => return Err(StoreError::conflict("session", &new.id)),
+        Err(e) if is_foreign_key_violation(&e) => {
+            return Err(StoreError::not_found("user", &new.user));
+        }
+        Err(e) => return Err(err(e)),
+    }
+    insert_token(
+        &mut tx,
+        &new.first_refresh,
+        &new.id,
+        0,
+        None,
+        now,
+        new.expires_at,
+    )
+    .await?;
+    tx.commit().await.map_err(err)?;
+    Ok(Session {
+        id: new.id,
+        user: new.user,
+        acr: new.acr,
+        auth_time: new.auth_time,
+        created_at: now,
+        expires_at: new.expires_at,
+        revoked_at: None,
+        revoke_reason: None,
+        last_refresh_at: None,
+    })
+}
+
+/// Inserts a refresh token. A taken hash is a `Conflict` naming the session, never the hash.
+async fn insert_token(
+    conn: &mut SqliteConnection,
+    hash: &[u8; 32],
+    session: &str,
+    generation: i64,
+    parent: Option<&[u8; 32]>,
+    now: i64,
+    expires_at: i64,
+) -> Result<(), StoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO refresh_tokens
+             (hash, session_id, generation, parent_hash, created_at, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(hash.as_slice())
+    .bind(session)
+    .bind(generation)
+    .bind(parent.map(|p| p.as_slice()))
+    .bind(now)
+    .bind(expires_at)
+    .execute(conn)
+    .await;
+    match inserted {
+        Ok(_) => Ok(()),
+        Err(e) if is_unique_violation(&e) => Err(StoreError::conflict("refresh token", session)),
+        Err(e) => Err(StoreError::db("store refresh token", e)),
+    }
+}
+
+/// Marks the session revoked (keeping an earlier time and reason) and lists it in the
+/// revocation list until it would have expired. Returns the session, `None` if unknown.
+async fn revoke_in(
+    conn: &mut SqliteConnection,
+    id: &str,
+    reason: &str,
+    now: i64,
+) -> Result<Option<Session>, StoreError> {
+    let row = sqlx::query(concat!(
+        "UPDATE sessions SET revoked_at = coalesce(revoked_at, ?1),
+             revoke_reason = coalesce(revoke_reason, ?2)
+         WHERE id = ?3 RETURNING ",
+        session_columns!()
+    ))
+    .bind(now)
+    .bind(reason)
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(|e| StoreError::db("revoke session", e))?;
+    let Some(session) = row.as_ref().map(from_row).transpose()? else {
+        return Ok(None);
+    };
+    let entry = Revocation {
+        id: session.id.clone(),
+        kind: RevocationKind::Session,
+        expires_at: session.expires_at,
+        reason: session.revoke_reason.clone().unwrap_or_default(),
+    };
+    revocations::record(conn, &entry, now).await?;
+    Ok(Some(session))
+}
+
+pub(super) async fn rotate(
+    pool: &SqlitePool,
+    presented: [u8; 32],
+    next: [u8; 32],
+    now: i64,
+    refresh_expires_at: i64,
+) -> Result<RotateOutcome, StoreError> {
+    let err = |e| StoreError::db("rotate refresh token", e);
+    // IMMEDIATE: take the write lock before reading, so two rotations of the same token
+    // serialize and the second one sees the first one's `used_at`.
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
+    let row = sqlx::query(
+        "SELECT t.session_id, t.generation, t.expires_at AS token_expires_at, t.used_at,
+                s.revoked_at, s.expires_at AS session_expires_at
+         FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
+         WHERE t.hash = ?",
+    )
+    .bind(presented.as_slice())
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(err)?;
+    let Some(row) = row else {
+        return Ok(RotateOutcome::Unknown);
+    };
+    let session_id: String = row.try_get("session_id").map_err(err)?;
+    let read = |e: sqlx::Error| StoreError::corrupt("refresh token of session", &session_id, e);
+    let generation: i64 = row.try_get("generation").map_err(read)?;
+    let token_expires_at: i64 = row.try_get("token_expires_at").map_err(read)?;
+    let used_at: Option<i64> = row.try_get("used_at").map_err(read)?;
+    let revoked_at: Option<i64> = row.try_get("revoked_at").map_err(read)?;
+    let session_expires_at: i64 = row.try_get("session_expires_at").map_err(read)?;
+
+    if used_at.is_some() {
+        // Theft detection: the legitimate client and an attacker both held this token.
+        let session = revoke_in(&mut tx, &session_id, REUSE_REASON, now)
+            .await?
+            .ok_or_else(|| StoreError::corrupt("session", &session_id, "vanished"))?;
+        tx.commit().await.map_err(err)?;
+        return Ok(RotateOutcome::Reused { session });
+    }
+    if revoked_at.is_some() {
+        return Ok(RotateOutcome::Revoked);
+    }
+    if now >= token_expires_at || now >= session_expires_at {
+        return Ok(RotateOutcome::Expired);
+    }
+
+    sqlx::query("UPDATE refresh_tokens SET used_at = ? WHERE hash = ?")
+        .bind(now)
+        .bind(presented.as_slice())
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?;
+    insert_token(
+        &mut tx,
+        &next,
+        &session_id,
+        generation + 1,
+        Some(&presented),
+        now,
+        refresh_expires_at,
+    )
+    .await?;
+    let row = sqlx::query(concat!(
+        "UPDATE sessions SET expires_at = ?, last_refresh_at = ? WHERE id = ? RETURNING ",
+        session_columns!()
+    ))
+    .bind(refresh_expires_at)
+    .bind(now)
+    .bind(&session_id)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(err)?;
+    let session = from_row(&row)?;
+    tx.commit().await.map_err(err)?;
+    Ok(RotateOutcome::Rotated(session))
+}
+
+pub(super) async fn get(pool: &SqlitePool, id: &str) -> Result<Option<Session>, StoreError> {
+    sqlx::query(concat!(
+        "SELECT ",
+        session_columns!(),
+        " FROM sessions WHERE id = ?"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+    .map_err(|e| StoreError::db("read session", e))?
+    .as_ref()
+    .map(from_row)
+    .transpose()
+}
+
+pub(super) async fn list(
+    pool: &SqlitePool,
+    user: Option<&str>,
+    include_revoked: bool,
+) -> Result<Vec<Session>, StoreError> {
+    // `?1 IS NULL` / `?2 = 1` keep one statement for the four combinations.
+    sqlx::query(concat!(
+        "SELECT ",
+        session_columns!(),
+        " FROM sessions
+         WHERE (?1 IS NULL OR user_name = ?1) AND (?2 = 1 OR revoked_at IS NULL)
+         ORDER BY created_at, id"
+    ))
+    .bind(user)
+    .bind(include_revoked)
+    .fetch_all(pool)
+    .await
+    .map_err(|e| StoreError::db("list sessions", e))?
+    .iter()
+    .map(from_row)
+    .collect()
+}
+
+pub(super) async fn set_acr(
+    pool: &SqlitePool,
+    id: &str,
+    acr: &str,
+    auth_time: i64,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE sessions SET acr = ?, auth_time = ? WHERE id = ? AND revoked_at IS NULL",
+    )
+    .bind(acr)
+    .bind(auth_time)
+    .bind(id)
+    .execute(pool)
+    .await
+    .map_err(|e| StoreError::db("set session acr", e))?;
+    Ok(done.rows_affected() > 0)
+}
+
+pub(super) async fn revoke(
+    pool: &SqlitePool,
+    id: &str,
+    reason: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let err = |e| StoreError::db("revoke session", e);
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
+    let found = revoke_in(&mut tx, id, reason, now).await?.is_some();
+    tx.commit().await.map_err(err)?;
+    Ok(found)
+}
+
+pub(super) async fn revoke_user(
+    pool: &SqlitePool,
+    user: &str,
+    reason: &str,
+    now: i64,
+) -> Result<Vec<String>, StoreError> {
+    let err = |e| StoreError::db("revoke user sessions", e);
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
+    let rows = sqlx::query(concat!(
+        "UPDATE sessions SET revoked_at = ?, revoke_reason = ?
+         WHERE user_name = ? AND revoked_at IS NULL RETURNING ",
+        session_columns!()
+    ))
+    .bind(now)
+    .bind(reason)
+    .bind(user)
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(err)?;
+    let mut sessions = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+    // RETURNING has no defined order.
+    sessions.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+    for session in &sessions {
+        let entry = Revocation {
+            id: session.id.clone(),
+            kind: RevocationKind::Session,
+            expires_at: session.expires_at,
+            reason: reason.to_owned(),
+        };
+        revocations::record(&mut tx, &entry, now).await?;
+    }
+    tx.commit().await.map_err(err)?;
+    Ok(sessions.into_iter().map(|s| s.id).collect())
+}
+
+pub(super) async fn purge(pool: &SqlitePool, now: i64) -> Result<u64, StoreError> {
+    let err = |e| StoreError::db("purge sessions", e);
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
+    // Tokens explicitly too, independent of the `foreign_keys` pragma.
+    sqlx::query(
+        "DELETE FROM refresh_tokens WHERE session_id IN
+             (SELECT id FROM sessions WHERE expires_at < ?)",
+    )
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .map_err(err)?;
+    let done = sqlx::query("DELETE FROM sessions WHERE expires_at < ?")
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?;
+    tx.commit().await.map_err(err)?;
+    Ok(done.rows_affected())
+}
