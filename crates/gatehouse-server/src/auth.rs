@@ -54,7 +54,11 @@ fn secs(d: Duration) -> i64 {
 /// Where a browser goes after signing in: a same-origin path only (no `//host`, no scheme).
 pub fn safe_return_to(to: Option<&str>) -> &str {
     match to {
-        Some(t) if t.starts_with('/') && !t.starts_with("//") && !t.contains(['\\', '\r', '\n']) => t,
+        Some(t)
+            if t.starts_with('/') && !t.starts_with("//") && !t.contains(['\\', '\r', '\n']) =>
+        {
+            t
+        }
         _ => "/",
     }
 }
@@ -110,7 +114,12 @@ impl AuthCtx {
     }
 
     fn invalid_request(&self, detail: &str) -> Response<Body> {
-        self.refuse(&Deny::InvalidRequest { detail: detail.to_owned() }, "/")
+        self.refuse(
+            &Deny::InvalidRequest {
+                detail: detail.to_owned(),
+            },
+            "/",
+        )
     }
 
     fn unavailable(&self, e: &dyn std::fmt::Display) -> Response<Body> {
@@ -136,8 +145,10 @@ fn token_response(ctx: &AuthCtx, access: &str, refresh: &str, scope: &str) -> Re
         body["scope"] = serde_json::Value::String(scope.to_owned());
     }
     let mut resp = crate::edge::json_response(StatusCode::OK, body.to_string());
-    resp.headers_mut()
-        .insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
     ctx.stamp(&mut resp);
     resp
 }
@@ -153,7 +164,10 @@ async fn start_session(
     secure: bool,
 ) -> Response<Body> {
     let tokens = &ctx.rt.config.tokens;
-    let session_id = format!("s_{}", URL_SAFE_NO_PAD.encode(crate::ids::random_bytes::<18>()));
+    let session_id = format!(
+        "s_{}",
+        URL_SAFE_NO_PAD.encode(crate::ids::random_bytes::<18>())
+    );
     let refresh = new_refresh_token();
     let expires_at = ctx.now + secs(tokens.refresh_ttl);
     let created = ctx
@@ -175,17 +189,23 @@ async fn start_session(
         return ctx.unavailable(&e);
     }
     if form {
-        let cookie = session::cookie_value(&ctx.gw, &session_id, &user.name, acr, ctx.now, expires_at);
+        let cookie =
+            session::cookie_value(&ctx.gw, &session_id, &user.name, acr, ctx.now, expires_at);
         let mut resp = Response::new(Body::empty());
         *resp.status_mut() = StatusCode::SEE_OTHER;
         let h = resp.headers_mut();
         if let Ok(v) = HeaderValue::from_str(return_to) {
             h.insert(http::header::LOCATION, v);
         }
-        if let Ok(v) = HeaderValue::from_str(&session::set_cookie(&cookie, expires_at - ctx.now, secure)) {
+        if let Ok(v) =
+            HeaderValue::from_str(&session::set_cookie(&cookie, expires_at - ctx.now, secure))
+        {
             h.insert(http::header::SET_COOKIE, v);
         }
-        h.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        h.insert(
+            http::header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        );
         ctx.stamp(&mut resp);
         return resp;
     }
@@ -312,7 +332,12 @@ pub async fn refresh(State(gw): State<Arc<Gateway>>, req: Request<Body>) -> Resp
     let outcome = ctx
         .gw
         .store
-        .rotate_refresh(sha256(presented), sha256(&next), ctx.now, ctx.now + secs(tokens.refresh_ttl))
+        .rotate_refresh(
+            sha256(presented),
+            sha256(&next),
+            ctx.now,
+            ctx.now + secs(tokens.refresh_ttl),
+        )
         .await;
     let session: Session = match outcome {
         Ok(RotateOutcome::Rotated(s)) => s,
@@ -323,11 +348,15 @@ pub async fn refresh(State(gw): State<Arc<Gateway>>, req: Request<Body>) -> Resp
                 request_id = %ctx.request_id,
                 "refresh token reused: the whole session is revoked (suspected theft)"
             );
-            ctx.gw.revocations.insert(session.id.clone(), session.expires_at);
+            ctx.gw
+                .revocations
+                .insert(session.id.clone(), session.expires_at);
             return ctx.refuse(&bad("refresh token was already used"), "/");
         }
         Ok(RotateOutcome::Expired) => return ctx.refuse(&bad("refresh token expired"), "/"),
-        Ok(RotateOutcome::Revoked) => return ctx.refuse(&bad("refresh token has been revoked"), "/"),
+        Ok(RotateOutcome::Revoked) => {
+            return ctx.refuse(&bad("refresh token has been revoked"), "/");
+        }
         Ok(RotateOutcome::Unknown) => return ctx.refuse(&bad("refresh token is not valid"), "/"),
         Err(e) => return ctx.unavailable(&e),
     };
@@ -402,16 +431,29 @@ pub async fn logout(
             gatehouse_core::credential::Extracted::Malformed { detail } => {
                 return ctx.invalid_request(detail);
             }
-            _ => return ctx.refuse(&Deny::UnsupportedScheme { presented: "other".into() }, "/"),
+            _ => {
+                return ctx.refuse(
+                    &Deny::UnsupportedScheme {
+                        presented: "other".into(),
+                    },
+                    "/",
+                );
+            }
         };
         match ctx.rt.verifiers.verify(token.expose(), ctx.now).await {
             Ok(p) if p.issuer.as_deref() == Some(crate::tokens::OWN_ISSUER) => {
-                if ctx.gw.revocations.is_revoked(p.token_id.as_deref(), p.session_id.as_deref()) {
+                if ctx
+                    .gw
+                    .revocations
+                    .is_revoked(p.token_id.as_deref(), p.session_id.as_deref())
+                {
                     return ctx.refuse(&Deny::TokenRevoked, "/");
                 }
                 (p.session_id, p.token_id, p.expires_at.unwrap_or(ctx.now))
             }
-            Ok(_) => return ctx.invalid_request("only Gatehouse's own tokens can be logged out here"),
+            Ok(_) => {
+                return ctx.invalid_request("only Gatehouse's own tokens can be logged out here");
+            }
             Err(d) => return ctx.refuse(&d, "/"),
         }
     };
@@ -419,7 +461,10 @@ pub async fn logout(
         if let Err(e) = ctx.gw.store.revoke_session(sid, "logout", ctx.now).await {
             return ctx.unavailable(&e);
         }
-        ctx.gw.revocations.insert(sid.clone(), ctx.now + secs(ctx.rt.config.tokens.refresh_ttl));
+        ctx.gw.revocations.insert(
+            sid.clone(),
+            ctx.now + secs(ctx.rt.config.tokens.refresh_ttl),
+        );
     }
     if let Some(jti) = jti {
         let rev = gatehouse_store::Revocation {

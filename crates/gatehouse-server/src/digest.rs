@@ -18,6 +18,7 @@ use gatehouse_core::digest::{
     make_opaque, verify,
 };
 use gatehouse_core::principal::Principal;
+use gatehouse_store::DigestAlgorithm;
 
 use crate::gateway::Gateway;
 
@@ -76,10 +77,17 @@ impl Gateway {
     ) -> Result<Principal, Deny> {
         let key = self.secrets.derive(KEY_DIGEST);
         let base = params.algorithm.base();
+        let stored_alg = match base {
+            Algorithm::Sha256 => DigestAlgorithm::Sha256,
+            Algorithm::Md5 => DigestAlgorithm::Md5,
+            _ => return Err(Deny::InvalidCredentials),
+        };
         if params.realm != realm
             || !params.uri_matches(target)
-            || !params.opaque.as_deref().is_some_and(|o| check_opaque(&key, realm, o))
-            || !ALGORITHMS.contains(&base)
+            || !params
+                .opaque
+                .as_deref()
+                .is_some_and(|o| check_opaque(&key, realm, o))
         {
             return Err(Deny::InvalidCredentials);
         }
@@ -95,7 +103,7 @@ impl Gateway {
         };
         let user_name = if params.userhash {
             self.store
-                .find_user_by_digest_userhash(&params.username, realm, base.as_str())
+                .find_user_by_digest_userhash(&params.username, realm, stored_alg)
                 .await
                 .map_err(unavailable)?
         } else {
@@ -106,7 +114,7 @@ impl Gateway {
         };
         let ha1 = self
             .store
-            .get_digest_ha1(&user_name, realm, base.as_str())
+            .get_digest_ha1(&user_name, realm, stored_alg)
             .await
             .map_err(unavailable)?;
         let Some(ha1) = ha1 else {
@@ -121,7 +129,10 @@ impl Gateway {
             NonceCheck::Valid { issued_at } => issued_at,
             NonceCheck::Invalid => return Err(Deny::InvalidCredentials),
         };
-        if !self.nonce_counts.advance(&params.nonce, params.nonce_count(), issued_at, now) {
+        if !self
+            .nonce_counts
+            .advance(&params.nonce, params.nonce_count(), issued_at, now)
+        {
             return Err(Deny::InvalidCredentials);
         }
         let user = self

@@ -150,6 +150,7 @@ pub async fn proxy_handler(
     let view = RequestView {
         method: &method,
         path: &path.decoded,
+        target: &return_to,
         query: req.uri().query(),
         headers: req.headers(),
         client_ip: ip,
@@ -271,6 +272,7 @@ pub async fn forward_auth_handler(
     let view = RequestView {
         method: &method,
         path: &path.decoded,
+        target: uri,
         query,
         headers: &hdrs,
         client_ip: ip,

@@ -281,7 +281,7 @@ impl Gateway {
                 credential.scheme().as_str()
             )
         });
-        let principal = match self.verify(rt, credential, req.now).await {
+        let principal = match self.verify(rt, credential, req).await {
             Ok(p) => p,
             Err(d) => {
                 note("verify", &|| format!("verification failed: {}", d.code()));
@@ -302,7 +302,9 @@ impl Gateway {
             && !decision::is_safe_method(req.method)
             && !crate::auth::session::same_origin(req.headers)
         {
-            note("authorize", &|| "cross-site request on a cookie session".to_owned());
+            note("authorize", &|| {
+                "cross-site request on a cookie session".to_owned()
+            });
             return Decision::deny(m, Deny::CsrfRejected);
         }
         if let Err(d) = decision::authorize(m, &principal, facts, req.now) {
@@ -327,6 +329,10 @@ impl Gateway {
             .route
             .and_then(|i| rt.policy.routes().get(i))
             .map_or(&rt.config.defaults.auth[..], |r| &r.config.auth[..]);
+        // A fresh nonce per challenge, only where the route takes Digest.
+        let digest = accepted
+            .contains(&gatehouse_core::Scheme::Digest)
+            .then(|| crate::digest::challenge(self, &rt.policy.realm, args.now));
         let ctx = RenderCtx {
             realm: &rt.policy.realm,
             accepted,
@@ -336,7 +342,7 @@ impl Gateway {
             request_id: args.request_id,
             now: args.now,
             return_to: args.return_to,
-            digest: None,
+            digest: digest.as_ref(),
         };
         render(deny, hidden, &ctx)
     }

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod cors;
 pub mod demo;
+pub mod digest;
 pub mod edge;
 pub mod gateway;
 pub mod ids;

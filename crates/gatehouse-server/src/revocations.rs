@@ -81,7 +81,9 @@ impl Revocations {
             loop {
                 tick.tick().await;
                 let Some(gw) = gw.upgrade() else { return };
-                gw.revocations.sync(gw.store.as_ref(), crate::ids::now()).await;
+                gw.revocations
+                    .sync(gw.store.as_ref(), crate::ids::now())
+                    .await;
             }
         });
     }

@@ -60,7 +60,9 @@ pub async fn build_with_store(
     let runtime = Runtime::new(config, &own_keys).map_err(StartError::Config)?;
     let gw = Arc::new(Gateway::new(runtime, store, own_keys, secrets));
     gw.suspended.refresh(gw.store.as_ref()).await;
-    gw.revocations.sync(gw.store.as_ref(), crate::ids::now()).await;
+    gw.revocations
+        .sync(gw.store.as_ref(), crate::ids::now())
+        .await;
     crate::suspended::SuspendedUsers::spawn_refresh(Arc::downgrade(&gw), Duration::from_secs(1));
     crate::revocations::Revocations::spawn_sync(Arc::downgrade(&gw), Duration::from_secs(1));
     spawn_own_key_sync(Arc::downgrade(&gw), Duration::from_secs(2));
@@ -77,7 +79,8 @@ fn spawn_own_key_sync(gw: std::sync::Weak<Gateway>, every: Duration) {
             let Some(gw) = gw.upgrade() else { return };
             match OwnKeys::load_or_create(gw.store.as_ref(), crate::ids::now()).await {
                 Ok(keys) => {
-                    let current: Vec<String> = gw.own_keys().keys.iter().map(|k| k.kid.clone()).collect();
+                    let current: Vec<String> =
+                        gw.own_keys().keys.iter().map(|k| k.kid.clone()).collect();
                     let fresh: Vec<String> = keys.keys.iter().map(|k| k.kid.clone()).collect();
                     if current != fresh {
                         tracing::info!(keys = fresh.len(), "signing keys changed");

@@ -211,8 +211,12 @@ impl Verifiers {
 }
 
 fn own_key_set(own: &OwnKeys) -> Result<KeySet, String> {
-    KeySet::from_ed25519_public_keys(own.keys.iter().map(|k| (k.kid.as_str(), k.public.as_slice())))
-        .map_err(|e| format!("own signing keys: {e}"))
+    KeySet::from_ed25519_public_keys(
+        own.keys
+            .iter()
+            .map(|k| (k.kid.as_str(), k.public.as_slice())),
+    )
+    .map_err(|e| format!("own signing keys: {e}"))
 }
 
 fn unavailable() -> Deny {
@@ -236,10 +240,15 @@ pub struct TokenRequest<'a> {
 }
 
 /// Issues an access token for a local user, signed with our current key.
-pub fn issue(keys: &OwnKeys, tokens: &TokensConfig, req: &TokenRequest<'_>) -> Result<String, String> {
+pub fn issue(
+    keys: &OwnKeys,
+    tokens: &TokensConfig,
+    req: &TokenRequest<'_>,
+) -> Result<String, String> {
     use base64::Engine as _;
     let key = keys.current().ok_or("no signing key")?;
-    let jti = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crate::ids::random_bytes::<16>());
+    let jti =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crate::ids::random_bytes::<16>());
     let claims = AccessClaims {
         iss: tokens.issuer.clone(),
         aud: tokens.audience.clone(),

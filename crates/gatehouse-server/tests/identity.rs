@@ -76,7 +76,9 @@ async fn login_returns_oauth_shaped_tokens_that_work() {
     assert_eq!(b["expires_in"], 900);
     assert!(b["refresh_token"].as_str().unwrap().starts_with("ghr_"));
     let access = b["access_token"].as_str().unwrap();
-    let r = h.get("/api/posts", &[("Authorization", &bearer(access))]).await;
+    let r = h
+        .get("/api/posts", &[("Authorization", &bearer(access))])
+        .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["user"], "bob");
     assert_eq!(r.json()["auth"], "bearer");
@@ -85,7 +87,11 @@ async fn login_returns_oauth_shaped_tokens_that_work() {
         .send_body(
             "POST",
             "/auth/login",
-            &[("Content-Type", "application/x-www-form-urlencoded"), ("Origin", &format!("http://{}", h.addr)), ("Host", &h.addr.to_string())],
+            &[
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("Origin", &format!("http://{}", h.addr)),
+                ("Host", &h.addr.to_string()),
+            ],
             axum::body::Body::from("username=bob&password=bob-pw"),
         )
         .await;
@@ -107,12 +113,22 @@ async fn login_refusals_follow_the_table() {
     assert_eq!(r.status, 403);
     assert_eq!(r.error(), "account_suspended");
     let r = h
-        .send_body("POST", "/auth/login", &[("Content-Type", "text/plain")], axum::body::Body::from("x"))
+        .send_body(
+            "POST",
+            "/auth/login",
+            &[("Content-Type", "text/plain")],
+            axum::body::Body::from("x"),
+        )
         .await;
     assert_eq!(r.status, 400);
     assert_eq!(r.error(), "invalid_request");
     let r = h
-        .send_body("POST", "/auth/login", &[("Content-Type", "application/json")], json_body(serde_json::json!({"username": "bob"})))
+        .send_body(
+            "POST",
+            "/auth/login",
+            &[("Content-Type", "application/json")],
+            json_body(serde_json::json!({"username": "bob"})),
+        )
         .await;
     assert_eq!(r.status, 400);
 }
@@ -129,7 +145,12 @@ async fn refresh_rotates_and_reuse_revokes_the_whole_family() {
     let r2 = b2["refresh_token"].as_str().unwrap().to_owned();
     let a2 = b2["access_token"].as_str().unwrap().to_owned();
     assert_ne!(r1, r2);
-    assert_eq!(h.get("/api/posts", &[("Authorization", &bearer(&a2))]).await.status, 200);
+    assert_eq!(
+        h.get("/api/posts", &[("Authorization", &bearer(&a2))])
+            .await
+            .status,
+        200
+    );
     // The old refresh token again: suspected theft. 401 invalid_token, and the family dies.
     let r = refresh(&h, &r1).await;
     assert_eq!(r.status, 401);
@@ -153,14 +174,24 @@ async fn row10_logout_revokes_access_and_refresh_tokens() {
     let h = start().await;
     let b = login(&h, "bob", "bob-pw").await.json();
     let access = b["access_token"].as_str().unwrap().to_owned();
-    let r = h.send("POST", "/auth/logout", &[("Authorization", &bearer(&access))]).await;
+    let r = h
+        .send(
+            "POST",
+            "/auth/logout",
+            &[("Authorization", &bearer(&access))],
+        )
+        .await;
     assert_eq!(r.status, 204);
-    let r = h.get("/api/posts", &[("Authorization", &bearer(&access))]).await;
+    let r = h
+        .get("/api/posts", &[("Authorization", &bearer(&access))])
+        .await;
     assert_eq!(r.status, 401);
     assert_eq!(r.error(), "token_revoked");
     assert_eq!(
         r.challenges(),
-        ["Bearer realm=\"api\", error=\"invalid_token\", error_description=\"The access token has been revoked\""]
+        [
+            "Bearer realm=\"api\", error=\"invalid_token\", error_description=\"The access token has been revoked\""
+        ]
     );
     let r = refresh(&h, b["refresh_token"].as_str().unwrap()).await;
     assert_eq!(r.error(), "invalid_token");
@@ -176,19 +207,29 @@ async fn admin_session_revocation_reaches_running_gateways() {
     let b = login(&h, "bob", "bob-pw").await.json();
     let access = b["access_token"].as_str().unwrap().to_owned();
     // Another process (the CLI) revokes through the store only.
-    let ids = h.gw.store.revoke_user_sessions("bob", "test", now()).await.unwrap();
+    let ids =
+        h.gw.store
+            .revoke_user_sessions("bob", "test", now())
+            .await
+            .unwrap();
     assert_eq!(ids.len(), 1);
     eventually("the revocation to be synced", || {
         let h = &h;
         let access = access.clone();
-        async move { h.get("/api/posts", &[("Authorization", &bearer(&access))]).await.error() == "token_revoked" }
+        async move {
+            h.get("/api/posts", &[("Authorization", &bearer(&access))])
+                .await
+                .error()
+                == "token_revoked"
+        }
     })
     .await;
 }
 
 async fn enroll(h: &Harness, user: &str) -> Vec<u8> {
     let secret = gatehouse_core::totp::generate_secret(&[42u8; 20]);
-    let sealed = gatehouse_server::auth::mfa::seal_totp_secret(&h.gw.secrets, user, &secret);
+    let sealed =
+        gatehouse_server::auth::mfa::seal_totp_secret(&h.gw.secrets, user, &secret).unwrap();
     h.gw.store.set_mfa_secret(user, Some(sealed)).await.unwrap();
     secret
 }
@@ -207,8 +248,13 @@ async fn mfa(h: &Harness, token: &str, code: &str) -> common::Resp {
 async fn mfa_login_and_step_up() {
     let h = start().await;
     // Before MFA: a password token is refused on the MFA route with the RFC 9470 challenge.
-    let pwd = login(&h, "bob", "bob-pw").await.json()["access_token"].as_str().unwrap().to_owned();
-    let r = h.get("/billing/x", &[("Authorization", &bearer(&pwd))]).await;
+    let pwd = login(&h, "bob", "bob-pw").await.json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = h
+        .get("/billing/x", &[("Authorization", &bearer(&pwd))])
+        .await;
     assert_eq!(r.status, 401);
     assert_eq!(r.error(), "insufficient_user_authentication");
     let secret = enroll(&h, "bob").await;
@@ -217,7 +263,10 @@ async fn mfa_login_and_step_up() {
     assert_eq!(r.error(), "mfa_required");
     let token = r.json()["mfa_token"].as_str().unwrap().to_owned();
     // A wrong password never reveals that MFA is on.
-    assert_eq!(login(&h, "bob", "wrong").await.error(), "invalid_credentials");
+    assert_eq!(
+        login(&h, "bob", "wrong").await.error(),
+        "invalid_credentials"
+    );
     let t = Totp::new(&secret);
     let step = now() / 30;
     let code = format!("{:06}", t.code_at(step));
@@ -226,10 +275,15 @@ async fn mfa_login_and_step_up() {
     let r = mfa(&h, &token, &code).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let access = r.json()["access_token"].as_str().unwrap().to_owned();
-    let r = h.get("/billing/x", &[("Authorization", &bearer(&access))]).await;
+    let r = h
+        .get("/billing/x", &[("Authorization", &bearer(&access))])
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     // The same time-step is never accepted twice (RFC 6238 §5.2).
-    let token2 = login(&h, "bob", "bob-pw").await.json()["mfa_token"].as_str().unwrap().to_owned();
+    let token2 = login(&h, "bob", "bob-pw").await.json()["mfa_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(mfa(&h, &token2, &code).await.error(), "invalid_credentials");
     // A tampered mfa_token is refused.
     let mut bad = token2.clone();
@@ -241,7 +295,10 @@ async fn mfa_login_and_step_up() {
 async fn mfa_token_allows_a_few_attempts_only() {
     let h = start().await;
     let secret = enroll(&h, "bob").await;
-    let token = login(&h, "bob", "bob-pw").await.json()["mfa_token"].as_str().unwrap().to_owned();
+    let token = login(&h, "bob", "bob-pw").await.json()["mfa_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let t = Totp::new(&secret);
     let step = now() / 30;
     let right = t.code_at(step);
@@ -253,11 +310,17 @@ async fn mfa_token_allows_a_few_attempts_only() {
         if [t.code_at(step - 1), t.code_at(step + 1)].contains(&guess) {
             continue;
         }
-        assert_eq!(mfa(&h, &token, &format!("{guess:06}")).await.error(), "invalid_credentials");
+        assert_eq!(
+            mfa(&h, &token, &format!("{guess:06}")).await.error(),
+            "invalid_credentials"
+        );
         tried += 1;
     }
     // Even the right code is refused now: the token is spent.
-    assert_eq!(mfa(&h, &token, &format!("{right:06}")).await.error(), "invalid_token");
+    assert_eq!(
+        mfa(&h, &token, &format!("{right:06}")).await.error(),
+        "invalid_token"
+    );
 }
 
 fn cookie_of(r: &common::Resp) -> String {
@@ -272,9 +335,18 @@ async fn browser_session_cookie_csrf_and_sign_out() {
     let h = start().await;
     let origin = format!("http://{}", h.addr);
     let host = h.addr.to_string();
-    let form = [("Content-Type", "application/x-www-form-urlencoded"), ("Origin", origin.as_str()), ("Host", host.as_str())];
+    let form = [
+        ("Content-Type", "application/x-www-form-urlencoded"),
+        ("Origin", origin.as_str()),
+        ("Host", host.as_str()),
+    ];
     let r = h
-        .send_body("POST", "/auth/login", &form, axum::body::Body::from("username=bob&password=bob-pw&return_to=%2Fapp%2Fhome"))
+        .send_body(
+            "POST",
+            "/auth/login",
+            &form,
+            axum::body::Body::from("username=bob&password=bob-pw&return_to=%2Fapp%2Fhome"),
+        )
         .await;
     assert_eq!(r.status, 303, "{}", r.text);
     assert_eq!(r.header("location"), Some("/app/home"));
@@ -284,39 +356,78 @@ async fn browser_session_cookie_csrf_and_sign_out() {
     assert_eq!(r.json()["user"], "bob");
     assert_eq!(r.json()["auth"], "session");
     // Cookies do not count on routes that do not take sessions.
-    assert_eq!(h.get("/api/posts", &[("Cookie", &cookie)]).await.error(), "missing_credentials");
+    assert_eq!(
+        h.get("/api/posts", &[("Cookie", &cookie)]).await.error(),
+        "missing_credentials"
+    );
     // CSRF: an unsafe method on a cookie needs our own origin.
     let r = h.send("POST", "/app/items", &[("Cookie", &cookie)]).await;
     assert_eq!(r.status, 403);
     assert_eq!(r.error(), "csrf_rejected");
-    let r = h.send("POST", "/app/items", &[("Cookie", &cookie), ("Origin", "https://evil.example"), ("Host", &host)]).await;
+    let r = h
+        .send(
+            "POST",
+            "/app/items",
+            &[
+                ("Cookie", &cookie),
+                ("Origin", "https://evil.example"),
+                ("Host", &host),
+            ],
+        )
+        .await;
     assert_eq!(r.error(), "csrf_rejected");
-    let r = h.send("POST", "/app/items", &[("Cookie", &cookie), ("Sec-Fetch-Site", "same-origin")]).await;
+    let r = h
+        .send(
+            "POST",
+            "/app/items",
+            &[("Cookie", &cookie), ("Sec-Fetch-Site", "same-origin")],
+        )
+        .await;
     assert_eq!(r.status, 200);
     // Login CSRF: a cross-site form post is refused.
     let r = h
         .send_body(
             "POST",
             "/auth/login",
-            &[("Content-Type", "application/x-www-form-urlencoded"), ("Origin", "https://evil.example"), ("Host", &host)],
+            &[
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("Origin", "https://evil.example"),
+                ("Host", &host),
+            ],
             axum::body::Body::from("username=bob&password=bob-pw"),
         )
         .await;
     assert_eq!(r.error(), "csrf_rejected");
     // An open redirect is not possible.
     let r = h
-        .send_body("POST", "/auth/login", &form, axum::body::Body::from("username=bob&password=bob-pw&return_to=%2F%2Fevil.example%2F"))
+        .send_body(
+            "POST",
+            "/auth/login",
+            &form,
+            axum::body::Body::from("username=bob&password=bob-pw&return_to=%2F%2Fevil.example%2F"),
+        )
         .await;
     assert_eq!(r.header("location"), Some("/"));
     // Sign out: the cookie is cleared and the session is dead.
-    let r = h.send("POST", "/auth/logout", &[("Cookie", &cookie), ("Origin", &origin), ("Host", &host)]).await;
+    let r = h
+        .send(
+            "POST",
+            "/auth/logout",
+            &[("Cookie", &cookie), ("Origin", &origin), ("Host", &host)],
+        )
+        .await;
     assert_eq!(r.status, 303);
     assert!(r.header("set-cookie").unwrap().contains("Max-Age=0"));
     let r = h.get("/app/home", &[("Cookie", &cookie)]).await;
     assert_eq!(r.status, 401);
     assert_eq!(r.error(), "token_revoked");
     // A forged cookie is invalid_token.
-    let r = h.get("/app/home", &[("Cookie", "gatehouse_session=v1.x.y.pwd.1.99999999999.AAAA")]).await;
+    let r = h
+        .get(
+            "/app/home",
+            &[("Cookie", "gatehouse_session=v1.x.y.pwd.1.99999999999.AAAA")],
+        )
+        .await;
     assert_eq!(r.error(), "invalid_token");
 }
 
@@ -324,17 +435,35 @@ async fn browser_session_cookie_csrf_and_sign_out() {
 async fn signing_key_rotation_keeps_old_tokens_valid() {
     let h = start().await;
     let old = h.own_token("bob", &[], "pwd", now(), 600).await;
-    let before = h.get("/.well-known/jwks.json", &[]).await.json()["keys"].as_array().unwrap().len();
+    let before = h.get("/.well-known/jwks.json", &[]).await.json()["keys"]
+        .as_array()
+        .unwrap()
+        .len();
     let key = gatehouse_server::keys::generate(now() + 1).unwrap();
     h.gw.store.add_signing_key(key).await.unwrap();
     eventually("the new key to be published", || {
         let h = &h;
-        async move { h.get("/.well-known/jwks.json", &[]).await.json()["keys"].as_array().unwrap().len() == before + 1 }
+        async move {
+            h.get("/.well-known/jwks.json", &[]).await.json()["keys"]
+                .as_array()
+                .unwrap()
+                .len()
+                == before + 1
+        }
     })
     .await;
     let new = h.own_token("bob", &[], "pwd", now(), 600).await;
-    assert_ne!(old.split('.').next(), new.split('.').next(), "the newest key signs");
+    assert_ne!(
+        old.split('.').next(),
+        new.split('.').next(),
+        "the newest key signs"
+    );
     for t in [&old, &new] {
-        assert_eq!(h.get("/api/posts", &[("Authorization", &bearer(t))]).await.status, 200);
+        assert_eq!(
+            h.get("/api/posts", &[("Authorization", &bearer(t))])
+                .await
+                .status,
+            200
+        );
     }
 }

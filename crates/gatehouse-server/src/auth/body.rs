@@ -17,7 +17,10 @@ pub struct Fields {
 
 impl Fields {
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.map.get(name).map(String::as_str).filter(|v| !v.is_empty())
+        self.map
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
     }
 }
 
@@ -47,7 +50,9 @@ pub async fn read(headers: &HeaderMap, body: Body) -> Result<Fields, &'static st
     } else {
         let v: serde_json::Value =
             serde_json::from_slice(&bytes).map_err(|_| "the request body is not valid JSON")?;
-        let obj = v.as_object().ok_or("the request body must be a JSON object")?;
+        let obj = v
+            .as_object()
+            .ok_or("the request body must be a JSON object")?;
         obj.iter()
             .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())))
             .collect()

@@ -49,7 +49,8 @@ impl Attempts {
 /// `v1.<user>.<expires_at>.<nonce>` sealed with the MFA-token key.
 pub fn mfa_token(gw: &Gateway, user: &str, expires_at: i64) -> String {
     use base64::Engine as _;
-    let nonce = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crate::ids::random_bytes::<12>());
+    let nonce =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crate::ids::random_bytes::<12>());
     let payload = format!("v1.{}.{expires_at}.{nonce}", field(user));
     seal(&gw.secrets.derive(KEY_MFA_TOKEN), &payload)
 }
@@ -57,13 +58,24 @@ pub fn mfa_token(gw: &Gateway, user: &str, expires_at: i64) -> String {
 /// Decrypts a user's TOTP secret (AES-256-GCM at rest, the user name as associated data).
 pub fn totp_secret(secrets: &Secrets, user: &User) -> Option<zeroize::Zeroizing<Vec<u8>>> {
     let sealed = user.mfa_secret.as_ref()?;
-    gatehouse_core::secretbox::open(&secrets.derive(KEY_MFA_SECRET), sealed, user.name.as_bytes()).ok()
+    gatehouse_core::secretbox::open(
+        &secrets.derive(KEY_MFA_SECRET),
+        sealed,
+        user.name.as_bytes(),
+    )
+    .ok()
 }
 
 /// Encrypts a TOTP secret for the store.
-pub fn seal_totp_secret(secrets: &Secrets, user: &str, secret: &[u8]) -> Vec<u8> {
+pub fn seal_totp_secret(secrets: &Secrets, user: &str, secret: &[u8]) -> Result<Vec<u8>, String> {
     let nonce = crate::ids::random_bytes::<12>();
-    gatehouse_core::secretbox::seal(&secrets.derive(KEY_MFA_SECRET), &nonce, secret, user.as_bytes())
+    gatehouse_core::secretbox::seal(
+        &secrets.derive(KEY_MFA_SECRET),
+        &nonce,
+        secret,
+        user.as_bytes(),
+    )
+    .map_err(|e| e.to_string())
 }
 
 /// Checks the token and the code; the user on success.
@@ -74,9 +86,13 @@ pub async fn complete(gw: &Gateway, token: &str, code: &str, now: i64) -> Result
     let key = gw.secrets.derive(KEY_MFA_TOKEN);
     let payload = open(&key, token).ok_or_else(bad_token)?;
     let mut parts = payload.split('.');
-    let (Some("v1"), Some(user), Some(exp), Some(nonce), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some("v1"), Some(user), Some(exp), Some(nonce), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
         return Err(bad_token());
     };
     let exp: i64 = exp.parse().map_err(|_| bad_token())?;
@@ -102,7 +118,12 @@ pub async fn complete(gw: &Gateway, token: &str, code: &str, now: i64) -> Result
         .ok_or(Deny::InvalidCredentials)?;
     // A time-step is good once: a code seen by a shoulder-surfer or a proxy log cannot be
     // replayed (RFC 6238 §5.2).
-    if !gw.store.accept_totp_step(&user.name, step).await.map_err(unavailable)? {
+    if !gw
+        .store
+        .accept_totp_step(&user.name, step)
+        .await
+        .map_err(unavailable)?
+    {
         return Err(Deny::InvalidCredentials);
     }
     gw.mfa_attempts.spend(nonce, exp);

@@ -4,8 +4,8 @@
 //! tenant and suspension are always current). Unsafe methods on cookie sessions must come
 //! from the same origin (`Sec-Fetch-Site`, else `Origin` against `Host`): CSRF protection.
 
-use gatehouse_core::principal::Principal;
 use gatehouse_core::Scheme;
+use gatehouse_core::principal::Principal;
 use http::HeaderMap;
 
 use super::KEY_SESSION;
@@ -24,7 +24,14 @@ pub struct SessionCookie {
 }
 
 /// `v1.<sid>.<user>.<acr>.<auth_time>.<expires_at>` sealed.
-pub fn cookie_value(gw: &Gateway, sid: &str, user: &str, acr: &str, auth_time: i64, expires_at: i64) -> String {
+pub fn cookie_value(
+    gw: &Gateway,
+    sid: &str,
+    user: &str,
+    acr: &str,
+    auth_time: i64,
+    expires_at: i64,
+) -> String {
     let payload = format!("v1.{sid}.{}.{acr}.{auth_time}.{expires_at}", field(user));
     seal(&gw.secrets.derive(KEY_SESSION), &payload)
 }
@@ -57,9 +64,15 @@ pub fn cookie_from(headers: &HeaderMap) -> Option<&str> {
 pub fn open(gw: &Gateway, value: &str, now: i64) -> Option<SessionCookie> {
     let payload = self::open_sealed(gw, value)?;
     let mut p = payload.split('.');
-    let (Some("v1"), Some(sid), Some(user), Some(acr), Some(at), Some(exp), None) =
-        (p.next(), p.next(), p.next(), p.next(), p.next(), p.next(), p.next())
-    else {
+    let (Some("v1"), Some(sid), Some(user), Some(acr), Some(at), Some(exp), None) = (
+        p.next(),
+        p.next(),
+        p.next(),
+        p.next(),
+        p.next(),
+        p.next(),
+        p.next(),
+    ) else {
         return None;
     };
     let expires_at: i64 = exp.parse().ok()?;
@@ -100,7 +113,11 @@ pub fn principal(c: &SessionCookie, user: &gatehouse_store::User) -> Principal {
 /// is same-origin (`Sec-Fetch-Site: same-origin` or `none`), or — for browsers without Fetch
 /// Metadata — send an `Origin` whose host is the `Host` we were addressed by.
 pub fn same_origin(headers: &HeaderMap) -> bool {
-    let get = |n| headers.get(n).and_then(|v: &http::HeaderValue| v.to_str().ok());
+    let get = |n| {
+        headers
+            .get(n)
+            .and_then(|v: &http::HeaderValue| v.to_str().ok())
+    };
     if let Some(site) = get("sec-fetch-site") {
         return matches!(site, "same-origin" | "none");
     }

@@ -9,7 +9,7 @@ use gatehouse_core::principal::Principal;
 use gatehouse_core::secret::SecretString;
 use gatehouse_store::{StoreError, User};
 
-use super::{Gateway, Runtime};
+use super::{Gateway, RequestView, Runtime};
 
 /// Row 22: our own dependency failed. Clients may retry after this many seconds.
 pub const RETRY_AFTER_UNAVAILABLE: u64 = 5;
@@ -34,8 +34,9 @@ impl Gateway {
         &self,
         rt: &Runtime,
         credential: Credential,
-        now: i64,
+        req: &RequestView<'_>,
     ) -> Result<Principal, Deny> {
+        let now = req.now;
         match credential {
             Credential::Bearer(token) => self.verify_bearer(rt, &token, now).await,
             Credential::Basic { username, password } => {
@@ -43,11 +44,10 @@ impl Gateway {
             }
             Credential::ApiKey(key) => self.verify_api_key(&key, now).await,
             Credential::Session(cookie) => self.verify_session(&cookie, now).await,
-            // Digest is parsed by core but not verified yet (wired by the edge in the identity
-            // work): answer as before, when Digest credentials were an unsupported scheme.
-            Credential::Digest(_) => Err(Deny::UnsupportedScheme {
-                presented: "digest".into(),
-            }),
+            Credential::Digest(params) => {
+                self.verify_digest(&rt.policy.realm, &params, req.method, req.target, now)
+                    .await
+            }
         }
     }
 
@@ -98,8 +98,16 @@ impl Gateway {
     /// Checks a user name and password (Basic and `/auth/login`). Unknown users and users
     /// without a password cost the same hash as known ones, so neither the answer nor its
     /// timing tells whether the account exists.
-    pub async fn check_password(&self, username: &str, password: SecretString) -> Result<User, Deny> {
-        let user = self.store.get_user(username).await.map_err(|e| unavailable(&e))?;
+    pub async fn check_password(
+        &self,
+        username: &str,
+        password: SecretString,
+    ) -> Result<User, Deny> {
+        let user = self
+            .store
+            .get_user(username)
+            .await
+            .map_err(|e| unavailable(&e))?;
         let hash = user
             .as_ref()
             .and_then(|u| u.password_hash.clone())

@@ -69,6 +69,7 @@ pub async fn explain(
             let view = RequestView {
                 method: &method,
                 path: &path.decoded,
+                target,
                 query,
                 headers: &map,
                 client_ip,

@@ -25,11 +25,16 @@ pub async fn session(cmd: SessionCommand) -> anyhow::Result<ExitCode> {
                     if store.get_user(&user).await?.is_none() {
                         bail!("no user `{user}`");
                     }
-                    let ids = store.revoke_user_sessions(&user, "revoked by an administrator", t).await?;
+                    let ids = store
+                        .revoke_user_sessions(&user, "revoked by an administrator", t)
+                        .await?;
                     println!("revoked {} session(s) of `{user}`", ids.len());
                 }
                 (None, Some(id)) => {
-                    if !store.revoke_session(&id, "revoked by an administrator", t).await? {
+                    if !store
+                        .revoke_session(&id, "revoked by an administrator", t)
+                        .await?
+                    {
                         bail!("no active session `{id}`");
                     }
                     println!("revoked session `{id}`");
@@ -37,12 +42,20 @@ pub async fn session(cmd: SessionCommand) -> anyhow::Result<ExitCode> {
                 (None, None) => bail!("give `--user NAME` or `--id SESSION`"),
             }
         }
-        SessionCommand::List { config, user, all, json } => {
+        SessionCommand::List {
+            config,
+            user,
+            all,
+            json,
+        } => {
             let (_, store) = store_for(&config).await?;
             let t = now();
             let sessions = store.list_sessions(user.as_deref(), all).await?;
             if !json {
-                println!("{:<28} {:<16} {:<5} {:<22} STATE", "ID", "USER", "ACR", "STARTED");
+                println!(
+                    "{:<28} {:<16} {:<5} {:<22} STATE",
+                    "ID", "USER", "ACR", "STARTED"
+                );
             }
             for s in sessions {
                 let state = match (&s.revoked_at, s.expires_at <= t) {
@@ -65,7 +78,13 @@ pub async fn session(cmd: SessionCommand) -> anyhow::Result<ExitCode> {
                         })
                     );
                 } else {
-                    println!("{:<28} {:<16} {:<5} {:<22} {state}", s.id, s.user, s.acr, fmt_time(s.created_at));
+                    println!(
+                        "{:<28} {:<16} {:<5} {:<22} {state}",
+                        s.id,
+                        s.user,
+                        s.acr,
+                        fmt_time(s.created_at)
+                    );
                 }
             }
         }
@@ -80,7 +99,8 @@ pub async fn keys(cmd: KeysCommand) -> anyhow::Result<ExitCode> {
             let t = now();
             // Tokens signed by the old keys live at most access_ttl (+ leeway): keep those
             // keys verifiable exactly that long.
-            let grace = i64::try_from((cfg.tokens.access_ttl + cfg.tokens.leeway).as_secs()).unwrap_or(i64::MAX / 4);
+            let grace = i64::try_from((cfg.tokens.access_ttl + cfg.tokens.leeway).as_secs())
+                .unwrap_or(i64::MAX / 4);
             let old: Vec<_> = store
                 .list_signing_keys()
                 .await?
@@ -103,13 +123,23 @@ pub async fn keys(cmd: KeysCommand) -> anyhow::Result<ExitCode> {
             let (_, store) = store_for(&config).await?;
             let t = now();
             println!("{:<45} {:<7} {:<22} STATE", "KID", "ALG", "CREATED");
-            for k in store.list_signing_keys().await?.into_iter().filter(|k| k.algorithm == "EdDSA") {
+            for k in store
+                .list_signing_keys()
+                .await?
+                .into_iter()
+                .filter(|k| k.algorithm == "EdDSA")
+            {
                 let state = match k.retired_at {
                     Some(r) if r <= t => format!("retired {}", fmt_time(r)),
                     Some(r) => format!("verifies until {}", fmt_time(r)),
                     None => "active".to_owned(),
                 };
-                println!("{:<45} {:<7} {:<22} {state}", k.kid, k.algorithm, fmt_time(k.created_at));
+                println!(
+                    "{:<45} {:<7} {:<22} {state}",
+                    k.kid,
+                    k.algorithm,
+                    fmt_time(k.created_at)
+                );
             }
         }
     }
@@ -118,18 +148,24 @@ pub async fn keys(cmd: KeysCommand) -> anyhow::Result<ExitCode> {
 
 pub async fn mfa(cmd: MfaCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        MfaCommand::Enroll { config, name, issuer } => {
+        MfaCommand::Enroll {
+            config,
+            name,
+            issuer,
+        } => {
             let (_, store) = store_for(&config).await?;
             if store.get_user(&name).await?.is_none() {
                 bail!("no user `{name}`");
             }
             let secrets = Secrets::load_or_create(store.as_ref(), now()).await?;
             let secret = totp::generate_secret(&random_bytes::<20>());
-            store
-                .set_mfa_secret(&name, Some(seal_totp_secret(&secrets, &name, &secret)))
-                .await?;
+            let sealed =
+                seal_totp_secret(&secrets, &name, &secret).map_err(|e| anyhow::anyhow!(e))?;
+            store.set_mfa_secret(&name, Some(sealed)).await?;
             let uri = totp::otpauth_uri(&issuer, &name, &secret);
-            println!("MFA enrolled for `{name}`. Scan the QR code or enter the secret in an authenticator app:\n");
+            println!(
+                "MFA enrolled for `{name}`. Scan the QR code or enter the secret in an authenticator app:\n"
+            );
             if let Ok(code) = qrcode::QrCode::new(uri.as_bytes()) {
                 let art = code
                     .render::<qrcode::render::unicode::Dense1x2>()

@@ -102,8 +102,13 @@ pub async fn user(cmd: UserCommand) -> anyhow::Result<ExitCode> {
                 .map_err(|e| not_found(e, "user", &name))?;
             // A suspended account keeps no session: refresh tokens die, and access tokens are
             // answered `token_revoked` (their holder is refused anyway: row 13 or row 10).
-            let revoked = store.revoke_user_sessions(&name, "account suspended", t).await?;
-            println!("suspended `{name}`: {reason} ({} session(s) revoked)", revoked.len());
+            let revoked = store
+                .revoke_user_sessions(&name, "account suspended", t)
+                .await?;
+            println!(
+                "suspended `{name}`: {reason} ({} session(s) revoked)",
+                revoked.len()
+            );
         }
         UserCommand::Unsuspend { config, name } => {
             let (_, store) = store_for(&config).await?;
