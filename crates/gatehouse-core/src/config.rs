@@ -193,10 +193,27 @@ pub struct Window {
     pub per: Duration,
 }
 
-#[derive(Debug, Clone, Default)]
+/// `[throttle]`: failed-authentication limits (row 4). On by default: 20 failures a minute
+/// per client IP, 5 per 15 minutes per account.
+#[derive(Debug, Clone)]
 pub struct ThrottleConfig {
     pub failed_per_ip: Option<Window>,
     pub failed_per_account: Option<Window>,
+}
+
+impl Default for ThrottleConfig {
+    fn default() -> Self {
+        Self {
+            failed_per_ip: Some(Window {
+                max: 20,
+                per: Duration::from_secs(60),
+            }),
+            failed_per_account: Some(Window {
+                max: 5,
+                per: Duration::from_secs(900),
+            }),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]

@@ -53,8 +53,8 @@ pub enum Deny {
     UpstreamTimeout,
     /// Row 22: our own dependency failed; never a 401/403 for our own fault.
     AuthUnavailable { retry_after: u64 },
-    /// Row 24: authenticated client over its quota.
-    RateLimited { retry_after: u64 },
+    /// Row 24: authenticated client over its quota of `limit` requests per window.
+    RateLimited { retry_after: u64, limit: u32 },
     /// §3: the request path cannot be normalized safely (`..`, encoded `/`, `\`, NUL).
     InvalidPath { detail: String },
     /// No route accepts this method on this path where a route exists for the path

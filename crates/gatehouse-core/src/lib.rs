@@ -18,6 +18,7 @@ pub mod principal;
 pub mod render;
 pub mod route;
 pub mod secret;
+pub mod throttle;
 pub mod secretbox;
 pub mod token;
 pub mod totp;

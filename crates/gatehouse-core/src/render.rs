@@ -163,7 +163,7 @@ fn title_detail(deny: &Deny) -> (&'static str, String) {
             "Service unavailable",
             "Authentication is temporarily unavailable. Try again later.".into(),
         ),
-        Deny::RateLimited { retry_after } => (
+        Deny::RateLimited { retry_after, .. } => (
             "Too many requests",
             format!("The request quota is exhausted. Try again in {retry_after} seconds."),
         ),
@@ -391,7 +391,7 @@ pub fn problem(deny: &Deny, hidden: bool, ctx: &RenderCtx<'_>) -> Map<String, Va
             }
         }
         Deny::TooManyAttempts { retry_after }
-        | Deny::RateLimited { retry_after }
+        | Deny::RateLimited { retry_after, .. }
         | Deny::AuthUnavailable { retry_after } => {
             m.insert("retry_after".into(), json!(retry_after));
         }
@@ -417,11 +417,17 @@ pub fn render(deny: &Deny, hidden: bool, ctx: &RenderCtx<'_>) -> Rendered {
             headers.push(("www-authenticate", c));
         }
         if let Deny::TooManyAttempts { retry_after }
-        | Deny::RateLimited { retry_after }
+        | Deny::RateLimited { retry_after, .. }
         | Deny::AuthUnavailable { retry_after } = deny
         {
             // RFC 9110 §10.2.3 / RFC 6585 §4.
             headers.push(("retry-after", retry_after.to_string()));
+        }
+        if let Deny::RateLimited { retry_after, limit } = deny {
+            // draft-ietf-httpapi-ratelimit-headers (the widely deployed -Limit/-Remaining/-Reset form).
+            headers.push(("ratelimit-limit", limit.to_string()));
+            headers.push(("ratelimit-remaining", "0".to_owned()));
+            headers.push(("ratelimit-reset", retry_after.to_string()));
         }
         if let Deny::MethodNotAllowed { allow } = deny {
             headers.push(("allow", (*allow).to_owned()));

@@ -197,10 +197,8 @@ fn full_config_parses_to_expected_values() {
 
     // Features accepted but not enforced yet say so; nothing else warns.
     let lines: Vec<Option<usize>> = warnings.iter().map(|w| w.line).collect();
-    assert_eq!(lines, [Some(43), Some(47), Some(60)], "{warnings:?}");
-    assert!(warnings[0].message.contains("throttling is not enforced"));
-    assert!(warnings[1].message.contains("`[audit]`"));
-    assert!(warnings[2].message.contains("`quota`"));
+    assert_eq!(lines, [Some(47)], "{warnings:?}");
+    assert!(warnings[0].message.contains("`[audit]`"));
 }
 
 #[test]
@@ -226,7 +224,11 @@ fn empty_file_is_all_defaults() {
     assert_eq!(c.tokens.refresh_ttl, Duration::from_secs(30 * 86_400));
     assert_eq!(c.tokens.leeway, Duration::from_secs(30));
     assert!(c.issuers.is_empty() && c.routes.is_empty());
-    assert!(c.throttle.failed_per_ip.is_none() && c.throttle.failed_per_account.is_none());
+    // Throttling is on by default (deny by default): 20/min per IP, 5/15 min per account.
+    let ip = c.throttle.failed_per_ip.unwrap();
+    assert_eq!((ip.max, ip.per), (20, Duration::from_secs(60)));
+    let account = c.throttle.failed_per_account.unwrap();
+    assert_eq!((account.max, account.per), (5, Duration::from_secs(900)));
     assert!(c.audit.file.is_none() && !c.audit.log_allowed);
     assert!(c.cors.allowed_origins.is_empty());
     assert_eq!(
@@ -775,5 +777,5 @@ fn documented_example_parses() {
     assert_eq!(c.routes.len(), 4);
     assert!(c.upstream.is_some());
     // Only the not-yet-enforced features warn.
-    assert_eq!(warnings.len(), 3, "{warnings:?}");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
 }

@@ -182,9 +182,21 @@ pub async fn proxy_handler(
         .forward(req, &path.encoded, ip, peer_trusted, principal.as_ref())
         .await
     {
-        Ok(resp) => ctx.finish(resp),
+        Ok(mut resp) => {
+            if let Some(q) = outcome.quota {
+                ratelimit_headers(resp.headers_mut(), q);
+            }
+            ctx.finish(resp)
+        }
         Err(d) => ctx.refusal(outcome.route, &d, false, &return_to),
     }
+}
+
+/// `RateLimit-Limit/-Remaining/-Reset` on answers of routes with a `quota` (row 24).
+pub fn ratelimit_headers(h: &mut HeaderMap, q: gatehouse_core::throttle::QuotaState) {
+    h.insert("ratelimit-limit", HeaderValue::from(q.limit));
+    h.insert("ratelimit-remaining", HeaderValue::from(q.remaining));
+    h.insert("ratelimit-reset", HeaderValue::from(q.reset));
 }
 
 /// `/_gatehouse/forward-auth` for nginx `auth_request`, Traefik ForwardAuth and Caddy
@@ -284,6 +296,9 @@ pub async fn forward_auth_handler(
         Decision::Allow(p) => {
             let mut resp = Response::new(Body::empty());
             identity_headers(resp.headers_mut(), &p);
+            if let Some(q) = outcome.quota {
+                ratelimit_headers(resp.headers_mut(), q);
+            }
             ctx.finish(resp)
         }
         Decision::Public | Decision::Preflight => ctx.finish(Response::new(Body::empty())),

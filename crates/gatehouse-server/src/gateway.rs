@@ -34,6 +34,8 @@ pub struct Runtime {
     pub policy: Policy,
     pub upstream: Option<Upstream>,
     pub verifiers: Verifiers,
+    /// Throttling and quota counters (rows 4, 24).
+    pub defense: crate::defense::Defense,
 }
 
 impl Runtime {
@@ -44,11 +46,13 @@ impl Runtime {
             None => None,
         };
         let verifiers = Verifiers::new(&config, own_keys)?;
+        let defense = crate::defense::Defense::new(&config);
         Ok(Self {
             config,
             policy,
             upstream,
             verifiers,
+            defense,
         })
     }
 }
@@ -70,6 +74,21 @@ pub struct Gateway {
     /// Bounds concurrent password hashing (argon2 is CPU- and memory-heavy).
     pub hashing: Semaphore,
     pub suspended: crate::suspended::SuspendedUsers,
+}
+
+/// The account a credential names, for per-account throttling (row 4).
+fn account_name(c: &gatehouse_core::Credential) -> Option<String> {
+    match c {
+        gatehouse_core::Credential::Basic { username, .. } => Some(username.clone()),
+        gatehouse_core::Credential::Digest(p) if !p.userhash => Some(p.username.clone()),
+        _ => None,
+    }
+}
+
+/// Failures that count towards row 4: wrong secrets, not expired or revoked tokens (their
+/// holders were once legitimate) and not our own outages.
+pub fn counts_as_failure(d: &Deny) -> bool {
+    matches!(d, Deny::InvalidCredentials | Deny::InvalidToken { .. })
 }
 
 /// What a refusal's rendering needs besides the refusal.
@@ -106,6 +125,8 @@ pub struct Outcome {
     pub decision: Decision,
     /// Index of the matched route; `None` = `[defaults]`.
     pub route: Option<usize>,
+    /// The route's quota after this request (for `RateLimit-*` headers on allowed answers).
+    pub quota: Option<gatehouse_core::throttle::QuotaState>,
 }
 
 impl Gateway {
@@ -193,10 +214,10 @@ impl Gateway {
             client_ip: req.client_ip,
             preflight: req.method == "OPTIONS"
                 && req.headers.contains_key("access-control-request-method"),
-            throttled: None,
+            throttled: rt.defense.ip_locked(req.client_ip, req.now),
         };
         let route = m.index;
-        let decision = self.decide_matched(rt, &m, &facts, req, &mut note).await;
+        let (decision, quota) = self.decide_matched(rt, &m, &facts, req, &mut note).await;
         if let Decision::Deny { reason, hidden } = &decision {
             note("result", &|| {
                 format!(
@@ -213,7 +234,11 @@ impl Gateway {
                 )
             });
         }
-        Outcome { decision, route }
+        Outcome {
+            decision,
+            route,
+            quota,
+        }
     }
 
     async fn decide_matched(
@@ -223,23 +248,23 @@ impl Gateway {
         facts: &RequestFacts<'_>,
         req: &RequestView<'_>,
         note: &mut impl FnMut(&'static str, &dyn Fn() -> String),
-    ) -> Decision {
+    ) -> (Decision, Option<gatehouse_core::throttle::QuotaState>) {
         match decision::gate(m, facts) {
             Gate::Deny(d) => {
                 note("gate", &|| "refused before credentials".into());
-                return Decision::deny(m, d);
+                return (Decision::deny(m, d), None);
             }
             Gate::Preflight => {
                 note("gate", &|| {
                     "CORS preflight: answered without credentials (row 23)".into()
                 });
-                return Decision::Preflight;
+                return (Decision::Preflight, None);
             }
             Gate::Public => {
                 note("gate", &|| {
                     "public route: no credentials needed (row 1)".into()
                 });
-                return Decision::Public;
+                return (Decision::Public, None);
             }
             Gate::Authenticate => {}
         }
@@ -272,7 +297,7 @@ impl Gateway {
                 note("credentials", &|| {
                     format!("credential extraction failed: {}", d.code())
                 });
-                return Decision::deny(m, d);
+                return (Decision::deny(m, d), None);
             }
         };
         note("credentials", &|| {
@@ -281,13 +306,27 @@ impl Gateway {
                 credential.scheme().as_str()
             )
         });
+        // Row 4 by account: refused before any password is hashed.
+        let account = account_name(&credential);
+        if let Some(a) = &account
+            && let Some(retry_after) = rt.defense.account_locked(a, req.client_ip, req.now)
+        {
+            note("throttle", &|| "too many failures for this account".to_owned());
+            return (Decision::deny(m, Deny::TooManyAttempts { retry_after }), None);
+        }
         let principal = match self.verify(rt, credential, req).await {
             Ok(p) => p,
             Err(d) => {
+                if counts_as_failure(&d) {
+                    rt.defense.failure(req.client_ip, account.as_deref(), req.now);
+                }
                 note("verify", &|| format!("verification failed: {}", d.code()));
-                return Decision::deny(m, d);
+                return (Decision::deny(m, d), None);
             }
         };
+        if let Some(a) = &account {
+            rt.defense.success(req.client_ip, a, req.now);
+        }
         note("verify", &|| {
             format!(
                 "verified `{}` (roles [{}], scopes [{}], tenant {})",
@@ -305,16 +344,28 @@ impl Gateway {
             note("authorize", &|| {
                 "cross-site request on a cookie session".to_owned()
             });
-            return Decision::deny(m, Deny::CsrfRejected);
+            return (Decision::deny(m, Deny::CsrfRejected), None);
         }
         if let Err(d) = decision::authorize(m, &principal, facts, req.now) {
             note("authorize", &|| format!("refused: {}", d.code()));
-            return Decision::deny(m, d);
+            return (Decision::deny(m, d), None);
+        }
+        // Row 24: the route's quota, per authenticated subject.
+        let quota = rt.defense.quota(m.index, &principal.subject, req.now);
+        if let Some(q) = quota
+            && q.exceeded
+        {
+            note("quota", &|| format!("over the quota of {} requests", q.limit));
+            let deny = Deny::RateLimited {
+                retry_after: q.reset,
+                limit: q.limit,
+            };
+            return (Decision::deny(m, deny), quota);
         }
         note("authorize", &|| {
             "all requirements of the route hold: allow".into()
         });
-        Decision::Allow(principal)
+        (Decision::Allow(principal), quota)
     }
 
     /// Renders a refusal on route `args.route` (or `[defaults]`) through core's table.

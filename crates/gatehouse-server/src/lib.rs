@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod cors;
+pub mod defense;
 pub mod demo;
 pub mod digest;
 pub mod edge;

@@ -221,12 +221,18 @@ fn retry_after_on_429_and_503() {
     assert_eq!(r.status, 503);
     assert!(r.headers.contains(&("retry-after", "5".into())));
     let r = render(
-        &Deny::RateLimited { retry_after: 30 },
+        &Deny::RateLimited {
+            retry_after: 30,
+            limit: 100,
+        },
         false,
         &ctx(&[Scheme::Bearer]),
     );
     assert_eq!(r.status, 429);
     assert!(r.headers.contains(&("retry-after", "30".into())));
+    assert!(r.headers.contains(&("ratelimit-limit", "100".into())));
+    assert!(r.headers.contains(&("ratelimit-remaining", "0".into())));
+    assert!(r.headers.contains(&("ratelimit-reset", "30".into())));
 }
 
 #[test]

@@ -112,15 +112,6 @@ fn one(
         quota,
         line,
     };
-    if route.quota.is_some() {
-        ctx.warn(
-            Some(line),
-            format!(
-                "route `{}`: `quota` is accepted; request quotas are not enforced by this build",
-                route.name
-            ),
-        );
-    }
     unused_policy_warning(ctx, t, &route);
     Some((route, pattern?))
 }

@@ -260,14 +260,14 @@ fn tokens(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> TokensConfig {
 
 fn throttle(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> ThrottleConfig {
     ctx.unknown_keys(t, &["failed_per_ip", "failed_per_account"]);
-    let line = t.line(ctx);
-    ctx.warn(
-        Some(line),
-        "`[throttle]` is accepted; failed-authentication throttling is not enforced by this build",
-    );
+    let d = ThrottleConfig::default();
     ThrottleConfig {
-        failed_per_ip: t.get("failed_per_ip").and_then(|f| ctx.window(&f)),
-        failed_per_account: t.get("failed_per_account").and_then(|f| ctx.window(&f)),
+        failed_per_ip: t
+            .get("failed_per_ip")
+            .map_or(d.failed_per_ip, |f| ctx.window(&f)),
+        failed_per_account: t
+            .get("failed_per_account")
+            .map_or(d.failed_per_account, |f| ctx.window(&f)),
     }
 }
 
