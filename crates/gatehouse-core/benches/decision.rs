@@ -1,1 +1,464 @@
-fn main() {}
+//! The decision on the hot path (design §2 order; targets in `/work/shared/benchmarking.md`):
+//! route match, the pure policy steps for an already-verified principal, the full decision with
+//! HS256 and EdDSA signature verification, and rendering a refusal.
+//!
+//! `cargo bench -p gatehouse-core --bench decision`
+//!
+//! The policy is parsed from TOML with [`gatehouse_core::config::parse`], exactly as `gatehouse
+//! serve` does, so the benchmark measures the routes a real config produces. Every benchmark
+//! asserts its outcome once before timing, so a broken fixture cannot time the wrong path.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::Ed25519KeyPair;
+use divan::{Bencher, black_box};
+use gatehouse_core::config::{Config, IssuerKeys, Scheme, parse};
+use gatehouse_core::credential::extract;
+use gatehouse_core::decision::{
+    Decision, Gate, Policy, RequestFacts, authorize, gate, select_credential,
+};
+use gatehouse_core::deny::{Credential, Deny};
+use gatehouse_core::path::normalize;
+use gatehouse_core::principal::Principal;
+use gatehouse_core::render::{RenderCtx, render};
+use gatehouse_core::token::{
+    AccessClaims, IssuerVerifier, KeySet, TokenVerifier, ed25519_public_jwk, sign_access_token,
+};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::json;
+
+const NOW: i64 = 1_800_000_000;
+const HS_SECRET: &str = "a benchmark HS256 secret, 32+ bytes long";
+
+/// 20 routes in the shape of a real API gateway: public probes, denied dot-files, admin areas
+/// behind networks and MFA, per-tenant and per-owner resources, scoped API paths, a catch-all.
+/// The benchmarked request (`GET /tenants/acme/orders/42`) matches route 15 of 20, so the
+/// first-match loop walks most of the list.
+const POLICY: &str = r#"
+[server]
+realm = "api.example.com"
+
+[tokens]
+issuer = "https://api.example.com"
+audience = "api"
+
+[[issuers]]
+name = "corp-sso"
+issuer = "https://sso.example.com"
+audience = ["api", "account"]
+secret = "a benchmark HS256 secret, 32+ bytes long"
+algorithms = ["HS256"]
+roles_claim = "realm_access.roles"
+tenant_claim = "org_id"
+
+[defaults]
+access = "authenticated"
+auth = ["bearer", "api_key"]
+
+[[route]]
+name = "health"
+path = "/health"
+methods = ["GET", "HEAD"]
+access = "public"
+
+[[route]]
+name = "metrics"
+path = "/metrics"
+access = "deny"
+
+[[route]]
+name = "dotfiles"
+path = "/.git/**"
+access = "deny"
+
+[[route]]
+name = "static"
+path = "/static/**"
+methods = ["GET", "HEAD"]
+access = "public"
+
+[[route]]
+name = "docs"
+path = "/docs/**"
+access = "public"
+
+[[route]]
+name = "login-page"
+path = "/login"
+access = "public"
+
+[[route]]
+name = "admin"
+path = "/admin/**"
+roles = ["admin"]
+mfa = true
+networks = ["10.0.0.0/8", "203.0.113.0/24"]
+
+[[route]]
+name = "internal"
+path = "/internal/**"
+networks = ["10.0.0.0/8"]
+hidden = true
+
+[[route]]
+name = "user-profile"
+path = "/users/{user}/profile"
+methods = ["GET", "PUT"]
+owner_param = "user"
+auth = ["bearer", "basic"]
+
+[[route]]
+name = "user-keys"
+path = "/users/{user}/keys/**"
+owner_param = "user"
+max_age = "15m"
+
+[[route]]
+name = "reports"
+path = "/reports/*/export"
+methods = ["POST"]
+roles = ["analyst", "admin"]
+scopes = ["reports:export"]
+
+[[route]]
+name = "billing"
+path = "/billing/**"
+roles = ["billing"]
+scopes = ["billing:read"]
+
+[[route]]
+name = "tenant-admin"
+path = "/tenants/{tenant}/admin/**"
+methods = ["GET", "POST"]
+roles = ["admin"]
+tenant_param = "tenant"
+mfa = true
+
+[[route]]
+name = "tenant-orders-write"
+path = "/tenants/{tenant}/orders/**"
+methods = ["POST", "PUT", "PATCH", "DELETE"]
+roles = ["admin", "ops"]
+scopes = ["orders:write"]
+tenant_param = "tenant"
+
+[[route]]
+name = "tenant-orders-read"
+path = "/tenants/{tenant}/orders/**"
+methods = ["GET", "HEAD"]
+roles = ["admin", "ops", "viewer"]
+scopes = ["orders:read"]
+tenant_param = "tenant"
+deny_networks = ["198.51.100.0/24"]
+
+[[route]]
+name = "tenant-any"
+path = "/tenants/{tenant}/**"
+tenant_param = "tenant"
+
+[[route]]
+name = "api-v1"
+path = "/api/v1/**"
+scopes = ["api"]
+
+[[route]]
+name = "api-v2"
+path = "/api/v2/**"
+auth = ["bearer"]
+
+[[route]]
+name = "webhooks"
+path = "/webhooks/{source}"
+methods = ["POST"]
+auth = ["api_key"]
+
+[[route]]
+name = "everything-else"
+path = "/**"
+auth = ["bearer", "api_key", "basic"]
+"#;
+
+const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7));
+const ORDERS: &str = "/tenants/acme/orders/42";
+
+fn main() {
+    divan::main();
+}
+
+fn config() -> Config {
+    let (config, _warnings) = parse(POLICY).expect("the benchmark policy parses");
+    assert_eq!(config.routes.len(), 20);
+    config
+}
+
+fn policy() -> Policy {
+    Policy::new(&config()).expect("the benchmark policy compiles")
+}
+
+fn facts(method: &str) -> RequestFacts<'_> {
+    RequestFacts {
+        method,
+        client_ip: CLIENT,
+        preflight: false,
+        throttled: None,
+    }
+}
+
+/// The principal the EdDSA token below verifies to: what a verified-credential cache would
+/// hand back.
+fn verified_principal() -> Principal {
+    let mut p = Principal::new("ann", Scheme::Bearer);
+    p.roles = vec!["ops".into(), "viewer".into()];
+    p.scopes = vec!["orders:read".into(), "orders:write".into()];
+    p.tenant = Some("acme".into());
+    p.acr = Some("mfa".into());
+    p.auth_time = Some(NOW - 60);
+    p.issuer = Some("gatehouse".into());
+    p.token_id = Some("01J9Z8Q4W5X6Y7Z8A9B0C1D2E3".into());
+    p.expires_at = Some(NOW + 840);
+    p
+}
+
+/// Our own issuer (EdDSA, `at+jwt`) and `corp-sso` (HS256), as the server builds them, plus
+/// one token of each that grants `GET /tenants/acme/orders/42`.
+struct Tokens {
+    verifier: TokenVerifier,
+    eddsa: String,
+    hs256: String,
+}
+
+fn tokens(config: &Config) -> Tokens {
+    let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).expect("ed25519 key");
+    let (public, _) = ed25519_public_jwk("ed1", pkcs8.as_ref()).expect("public key");
+    let own_keys = KeySet::from_ed25519_public("ed1", &public).expect("own key set");
+    let mut issuers = vec![IssuerVerifier::own(&config.tokens, own_keys)];
+    for ic in &config.issuers {
+        let IssuerKeys::Secret(secret) = &ic.keys else {
+            unreachable!("the benchmark issuer uses a shared secret");
+        };
+        let keys = KeySet::from_hmac_secret(secret).expect("hmac key set");
+        issuers.push(IssuerVerifier::from_config(ic, keys));
+    }
+    let verifier = TokenVerifier::new(issuers).expect("verifier");
+
+    let own = AccessClaims {
+        iss: config.tokens.issuer.clone(),
+        aud: config.tokens.audience.clone(),
+        sub: "ann".into(),
+        roles: vec!["ops".into(), "viewer".into()],
+        scope: "orders:read orders:write".into(),
+        tenant: Some("acme".into()),
+        acr: "mfa".into(),
+        auth_time: NOW - 60,
+        jti: "01J9Z8Q4W5X6Y7Z8A9B0C1D2E3".into(),
+        iat: NOW - 60,
+        exp: NOW + 840,
+    };
+    let eddsa = sign_access_token(&own, "ed1", pkcs8.as_ref()).expect("sign eddsa");
+
+    // A realistic external token: ~14 claims, nested roles, members Gatehouse ignores.
+    let claims = json!({
+        "iss": "https://sso.example.com", "sub": "f3a1c2d4-5b6e-4f70-8a9b-0c1d2e3f4a5b",
+        "aud": ["api", "account"], "exp": NOW + 300, "iat": NOW - 10, "nbf": NOW - 10,
+        "jti": "9c1f1c4e-2a3b-4c5d-8e9f-0a1b2c3d4e5f", "azp": "spa", "typ": "Bearer",
+        "realm_access": {"roles": ["offline_access", "uma_authorization", "ops"]},
+        "scope": "openid profile orders:read", "org_id": "acme", "email_verified": true,
+        "preferred_username": "ann",
+    });
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some("k1".into());
+    let hs256 = jsonwebtoken::encode(
+        &header,
+        &claims,
+        &EncodingKey::from_secret(HS_SECRET.as_bytes()),
+    )
+    .expect("sign hs256");
+    Tokens {
+        verifier,
+        eddsa,
+        hs256,
+    }
+}
+
+/// Route match alone (first match in file order over 20 routes), for an early hit, the
+/// benchmarked late hit with a captured parameter, and a miss that falls to the catch-all.
+#[divan::bench(args = ["/health", ORDERS, "/nothing/here/at/all"])]
+fn route_match(bencher: Bencher, path: &str) {
+    let policy = policy();
+    assert!(policy.route("GET", path).index.is_some());
+    bencher.bench(|| {
+        policy
+            .route(black_box("GET"), black_box(path))
+            .index
+            .is_some()
+    });
+}
+
+/// Path normalization (design §3) followed by the route match: what the edge does first.
+#[divan::bench]
+fn normalize_and_route(bencher: Bencher) {
+    let policy = policy();
+    bencher.bench(|| {
+        let path = normalize(black_box(ORDERS)).ok()?;
+        policy.route("GET", &path.decoded).index
+    });
+}
+
+/// Route + gate (rows 2, 3, 23, 1, 4) + credential extraction (rows 7, 5, 6) + authorization
+/// (rows 13–19: RBAC, scopes, tenant) for an already-verified principal — the warm decision
+/// once a verified-credential cache answers. No signature crypto.
+#[divan::bench]
+fn route_gate_authorize_verified(bencher: Bencher) {
+    let policy = policy();
+    let principal = verified_principal();
+    let header = format!("Bearer {}", tokens(&config()).eddsa);
+    let decide = |policy: &Policy, header: &str, p: &Principal| {
+        let m = policy.route("GET", ORDERS);
+        let facts = facts("GET");
+        if gate(&m, &facts) != Gate::Authenticate {
+            return false;
+        }
+        let extracted = extract(&[header.as_bytes()], &[], None);
+        let Ok(Credential::Bearer(_token)) = select_credential(&m, extracted) else {
+            return false;
+        };
+        authorize(&m, p, &facts, NOW).is_ok()
+    };
+    assert!(decide(&policy, &header, &principal));
+    bencher.bench(|| decide(&policy, black_box(&header), black_box(&principal)));
+}
+
+/// Credential extraction alone for the EdDSA token (~560 bytes): header checks, the copy into
+/// a zeroizing `SecretString`, and its drop (which zeroizes), as the warm decision pays them.
+#[divan::bench]
+fn extract_bearer(bencher: Bencher) {
+    let header = format!("Bearer {}", tokens(&config()).eddsa);
+    assert!(matches!(
+        extract(&[header.as_bytes()], &[], None),
+        gatehouse_core::credential::Extracted::One(Credential::Bearer(_))
+    ));
+    bencher.bench(|| drop(extract(&[black_box(header.as_bytes())], &[], None)));
+}
+
+/// The same without extraction: route + gate + authorize only (the "route and policy
+/// evaluation" target).
+#[divan::bench]
+fn route_gate_authorize_only(bencher: Bencher) {
+    let policy = policy();
+    let principal = verified_principal();
+    let decide = |p: &Principal| {
+        let m = policy.route("GET", ORDERS);
+        let facts = facts("GET");
+        gate(&m, &facts) == Gate::Authenticate && authorize(&m, p, &facts, NOW).is_ok()
+    };
+    assert!(decide(&principal));
+    bencher.bench(|| decide(black_box(&principal)));
+}
+
+/// The full decision with token verification, as `Gateway::decide` runs it minus the
+/// suspension lookup: route → gate → extract → verify → authorize → `Decision::Allow`.
+fn full_decision(policy: &Policy, verifier: &TokenVerifier, header: &str) -> Decision {
+    let m = policy.route("GET", ORDERS);
+    let facts = facts("GET");
+    match gate(&m, &facts) {
+        Gate::Deny(d) => return Decision::deny(&m, d),
+        Gate::Preflight => return Decision::Preflight,
+        Gate::Public => return Decision::Public,
+        Gate::Authenticate => {}
+    }
+    let credential = match select_credential(&m, extract(&[header.as_bytes()], &[], None)) {
+        Ok(c) => c,
+        Err(d) => return Decision::deny(&m, d),
+    };
+    let Credential::Bearer(token) = credential else {
+        return Decision::deny(&m, Deny::InvalidCredentials);
+    };
+    let principal = match verifier.verify(token.expose(), NOW) {
+        Ok(p) => p,
+        Err(e) => return Decision::deny(&m, e.to_deny()),
+    };
+    match authorize(&m, &principal, &facts, NOW) {
+        Ok(()) => Decision::Allow(principal),
+        Err(d) => Decision::deny(&m, d),
+    }
+}
+
+/// Full decision with an external HS256 token (HMAC ≈0.45 µs of it).
+#[divan::bench]
+fn full_decision_hs256(bencher: Bencher) {
+    let config = config();
+    let policy = Policy::new(&config).expect("policy");
+    let t = tokens(&config);
+    let header = format!("Bearer {}", t.hs256);
+    assert!(matches!(
+        full_decision(&policy, &t.verifier, &header),
+        Decision::Allow(_)
+    ));
+    bencher.bench(|| full_decision(&policy, &t.verifier, black_box(&header)));
+}
+
+/// Full decision with Gatehouse's own EdDSA access token (Ed25519 verify ≈39 µs of it).
+#[divan::bench]
+fn full_decision_eddsa(bencher: Bencher) {
+    let config = config();
+    let policy = Policy::new(&config).expect("policy");
+    let t = tokens(&config);
+    let header = format!("Bearer {}", t.eddsa);
+    assert!(matches!(
+        full_decision(&policy, &t.verifier, &header),
+        Decision::Allow(_)
+    ));
+    bencher.bench(|| full_decision(&policy, &t.verifier, black_box(&header)));
+}
+
+/// Rendering the 401 for missing credentials as `application/problem+json` (two challenges,
+/// the RFC 9457 body with its RFC 3339 timestamp).
+#[divan::bench]
+fn render_401_problem(bencher: Bencher) {
+    let policy = policy();
+    let accepted = [Scheme::Bearer, Scheme::ApiKey];
+    let ctx = RenderCtx {
+        realm: &policy.realm,
+        accepted: &accepted,
+        disclosure: policy.disclosure,
+        scope_challenge: policy.scope_challenge,
+        html: false,
+        request_id: "01J9Z8Q4W5X6Y7Z8A9B0C1D2E3",
+        now: NOW,
+        return_to: ORDERS,
+    };
+    let r = render(&Deny::MissingCredentials, false, &ctx);
+    assert_eq!((r.status, r.headers.len()), (401, 3));
+    bencher.bench(|| render(black_box(&Deny::MissingCredentials), false, black_box(&ctx)));
+}
+
+/// The whole 401 path in core: route → gate → extract (nothing) → deny → render.
+#[divan::bench]
+fn missing_credentials_401_end_to_end(bencher: Bencher) {
+    let policy = policy();
+    let run = || {
+        let m = policy.route("GET", black_box(ORDERS));
+        let facts = facts("GET");
+        let Gate::Authenticate = gate(&m, &facts) else {
+            return None;
+        };
+        let Err(deny) = select_credential(&m, extract(&[], &[], None)) else {
+            return None;
+        };
+        let ctx = RenderCtx {
+            realm: &policy.realm,
+            accepted: m.accepted(),
+            disclosure: policy.disclosure,
+            scope_challenge: policy.scope_challenge,
+            html: false,
+            request_id: "01J9Z8Q4W5X6Y7Z8A9B0C1D2E3",
+            now: NOW,
+            return_to: ORDERS,
+        };
+        Some(render(&deny, m.hidden(), &ctx))
+    };
+    assert_eq!(run().map(|r| r.status), Some(401));
+    bencher.bench(run);
+}
