@@ -253,6 +253,7 @@ fn tokens(config: &Config) -> Tokens {
         acr: "mfa".into(),
         auth_time: NOW - 60,
         jti: "01J9Z8Q4W5X6Y7Z8A9B0C1D2E3".into(),
+        sid: None,
         iat: NOW - 60,
         exp: NOW + 840,
     };
@@ -428,6 +429,7 @@ fn render_401_problem(bencher: Bencher) {
         request_id: "01J9Z8Q4W5X6Y7Z8A9B0C1D2E3",
         now: NOW,
         return_to: ORDERS,
+        digest: None,
     };
     let r = render(&Deny::MissingCredentials, false, &ctx);
     assert_eq!((r.status, r.headers.len()), (401, 3));
@@ -456,6 +458,7 @@ fn missing_credentials_401_end_to_end(bencher: Bencher) {
             request_id: "01J9Z8Q4W5X6Y7Z8A9B0C1D2E3",
             now: NOW,
             return_to: ORDERS,
+            digest: None,
         };
         Some(render(&deny, m.hidden(), &ctx))
     };

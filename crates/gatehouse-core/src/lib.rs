@@ -18,8 +18,8 @@ pub mod principal;
 pub mod render;
 pub mod route;
 pub mod secret;
-pub mod throttle;
 pub mod secretbox;
+pub mod throttle;
 pub mod token;
 pub mod totp;
 

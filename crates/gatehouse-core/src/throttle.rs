@@ -76,9 +76,7 @@ impl<K: Eq + Hash + Clone> FailureLimiter<K> {
         if now - e.last_lock > MAX_LOCK {
             e.strikes = 0;
         }
-        let lock = per
-            .saturating_mul(1_i64 << e.strikes.min(20))
-            .min(MAX_LOCK);
+        let lock = per.saturating_mul(1_i64 << e.strikes.min(20)).min(MAX_LOCK);
         e.strikes += 1;
         e.last_lock = now;
         e.locked_until = now + lock;
@@ -97,13 +95,19 @@ impl<K: Eq + Hash + Clone> FailureLimiter<K> {
 
     /// Keys currently locked.
     pub fn locked_count(&self, now: i64) -> usize {
-        self.entries.values().filter(|e| e.locked_until > now).count()
+        self.entries
+            .values()
+            .filter(|e| e.locked_until > now)
+            .count()
     }
 
     fn evict(&mut self, now: i64) {
         let per = self.per;
-        self.entries
-            .retain(|_, e| e.locked_until > now || (now < e.window_start + per && e.count > 0) || now - e.last_lock <= MAX_LOCK);
+        self.entries.retain(|_, e| {
+            e.locked_until > now
+                || (now < e.window_start + per && e.count > 0)
+                || now - e.last_lock <= MAX_LOCK
+        });
         if self.entries.len() >= self.capacity {
             // Everything is live: drop the oldest half of the windows, never a current lock.
             let mut starts: Vec<i64> = self
@@ -114,7 +118,8 @@ impl<K: Eq + Hash + Clone> FailureLimiter<K> {
                 .collect();
             starts.sort_unstable();
             if let Some(&cut) = starts.get(starts.len() / 2) {
-                self.entries.retain(|_, e| e.locked_until > now || e.window_start > cut);
+                self.entries
+                    .retain(|_, e| e.locked_until > now || e.window_start > cut);
             }
         }
     }

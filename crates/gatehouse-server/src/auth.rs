@@ -256,13 +256,30 @@ pub async fn login(
     let (Some(username), Some(password)) = (fields.get("username"), fields.get("password")) else {
         return ctx.invalid_request("`username` and `password` are required");
     };
+    // Row 4: a locked client or account is refused before any password is hashed.
+    let ip = crate::net::client_ip(peer, &parts.headers, &ctx.rt.config.server.trusted_proxies);
+    let defense = &ctx.rt.defense;
+    if let Some(retry_after) = defense
+        .ip_locked(ip, ctx.now)
+        .or_else(|| defense.account_locked(username, ip, ctx.now))
+    {
+        return ctx.refuse(&Deny::TooManyAttempts { retry_after }, &return_to);
+    }
     let user = match ctx
         .gw
         .check_password(username, SecretString::new(password.to_owned()))
         .await
     {
-        Ok(u) => u,
-        Err(d) => return ctx.refuse(&d, &return_to),
+        Ok(u) => {
+            defense.success(ip, username, ctx.now);
+            u
+        }
+        Err(d) => {
+            if crate::gateway::counts_as_failure(&d) {
+                defense.failure(ip, Some(username), ctx.now);
+            }
+            return ctx.refuse(&d, &return_to);
+        }
     };
     if let gatehouse_core::AccountState::Suspended { at, reason } = &user.status {
         return ctx.refuse(
@@ -302,9 +319,18 @@ pub async fn mfa_handler(
     let (Some(token), Some(code)) = (fields.get("mfa_token"), fields.get("code")) else {
         return ctx.invalid_request("`mfa_token` and `code` are required");
     };
+    let ip = crate::net::client_ip(peer, &parts.headers, &ctx.rt.config.server.trusted_proxies);
+    if let Some(retry_after) = ctx.rt.defense.ip_locked(ip, ctx.now) {
+        return ctx.refuse(&Deny::TooManyAttempts { retry_after }, &return_to);
+    }
     let user = match mfa::complete(&ctx.gw, token, code, ctx.now).await {
         Ok(u) => u,
-        Err(d) => return ctx.refuse(&d, &return_to),
+        Err(d) => {
+            if crate::gateway::counts_as_failure(&d) {
+                ctx.rt.defense.failure(ip, None, ctx.now);
+            }
+            return ctx.refuse(&d, &return_to);
+        }
     };
     let secure = is_secure(&ctx.rt, peer, &parts.headers);
     start_session(&ctx, &user, "mfa", fields.form, &return_to, secure).await

@@ -53,7 +53,8 @@ impl Defense {
                 .iter()
                 .enumerate()
                 .filter_map(|(i, r)| {
-                    r.quota.map(|q| (i, Mutex::new(Quota::new(q.max, q.per.as_secs(), CAPACITY))))
+                    r.quota
+                        .map(|q| (i, Mutex::new(Quota::new(q.max, q.per.as_secs(), CAPACITY))))
                 })
                 .collect(),
         }
@@ -123,6 +124,9 @@ impl Defense {
     /// Keys currently locked (for metrics).
     pub fn locked_keys(&self, now: i64) -> usize {
         self.ip.as_ref().map_or(0, |l| lock(l).locked_count(now))
-            + self.account.as_ref().map_or(0, |l| lock(l).locked_count(now))
+            + self
+                .account
+                .as_ref()
+                .map_or(0, |l| lock(l).locked_count(now))
     }
 }

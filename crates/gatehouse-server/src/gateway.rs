@@ -73,6 +73,8 @@ pub struct Gateway {
     pub ids: RequestIds,
     /// Bounds concurrent password hashing (argon2 is CPU- and memory-heavy).
     pub hashing: Semaphore,
+    /// Password hashes computed so far (metrics; proves throttled requests hash nothing).
+    pub hashes_started: std::sync::atomic::AtomicU64,
     pub suspended: crate::suspended::SuspendedUsers,
 }
 
@@ -147,6 +149,7 @@ impl Gateway {
             nonce_counts: crate::digest::NonceCounts::default(),
             ids: RequestIds::new(),
             hashing: Semaphore::new(permits),
+            hashes_started: std::sync::atomic::AtomicU64::new(0),
             suspended: crate::suspended::SuspendedUsers::default(),
         }
     }
@@ -311,14 +314,20 @@ impl Gateway {
         if let Some(a) = &account
             && let Some(retry_after) = rt.defense.account_locked(a, req.client_ip, req.now)
         {
-            note("throttle", &|| "too many failures for this account".to_owned());
-            return (Decision::deny(m, Deny::TooManyAttempts { retry_after }), None);
+            note("throttle", &|| {
+                "too many failures for this account".to_owned()
+            });
+            return (
+                Decision::deny(m, Deny::TooManyAttempts { retry_after }),
+                None,
+            );
         }
         let principal = match self.verify(rt, credential, req).await {
             Ok(p) => p,
             Err(d) => {
                 if counts_as_failure(&d) {
-                    rt.defense.failure(req.client_ip, account.as_deref(), req.now);
+                    rt.defense
+                        .failure(req.client_ip, account.as_deref(), req.now);
                 }
                 note("verify", &|| format!("verification failed: {}", d.code()));
                 return (Decision::deny(m, d), None);
@@ -355,7 +364,9 @@ impl Gateway {
         if let Some(q) = quota
             && q.exceeded
         {
-            note("quota", &|| format!("over the quota of {} requests", q.limit));
+            note("quota", &|| {
+                format!("over the quota of {} requests", q.limit)
+            });
             let deny = Deny::RateLimited {
                 retry_after: q.reset,
                 limit: q.limit,

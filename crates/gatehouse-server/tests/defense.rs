@@ -1,0 +1,177 @@
+//! Rows 4 and 24 end to end: failed-authentication throttling per client IP and per account
+//! (with known sources spared), no password hashing for throttled requests, and quotas with
+//! `RateLimit-*` headers.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::atomic::Ordering;
+
+use common::{Harness, basic};
+use tokio::sync::watch;
+
+async fn start(throttle: &str, extra_routes: &str) -> Harness {
+    let (stop, rx) = watch::channel(false);
+    let up = common::echo_upstream(rx.clone()).await;
+    let text =
+        common::config_text(up, extra_routes).replacen("[cors]", &format!("{throttle}\n[cors]"), 1);
+    Harness::start_config(&text, up, stop, rx).await
+}
+
+fn from(ip: &str) -> (&'static str, String) {
+    ("X-Forwarded-For", ip.to_owned())
+}
+
+async fn get_as(h: &Harness, path: &str, auth: &str, ip: &str) -> common::Resp {
+    let (n, v) = from(ip);
+    h.get(path, &[("Authorization", auth), (n, &v)]).await
+}
+
+#[tokio::test]
+async fn row04_client_ip_is_locked_and_nothing_is_hashed_meanwhile() {
+    let h = start("[throttle]\nfailed_per_ip = { max = 3, per = \"1m\" }\nfailed_per_account = { max = 100, per = \"1m\" }\n", "").await;
+    for user in ["a", "b", "c"] {
+        let r = get_as(&h, "/api/posts", &basic(user, "wrong"), "198.51.100.7").await;
+        assert_eq!(r.error(), "invalid_credentials");
+    }
+    let hashed = h.gw.hashes_started.load(Ordering::SeqCst);
+    // Even the right password is not checked now: 429 before any hashing.
+    let r = get_as(
+        &h,
+        "/api/posts",
+        &basic("alice", "alice-pw"),
+        "198.51.100.7",
+    )
+    .await;
+    assert_eq!(r.status, 429, "{}", r.text);
+    assert_eq!(r.error(), "too_many_attempts");
+    let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert!(r.challenges().is_empty());
+    assert_eq!(r.json()["retry_after"], retry);
+    assert_eq!(h.gw.hashes_started.load(Ordering::SeqCst), hashed);
+    // Other clients are not affected.
+    let r = get_as(
+        &h,
+        "/api/posts",
+        &basic("alice", "alice-pw"),
+        "198.51.100.8",
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    // Bad tokens count too.
+    for _ in 0..3 {
+        get_as(&h, "/api/posts", "Bearer garbage", "198.51.100.9").await;
+    }
+    assert_eq!(
+        get_as(&h, "/api/posts", "Bearer garbage", "198.51.100.9")
+            .await
+            .error(),
+        "too_many_attempts"
+    );
+}
+
+#[tokio::test]
+async fn row04_account_lock_spares_known_sources_and_does_not_enumerate() {
+    let h = start("[throttle]\nfailed_per_ip = { max = 100, per = \"1m\" }\nfailed_per_account = { max = 3, per = \"15m\" }\n", "").await;
+    // Bob signed in from his usual address before the attack.
+    assert_eq!(
+        get_as(&h, "/api/posts", &basic("bob", "bob-pw"), "192.0.2.10")
+            .await
+            .status,
+        200
+    );
+    // An attacker guesses bob's password from several addresses.
+    for ip in ["203.0.113.1", "203.0.113.2", "203.0.113.3"] {
+        assert_eq!(
+            get_as(&h, "/api/posts", &basic("bob", "guess"), ip)
+                .await
+                .error(),
+            "invalid_credentials"
+        );
+    }
+    let hashed = h.gw.hashes_started.load(Ordering::SeqCst);
+    for ip in ["203.0.113.1", "203.0.113.4"] {
+        let r = get_as(&h, "/api/posts", &basic("bob", "bob-pw"), ip).await;
+        assert_eq!(r.status, 429, "{ip}");
+        assert_eq!(r.error(), "too_many_attempts");
+    }
+    assert_eq!(h.gw.hashes_started.load(Ordering::SeqCst), hashed);
+    // The real bob, from where he signed in before, still gets in.
+    assert_eq!(
+        get_as(&h, "/api/posts", &basic("bob", "bob-pw"), "192.0.2.10")
+            .await
+            .status,
+        200
+    );
+    // An unknown account answers exactly like an existing one.
+    for ip in ["203.0.113.1", "203.0.113.2", "203.0.113.3"] {
+        get_as(&h, "/api/posts", &basic("nobody", "guess"), ip).await;
+    }
+    let r = get_as(&h, "/api/posts", &basic("nobody", "guess"), "203.0.113.5").await;
+    assert_eq!(r.error(), "too_many_attempts");
+}
+
+#[tokio::test]
+async fn row04_login_endpoint_is_throttled_too() {
+    let h = start(
+        "[throttle]\nfailed_per_ip = { max = 2, per = \"1m\" }\n",
+        "",
+    )
+    .await;
+    let login = |pw: &'static str| {
+        let h = &h;
+        async move {
+            h.send_body(
+                "POST",
+                "/auth/login",
+                &[("Content-Type", "application/json")],
+                axum::body::Body::from(
+                    serde_json::json!({"username": "bob", "password": pw}).to_string(),
+                ),
+            )
+            .await
+        }
+    };
+    assert_eq!(login("x").await.error(), "invalid_credentials");
+    assert_eq!(login("y").await.error(), "invalid_credentials");
+    let r = login("bob-pw").await;
+    assert_eq!(r.status, 429);
+    assert_eq!(r.error(), "too_many_attempts");
+}
+
+#[tokio::test]
+async fn row24_quota_with_ratelimit_headers() {
+    let h = start("", "\n[[route]]\nname = \"metered\"\npath = \"/metered/**\"\nauth = [\"basic\"]\nquota = { max = 2, per = \"1m\" }\n").await;
+    let bob = basic("bob", "bob-pw");
+    for remaining in ["1", "0"] {
+        let r = h.get("/metered/x", &[("Authorization", &bob)]).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.header("ratelimit-limit"), Some("2"));
+        assert_eq!(r.header("ratelimit-remaining"), Some(remaining));
+    }
+    let r = h.get("/metered/x", &[("Authorization", &bob)]).await;
+    assert_eq!(r.status, 429);
+    assert_eq!(r.error(), "rate_limited");
+    let retry = r.header("retry-after").unwrap().to_owned();
+    assert_eq!(r.header("ratelimit-reset"), Some(retry.as_str()));
+    assert_eq!(r.header("ratelimit-remaining"), Some("0"));
+    assert!(r.challenges().is_empty());
+    // Quotas are per principal.
+    assert_eq!(
+        h.get(
+            "/metered/x",
+            &[("Authorization", &basic("alice", "alice-pw"))]
+        )
+        .await
+        .status,
+        200
+    );
+    // Failed authentications never use the quota (row 24 comes after authentication).
+    assert_eq!(
+        h.get("/metered/x", &[("Authorization", &basic("alice", "no"))])
+            .await
+            .error(),
+        "invalid_credentials"
+    );
+}
