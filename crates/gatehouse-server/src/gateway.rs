@@ -68,6 +68,12 @@ pub struct Gateway {
     pub revocations: crate::revocations::Revocations,
     /// Wrong-code counters of pending MFA logins.
     pub mfa_attempts: crate::auth::mfa::Attempts,
+    /// Verified bearer tokens, keyed by SHA-256 of the token.
+    pub bearer_cache: crate::cache::TtlCache<gatehouse_core::Principal>,
+    /// Verified Basic pairs, keyed by an HMAC of `user\0password` under `basic_key`.
+    pub basic_cache: crate::cache::TtlCache<gatehouse_store::User>,
+    basic_key: [u8; 32],
+    pub cache_stats: crate::cache::CacheStats,
     /// Highest Digest `nc` per nonce (replay protection).
     pub nonce_counts: crate::digest::NonceCounts,
     pub ids: RequestIds,
@@ -77,6 +83,9 @@ pub struct Gateway {
     pub hashes_started: std::sync::atomic::AtomicU64,
     pub suspended: crate::suspended::SuspendedUsers,
 }
+
+/// Entries each credential cache holds at most.
+const CACHE_CAPACITY: usize = 200_000;
 
 /// The account a credential names, for per-account throttling (row 4).
 fn account_name(c: &gatehouse_core::Credential) -> Option<String> {
@@ -147,11 +156,28 @@ impl Gateway {
             revocations: crate::revocations::Revocations::default(),
             mfa_attempts: crate::auth::mfa::Attempts::default(),
             nonce_counts: crate::digest::NonceCounts::default(),
+            bearer_cache: crate::cache::TtlCache::new(CACHE_CAPACITY),
+            basic_cache: crate::cache::TtlCache::new(CACHE_CAPACITY),
+            basic_key: crate::ids::random_bytes::<32>(),
+            cache_stats: crate::cache::CacheStats::default(),
             ids: RequestIds::new(),
             hashing: Semaphore::new(permits),
             hashes_started: std::sync::atomic::AtomicU64::new(0),
             suspended: crate::suspended::SuspendedUsers::default(),
         }
+    }
+
+    /// The cache key of a Basic pair: HMAC-SHA256 under a per-process random key, so the
+    /// cache never holds anything a password could be recovered or replayed from.
+    pub fn basic_cache_key(&self, user: &str, password: &str) -> [u8; 32] {
+        let k = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &self.basic_key);
+        let mut ctx = aws_lc_rs::hmac::Context::with_key(&k);
+        ctx.update(user.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(password.as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ctx.sign().as_ref());
+        out
     }
 
     /// Our signing keys (the newest signs; all verify).

@@ -3,6 +3,7 @@
 //! facts (store lookups, key fetches, password hashing off the runtime) and does the IO.
 
 pub mod auth;
+pub mod cache;
 pub mod cors;
 pub mod defense;
 pub mod demo;

@@ -175,3 +175,88 @@ async fn row24_quota_with_ratelimit_headers() {
         "invalid_credentials"
     );
 }
+
+#[tokio::test]
+async fn credential_cache_skips_rehashing_and_respects_suspension_and_revocation() {
+    let h = start("", "").await;
+    let alice = basic("alice", "alice-pw");
+    assert_eq!(
+        h.get("/api/posts", &[("Authorization", &alice)])
+            .await
+            .status,
+        200
+    );
+    let hashed = h.gw.hashes_started.load(Ordering::SeqCst);
+    for _ in 0..5 {
+        assert_eq!(
+            h.get("/api/posts", &[("Authorization", &alice)])
+                .await
+                .status,
+            200
+        );
+    }
+    assert_eq!(
+        h.gw.hashes_started.load(Ordering::SeqCst),
+        hashed,
+        "cache hits hash nothing"
+    );
+    assert!(h.gw.cache_stats.basic.hits.load(Ordering::SeqCst) >= 5);
+    // A wrong password is never answered from the cache.
+    assert_eq!(
+        h.get(
+            "/api/posts",
+            &[("Authorization", &basic("alice", "alice-pw!"))]
+        )
+        .await
+        .error(),
+        "invalid_credentials"
+    );
+    // Suspension reaches cached credentials within the suspended-set refresh (1 s).
+    h.gw.store
+        .suspend_user("alice", "audit", gatehouse_server::ids::now())
+        .await
+        .unwrap();
+    let mut refused = false;
+    for _ in 0..40 {
+        let r = h.get("/api/posts", &[("Authorization", &alice)]).await;
+        if r.error() == "account_suspended" {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(refused, "a suspension must reach cached Basic credentials");
+    // Bearer: cached after the first use; a logout revokes it at once anyway.
+    let body = serde_json::json!({"username": "bob", "password": "bob-pw"}).to_string();
+    let r = h
+        .send_body(
+            "POST",
+            "/auth/login",
+            &[("Content-Type", "application/json")],
+            axum::body::Body::from(body),
+        )
+        .await;
+    let access = r.json()["access_token"].as_str().unwrap().to_owned();
+    let auth = format!("Bearer {access}");
+    for _ in 0..3 {
+        assert_eq!(
+            h.get("/api/posts", &[("Authorization", &auth)])
+                .await
+                .status,
+            200
+        );
+    }
+    assert!(h.gw.cache_stats.bearer.hits.load(Ordering::SeqCst) >= 2);
+    assert_eq!(
+        h.send("POST", "/auth/logout", &[("Authorization", &auth)])
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        h.get("/api/posts", &[("Authorization", &auth)])
+            .await
+            .error(),
+        "token_revoked"
+    );
+}

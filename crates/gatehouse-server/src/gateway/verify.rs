@@ -11,6 +11,12 @@ use gatehouse_store::{StoreError, User};
 
 use super::{Gateway, RequestView, Runtime};
 
+/// Longest a verified bearer token is remembered, seconds.
+const BEARER_CACHE_TTL: i64 = 300;
+/// Longest a verified Basic pair is remembered, seconds: a changed password or role reaches
+/// running gateways within this time; a suspension within a second (the suspended set).
+const BASIC_CACHE_TTL: i64 = 30;
+
 /// Row 22: our own dependency failed. Clients may retry after this many seconds.
 pub const RETRY_AFTER_UNAVAILABLE: u64 = 5;
 
@@ -57,7 +63,23 @@ impl Gateway {
         token: &SecretString,
         now: i64,
     ) -> Result<Principal, Deny> {
-        let mut p = rt.verifiers.verify(token.expose(), now).await?;
+        use sha2::Digest as _;
+        let key: [u8; 32] = sha2::Sha256::digest(token.expose().as_bytes()).into();
+        let mut p = match self.bearer_cache.get(&key, now) {
+            Some(p) => {
+                self.cache_stats.bearer.hit();
+                p
+            }
+            None => {
+                self.cache_stats.bearer.miss();
+                let p = rt.verifiers.verify(token.expose(), now).await?;
+                // Cached until the token expires, and at most five minutes (keys an issuer
+                // withdraws stop being honoured within that time).
+                let until = p.expires_at.unwrap_or(now).min(now + BEARER_CACHE_TTL);
+                self.bearer_cache.insert(key, p.clone(), until, now);
+                p
+            }
+        };
         // Row 10: logged out, revoked by an admin, or its refresh family caught being reused.
         if self
             .revocations
@@ -123,7 +145,22 @@ impl Gateway {
         password: SecretString,
         now: i64,
     ) -> Result<Principal, Deny> {
-        let user = self.check_password(username, password).await?;
+        let key = self.basic_cache_key(username, password.expose());
+        let user = match self.basic_cache.get(&key, now) {
+            Some(mut user) => {
+                self.cache_stats.basic.hit();
+                // Suspensions apply at once (the suspended set is current to the second).
+                user.status = self.suspended.get(&user.name).unwrap_or_default();
+                user
+            }
+            None => {
+                self.cache_stats.basic.miss();
+                let user = self.check_password(username, password).await?;
+                self.basic_cache
+                    .insert(key, user.clone(), now + BASIC_CACHE_TTL, now);
+                user
+            }
+        };
         let mut p = principal_for_user(&user, Scheme::Basic);
         // The password was proven by this very request.
         p.acr = Some("pwd".to_owned());
