@@ -34,9 +34,12 @@ pub struct CacheStats {
     pub basic: HitMiss,
 }
 
+/// One shard: digest → (value, deadline).
+type Shard<V> = Mutex<HashMap<[u8; 32], (V, i64)>>;
+
 /// A bounded map with per-entry deadlines (unix seconds).
 pub struct TtlCache<V> {
-    shards: Vec<Mutex<HashMap<[u8; 32], (V, i64)>>>,
+    shards: Vec<Shard<V>>,
     per_shard: usize,
 }
 
@@ -48,7 +51,7 @@ impl<V: Clone> TtlCache<V> {
         }
     }
 
-    fn shard(&self, key: &[u8; 32]) -> &Mutex<HashMap<[u8; 32], (V, i64)>> {
+    fn shard(&self, key: &[u8; 32]) -> &Shard<V> {
         &self.shards[usize::from(key[0]) % SHARDS]
     }
 
