@@ -126,11 +126,20 @@ impl Policy {
 
     /// First route (file order) whose pattern and methods match; `[defaults]` otherwise.
     pub fn route<'p>(&'p self, method: &str, path: &'p str) -> RouteMatch<'p> {
+        let mut buf = [""; crate::route::MAX_SEGMENTS];
+        // Paths too deep to split match no route; `[defaults]` decide.
+        let Some(segs) = crate::route::split_path(path, &mut buf) else {
+            return RouteMatch {
+                route: &self.default,
+                params: Vec::new(),
+                index: None,
+            };
+        };
         for (i, r) in self.routes.iter().enumerate() {
             if !r.allows_method(method) {
                 continue;
             }
-            if let Some(params) = r.pattern.matches(path) {
+            if let Some(params) = r.pattern.matches_segments(segs) {
                 return RouteMatch {
                     route: r,
                     params,

@@ -343,8 +343,83 @@ pub fn rfc3339(unix: i64) -> String {
         .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_owned())
 }
 
-/// The problem body's members (RFC 9457), including the row's extra members.
-pub fn problem(deny: &Deny, hidden: bool, ctx: &RenderCtx<'_>) -> Map<String, Value> {
+/// Where the problem members go: a JSON map (for HTML pages) or JSON text written directly
+/// (the hot path of every refusal). One function decides the members for both.
+trait Members {
+    fn str(&mut self, key: &'static str, value: &str);
+    fn num(&mut self, key: &'static str, value: u64);
+    fn list(&mut self, key: &'static str, values: &mut dyn Iterator<Item = &str>);
+}
+
+impl Members for Map<String, Value> {
+    fn str(&mut self, key: &'static str, value: &str) {
+        self.insert(key.into(), Value::String(value.into()));
+    }
+    fn num(&mut self, key: &'static str, value: u64) {
+        self.insert(key.into(), json!(value));
+    }
+    fn list(&mut self, key: &'static str, values: &mut dyn Iterator<Item = &str>) {
+        self.insert(
+            key.into(),
+            Value::Array(values.map(|v| Value::String(v.into())).collect()),
+        );
+    }
+}
+
+/// JSON text (RFC 8259) written member by member.
+struct JsonText(String);
+
+impl JsonText {
+    fn key(&mut self, key: &str) {
+        self.0.push(if self.0.is_empty() { '{' } else { ',' });
+        push_json_str(&mut self.0, key);
+        self.0.push(':');
+    }
+}
+
+/// A JSON string literal with the escapes RFC 8259 §7 requires.
+fn push_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+impl Members for JsonText {
+    fn str(&mut self, key: &'static str, value: &str) {
+        self.key(key);
+        push_json_str(&mut self.0, value);
+    }
+    fn num(&mut self, key: &'static str, value: u64) {
+        self.key(key);
+        let _ = write!(self.0, "{value}");
+    }
+    fn list(&mut self, key: &'static str, values: &mut dyn Iterator<Item = &str>) {
+        self.key(key);
+        self.0.push('[');
+        for (i, v) in values.enumerate() {
+            if i > 0 {
+                self.0.push(',');
+            }
+            push_json_str(&mut self.0, v);
+        }
+        self.0.push(']');
+    }
+}
+
+/// The problem body's members (RFC 9457) in order, including the row's extra members.
+fn members(deny: &Deny, hidden: bool, ctx: &RenderCtx<'_>, m: &mut dyn Members) {
     let shown = if hidden && deny.hideable() {
         &Deny::NotFound
     } else {
@@ -352,59 +427,68 @@ pub fn problem(deny: &Deny, hidden: bool, ctx: &RenderCtx<'_>) -> Map<String, Va
     };
     let (title, detail) = title_detail(shown);
     let code = shown.code();
-    let mut m = Map::with_capacity(12);
-    m.insert("type".into(), Value::String(type_uri(code)));
-    m.insert("title".into(), Value::String(title.into()));
-    m.insert("status".into(), json!(status(shown, false)));
-    m.insert("detail".into(), Value::String(detail.clone()));
-    m.insert("error".into(), Value::String(code.into()));
-    m.insert("message".into(), Value::String(detail));
-    m.insert("timestamp".into(), Value::String(rfc3339(ctx.now)));
-    m.insert("request_id".into(), Value::String(ctx.request_id.into()));
+    m.str("type", &type_uri(code));
+    m.str("title", title);
+    m.num("status", u64::from(status(shown, false)));
+    m.str("detail", &detail);
+    m.str("error", code);
+    m.str("message", &detail);
+    m.str("timestamp", &rfc3339(ctx.now));
+    m.str("request_id", ctx.request_id);
     match shown {
-        Deny::TokenExpired { expired_at } => {
-            m.insert("expired_at".into(), Value::String(rfc3339(*expired_at)));
-        }
+        Deny::TokenExpired { expired_at } => m.str("expired_at", &rfc3339(*expired_at)),
         Deny::AccountSuspended {
             suspended_at,
             reason,
         } => {
-            m.insert("suspended_at".into(), Value::String(rfc3339(*suspended_at)));
-            m.insert("reason".into(), Value::String(reason.clone()));
+            m.str("suspended_at", &rfc3339(*suspended_at));
+            m.str("reason", reason);
         }
         Deny::InsufficientRole { required } if ctx.disclosure == Disclosure::Helpful => {
-            m.insert("required_roles".into(), json!(required));
+            m.list("required_roles", &mut required.iter().map(String::as_str));
         }
         // Scopes are part of the RFC 6750 challenge anyway, so they are always disclosed.
         Deny::InsufficientScope { required } => {
-            m.insert("required_scopes".into(), json!(required));
+            m.list("required_scopes", &mut required.iter().map(String::as_str));
         }
         Deny::InsufficientUserAuthentication {
             acr_values,
             max_age,
         } => {
             if let Some(a) = acr_values {
-                m.insert("acr_values".into(), Value::String(a.clone()));
+                m.str("acr_values", a);
             }
             if let Some(a) = max_age {
-                m.insert("max_age".into(), json!(a));
+                m.num("max_age", *a);
             }
         }
         Deny::TooManyAttempts { retry_after }
         | Deny::RateLimited { retry_after, .. }
-        | Deny::AuthUnavailable { retry_after } => {
-            m.insert("retry_after".into(), json!(retry_after));
-        }
+        | Deny::AuthUnavailable { retry_after } => m.num("retry_after", *retry_after),
         Deny::UnsupportedScheme { .. } | Deny::MissingCredentials | Deny::InvalidCredentials => {
-            let schemes: Vec<&str> = ctx.accepted.iter().map(|s| s.as_str()).collect();
-            m.insert("accepted_schemes".into(), json!(schemes));
+            m.list(
+                "accepted_schemes",
+                &mut ctx.accepted.iter().map(|s| s.as_str()),
+            );
         }
-        Deny::MfaRequired { mfa_token } => {
-            m.insert("mfa_token".into(), Value::String(mfa_token.clone()));
-        }
+        Deny::MfaRequired { mfa_token } => m.str("mfa_token", mfa_token),
         _ => {}
     }
+}
+
+/// The problem body's members as a JSON map (RFC 9457).
+pub fn problem(deny: &Deny, hidden: bool, ctx: &RenderCtx<'_>) -> Map<String, Value> {
+    let mut m = Map::with_capacity(12);
+    members(deny, hidden, ctx, &mut m);
     m
+}
+
+/// The problem body as JSON text, written without an intermediate map.
+pub fn problem_json(deny: &Deny, hidden: bool, ctx: &RenderCtx<'_>) -> String {
+    let mut out = JsonText(String::with_capacity(384));
+    members(deny, hidden, ctx, &mut out);
+    out.0.push('}');
+    out.0
 }
 
 /// Renders a refusal completely. `hidden` applies row 20.
@@ -456,7 +540,7 @@ pub fn render(deny: &Deny, hidden: bool, ctx: &RenderCtx<'_>) -> Rendered {
         error,
         headers,
         content_type: "application/problem+json",
-        body: Value::Object(body).to_string(),
+        body: problem_json(deny, hidden, ctx),
     }
 }
 

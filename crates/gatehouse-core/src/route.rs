@@ -48,6 +48,28 @@ pub enum PatternError {
     BadSegment { path: String, segment: String },
 }
 
+/// Paths with more segments than this match no route: `[defaults]` decide for them.
+pub const MAX_SEGMENTS: usize = 64;
+
+/// Splits a normalized path into its non-empty segments (a single trailing `/` is ignored),
+/// into `buf`. `None` for a path that does not start with `/` or has more than
+/// [`MAX_SEGMENTS`] segments.
+pub fn split_path<'p, 'b>(
+    path: &'p str,
+    buf: &'b mut [&'p str; MAX_SEGMENTS],
+) -> Option<&'b [&'p str]> {
+    let rest = path.strip_prefix('/')?;
+    let mut n = 0;
+    for part in rest.split('/').filter(|s| !s.is_empty()) {
+        if n == MAX_SEGMENTS {
+            return None;
+        }
+        buf[n] = part;
+        n += 1;
+    }
+    Some(&buf[..n])
+}
+
 /// Captured `{param}` values, in pattern order. Few routes have more than two.
 pub type Params<'p> = Vec<(&'p str, &'p str)>;
 
@@ -140,25 +162,37 @@ impl Pattern {
 
     /// Matches a normalized path, returning the captured parameters.
     pub fn matches<'p>(&'p self, path: &'p str) -> Option<Params<'p>> {
-        let path = path.strip_prefix('/')?;
-        let path = path.strip_suffix('/').unwrap_or(path);
-        let mut parts = path.split('/').filter(|s| !s.is_empty());
+        let mut buf = [""; MAX_SEGMENTS];
+        let segs = split_path(path, &mut buf)?;
+        self.matches_segments(segs)
+    }
+
+    /// Matches a path already split by [`split_path`]: the router splits once per request,
+    /// not once per route.
+    pub fn matches_segments<'p>(&'p self, parts: &[&'p str]) -> Option<Params<'p>> {
+        // Cheap rejections first: too few segments, or a different first literal.
+        let fixed = self.segments.len() - usize::from(self.ends_with_rest());
+        if parts.len() < fixed || (!self.ends_with_rest() && parts.len() != fixed) {
+            return None;
+        }
         let mut params = Vec::new();
-        for seg in self.segments.iter() {
+        for (seg, part) in self.segments.iter().zip(parts.iter()) {
             match seg {
                 Segment::Rest => return Some(params),
                 Segment::Literal(l) => {
-                    if parts.next()? != &**l {
+                    if *part != &**l {
                         return None;
                     }
                 }
-                Segment::One => {
-                    parts.next()?;
-                }
-                Segment::Param(name) => params.push((&**name, parts.next()?)),
+                Segment::One => {}
+                Segment::Param(name) => params.push((&**name, *part)),
             }
         }
-        parts.next().is_none().then_some(params)
+        Some(params)
+    }
+
+    fn ends_with_rest(&self) -> bool {
+        matches!(self.segments.last(), Some(Segment::Rest))
     }
 
     /// True when every path this pattern matches is also matched by `self`
@@ -260,6 +294,13 @@ mod tests {
             Pattern::parse("/api/").unwrap(),
             Pattern::parse("/api").unwrap()
         );
+    }
+
+    #[test]
+    fn overlong_paths_match_nothing() {
+        let deep = "/a".repeat(MAX_SEGMENTS + 1);
+        assert!(p("/**").matches(&deep).is_none());
+        assert!(p("/**").matches(&"/a".repeat(MAX_SEGMENTS)).is_some());
     }
 
     #[test]

@@ -364,3 +364,55 @@ fn stale_nonce_answers_digest_challenges_with_stale_true() {
     assert_eq!(r.status, 404);
     assert!(www(&r).is_empty());
 }
+
+#[test]
+fn direct_json_equals_the_map() {
+    let accepted = [Scheme::Bearer, Scheme::Basic];
+    let c = ctx(&accepted);
+    let cases = [
+        Deny::MissingCredentials,
+        Deny::InvalidToken { detail: "x".into() },
+        Deny::TokenExpired { expired_at: 5 },
+        Deny::AccountSuspended {
+            suspended_at: 9,
+            reason: "quote \" backslash \\ newline \n tab \t bell \u{7} é 漢".into(),
+        },
+        Deny::InsufficientRole {
+            required: vec!["a\"b".into(), "c".into()],
+        },
+        Deny::InsufficientScope { required: vec![] },
+        Deny::InsufficientUserAuthentication {
+            acr_values: Some("mfa".into()),
+            max_age: Some(60),
+        },
+        Deny::RateLimited {
+            retry_after: 3,
+            limit: 9,
+        },
+        Deny::MfaRequired {
+            mfa_token: "t.o.k".into(),
+        },
+        Deny::NotOwner,
+    ];
+    for d in &cases {
+        for hidden in [false, true] {
+            let text = problem_json(d, hidden, &c);
+            let parsed: Value =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+            assert_eq!(parsed, Value::Object(problem(d, hidden, &c)), "{d:?}");
+            // Member order is the RFC 9457 order the map keeps too.
+            assert!(text.starts_with("{\"type\":"), "{text}");
+        }
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn direct_json_escapes_anything(reason in "\\PC*|[\\x00-\\x1f\"\\\\]*") {
+        let accepted = [Scheme::Basic];
+        let d = Deny::AccountSuspended { suspended_at: 1, reason };
+        let text = problem_json(&d, false, &ctx(&accepted));
+        let parsed: Value = serde_json::from_str(&text).unwrap();
+        proptest::prop_assert_eq!(parsed, Value::Object(problem(&d, false, &ctx(&accepted))));
+    }
+}
