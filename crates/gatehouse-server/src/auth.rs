@@ -70,6 +70,8 @@ struct AuthCtx {
     request_id: String,
     now: i64,
     html: bool,
+    /// `Origin` of a cross-origin script (SPA) call, for CORS headers per `[cors]`.
+    origin: Option<HeaderValue>,
 }
 
 impl AuthCtx {
@@ -85,6 +87,7 @@ impl AuthCtx {
             rt,
             now: crate::ids::now(),
             html,
+            origin: headers.get(http::header::ORIGIN).cloned(),
         }
     }
 
@@ -110,6 +113,9 @@ impl AuthCtx {
     fn stamp(&self, resp: &mut Response<Body>) {
         if let Ok(v) = HeaderValue::from_str(&self.request_id) {
             resp.headers_mut().insert("x-request-id", v);
+        }
+        if let Some(origin) = &self.origin {
+            crate::cors::actual_response_headers(&self.rt.config.cors, origin, resp.headers_mut());
         }
     }
 
@@ -235,6 +241,12 @@ fn is_secure(rt: &Runtime, peer: std::net::SocketAddr, headers: &HeaderMap) -> b
         && headers
             .get("x-forwarded-proto")
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"))
+}
+
+/// CORS preflight of the `/auth/*` endpoints (single-page apps on another origin log in
+/// with `fetch`), answered per `[cors]` like row 23.
+pub async fn preflight(State(gw): State<Arc<Gateway>>, req: Request<Body>) -> Response<Body> {
+    crate::cors::preflight(&gw.runtime().config.cors, req.headers())
 }
 
 /// `POST /auth/login` (JSON or form: `username`, `password`, `return_to`).

@@ -112,10 +112,22 @@ pub fn public_router(gw: Arc<Gateway>) -> Router {
         .route("/readyz", get(edge::readyz))
         .route("/.well-known/jwks.json", get(edge::jwks))
         .route("/_gatehouse/forward-auth", any(edge::forward_auth_handler))
-        .route("/auth/login", post(crate::auth::login))
-        .route("/auth/mfa", post(crate::auth::mfa_handler))
-        .route("/auth/refresh", post(crate::auth::refresh))
-        .route("/auth/logout", post(crate::auth::logout))
+        .route(
+            "/auth/login",
+            post(crate::auth::login).options(crate::auth::preflight),
+        )
+        .route(
+            "/auth/mfa",
+            post(crate::auth::mfa_handler).options(crate::auth::preflight),
+        )
+        .route(
+            "/auth/refresh",
+            post(crate::auth::refresh).options(crate::auth::preflight),
+        )
+        .route(
+            "/auth/logout",
+            post(crate::auth::logout).options(crate::auth::preflight),
+        )
         .fallback(edge::proxy_handler)
         .with_state(gw)
 }

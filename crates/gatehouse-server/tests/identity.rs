@@ -467,3 +467,42 @@ async fn signing_key_rotation_keeps_old_tokens_valid() {
         );
     }
 }
+
+#[tokio::test]
+async fn spa_on_another_origin_can_log_in_with_cors() {
+    let h = start().await;
+    let r = h
+        .send(
+            "OPTIONS",
+            "/auth/login",
+            &[
+                ("Origin", "https://app.example"),
+                ("Access-Control-Request-Method", "POST"),
+                ("Access-Control-Request-Headers", "content-type"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    let r = h
+        .send_body(
+            "POST",
+            "/auth/login",
+            &[
+                ("Content-Type", "application/json"),
+                ("Origin", "https://app.example"),
+            ],
+            json_body(serde_json::json!({"username": "bob", "password": "nope"})),
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    let exposed = r.header("access-control-expose-headers").unwrap();
+    assert!(exposed.contains("WWW-Authenticate"), "{exposed}");
+}
