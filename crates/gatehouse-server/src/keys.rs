@@ -72,7 +72,10 @@ impl OwnKeys {
             }
             keys = store.list_signing_keys().await?;
         }
-        keys.sort_by_key(|k| k.created_at);
+        // Keys that `keys rotate` set to retire go first, oldest first, so the signing key
+        // (the last) is the one rotated in, even when it was created in the same second as
+        // the key it replaces (the store orders ties by `kid`, which is random).
+        keys.sort_by_key(|k| (k.retired_at.is_none(), k.created_at));
         Ok(Self {
             keys: keys
                 .into_iter()
@@ -168,5 +171,44 @@ impl Secrets {
     #[cfg(test)]
     pub fn from_bytes(master: [u8; 32]) -> Self {
         Self { master }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_rotated_in_key_signs_even_within_the_same_second() {
+        let store = gatehouse_store::open_store("sqlite::memory:")
+            .await
+            .expect("in-memory store");
+        let now = 1_700_000_000;
+        // Many rounds: each time, the old and the new key share `created_at` and their
+        // random kids decide the store's order.
+        for _ in 0..16 {
+            let old: Vec<String> = store
+                .list_signing_keys()
+                .await
+                .expect("list")
+                .into_iter()
+                .filter(|k| k.algorithm == "EdDSA" && k.retired_at.is_none())
+                .map(|k| k.kid)
+                .collect();
+            let key = generate(now).expect("generate");
+            let kid = key.kid.clone();
+            store.add_signing_key(key).await.expect("add");
+            for k in &old {
+                store
+                    .retire_signing_key(k, now + 900)
+                    .await
+                    .expect("retire");
+            }
+            let keys = OwnKeys::load_or_create(store.as_ref(), now)
+                .await
+                .expect("load");
+            assert_eq!(keys.current().map(|k| k.kid.as_str()), Some(kid.as_str()));
+            assert!(keys.keys.iter().any(|k| old.contains(&k.kid)) || old.is_empty());
+        }
     }
 }

@@ -10,6 +10,10 @@ mod check;
 mod demo;
 #[path = "cli/explain.rs"]
 mod explain;
+#[path = "cli/identity.rs"]
+mod identity;
+#[path = "cli/pyjwt.rs"]
+mod pyjwt;
 #[cfg(unix)] // signals (SIGHUP, SIGTERM) via kill(1)
 #[path = "cli/serve.rs"]
 mod serve;

@@ -248,7 +248,8 @@ pub fn http(
     parse_response(&raw, method == "HEAD")
 }
 
-fn parse_response(raw: &[u8], head: bool) -> std::io::Result<Response> {
+/// Parses a whole HTTP/1.1 response (`Connection: close`) read from a socket.
+pub fn parse_response(raw: &[u8], head: bool) -> std::io::Result<Response> {
     let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_owned());
     let end = raw
         .windows(4)
