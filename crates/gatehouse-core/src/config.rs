@@ -49,6 +49,11 @@ pub struct ServerConfig {
     pub forward_auth_body: ForwardAuthBody,
     /// Largest request body accepted for proxying, bytes. Default 10 MiB.
     pub max_body_bytes: u64,
+    /// Digest algorithms offered (one challenge each, strongest first) and accepted, with
+    /// their `-sess` variants (RFC 7616 §3.3, §3.7). Default SHA-256 and MD5. An MD5-only
+    /// list serves users imported from Apache htdigest files, who have no SHA-256 HA1:
+    /// clients answer the first challenge they support, which would be SHA-256.
+    pub digest_algorithms: Vec<crate::digest::Algorithm>,
 }
 
 impl Default for ServerConfig {
@@ -62,6 +67,10 @@ impl Default for ServerConfig {
             scope_challenge: true,
             forward_auth_body: ForwardAuthBody::Auto,
             max_body_bytes: 10 * 1024 * 1024,
+            digest_algorithms: vec![
+                crate::digest::Algorithm::Sha256,
+                crate::digest::Algorithm::Md5,
+            ],
         }
     }
 }

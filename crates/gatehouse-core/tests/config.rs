@@ -6,6 +6,7 @@ use std::time::Duration;
 use gatehouse_core::config::{
     Access, ConfigError, Disclosure, ForwardAuthBody, IssuerKeys, Scheme, parse,
 };
+use gatehouse_core::digest::Algorithm as DigestAlgorithm;
 use jsonwebtoken::Algorithm;
 
 /// Design §3's example, minus `[cluster]`; the admin route's path carries the `{tenant}` and
@@ -216,6 +217,10 @@ fn empty_file_is_all_defaults() {
     assert!(c.server.scope_challenge);
     assert_eq!(c.server.forward_auth_body, ForwardAuthBody::Auto);
     assert_eq!(c.server.max_body_bytes, 10 * 1024 * 1024);
+    assert_eq!(
+        c.server.digest_algorithms,
+        [DigestAlgorithm::Sha256, DigestAlgorithm::Md5]
+    );
     assert!(c.upstream.is_none());
     assert_eq!(c.store.url, "sqlite://gatehouse.db");
     assert_eq!(c.tokens.issuer, "gatehouse");
@@ -763,6 +768,29 @@ fn plain_http_jwks_warns_unless_loopback() {
 }
 
 /// The complete example in `docs/config.md` stays valid.
+#[test]
+fn digest_algorithms_are_md5_and_sha256_strongest_first() {
+    let (c, _) = parse("[server]\ndigest_algorithms = [\"md5\", \"SHA-256\", \"MD5\"]\n").unwrap();
+    assert_eq!(
+        c.server.digest_algorithms,
+        [DigestAlgorithm::Sha256, DigestAlgorithm::Md5]
+    );
+    let (c, _) = parse("[server]\ndigest_algorithms = [\"MD5\"]\n").unwrap();
+    assert_eq!(c.server.digest_algorithms, [DigestAlgorithm::Md5]);
+    for (value, needle) in [
+        ("[]", "at least one"),
+        ("[\"MD5-sess\"]", "`-sess` variant"),
+        ("[\"SHA-512-256\"]", "unsupported Digest algorithm"),
+        ("[\"SHA1\"]", "unsupported Digest algorithm"),
+        ("\"MD5\"", "array"),
+    ] {
+        let errs = errors(&format!("[server]\ndigest_algorithms = {value}\n"));
+        assert_eq!(errs.len(), 1, "{value}: {errs:?}");
+        assert_eq!(errs[0].line, Some(2), "{value}: {errs:?}");
+        assert!(errs[0].to_string().contains(needle), "{value}: {errs:?}");
+    }
+}
+
 #[test]
 fn documented_example_parses() {
     let doc = include_str!("../../../docs/config.md");

@@ -25,8 +25,6 @@ use crate::gateway::Gateway;
 /// Lifetime of a nonce, seconds.
 pub const NONCE_TTL: u64 = 300;
 pub const KEY_DIGEST: &str = "gatehouse/digest-nonce/v1";
-/// The algorithms offered, strongest first; HA1s are stored for both.
-pub const ALGORITHMS: [Algorithm; 2] = [Algorithm::Sha256, Algorithm::Md5];
 
 /// Highest `nc` per nonce.
 #[derive(Default)]
@@ -54,22 +52,26 @@ impl NonceCounts {
     }
 }
 
-/// A fresh challenge for a 401 on a route that takes Digest.
-pub fn challenge(gw: &Gateway, realm: &str, now: i64) -> DigestChallenge {
+/// A fresh challenge for a 401 on a route that takes Digest, one per configured algorithm
+/// (`[server] digest_algorithms`, rendered strongest first).
+pub fn challenge(gw: &Gateway, realm: &str, algorithms: &[Algorithm], now: i64) -> DigestChallenge {
     let key = gw.secrets.derive(KEY_DIGEST);
     DigestChallenge {
         nonce: make_nonce(&key, now, &crate::ids::random_bytes::<16>()),
         opaque: make_opaque(&key, realm),
-        algorithms: ALGORITHMS.to_vec(),
+        algorithms: algorithms.to_vec(),
         userhash: true,
     }
 }
 
 impl Gateway {
     /// Verifies a Digest credential for `method` on `target` (the raw request-target).
+    /// `algorithms` are the ones offered (`[server] digest_algorithms`); a response in any
+    /// other (or its `-sess` variant) is refused: the server chooses (RFC 7616 §3.3).
     pub async fn verify_digest(
         &self,
         realm: &str,
+        algorithms: &[Algorithm],
         params: &DigestParams,
         method: &str,
         target: &str,
@@ -77,6 +79,9 @@ impl Gateway {
     ) -> Result<Principal, Deny> {
         let key = self.secrets.derive(KEY_DIGEST);
         let base = params.algorithm.base();
+        if !algorithms.contains(&base) {
+            return Err(Deny::InvalidCredentials);
+        }
         let stored_alg = match base {
             Algorithm::Sha256 => DigestAlgorithm::Sha256,
             Algorithm::Md5 => DigestAlgorithm::Md5,

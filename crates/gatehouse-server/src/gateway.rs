@@ -418,9 +418,14 @@ impl Gateway {
             .and_then(|i| rt.policy.routes().get(i))
             .map_or(&rt.config.defaults.auth[..], |r| &r.config.auth[..]);
         // A fresh nonce per challenge, only where the route takes Digest.
-        let digest = accepted
-            .contains(&gatehouse_core::Scheme::Digest)
-            .then(|| crate::digest::challenge(self, &rt.policy.realm, args.now));
+        let digest = accepted.contains(&gatehouse_core::Scheme::Digest).then(|| {
+            crate::digest::challenge(
+                self,
+                &rt.policy.realm,
+                &rt.config.server.digest_algorithms,
+                args.now,
+            )
+        });
         let ctx = RenderCtx {
             realm: &rt.policy.realm,
             accepted,

@@ -74,6 +74,19 @@ pub enum Command {
         #[arg(long)]
         update: bool,
     },
+    /// Import Digest secrets from an Apache htdigest file (`user:realm:HA1`, MD5). Missing
+    /// users are created without a password; existing ones keep theirs and their roles.
+    /// Nothing is imported if any line is bad. Clients answer the first Digest challenge
+    /// they support (SHA-256 by default), so serve imported users with
+    /// `[server] digest_algorithms = ["MD5"]`.
+    ImportHtdigest {
+        #[command(flatten)]
+        config: ConfigArg,
+        file: PathBuf,
+        /// Role given to every user the import creates; repeatable.
+        #[arg(long = "role")]
+        roles: Vec<String>,
+    },
     /// Issue an access token for a local user (signed with our own key).
     #[command(subcommand)]
     Token(TokenCommand),
@@ -150,6 +163,27 @@ pub enum MfaCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum DigestCommand {
+    /// Store the user's Digest secrets (HA1 and userhash for MD5 and SHA-256) for the
+    /// configured `[server] realm`. The password is read from standard input; if the user
+    /// has a password, it must be that one (Basic and Digest then accept the same).
+    Enable {
+        #[command(flatten)]
+        config: ConfigArg,
+        name: String,
+        /// Read the password from standard input (first line).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Remove the user's Digest secrets for the configured `[server] realm`.
+    Disable {
+        #[command(flatten)]
+        config: ConfigArg,
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum UserCommand {
     /// Create a user; the password is read from standard input.
     Add {
@@ -164,7 +198,14 @@ pub enum UserCommand {
         /// Read the password from standard input (first line).
         #[arg(long)]
         password_stdin: bool,
+        /// Also enable HTTP Digest (RFC 7616): store the HA1 and userhash for MD5 and
+        /// SHA-256 in the configured `[server] realm`.
+        #[arg(long)]
+        digest: bool,
     },
+    /// HTTP Digest secrets (RFC 7616): a user can use Digest only once enabled.
+    #[command(subcommand)]
+    Digest(DigestCommand),
     /// Suspend a user: their credentials keep proving who they are, and every request is
     /// answered 403 `account_suspended`.
     Suspend {

@@ -1,6 +1,7 @@
 //! The commands behind the CLI.
 
 mod demo;
+mod digest;
 mod explain;
 mod identity;
 mod serve;
@@ -86,6 +87,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             roles,
             update,
         } => users::import_htpasswd(&config, &file, &roles, update).await,
+        Command::ImportHtdigest {
+            config,
+            file,
+            roles,
+        } => digest::import_htdigest(&config, &file, &roles).await,
         Command::Token(c) => users::token(c).await,
         Command::Session(c) => identity::session(c).await,
         Command::Keys(c) => identity::keys(c).await,

@@ -8,6 +8,9 @@ mod support;
 mod check;
 #[path = "cli/demo.rs"]
 mod demo;
+#[cfg(unix)] // SIGHUP via kill(1)
+#[path = "cli/digest.rs"]
+mod digest;
 #[path = "cli/explain.rs"]
 mod explain;
 #[path = "cli/identity.rs"]

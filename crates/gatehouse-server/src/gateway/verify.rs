@@ -51,8 +51,15 @@ impl Gateway {
             Credential::ApiKey(key) => self.verify_api_key(&key, now).await,
             Credential::Session(cookie) => self.verify_session(&cookie, now).await,
             Credential::Digest(params) => {
-                self.verify_digest(&rt.policy.realm, &params, req.method, req.target, now)
-                    .await
+                self.verify_digest(
+                    &rt.policy.realm,
+                    &rt.config.server.digest_algorithms,
+                    &params,
+                    req.method,
+                    req.target,
+                    now,
+                )
+                .await
             }
         }
     }

@@ -15,7 +15,7 @@ use gatehouse_store::{AccountStatus, NewApiKey, NewUser, StoreError};
 use super::store_for;
 use crate::cli::{KeyCommand, TokenCommand, UserCommand};
 
-fn read_password_stdin() -> anyhow::Result<String> {
+pub(super) fn read_password_stdin() -> anyhow::Result<String> {
     let mut line = String::new();
     std::io::stdin()
         .lock()
@@ -32,7 +32,7 @@ fn hash(pw: &str) -> anyhow::Result<String> {
     hash_password(pw.as_bytes(), &random_bytes::<16>()).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-fn valid_name(name: &str) -> anyhow::Result<()> {
+pub(super) fn valid_name(name: &str) -> anyhow::Result<()> {
     if name.is_empty()
         || name.len() > 128
         || name.contains(':')
@@ -57,6 +57,7 @@ pub async fn user(cmd: UserCommand) -> anyhow::Result<ExitCode> {
             roles,
             tenant,
             password_stdin,
+            digest,
         } => {
             valid_name(&name)?;
             if !password_stdin {
@@ -65,7 +66,9 @@ pub async fn user(cmd: UserCommand) -> anyhow::Result<ExitCode> {
                 );
             }
             let pw = read_password_stdin()?;
-            let (_, store) = store_for(&config).await?;
+            let (cfg, store) = store_for(&config).await?;
+            // Computed now, stored once the user exists (the password moves to the hasher).
+            let secrets = digest.then(|| super::digest::secrets(&name, &cfg.server.realm, &pw));
             let password_hash = tokio::task::spawn_blocking(move || hash(&pw)).await??;
             let u = store
                 .create_user(
@@ -88,7 +91,16 @@ pub async fn user(cmd: UserCommand) -> anyhow::Result<ExitCode> {
                 u.roles.join(", "),
                 u.tenant.as_deref().unwrap_or("-")
             );
+            if let Some(secrets) = secrets {
+                super::digest::store_secrets(store.as_ref(), &name, &cfg.server.realm, secrets)
+                    .await?;
+                println!(
+                    "enabled Digest for `{name}` in realm `{}` (MD5, SHA-256)",
+                    cfg.server.realm
+                );
+            }
         }
+        UserCommand::Digest(c) => return super::digest::user_digest(c).await,
         UserCommand::Suspend {
             config,
             name,
@@ -168,7 +180,7 @@ pub async fn user(cmd: UserCommand) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn not_found(e: StoreError, what: &str, name: &str) -> anyhow::Error {
+pub(super) fn not_found(e: StoreError, what: &str, name: &str) -> anyhow::Error {
     match e {
         StoreError::NotFound { .. } => anyhow::anyhow!("no {what} `{name}`"),
         e => e.into(),

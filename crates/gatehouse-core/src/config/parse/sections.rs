@@ -90,6 +90,7 @@ fn server(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> ServerConfig {
             "scope_challenge",
             "forward_auth_body",
             "max_body_bytes",
+            "digest_algorithms",
         ],
     );
     let mut s = ServerConfig::default();
@@ -149,6 +150,20 @@ fn server(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> ServerConfig {
     }
     if let Some(v) = t.get("max_body_bytes").and_then(|f| ctx.u64(&f)) {
         s.max_body_bytes = v;
+    }
+    if let Some(f) = t.get("digest_algorithms")
+        && let Some(v) = ctx.list(&f, values::digest_algorithm)
+    {
+        if v.is_empty() {
+            let msg = "list at least one Digest algorithm (`SHA-256`, `MD5`); \
+                       routes choose whether Digest is accepted with `auth`";
+            ctx.error(&f.span, &f.key, msg);
+        } else {
+            let mut v = v;
+            v.sort_by_key(|a| a.strength_rank());
+            v.dedup();
+            s.digest_algorithms = v;
+        }
     }
     s
 }

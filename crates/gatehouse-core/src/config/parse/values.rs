@@ -270,6 +270,23 @@ pub fn non_empty(s: &str) -> Result<String, String> {
     }
 }
 
+/// A Digest algorithm whose HA1 the store keeps: `SHA-256` or `MD5` (RFC 7616 §6.1 tokens,
+/// case-insensitive). Their `-sess` variants come with them (same stored HA1, §3.4.2).
+pub fn digest_algorithm(s: &str) -> Result<crate::digest::Algorithm, String> {
+    use crate::digest::Algorithm;
+    match Algorithm::from_name(s) {
+        Some(a @ (Algorithm::Sha256 | Algorithm::Md5)) => Ok(a),
+        Some(a) if a.is_sess() => Err(format!(
+            "`{s}` is a `-sess` variant; list `{}` (its `-sess` variant is accepted with it)",
+            a.base()
+        )),
+        _ => Err(format!(
+            "unsupported Digest algorithm `{}`; expected `SHA-256` or `MD5`",
+            s.escape_debug()
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
