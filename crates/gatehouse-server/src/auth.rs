@@ -16,6 +16,7 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use gatehouse_core::Scheme;
 use gatehouse_core::deny::Deny;
 use gatehouse_core::secret::SecretString;
 use gatehouse_store::{NewSession, RotateOutcome, Session, User};
@@ -72,6 +73,8 @@ struct AuthCtx {
     html: bool,
     /// `Origin` of a cross-origin script (SPA) call, for CORS headers per `[cors]`.
     origin: Option<HeaderValue>,
+    /// The request is a form post from the sign-in or code page (set once the body is read).
+    form: bool,
 }
 
 impl AuthCtx {
@@ -88,12 +91,13 @@ impl AuthCtx {
             now: crate::ids::now(),
             html,
             origin: headers.get(http::header::ORIGIN).cloned(),
+            form: false,
         }
     }
 
     /// A refusal through core's table (the `[defaults]` schemes give the challenges).
     fn refuse(&self, deny: &Deny, return_to: &str) -> Response<Body> {
-        let r = self.gw.render(
+        let mut r = self.gw.render(
             &self.rt,
             &RenderArgs {
                 route: None,
@@ -105,9 +109,32 @@ impl AuthCtx {
             deny,
             false,
         );
+        if self.html && self.form {
+            self.no_dialog(&mut r);
+        }
         let mut resp = crate::edge::rendered_response(r, true);
         self.stamp(&mut resp);
         resp
+    }
+
+    /// A browser that posted the sign-in (or code) form gets the page again on a refusal,
+    /// never the native credentials dialog that a `Basic` or `Digest` challenge opens —
+    /// answering that dialog re-posts the same form with an `Authorization` header the
+    /// token service ignores, and a wrong password loops. A 401 still names a challenge
+    /// (RFC 9110 §15.5.2): `Bearer`, what the token service issues.
+    fn no_dialog(&self, r: &mut gatehouse_core::render::Rendered) {
+        let dialog = |v: &str| {
+            let scheme = v.split(' ').next().unwrap_or("");
+            scheme.eq_ignore_ascii_case("basic") || scheme.eq_ignore_ascii_case("digest")
+        };
+        r.headers
+            .retain(|(name, v)| *name != "www-authenticate" || !dialog(v));
+        if r.status == 401 && !r.headers.iter().any(|(n, _)| *n == "www-authenticate") {
+            let realm = &self.rt.policy.realm;
+            if let Some(c) = gatehouse_core::render::plain_challenge(Scheme::Bearer, realm) {
+                r.headers.push(("www-authenticate", c));
+            }
+        }
     }
 
     fn stamp(&self, resp: &mut Response<Body>) {
@@ -256,11 +283,12 @@ pub async fn login(
     req: Request<Body>,
 ) -> Response<Body> {
     let (parts, body) = req.into_parts();
-    let ctx = AuthCtx::new(gw, &parts.headers);
+    let mut ctx = AuthCtx::new(gw, &parts.headers);
     let fields = match body::read(&parts.headers, body).await {
         Ok(f) => f,
         Err(d) => return ctx.invalid_request(d),
     };
+    ctx.form = fields.form;
     let return_to = safe_return_to(fields.get("return_to")).to_owned();
     if fields.form && !session::same_origin(&parts.headers) {
         return ctx.refuse(&Deny::CsrfRejected, &return_to);
@@ -319,11 +347,12 @@ pub async fn mfa_handler(
     req: Request<Body>,
 ) -> Response<Body> {
     let (parts, body) = req.into_parts();
-    let ctx = AuthCtx::new(gw, &parts.headers);
+    let mut ctx = AuthCtx::new(gw, &parts.headers);
     let fields = match body::read(&parts.headers, body).await {
         Ok(f) => f,
         Err(d) => return ctx.invalid_request(d),
     };
+    ctx.form = fields.form;
     let return_to = safe_return_to(fields.get("return_to")).to_owned();
     if fields.form && !session::same_origin(&parts.headers) {
         return ctx.refuse(&Deny::CsrfRejected, &return_to);

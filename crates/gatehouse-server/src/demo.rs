@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 
 use axum::Router;
 use axum::body::Body;
+use gatehouse_core::accept::prefers_html;
+use gatehouse_core::render::escape_html;
 use http::{Request, Response};
 
 /// The demo's config; `{upstream}` and `{listen}` are filled in at start.
@@ -27,6 +29,22 @@ auth = ["bearer", "api_key", "basic"]
 name = "health"
 path = "/api/public/**"
 access = "public"
+
+[[route]]
+name = "home"
+path = "/"
+access = "public"
+
+[[route]]
+name = "app-admin"
+path = "/app/admin/**"
+auth = ["session", "bearer"]
+roles = ["admin"]
+
+[[route]]
+name = "app"
+path = "/app/**"
+auth = ["session", "bearer"]
 
 [[route]]
 name = "dotfiles"
@@ -82,7 +100,8 @@ path = "/api/office/**"
 networks = ["10.0.0.0/8"]
 "#;
 
-/// The demo upstream: echoes what it received, including the identity headers.
+/// The demo upstream: echoes what it received, including the identity headers, as JSON; a
+/// browser (`Accept` prefers HTML) gets small HTML pages for `/` and `/app/...` instead.
 pub fn upstream_router() -> Router {
     Router::new().fallback(|req: Request<Body>| async move {
         let h = req.headers();
@@ -91,10 +110,19 @@ pub fn upstream_router() -> Router {
             h.get(n)
                 .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
         };
+        let path = req.uri().path();
+        let browser = h
+            .get(http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(prefers_html);
+        if browser && (path == "/" || path.starts_with("/app/")) {
+            let page = app_page(path, get("x-gatehouse-user").as_deref());
+            return typed(page, "text/html; charset=utf-8");
+        }
         let body = serde_json::json!({
             "upstream": "demo",
             "method": req.method().as_str(),
-            "path": req.uri().path(),
+            "path": path,
             "query": req.uri().query(),
             "user": get("x-gatehouse-user"),
             "roles": get("x-gatehouse-roles"),
@@ -102,13 +130,47 @@ pub fn upstream_router() -> Router {
             "scopes": get("x-gatehouse-scopes"),
             "auth": get("x-gatehouse-auth"),
         });
-        let mut r = Response::new(Body::from(body.to_string()));
-        r.headers_mut().insert(
-            http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static("application/json"),
-        );
-        r
+        typed(body.to_string(), "application/json")
     })
+}
+
+fn typed(body: String, content_type: &'static str) -> Response<Body> {
+    let mut r = Response::new(Body::from(body));
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(content_type),
+    );
+    r
+}
+
+const APP_STYLE: &str = "body{font-family:system-ui,sans-serif;background:#f4f5f7;color:#1d2330;margin:0}\
+main{max-width:30rem;margin:8vh auto;background:#fff;padding:2rem 2.25rem;border-radius:10px;\
+box-shadow:0 2px 14px rgba(0,0,0,.08)}h1{font-size:1.35rem;margin:0 0 .75rem}a{color:#2456d3}\
+li{margin:.35rem 0}button{padding:.5rem 1rem;border:1px solid #c5c9d3;border-radius:6px;\
+background:#fff;font-size:.95rem;cursor:pointer}";
+
+/// The demo app's page: who is signed in (per the gateway's identity header) and links to
+/// a page everyone may see and one only admins may.
+fn app_page(path: &str, user: Option<&str>) -> String {
+    let (title, greeting) = match user {
+        Some(u) => ("Demo app", format!("Hello, {}", escape_html(u))),
+        None => ("Gatehouse demo", "Gatehouse demo".to_owned()),
+    };
+    let sign_out = if user.is_some() {
+        "<form method=\"post\" action=\"/auth/logout\"><button type=\"submit\">Sign out</button></form>"
+    } else {
+        ""
+    };
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+<title>{title}</title><style>{APP_STYLE}</style></head><body><main>\
+<h1>{greeting}</h1><p>This page (<code>{path}</code>) comes from the demo upstream, behind Gatehouse.</p>\
+<ul><li><a href=\"/app/home\">App home</a> (any signed-in user)</li>\
+<li><a href=\"/app/admin/settings\">Admin settings</a> (the <code>admin</code> role)</li></ul>\
+{sign_out}</main></body></html>",
+        path = escape_html(path),
+    )
 }
 
 /// Fills the demo config's addresses.

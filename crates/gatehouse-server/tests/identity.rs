@@ -431,6 +431,47 @@ async fn browser_session_cookie_csrf_and_sign_out() {
     assert_eq!(r.error(), "invalid_token");
 }
 
+/// A refused sign-in form gets the page again, never a `Basic`/`Digest` challenge: browsers
+/// answer those with their native dialog (headless Chromium fails the navigation with
+/// `ERR_INVALID_AUTH_CREDENTIALS`), which re-posts the form and loops on a wrong password.
+#[tokio::test]
+async fn refused_sign_in_form_opens_no_browser_dialog() {
+    gatehouse_server::install_crypto();
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let upstream = common::echo_upstream(rx.clone()).await;
+    let text = common::config_text(upstream, "").replacen(
+        r#"auth = ["bearer", "api_key"]"#,
+        r#"auth = ["basic", "digest"]"#,
+        1,
+    );
+    let h = Harness::start_config(&text, upstream, stop, rx).await;
+    let origin = format!("http://{}", h.addr);
+    let host = h.addr.to_string();
+    let r = h
+        .send_body(
+            "POST",
+            "/auth/login",
+            &[
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("Accept", "text/html,application/xhtml+xml,*/*;q=0.8"),
+                ("Origin", &origin),
+                ("Host", &host),
+            ],
+            axum::body::Body::from("username=bob&password=nope&return_to=%2Fapp%2Fhome"),
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.challenges(), ["Bearer realm=\"api\""]);
+    assert!(r.text.contains("action=\"/auth/login\""), "{}", r.text);
+    assert!(r.text.contains("name=\"return_to\" value=\"/app/home\""));
+    // API clients still get the configured challenges.
+    let r = login(&h, "bob", "nope").await;
+    assert_eq!(r.status, 401);
+    let c = r.challenges();
+    assert!(c[0].starts_with("Basic "), "{c:?}");
+    assert!(c.iter().any(|c| c.starts_with("Digest ")), "{c:?}");
+}
+
 #[tokio::test]
 async fn signing_key_rotation_keeps_old_tokens_valid() {
     let h = start().await;

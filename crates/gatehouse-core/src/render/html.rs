@@ -25,13 +25,21 @@ pub fn escape_html(s: &str) -> String {
     out
 }
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;background:#f4f5f7;color:#1d2330;margin:0}\
-main{max-width:26rem;margin:8vh auto;background:#fff;padding:2rem 2.25rem;border-radius:10px;\
-box-shadow:0 2px 14px rgba(0,0,0,.08)}h1{font-size:1.35rem;margin:0 0 .5rem}p{line-height:1.45}\
-label{display:block;margin:.9rem 0 .3rem;font-weight:600}input{width:100%;box-sizing:border-box;\
-padding:.55rem;border:1px solid #c5c9d3;border-radius:6px;font-size:1rem}button{margin-top:1.2rem;\
-width:100%;padding:.65rem;border:0;border-radius:6px;background:#2456d3;color:#fff;font-size:1rem}\
-.code{font-family:ui-monospace,monospace;font-size:.85rem;color:#5b6270}ul{padding-left:1.2rem}";
+const STYLE: &str = "*{box-sizing:border-box}\
+body{font:16px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;background:#f3f4f7;color:#1d2330;margin:0}\
+main{max-width:25rem;margin:10vh auto 2rem;background:#fff;padding:2rem 2.25rem 1.5rem;border-radius:12px;\
+border:1px solid #e3e6ec;box-shadow:0 1px 2px rgba(16,24,40,.04),0 8px 24px rgba(16,24,40,.06)}\
+h1{font-size:1.3rem;line-height:1.3;margin:0 0 .4rem}p{margin:.5rem 0;color:#3a4150}\
+label{display:block;margin:1rem 0 .35rem;font-size:.9rem;font-weight:600}\
+input{width:100%;padding:.6rem .7rem;border:1px solid #c8ccd6;border-radius:8px;font:inherit}\
+input:focus{outline:0;border-color:#2456d3;box-shadow:0 0 0 3px rgba(36,86,211,.18)}\
+button{margin-top:1.4rem;width:100%;padding:.65rem;border:1px solid #2456d3;border-radius:8px;\
+background:#2456d3;color:#fff;font:inherit;font-weight:600;cursor:pointer}button:hover{background:#1c46b0}\
+button.secondary{background:#fff;color:#1d2330;border-color:#c8ccd6}button.secondary:hover{background:#f3f4f7}\
+ul{margin:.4rem 0 .8rem;padding-left:1.2rem}\
+code{font:.85em ui-monospace,SFMono-Regular,Menlo,monospace;background:#eef1f6;padding:.1em .35em;border-radius:4px}\
+.code{margin:1.6rem 0 0;padding-top:.9rem;border-top:1px solid #eceef2;\
+font:.75rem/1.5 ui-monospace,SFMono-Regular,Menlo,monospace;color:#6b7280;overflow-wrap:anywhere}";
 
 fn shell(title: &str, inner: &str) -> String {
     format!(
@@ -128,7 +136,7 @@ pub(super) fn page(
             inner.push_str(
                 "<p>Signing in again will not change this. Ask an administrator for access, \
 quoting the request id below.</p>\
-<form method=\"post\" action=\"/auth/logout\"><button type=\"submit\">Sign out</button></form>",
+<form method=\"post\" action=\"/auth/logout\"><button type=\"submit\" class=\"secondary\">Sign out</button></form>",
             );
         }
     }

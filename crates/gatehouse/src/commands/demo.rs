@@ -9,6 +9,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use gatehouse_core::apikey::generate_api_key;
 use gatehouse_core::password::hash_password;
+use gatehouse_core::totp;
+use gatehouse_server::auth::mfa::seal_totp_secret;
 use gatehouse_server::demo::{demo_config, upstream_router};
 use gatehouse_server::ids::{now, random_bytes};
 use gatehouse_server::tokens::{TokenRequest, issue};
@@ -23,6 +25,8 @@ struct Seeded {
     bob: String,
     expired: String,
     bob_key: String,
+    /// Dave's TOTP secret (base32), for an authenticator app or `oathtool`.
+    dave_totp: String,
 }
 
 async fn seed(gw: &gatehouse_server::Gateway) -> anyhow::Result<Seeded> {
@@ -37,6 +41,7 @@ async fn seed(gw: &gatehouse_server::Gateway) -> anyhow::Result<Seeded> {
         ),
         ("bob", "bob-password", vec!["editor"], "globex"),
         ("carol", "carol-password", vec!["editor"], "acme"),
+        ("dave", "dave-password", vec!["editor"], "acme"),
     ] {
         let pw = pw.to_owned();
         let hash = tokio::task::spawn_blocking(move || {
@@ -60,6 +65,10 @@ async fn seed(gw: &gatehouse_server::Gateway) -> anyhow::Result<Seeded> {
         .suspend_user("carol", "Terms of Service violation", t)
         .await?;
     gw.suspended.refresh(store).await;
+    let dave_secret = totp::generate_secret(&random_bytes::<{ totp::SECRET_LEN }>());
+    let sealed =
+        seal_totp_secret(&gw.secrets, "dave", &dave_secret).map_err(|e| anyhow::anyhow!(e))?;
+    store.set_mfa_secret("dave", Some(sealed)).await?;
     let rt = gw.runtime();
     let tokens = &rt.config.tokens;
     let user = |n: &str| {
@@ -105,6 +114,7 @@ async fn seed(gw: &gatehouse_server::Gateway) -> anyhow::Result<Seeded> {
         bob: sign(&bob, &["posts:read"], "pwd", t, hour)?,
         expired: sign(&bob, &["posts:read"], "pwd", t - 7200, hour)?,
         bob_key: generated.display.expose().to_owned(),
+        dave_totp: totp::base32_encode(&dave_secret),
     })
 }
 
@@ -243,7 +253,10 @@ fn tour(base: &str, s: &Seeded) -> String {
         "\nBrowsers get an HTML page with the same status: curl -i -H 'Accept: text/html' {base}/api/posts\n\
 Explain any decision: gatehouse explain --config <file> GET /api/admin/users -H 'Authorization: Basic ...'\n\
 Users: alice / alice-password (admin, tenant acme), bob / bob-password (editor, tenant globex),\n\
-       carol / carol-password (suspended). Press Ctrl-C to stop.\n"
+       carol / carol-password (suspended), dave / dave-password (MFA, TOTP secret {}).\n\
+In a browser: {base}/app/home (sign in), {base}/app/admin/settings (admins only).\n\
+Press Ctrl-C to stop.\n",
+        s.dave_totp,
     ));
     out
 }
