@@ -510,6 +510,7 @@ async fn no_throttling(ctx: &Ctx, ep: &Endpoint, all: &mut Out) {
         all.findings.push(f);
     }
     all.failures.extend(out.failures);
+    all.throttled += out.throttled;
 }
 
 #[cfg(test)]
