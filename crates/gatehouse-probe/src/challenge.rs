@@ -266,7 +266,9 @@ impl Parser<'_> {
                     return Ok(String::from_utf8_lossy(&out).into_owned());
                 }
                 Some(b'\\') => match self.peek_at(self.i + 1) {
-                    Some(b) if b == b'\t' || b == b' ' || (0x21..=0x7e).contains(&b) || b >= 0x80 => {
+                    Some(b)
+                        if b == b'\t' || b == b' ' || (0x21..=0x7e).contains(&b) || b >= 0x80 =>
+                    {
                         out.push(b);
                         self.i += 2;
                     }
@@ -352,7 +354,10 @@ mod tests {
         assert!(parse_fields([b"Basic charset=\"UTF-8\"".as_slice()]).is_err());
         assert!(parse_fields([b" , ".as_slice()]).is_err());
         // `realm=` alone is a token68 (RFC 9110 §11.2 grammar), so Basic lacks `realm`.
-        assert_eq!(p("Bearer realm=").unwrap()[0].token68.as_deref(), Some("realm="));
+        assert_eq!(
+            p("Bearer realm=").unwrap()[0].token68.as_deref(),
+            Some("realm=")
+        );
         assert!(parse_fields([b"Basic realm=".as_slice()]).is_err());
         assert!(parse_fields([b"Bearer".as_slice(), b"Basic realm=x".as_slice()]).is_ok());
     }

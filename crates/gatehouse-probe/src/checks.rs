@@ -99,9 +99,9 @@ impl Check {
 
     pub fn severity(self) -> Severity {
         match self {
-            Self::TokenAcceptedUnsigned | Self::TokenAcceptedTampered | Self::AccessControlBypass => {
-                Severity::Critical
-            }
+            Self::TokenAcceptedUnsigned
+            | Self::TokenAcceptedTampered
+            | Self::AccessControlBypass => Severity::Critical,
             Self::AllowedRefused | Self::InvalidCredentialsNot401 => Severity::High,
             Self::AnonymousNot401
             | Self::ChallengeMissing
@@ -208,7 +208,10 @@ mod tests {
         ids.sort_unstable();
         ids.dedup();
         assert_eq!(ids.len(), Check::ALL.len());
-        assert!(ids.iter().all(|i| i.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')));
+        assert!(ids.iter().all(|i| {
+            i.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        }));
     }
 
     #[test]

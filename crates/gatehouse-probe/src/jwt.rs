@@ -138,7 +138,10 @@ mod tests {
         assert_eq!(parts[0], orig[0]);
         assert_eq!(parts[2], orig[2]);
         assert_ne!(parts[1], orig[1]);
-        assert_eq!(Jwt::parse(&m).unwrap().payload["gatehouse_probe"], "tampered");
+        assert_eq!(
+            Jwt::parse(&m).unwrap().payload["gatehouse_probe"],
+            "tampered"
+        );
     }
 
     #[test]
@@ -146,7 +149,10 @@ mod tests {
         assert!(bearer_jwt(&format!("Bearer {TOKEN}")).is_some());
         assert!(bearer_jwt("Bearer opaque-token").is_none());
         assert!(bearer_jwt(&format!("Basic {TOKEN}")).is_none());
-        assert_eq!(basic_user("Basic YWxpY2U6YWxpY2Vwdw==").as_deref(), Some("alice"));
+        assert_eq!(
+            basic_user("Basic YWxpY2U6YWxpY2Vwdw==").as_deref(),
+            Some("alice")
+        );
         assert_eq!(basic_user(&wrong_password("bob")).as_deref(), Some("bob"));
         // Padded base64url is tolerated.
         assert!(Jwt::parse(&format!("{}=", TOKEN.replace(".c2ln", "=.c2ln"))).is_some());

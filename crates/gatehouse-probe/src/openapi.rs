@@ -79,7 +79,10 @@ pub fn endpoints(text: &str, personas: &[Persona]) -> Result<Vec<Endpoint>, Spec
                     if personas.iter().any(|p| p.name == name && !p.invalid) {
                         v.push(name.to_owned());
                     } else {
-                        err(&mut errors, format!("{at}: unknown or invalid persona `{name}` in `x-probe-allow`"));
+                        err(
+                            &mut errors,
+                            format!("{at}: unknown or invalid persona `{name}` in `x-probe-allow`"),
+                        );
                     }
                 }
                 v
@@ -216,9 +219,16 @@ mod tests {
             "/bare/{x}": {"post": {}}
           }
         }"##;
-        let ps = [persona("user", false), persona("admin", false), persona("expired", true)];
+        let ps = [
+            persona("user", false),
+            persona("admin", false),
+            persona("expired", true),
+        ];
         let eps = endpoints(doc, &ps).unwrap();
-        let labels: Vec<String> = eps.iter().map(|e| format!("{} {} {} {:?}", e.method, e.path, e.public, e.allow)).collect();
+        let labels: Vec<String> = eps
+            .iter()
+            .map(|e| format!("{} {} {} {:?}", e.method, e.path, e.public, e.allow))
+            .collect();
         assert_eq!(
             labels,
             vec![
@@ -234,9 +244,16 @@ mod tests {
 
     #[test]
     fn errors() {
-        assert_eq!(endpoints("{\n\"openapi\": ", &[]).unwrap_err().0[0].line, Some(2));
+        assert_eq!(
+            endpoints("{\n\"openapi\": ", &[]).unwrap_err().0[0].line,
+            Some(2)
+        );
         assert!(endpoints(r#"{"openapi":"2.0","paths":{}}"#, &[]).is_err());
         let bad = r#"{"openapi":"3.1.0","security":[{"b":[]}],"paths":{"/a":{"get":{"x-probe-allow":["ghost"]}}}}"#;
-        assert!(endpoints(bad, &[]).unwrap_err().0[0].message.contains("ghost"));
+        assert!(
+            endpoints(bad, &[]).unwrap_err().0[0]
+                .message
+                .contains("ghost")
+        );
     }
 }

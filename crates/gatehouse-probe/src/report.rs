@@ -5,7 +5,6 @@ mod junit;
 mod sarif;
 mod table;
 
-use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use serde_json::{Value, json};
@@ -29,7 +28,13 @@ pub struct Finding {
 }
 
 impl Finding {
-    pub fn new(check: Check, ep: &Endpoint, persona: &str, message: String, evidence: Value) -> Self {
+    pub fn new(
+        check: Check,
+        ep: &Endpoint,
+        persona: &str,
+        message: String,
+        evidence: Value,
+    ) -> Self {
         Self {
             check,
             severity: check.severity(),
@@ -112,12 +117,23 @@ impl Report {
         self.requests > 0 && self.failures.len() >= self.requests
     }
 
-    pub fn by_severity(&self) -> BTreeMap<&'static str, usize> {
-        let mut m = BTreeMap::new();
-        for s in [Severity::Critical, Severity::High, Severity::Medium, Severity::Low, Severity::Info] {
-            m.insert(s.as_str(), self.findings.iter().filter(|f| f.severity == s).count());
-        }
-        m
+    /// Finding counts per severity, most severe first.
+    pub fn by_severity(&self) -> Vec<(&'static str, usize)> {
+        [
+            Severity::Critical,
+            Severity::High,
+            Severity::Medium,
+            Severity::Low,
+            Severity::Info,
+        ]
+        .into_iter()
+        .map(|s| {
+            (
+                s.as_str(),
+                self.findings.iter().filter(|f| f.severity == s).count(),
+            )
+        })
+        .collect()
     }
 
     pub fn summary_json(&self) -> Value {
@@ -129,7 +145,7 @@ impl Report {
             "throttled": self.throttled,
             "failed_requests": self.failures.iter().map(|f| json!({"endpoint": f.endpoint, "persona": f.persona, "error": f.error})).collect::<Vec<_>>(),
             "findings": self.findings.len(),
-            "by_severity": self.by_severity(),
+            "by_severity": self.by_severity().into_iter().map(|(k, v)| (k.to_owned(), json!(v))).collect::<serde_json::Map<_, _>>(),
             "passed": !self.failed(),
         })
     }
@@ -178,7 +194,11 @@ impl FromStr for Format {
             "junit" => Self::Junit,
             "sarif" => Self::Sarif,
             "html" => Self::Html,
-            _ => return Err(format!("unknown format `{s}`; expected table, json, junit, sarif or html")),
+            _ => {
+                return Err(format!(
+                    "unknown format `{s}`; expected table, json, junit, sarif or html"
+                ));
+            }
         })
     }
 }
@@ -238,7 +258,10 @@ mod tests {
 
     #[test]
     fn escapes() {
-        assert_eq!(xml_escape("<a href=\"x\">&'\u{1}"), "&lt;a href=&quot;x&quot;&gt;&amp;&apos;\u{FFFD}");
+        assert_eq!(
+            xml_escape("<a href=\"x\">&'\u{1}"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&apos;\u{FFFD}"
+        );
         assert_eq!("sarif".parse::<Format>(), Ok(Format::Sarif));
         assert!("xml".parse::<Format>().is_err());
     }

@@ -137,7 +137,12 @@ fn derived_sources(personas: &[Persona]) -> (Option<&Persona>, Option<&Persona>)
     )
 }
 
-fn planned(ep: &Endpoint, valid: usize, invalid: usize, d: &(Option<&Persona>, Option<&Persona>)) -> usize {
+fn planned(
+    ep: &Endpoint,
+    valid: usize,
+    invalid: usize,
+    d: &(Option<&Persona>, Option<&Persona>),
+) -> usize {
     if ep.public {
         return 1;
     }
@@ -210,7 +215,9 @@ impl Ctx {
                 Some(a)
             }
             Err(e) => {
-                if !matches!(e, SendError::Budget(_)) || !out.failures.iter().any(|f| f.error == e.to_string()) {
+                if !matches!(e, SendError::Budget(_))
+                    || !out.failures.iter().any(|f| f.error == e.to_string())
+                {
                     out.failures.push(Failure {
                         endpoint: ep.label(),
                         persona: p.persona.clone(),
@@ -227,7 +234,14 @@ impl Ctx {
     }
 }
 
-fn finding(check: Check, ep: &Endpoint, p: &Probe, a: &Answer, target: &Target, note: String) -> Finding {
+fn finding(
+    check: Check,
+    ep: &Endpoint,
+    p: &Probe,
+    a: &Answer,
+    target: &Target,
+    note: String,
+) -> Finding {
     Finding::new(check, ep, &p.persona, note, evidence(p, a, target))
 }
 
@@ -290,7 +304,17 @@ async fn probe_endpoint(ctx: &Ctx, ep: &Endpoint) -> Out {
         if let Some(a) = ctx.ask(&p, &mut out, ep).await
             && matches!(a.status.as_u16(), 401 | 403)
         {
-            out.findings.push(finding(Check::AllowedRefused, ep, &p, &a, t, format!("the public endpoint answered {} without credentials", a.status.as_u16())));
+            out.findings.push(finding(
+                Check::AllowedRefused,
+                ep,
+                &p,
+                &a,
+                t,
+                format!(
+                    "the public endpoint answered {} without credentials",
+                    a.status.as_u16()
+                ),
+            ));
         }
         return out;
     }
@@ -299,12 +323,36 @@ async fn probe_endpoint(ctx: &Ctx, ep: &Endpoint) -> Out {
     let p = request(ep, ANONYMOUS, &[]);
     if let Some(a) = ctx.ask(&p, &mut out, ep).await {
         match a.status.as_u16() {
-            200..=299 => out.findings.push(finding(Check::AccessControlBypass, ep, &p, &a, t, format!("no credentials, answered {}", a.status.as_u16()))),
+            200..=299 => out.findings.push(finding(
+                Check::AccessControlBypass,
+                ep,
+                &p,
+                &a,
+                t,
+                format!("no credentials, answered {}", a.status.as_u16()),
+            )),
             401 => challenge_checks(&mut out, ep, &p, &a, t, true),
             // 404 may be deliberate hiding (RFC 9110 §15.5.4); 429 is throttling.
             404 | 429 => {}
-            _ if is_login_redirect(a.status) => out.findings.push(finding(Check::RedirectForApi, ep, &p, &a, t, format!("a {} redirect for `Accept: application/json`", a.status.as_u16()))),
-            s => out.findings.push(finding(Check::AnonymousNot401, ep, &p, &a, t, format!("no credentials, answered {s}; expected 401"))),
+            _ if is_login_redirect(a.status) => out.findings.push(finding(
+                Check::RedirectForApi,
+                ep,
+                &p,
+                &a,
+                t,
+                format!(
+                    "a {} redirect for `Accept: application/json`",
+                    a.status.as_u16()
+                ),
+            )),
+            s => out.findings.push(finding(
+                Check::AnonymousNot401,
+                ep,
+                &p,
+                &a,
+                t,
+                format!("no credentials, answered {s}; expected 401"),
+            )),
         }
     }
 
@@ -312,17 +360,33 @@ async fn probe_endpoint(ctx: &Ctx, ep: &Endpoint) -> Out {
     let mut forbidden_as: Option<Probe> = None;
     for persona in &ctx.personas {
         let p = request(ep, &persona.name, &persona.headers);
-        let Some(a) = ctx.ask(&p, &mut out, ep).await else { continue };
+        let Some(a) = ctx.ask(&p, &mut out, ep).await else {
+            continue;
+        };
         let s = a.status.as_u16();
         if persona.invalid {
             judge_invalid(&mut out, ep, &p, &a, t, Check::AccessControlBypass);
         } else if ep.allow.contains(&persona.name) {
             if s == 401 || s == 403 {
-                out.findings.push(finding(Check::AllowedRefused, ep, &p, &a, t, format!("`{}` is in `allow` but was answered {s}", persona.name)));
+                out.findings.push(finding(
+                    Check::AllowedRefused,
+                    ep,
+                    &p,
+                    &a,
+                    t,
+                    format!("`{}` is in `allow` but was answered {s}", persona.name),
+                ));
             }
         } else {
             match s {
-                200..=299 => out.findings.push(finding(Check::AccessControlBypass, ep, &p, &a, t, format!("`{}` is not in `allow` but was answered {s}", persona.name))),
+                200..=299 => out.findings.push(finding(
+                    Check::AccessControlBypass,
+                    ep,
+                    &p,
+                    &a,
+                    t,
+                    format!("`{}` is not in `allow` but was answered {s}", persona.name),
+                )),
                 401 => {
                     out.findings.push(finding(Check::ForbiddenNot403, ep, &p, &a, t, format!("`{}` is known but not allowed: 403 fits better than 401 (RFC 9110 permits 401)", persona.name)));
                     challenge_checks(&mut out, ep, &p, &a, t, false);
@@ -333,7 +397,14 @@ async fn probe_endpoint(ctx: &Ctx, ep: &Endpoint) -> Out {
                         forbidden_as = Some(request(ep, &persona.name, &persona.headers));
                     }
                 }
-                _ if is_login_redirect(a.status) => out.findings.push(finding(Check::RedirectForApi, ep, &p, &a, t, format!("a {s} redirect instead of 403"))),
+                _ if is_login_redirect(a.status) => out.findings.push(finding(
+                    Check::RedirectForApi,
+                    ep,
+                    &p,
+                    &a,
+                    t,
+                    format!("a {s} redirect instead of 403"),
+                )),
                 _ => {}
             }
         }
@@ -342,7 +413,11 @@ async fn probe_endpoint(ctx: &Ctx, ep: &Endpoint) -> Out {
     // 3. Credentials derived from the personas: all must get 401.
     let mut garbage = vec![];
     if let Some(v) = with_authorization(
-        &Persona { name: String::new(), headers: vec![], invalid: true },
+        &Persona {
+            name: String::new(),
+            headers: vec![],
+            invalid: true,
+        },
         "Bearer gatehouse-probe-garbage-token",
     ) {
         garbage = v;
@@ -368,7 +443,9 @@ async fn probe_endpoint(ctx: &Ctx, ep: &Endpoint) -> Out {
             ("alg-none", tok.unsigned(), Check::TokenAcceptedUnsigned),
             ("tampered", tok.tampered(), Check::TokenAcceptedTampered),
         ] {
-            let Some(h) = with_authorization(src, &format!("Bearer {value}")) else { continue };
+            let Some(h) = with_authorization(src, &format!("Bearer {value}")) else {
+                continue;
+            };
             let p = request(ep, &format!("{label}({})", src.name), &h);
             if let Some(a) = ctx.ask(&p, &mut out, ep).await {
                 judge_invalid(&mut out, ep, &p, &a, t, check);
@@ -382,15 +459,29 @@ async fn probe_endpoint(ctx: &Ctx, ep: &Endpoint) -> Out {
         if let Ok(m) = HeaderValue::try_from(ep.method.as_str()) {
             headers.push((header::ACCESS_CONTROL_REQUEST_METHOD, m));
         }
-        headers.push((header::ACCESS_CONTROL_REQUEST_HEADERS, HeaderValue::from_static("authorization")));
+        headers.push((
+            header::ACCESS_CONTROL_REQUEST_HEADERS,
+            HeaderValue::from_static("authorization"),
+        ));
         let p = Probe {
             persona: ANONYMOUS.to_owned(),
-            out: Outgoing { method: Method::OPTIONS, path: ep.path.clone(), headers },
+            out: Outgoing {
+                method: Method::OPTIONS,
+                path: ep.path.clone(),
+                headers,
+            },
         };
         if let Some(a) = ctx.ask(&p, &mut out, ep).await
             && matches!(a.status.as_u16(), 401 | 403)
         {
-            out.findings.push(finding(Check::PreflightChallenged, ep, &p, &a, t, format!("the preflight was answered {}", a.status.as_u16())));
+            out.findings.push(finding(
+                Check::PreflightChallenged,
+                ep,
+                &p,
+                &a,
+                t,
+                format!("the preflight was answered {}", a.status.as_u16()),
+            ));
         }
     }
 
@@ -402,7 +493,17 @@ async fn probe_endpoint(ctx: &Ctx, ep: &Endpoint) -> Out {
             if let Some(a) = ctx.ask(&p, &mut out, ep).await
                 && a.status == StatusCode::NOT_FOUND
             {
-                out.findings.push(finding(Check::ExistenceLeak, ep, &p, &a, t, format!("`{}` got 403 here but 404 for the missing `{}`", p.persona, p.out.path)));
+                out.findings.push(finding(
+                    Check::ExistenceLeak,
+                    ep,
+                    &p,
+                    &a,
+                    t,
+                    format!(
+                        "`{}` got 403 here but 404 for the missing `{}`",
+                        p.persona, p.out.path
+                    ),
+                ));
             }
         }
         None if planned_sibling => ctx.skip_planned(),
@@ -413,7 +514,9 @@ async fn probe_endpoint(ctx: &Ctx, ep: &Endpoint) -> Out {
 
 /// The path with its last segment replaced by a name that should not exist.
 fn sibling(path: &str) -> String {
-    let (path, query) = path.split_once('?').map_or((path, None), |(p, q)| (p, Some(q)));
+    let (path, query) = path
+        .split_once('?')
+        .map_or((path, None), |(p, q)| (p, Some(q)));
     let trimmed = path.trim_end_matches('/');
     let parent = trimmed.rsplit_once('/').map_or("", |(p, _)| p);
     let mut s = format!("{parent}/gatehouse-probe-missing-0");
@@ -425,37 +528,102 @@ fn sibling(path: &str) -> String {
 }
 
 /// An answer to credentials that must be refused with 401.
-fn judge_invalid(out: &mut Out, ep: &Endpoint, p: &Probe, a: &Answer, t: &Target, on_success: Check) {
+fn judge_invalid(
+    out: &mut Out,
+    ep: &Endpoint,
+    p: &Probe,
+    a: &Answer,
+    t: &Target,
+    on_success: Check,
+) {
     let s = a.status.as_u16();
     match s {
-        200..=299 => out.findings.push(finding(on_success, ep, p, a, t, format!("`{}` was accepted ({s})", p.persona))),
+        200..=299 => out.findings.push(finding(
+            on_success,
+            ep,
+            p,
+            a,
+            t,
+            format!("`{}` was accepted ({s})", p.persona),
+        )),
         401 => challenge_checks(out, ep, p, a, t, false),
         404 | 429 => {}
-        _ if is_login_redirect(a.status) => out.findings.push(finding(Check::RedirectForApi, ep, p, a, t, format!("a {s} redirect for invalid credentials"))),
-        _ => out.findings.push(finding(Check::InvalidCredentialsNot401, ep, p, a, t, format!("`{}` was answered {s}; expected 401", p.persona))),
+        _ if is_login_redirect(a.status) => out.findings.push(finding(
+            Check::RedirectForApi,
+            ep,
+            p,
+            a,
+            t,
+            format!("a {s} redirect for invalid credentials"),
+        )),
+        _ => out.findings.push(finding(
+            Check::InvalidCredentialsNot401,
+            ep,
+            p,
+            a,
+            t,
+            format!("`{}` was answered {s}; expected 401", p.persona),
+        )),
     }
 }
 
 /// A 401 must carry a parsable challenge (RFC 9110 §15.5.2, §11.6.1). Reported once per
 /// endpoint, for the first request that shows it.
-fn challenge_checks(out: &mut Out, ep: &Endpoint, p: &Probe, a: &Answer, t: &Target, no_credentials: bool) {
-    let fields: Vec<&[u8]> = a.headers.get_all(header::WWW_AUTHENTICATE).iter().map(HeaderValue::as_bytes).collect();
+fn challenge_checks(
+    out: &mut Out,
+    ep: &Endpoint,
+    p: &Probe,
+    a: &Answer,
+    t: &Target,
+    no_credentials: bool,
+) {
+    let fields: Vec<&[u8]> = a
+        .headers
+        .get_all(header::WWW_AUTHENTICATE)
+        .iter()
+        .map(HeaderValue::as_bytes)
+        .collect();
     let seen = |out: &Out, c: Check| out.findings.iter().any(|f| f.check == c);
     if fields.is_empty() {
         if !seen(out, Check::ChallengeMissing) {
-            out.findings.push(finding(Check::ChallengeMissing, ep, p, a, t, "401 without `WWW-Authenticate`".to_owned()));
+            out.findings.push(finding(
+                Check::ChallengeMissing,
+                ep,
+                p,
+                a,
+                t,
+                "401 without `WWW-Authenticate`".to_owned(),
+            ));
         }
         return;
     }
     match challenge::parse_fields(fields) {
         Err(e) => {
             if !seen(out, Check::ChallengeMalformed) {
-                out.findings.push(finding(Check::ChallengeMalformed, ep, p, a, t, format!("`WWW-Authenticate` does not parse: {e}")));
+                out.findings.push(finding(
+                    Check::ChallengeMalformed,
+                    ep,
+                    p,
+                    a,
+                    t,
+                    format!("`WWW-Authenticate` does not parse: {e}"),
+                ));
             }
         }
         Ok(cs) => {
-            if no_credentials && cs.iter().any(|c| c.is("Bearer") && c.param("error").is_some()) {
-                out.findings.push(finding(Check::BearerErrorOnMissing, ep, p, a, t, "a Bearer `error` attribute although no token was sent".to_owned()));
+            if no_credentials
+                && cs
+                    .iter()
+                    .any(|c| c.is("Bearer") && c.param("error").is_some())
+            {
+                out.findings.push(finding(
+                    Check::BearerErrorOnMissing,
+                    ep,
+                    p,
+                    a,
+                    t,
+                    "a Bearer `error` attribute although no token was sent".to_owned(),
+                ));
             }
         }
     }
@@ -463,35 +631,61 @@ fn challenge_checks(out: &mut Out, ep: &Endpoint, p: &Probe, a: &Answer, t: &Tar
 
 /// RFC 6750 §3.1: the only challenge that belongs on a 403 is Bearer `insufficient_scope`.
 fn challenge_on_403(out: &mut Out, ep: &Endpoint, p: &Probe, a: &Answer, t: &Target) {
-    let fields: Vec<&[u8]> = a.headers.get_all(header::WWW_AUTHENTICATE).iter().map(HeaderValue::as_bytes).collect();
+    let fields: Vec<&[u8]> = a
+        .headers
+        .get_all(header::WWW_AUTHENTICATE)
+        .iter()
+        .map(HeaderValue::as_bytes)
+        .collect();
     if fields.is_empty() {
         return;
     }
     let ok = challenge::parse_fields(fields).is_ok_and(|cs| {
-        cs.iter().all(|c| c.is("Bearer") && c.param("error") == Some("insufficient_scope"))
+        cs.iter()
+            .all(|c| c.is("Bearer") && c.param("error") == Some("insufficient_scope"))
     });
     if !ok {
-        out.findings.push(finding(Check::ChallengeOn403, ep, p, a, t, "403 with a challenge other than Bearer `insufficient_scope`".to_owned()));
+        out.findings.push(finding(
+            Check::ChallengeOn403,
+            ep,
+            p,
+            a,
+            t,
+            "403 with a challenge other than Bearer `insufficient_scope`".to_owned(),
+        ));
     }
 }
 
 /// `--aggressive`: many failed attempts in a row must meet a 429 (RFC 6585 §4) at some point.
 async fn no_throttling(ctx: &Ctx, ep: &Endpoint, all: &mut Out) {
     let (basic, _) = derived_sources(&ctx.personas);
-    let (label, creds) = match basic.and_then(|b| Some((b, b.authorization().and_then(jwt::basic_user)?))) {
-        Some((src, user)) => (format!("wrong-password({})", src.name), with_authorization(src, &jwt::wrong_password(&user))),
-        None => (
-            "garbage-token".to_owned(),
-            with_authorization(&Persona { name: String::new(), headers: vec![], invalid: true }, "Bearer gatehouse-probe-garbage-token"),
-        ),
-    };
+    let (label, creds) =
+        match basic.and_then(|b| Some((b, b.authorization().and_then(jwt::basic_user)?))) {
+            Some((src, user)) => (
+                format!("wrong-password({})", src.name),
+                with_authorization(src, &jwt::wrong_password(&user)),
+            ),
+            None => (
+                "garbage-token".to_owned(),
+                with_authorization(
+                    &Persona {
+                        name: String::new(),
+                        headers: vec![],
+                        invalid: true,
+                    },
+                    "Bearer gatehouse-probe-garbage-token",
+                ),
+            ),
+        };
     let Some(creds) = creds else { return };
     let p = request(ep, &label, &creds);
     let mut out = Out::default();
     let mut statuses = Vec::new();
     let mut last = None;
     for _ in 0..THROTTLE_ATTEMPTS {
-        let Some(a) = ctx.ask(&p, &mut out, ep).await else { break };
+        let Some(a) = ctx.ask(&p, &mut out, ep).await else {
+            break;
+        };
         statuses.push(a.status.as_u16());
         let throttled = a.status == StatusCode::TOO_MANY_REQUESTS;
         last = Some(a);
@@ -503,7 +697,14 @@ async fn no_throttling(ctx: &Ctx, ep: &Endpoint, all: &mut Out) {
         && !statuses.contains(&429)
         && let Some(a) = last
     {
-        let mut f = finding(Check::NoThrottling, ep, &p, &a, ctx.sender.target(), format!("{THROTTLE_ATTEMPTS} failed attempts in a row, none answered 429"));
+        let mut f = finding(
+            Check::NoThrottling,
+            ep,
+            &p,
+            &a,
+            ctx.sender.target(),
+            format!("{THROTTLE_ATTEMPTS} failed attempts in a row, none answered 429"),
+        );
         if let Some(o) = f.evidence.as_object_mut() {
             o.insert("attempts".to_owned(), json!(statuses.len()));
         }
@@ -519,7 +720,10 @@ mod tests {
 
     #[test]
     fn siblings() {
-        assert_eq!(sibling("/api/items/1"), "/api/items/gatehouse-probe-missing-0");
+        assert_eq!(
+            sibling("/api/items/1"),
+            "/api/items/gatehouse-probe-missing-0"
+        );
         assert_eq!(sibling("/api/admin/"), "/api/gatehouse-probe-missing-0");
         assert_eq!(sibling("/x?a=1"), "/gatehouse-probe-missing-0?a=1");
     }

@@ -32,13 +32,19 @@ impl Target {
         let https = match uri.scheme_str() {
             Some("http") => false,
             Some("https") => true,
-            _ => return Err(format!("`{url}`: the target must be an http:// or https:// URL")),
+            _ => {
+                return Err(format!(
+                    "`{url}`: the target must be an http:// or https:// URL"
+                ));
+            }
         };
         let auth = uri
             .authority()
             .ok_or_else(|| format!("`{url}` has no host"))?;
         if auth.as_str().contains('@') {
-            return Err(format!("`{url}`: user info in the target URL is not supported"));
+            return Err(format!(
+                "`{url}`: user info in the target URL is not supported"
+            ));
         }
         if uri.query().is_some() {
             return Err(format!("`{url}`: the target URL cannot have a query"));
@@ -147,7 +153,9 @@ pub fn check_path(path: &str) -> Result<(), String> {
         return Err(format!("path `{path}` must start with a single `/`"));
     }
     if path.contains('#') || path.chars().any(|c| c.is_ascii_control() || c == ' ') {
-        return Err(format!("path `{path}` has a fragment, a space or a control character"));
+        return Err(format!(
+            "path `{path}` has a fragment, a space or a control character"
+        ));
     }
     if path.parse::<http::uri::PathAndQuery>().is_err() {
         return Err(format!("path `{path}` is not a valid request target"));
@@ -184,7 +192,10 @@ impl Ctx<'_> {
                 let expected: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
                 self.error(
                     &k.span(),
-                    format!("unknown key `{path}{name}`; expected one of {}", expected.join(", ")),
+                    format!(
+                        "unknown key `{path}{name}`; expected one of {}",
+                        expected.join(", ")
+                    ),
                 );
             }
         }
@@ -256,7 +267,10 @@ pub fn parse(text: &str) -> Result<Spec, SpecErrors> {
                     }
                 }
             }
-            None => ctx.error(&v.span(), "`endpoint` must be an array of `[[endpoint]]` tables"),
+            None => ctx.error(
+                &v.span(),
+                "`endpoint` must be an array of `[[endpoint]]` tables",
+            ),
         }
     }
     if ctx.errors.is_empty() {
@@ -275,7 +289,10 @@ fn persona(
     let name: &str = key.get_ref().as_ref();
     let path = format!("personas.{name}.");
     if name == ANONYMOUS {
-        ctx.error(&key.span(), "`anonymous` is built in (no credentials); choose another name");
+        ctx.error(
+            &key.span(),
+            "`anonymous` is built in (no credentials); choose another name",
+        );
         return None;
     }
     let Some(t) = v.get_ref().as_table() else {
@@ -316,7 +333,10 @@ fn persona(
                             ok = false;
                         }
                         (_, Err(_)) => {
-                            ctx.error(&hv.span(), format!("the value of `{hname}` is not a valid header value"));
+                            ctx.error(
+                                &hv.span(),
+                                format!("the value of `{hname}` is not a valid header value"),
+                            );
                             ok = false;
                         }
                     }
@@ -330,11 +350,7 @@ fn persona(
     ok.then_some(p)
 }
 
-fn endpoint(
-    ctx: &mut Ctx<'_>,
-    v: &Spanned<DeValue<'_>>,
-    personas: &[Persona],
-) -> Option<Endpoint> {
+fn endpoint(ctx: &mut Ctx<'_>, v: &Spanned<DeValue<'_>>, personas: &[Persona]) -> Option<Endpoint> {
     let Some(t) = v.get_ref().as_table() else {
         ctx.error(&v.span(), "each `[[endpoint]]` must be a table");
         return None;
@@ -374,7 +390,10 @@ fn endpoint(
     let mut allow = Vec::new();
     if let Some(a) = t.get("allow") {
         if public {
-            ctx.error(&a.span(), "`allow` has no meaning on a `public` endpoint (everyone gets through)");
+            ctx.error(
+                &a.span(),
+                "`allow` has no meaning on a `public` endpoint (everyone gets through)",
+            );
             ok = false;
         }
         match a.get_ref().as_array() {
@@ -389,13 +408,19 @@ fn endpoint(
                         continue;
                     };
                     if name == ANONYMOUS {
-                        ctx.error(&item.span(), "`anonymous` in `allow`: write `public = true` instead");
+                        ctx.error(
+                            &item.span(),
+                            "`anonymous` in `allow`: write `public = true` instead",
+                        );
                         ok = false;
                     } else if !personas.iter().any(|p| p.name == name) {
                         ctx.error(&item.span(), format!("unknown persona `{name}` in `allow`"));
                         ok = false;
                     } else if personas.iter().any(|p| p.name == name && p.invalid) {
-                        ctx.error(&item.span(), format!("persona `{name}` is `invalid = true`: it cannot be allowed"));
+                        ctx.error(
+                            &item.span(),
+                            format!("persona `{name}` is `invalid = true`: it cannot be allowed"),
+                        );
                         ok = false;
                     } else {
                         allow.push(name.to_owned());
@@ -454,7 +479,11 @@ public = true
         let text = "target = \"ftp://x\"\n[personas.anonymous]\nheaders = {}\n[[endpoint]]\npath = \"//evil.example/x\"\nallow = [\"nobody\"]\nbogus = 1\n";
         let errs = parse(text).unwrap_err().0;
         let lines: Vec<Option<usize>> = errs.iter().map(|e| e.line).collect();
-        assert_eq!(lines, vec![Some(1), Some(2), Some(5), Some(6), Some(7)], "{errs:?}");
+        assert_eq!(
+            lines,
+            vec![Some(1), Some(2), Some(5), Some(6), Some(7)],
+            "{errs:?}"
+        );
         assert!(errs[4].message.contains("unknown key `endpoint.bogus`"));
     }
 

@@ -57,7 +57,10 @@ auth = ["bearer", "basic"]
     );
     let (cfg, _) = config::parse(&text).unwrap();
     let store = open_store("sqlite::memory:").await.unwrap();
-    for (name, pw, roles) in [("alice", "alice-pw", vec!["admin"]), ("bob", "bob-pw", vec!["editor"])] {
+    for (name, pw, roles) in [
+        ("alice", "alice-pw", vec!["admin"]),
+        ("bob", "bob-pw", vec!["editor"]),
+    ] {
         store
             .create_user(
                 NewUser {
@@ -74,7 +77,11 @@ auth = ["bearer", "basic"]
     let gw = build_with_store(cfg, store).await.unwrap();
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
-    tokio::spawn(serve_on(l, public_router(Arc::clone(&gw)), std::future::pending()));
+    tokio::spawn(serve_on(
+        l,
+        public_router(Arc::clone(&gw)),
+        std::future::pending(),
+    ));
     (addr, gw)
 }
 

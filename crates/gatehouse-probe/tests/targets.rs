@@ -1,6 +1,6 @@
 //! The probe against purpose-built targets on loopback: a clean API, and the same API with
 //! one misbehaviour at a time. Each test asserts the exact set of findings.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::result_large_err)]
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -77,8 +77,11 @@ fn respond(status: StatusCode, headers: &[(&str, &str)]) -> Response<Body> {
         403 => "forbidden",
         _ => "other",
     };
-    b.body(Body::from(format!(r#"{{"status":{},"error":"{error}"}}"#, status.as_u16())))
-        .unwrap()
+    b.body(Body::from(format!(
+        r#"{{"status":{},"error":"{error}"}}"#,
+        status.as_u16()
+    )))
+    .unwrap()
 }
 
 const CHALLENGE: &str = r#"Bearer realm="api", Basic realm="api", charset="UTF-8""#;
@@ -95,7 +98,10 @@ fn identify(app: &App, h: &HeaderMap) -> Result<&'static str, Response<Body>> {
         Err(respond(status, &hs))
     };
     if app.bug != Bug::NoThrottling && app.failures.load(Ordering::Relaxed) >= 15 {
-        return Err(respond(StatusCode::TOO_MANY_REQUESTS, &[("retry-after", "60")]));
+        return Err(respond(
+            StatusCode::TOO_MANY_REQUESTS,
+            &[("retry-after", "60")],
+        ));
     }
     let Some(auth) = h.get("authorization").and_then(|v| v.to_str().ok()) else {
         return match app.bug {
@@ -171,9 +177,14 @@ async fn handle(State(app): State<Arc<App>>, req: Request<Body>) -> Response<Bod
     match (path.as_str(), who) {
         ("/api/items", _) | ("/api/admin", "admin") => respond(StatusCode::OK, &[]),
         ("/api/admin", _) => match app.bug {
-            Bug::Forbidden401 => respond(StatusCode::UNAUTHORIZED, &[("www-authenticate", CHALLENGE)]),
+            Bug::Forbidden401 => {
+                respond(StatusCode::UNAUTHORIZED, &[("www-authenticate", CHALLENGE)])
+            }
             Bug::Bypass => respond(StatusCode::OK, &[]),
-            Bug::ChallengeOn403 => respond(StatusCode::FORBIDDEN, &[("www-authenticate", r#"Bearer realm="api""#)]),
+            Bug::ChallengeOn403 => respond(
+                StatusCode::FORBIDDEN,
+                &[("www-authenticate", r#"Bearer realm="api""#)],
+            ),
             _ => respond(StatusCode::FORBIDDEN, &[]),
         },
         // Unknown paths: the clean target answers like a forbidden resource.
@@ -250,7 +261,13 @@ async fn probe_with(bug: Bug, aggressive: bool, limits: Limits) -> Report {
 fn set(r: &Report) -> BTreeSet<(String, String, String)> {
     r.findings
         .iter()
-        .map(|f| (f.check.id().to_owned(), f.endpoint.clone(), f.persona.clone()))
+        .map(|f| {
+            (
+                f.check.id().to_owned(),
+                f.endpoint.clone(),
+                f.persona.clone(),
+            )
+        })
         .collect()
 }
 
@@ -264,7 +281,12 @@ fn expect(items: &[(&str, &str, &str)]) -> BTreeSet<(String, String, String)> {
 async fn assert_findings(bug: Bug, items: &[(&str, &str, &str)]) {
     let r = probe_with(bug, false, fast()).await;
     assert!(r.failures.is_empty(), "{:?}", r.failures);
-    assert_eq!(set(&r), expect(items), "{bug:?}:\n{}", r.render(Format::Table));
+    assert_eq!(
+        set(&r),
+        expect(items),
+        "{bug:?}:\n{}",
+        r.render(Format::Table)
+    );
 }
 
 const ITEMS: &str = "GET /api/items";
@@ -283,42 +305,98 @@ async fn clean_target_has_no_findings() {
 
 #[tokio::test]
 async fn anonymous_403() {
-    assert_findings(Bug::Anonymous403, &[("anonymous-not-401", ITEMS, "anonymous"), ("anonymous-not-401", ADMIN, "anonymous")]).await;
+    assert_findings(
+        Bug::Anonymous403,
+        &[
+            ("anonymous-not-401", ITEMS, "anonymous"),
+            ("anonymous-not-401", ADMIN, "anonymous"),
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn unauthorized_without_challenge() {
-    assert_findings(Bug::NoChallenge, &[("challenge-missing", ITEMS, "anonymous"), ("challenge-missing", ADMIN, "anonymous")]).await;
+    assert_findings(
+        Bug::NoChallenge,
+        &[
+            ("challenge-missing", ITEMS, "anonymous"),
+            ("challenge-missing", ADMIN, "anonymous"),
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn malformed_challenge() {
-    assert_findings(Bug::MalformedChallenge, &[("challenge-malformed", ITEMS, "anonymous"), ("challenge-malformed", ADMIN, "anonymous")]).await;
+    assert_findings(
+        Bug::MalformedChallenge,
+        &[
+            ("challenge-malformed", ITEMS, "anonymous"),
+            ("challenge-malformed", ADMIN, "anonymous"),
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn bearer_error_without_token() {
-    assert_findings(Bug::BearerErrorOnMissing, &[("bearer-error-on-missing", ITEMS, "anonymous"), ("bearer-error-on-missing", ADMIN, "anonymous")]).await;
+    assert_findings(
+        Bug::BearerErrorOnMissing,
+        &[
+            ("bearer-error-on-missing", ITEMS, "anonymous"),
+            ("bearer-error-on-missing", ADMIN, "anonymous"),
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn wrong_password_403() {
-    assert_findings(Bug::WrongPassword403, &[("invalid-credentials-not-401", ITEMS, "wrong-password(user)"), ("invalid-credentials-not-401", ADMIN, "wrong-password(user)")]).await;
+    assert_findings(
+        Bug::WrongPassword403,
+        &[
+            ("invalid-credentials-not-401", ITEMS, "wrong-password(user)"),
+            ("invalid-credentials-not-401", ADMIN, "wrong-password(user)"),
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn invalid_persona_500() {
-    assert_findings(Bug::InvalidToken500, &[("invalid-credentials-not-401", ITEMS, "expired"), ("invalid-credentials-not-401", ADMIN, "expired")]).await;
+    assert_findings(
+        Bug::InvalidToken500,
+        &[
+            ("invalid-credentials-not-401", ITEMS, "expired"),
+            ("invalid-credentials-not-401", ADMIN, "expired"),
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn unsigned_token_accepted() {
-    assert_findings(Bug::AcceptUnsigned, &[("token-accepted-unsigned", ITEMS, "alg-none(admin)"), ("token-accepted-unsigned", ADMIN, "alg-none(admin)")]).await;
+    assert_findings(
+        Bug::AcceptUnsigned,
+        &[
+            ("token-accepted-unsigned", ITEMS, "alg-none(admin)"),
+            ("token-accepted-unsigned", ADMIN, "alg-none(admin)"),
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn tampered_token_accepted() {
-    assert_findings(Bug::AcceptTampered, &[("token-accepted-tampered", ITEMS, "tampered(admin)"), ("token-accepted-tampered", ADMIN, "tampered(admin)")]).await;
+    assert_findings(
+        Bug::AcceptTampered,
+        &[
+            ("token-accepted-tampered", ITEMS, "tampered(admin)"),
+            ("token-accepted-tampered", ADMIN, "tampered(admin)"),
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -338,7 +416,14 @@ async fn challenge_on_403() {
 
 #[tokio::test]
 async fn preflight_challenged() {
-    assert_findings(Bug::PreflightChallenged, &[("preflight-challenged", ITEMS, "anonymous"), ("preflight-challenged", ADMIN, "anonymous")]).await;
+    assert_findings(
+        Bug::PreflightChallenged,
+        &[
+            ("preflight-challenged", ITEMS, "anonymous"),
+            ("preflight-challenged", ADMIN, "anonymous"),
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -348,13 +433,25 @@ async fn existence_leak() {
 
 #[tokio::test]
 async fn redirect_for_api() {
-    assert_findings(Bug::RedirectForApi, &[("redirect-for-api", ITEMS, "anonymous"), ("redirect-for-api", ADMIN, "anonymous")]).await;
+    assert_findings(
+        Bug::RedirectForApi,
+        &[
+            ("redirect-for-api", ITEMS, "anonymous"),
+            ("redirect-for-api", ADMIN, "anonymous"),
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn throttling_only_with_aggressive() {
     let r = probe_with(Bug::NoThrottling, true, fast()).await;
-    assert_eq!(set(&r), expect(&[("no-throttling", ITEMS, "wrong-password(user)")]), "{}", r.render(Format::Table));
+    assert_eq!(
+        set(&r),
+        expect(&[("no-throttling", ITEMS, "wrong-password(user)")]),
+        "{}",
+        r.render(Format::Table)
+    );
     assert!(set(&probe_with(Bug::NoThrottling, false, fast()).await).is_empty());
     // The clean target throttles: nothing to report.
     let r = probe_with(Bug::None, true, fast()).await;
@@ -364,19 +461,43 @@ async fn throttling_only_with_aggressive() {
 
 #[tokio::test]
 async fn budget_and_timeout_bound_the_run() {
-    let r = probe_with(Bug::None, false, Limits { max_requests: 3, ..fast() }).await;
+    let r = probe_with(
+        Bug::None,
+        false,
+        Limits {
+            max_requests: 3,
+            ..fast()
+        },
+    )
+    .await;
     assert_eq!(r.requests, 3);
     assert!(r.failures.iter().any(|f| f.error.contains("budget")));
 
     let target = serve(Bug::None).await;
     let text = format!("target = \"{target}\"\n[[endpoint]]\npath = \"/slow\"\npublic = true\n");
     let spec = spec::parse(&text).unwrap();
-    let limits = Limits { timeout: Duration::from_millis(200), ..fast() };
+    let limits = Limits {
+        timeout: Duration::from_millis(200),
+        ..fast()
+    };
     let started = std::time::Instant::now();
-    let r = gatehouse_probe::run(&spec, spec.target.clone().unwrap(), Options { limits, aggressive: false, progress: None }).await;
+    let r = gatehouse_probe::run(
+        &spec,
+        spec.target.clone().unwrap(),
+        Options {
+            limits,
+            aggressive: false,
+            progress: None,
+        },
+    )
+    .await;
     assert!(started.elapsed() < Duration::from_secs(3));
     assert_eq!(r.failures.len(), 1);
-    assert!(r.failures[0].error.contains("timed out"), "{:?}", r.failures);
+    assert!(
+        r.failures[0].error.contains("timed out"),
+        "{:?}",
+        r.failures
+    );
     assert!(r.unreachable());
 }
 
@@ -385,7 +506,11 @@ async fn rate_limit_spaces_requests() {
     let started = std::time::Instant::now();
     let r = probe_with(Bug::None, false, Limits { rate: 50, ..fast() }).await;
     // 20 requests at 50/s: the last starts no earlier than 19 intervals of 20 ms.
-    assert!(started.elapsed() >= Duration::from_millis(380), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(380),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(r.requests, 20);
 }
 
@@ -402,7 +527,10 @@ async fn reports_in_every_format() {
     assert_eq!(f["persona"], "user");
     assert_eq!(f["evidence"]["status"], 200);
     // Credentials never appear in reports.
-    assert_eq!(f["evidence"]["request"]["headers"]["authorization"], "Basic <redacted>");
+    assert_eq!(
+        f["evidence"]["request"]["headers"]["authorization"],
+        "Basic <redacted>"
+    );
     assert!(!r.render(Format::Json).contains("YWxpY2U6"));
     assert_eq!(json["summary"]["passed"], false);
     assert_eq!(json["summary"]["by_severity"]["critical"], 1);
@@ -414,11 +542,20 @@ async fn reports_in_every_format() {
 
     let sarif: serde_json::Value = serde_json::from_str(&r.render(Format::Sarif)).unwrap();
     assert_eq!(sarif["version"], "2.1.0");
-    assert_eq!(sarif["runs"][0]["tool"]["driver"]["rules"].as_array().unwrap().len(), 15);
+    assert_eq!(
+        sarif["runs"][0]["tool"]["driver"]["rules"]
+            .as_array()
+            .unwrap()
+            .len(),
+        15
+    );
     let res = &sarif["runs"][0]["results"][0];
     assert_eq!(res["ruleId"], "access-control-bypass");
     assert_eq!(res["level"], "error");
-    assert_eq!(res["locations"][0]["physicalLocation"]["region"]["startLine"], 14);
+    assert_eq!(
+        res["locations"][0]["physicalLocation"]["region"]["startLine"],
+        14
+    );
 
     let html = r.render(Format::Html);
     assert!(html.starts_with("<!doctype html>"));
@@ -439,6 +576,15 @@ async fn openapi_endpoints() {
         "/api/items":{"get":{}},
         "/api/admin":{"get":{"x-probe-allow":["admin"]}}}}"#;
     spec.endpoints = gatehouse_probe::openapi::endpoints(doc, &spec.personas).unwrap();
-    let r = gatehouse_probe::run(&spec, spec.target.clone().unwrap(), Options { limits: fast(), aggressive: false, progress: None }).await;
+    let r = gatehouse_probe::run(
+        &spec,
+        spec.target.clone().unwrap(),
+        Options {
+            limits: fast(),
+            aggressive: false,
+            progress: None,
+        },
+    )
+    .await;
     assert_eq!(set(&r), expect(&[("access-control-bypass", ADMIN, "user")]));
 }

@@ -3,6 +3,7 @@
 mod demo;
 mod explain;
 mod identity;
+pub mod probe;
 mod serve;
 mod users;
 
@@ -89,6 +90,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Token(c) => users::token(c).await,
         Command::Session(c) => identity::session(c).await,
         Command::Keys(c) => identity::keys(c).await,
+        Command::Probe(a) => probe::probe(a).await,
     }
 }
 

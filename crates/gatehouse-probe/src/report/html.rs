@@ -18,8 +18,16 @@ pub fn render(r: &Report) -> String {
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>gatehouse probe: {}</title><style>{STYLE}</style></head><body>\n",
         esc(&r.target)
     );
-    let _ = writeln!(s, "<h1>gatehouse probe</h1><p>Target <code>{}</code></p>", esc(&r.target));
-    let counts: Vec<String> = r.by_severity().iter().rev().map(|(k, v)| format!("{v} {k}")).collect();
+    let _ = writeln!(
+        s,
+        "<h1>gatehouse probe</h1><p>Target <code>{}</code></p>",
+        esc(&r.target)
+    );
+    let counts: Vec<String> = r
+        .by_severity()
+        .iter()
+        .map(|(k, v)| format!("{v} {k}"))
+        .collect();
     let _ = writeln!(
         s,
         "<p class=\"{}\"><strong>{}</strong> — {} endpoint(s), {} persona(s), {} request(s), {} finding(s): {}</p>",
@@ -35,7 +43,11 @@ pub fn render(r: &Report) -> String {
     for ep in &r.endpoints {
         let found: Vec<_> = r.findings.iter().filter(|f| &f.endpoint == ep).collect();
         if found.is_empty() {
-            let _ = writeln!(s, "<tr><td><code>{}</code></td><td class=\"pass\">ok</td><td></td><td></td><td></td></tr>", esc(ep));
+            let _ = writeln!(
+                s,
+                "<tr><td><code>{}</code></td><td class=\"pass\">ok</td><td></td><td></td><td></td></tr>",
+                esc(ep)
+            );
         }
         for f in found {
             let _ = writeln!(
@@ -65,7 +77,13 @@ pub fn render(r: &Report) -> String {
     }
     s.push_str("</dl>\n");
     for f in &r.failures {
-        let _ = writeln!(s, "<p class=\"fail\">No answer: {} as {}: {}</p>", esc(&f.endpoint), esc(&f.persona), esc(&f.error));
+        let _ = writeln!(
+            s,
+            "<p class=\"fail\">No answer: {} as {}: {}</p>",
+            esc(&f.endpoint),
+            esc(&f.persona),
+            esc(&f.error)
+        );
     }
     s.push_str("</body></html>\n");
     s

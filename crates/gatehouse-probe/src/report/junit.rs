@@ -47,7 +47,14 @@ pub fn render(r: &Report) -> String {
             s.push_str(">\n");
             let mut text = String::new();
             for f in &found {
-                let _ = writeln!(text, "[{}] {} as {}: {}", f.severity.as_str(), f.check.id(), f.persona, f.message);
+                let _ = writeln!(
+                    text,
+                    "[{}] {} as {}: {}",
+                    f.severity.as_str(),
+                    f.check.id(),
+                    f.persona,
+                    f.message
+                );
                 for l in evidence_lines(&f.evidence) {
                     let _ = writeln!(text, "  {l}");
                 }

@@ -8,7 +8,11 @@ pub fn render(r: &Report) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "gatehouse probe: {}", r.target);
     let _ = writeln!(s);
-    let _ = writeln!(s, "{:<10} {:<28} {:<22} {}", "SEVERITY", "CHECK", "PERSONA", "ENDPOINT");
+    let _ = writeln!(
+        s,
+        "{:<10} {:<28} {:<22} ENDPOINT",
+        "SEVERITY", "CHECK", "PERSONA"
+    );
     for ep in &r.endpoints {
         let found: Vec<_> = r.findings.iter().filter(|f| &f.endpoint == ep).collect();
         if found.is_empty() {
@@ -31,7 +35,7 @@ pub fn render(r: &Report) -> String {
     }
     let _ = writeln!(s);
     let by = r.by_severity();
-    let counts: Vec<String> = by.iter().rev().map(|(k, v)| format!("{v} {k}")).collect();
+    let counts: Vec<String> = by.iter().map(|(k, v)| format!("{v} {k}")).collect();
     let _ = writeln!(
         s,
         "{} endpoint(s), {} persona(s), {} request(s), {} finding(s): {}",
@@ -42,7 +46,11 @@ pub fn render(r: &Report) -> String {
         counts.join(", ")
     );
     if r.throttled > 0 {
-        let _ = writeln!(s, "{} answer(s) were 429: checks on those requests were skipped", r.throttled);
+        let _ = writeln!(
+            s,
+            "{} answer(s) were 429: checks on those requests were skipped",
+            r.throttled
+        );
     }
     for f in &r.failures {
         let _ = writeln!(s, "no answer: {} as {}: {}", f.endpoint, f.persona, f.error);
@@ -50,7 +58,11 @@ pub fn render(r: &Report) -> String {
     let _ = writeln!(
         s,
         "{}",
-        if r.failed() { "FAIL: findings of severity medium or above" } else { "PASS" }
+        if r.failed() {
+            "FAIL: findings of severity medium or above"
+        } else {
+            "PASS"
+        }
     );
     s
 }
