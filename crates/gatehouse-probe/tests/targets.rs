@@ -1,6 +1,11 @@
 //! The probe against purpose-built targets on loopback: a clean API, and the same API with
 //! one misbehaviour at a time. Each test asserts the exact set of findings.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::result_large_err)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::result_large_err
+)]
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
