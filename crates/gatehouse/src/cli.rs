@@ -96,6 +96,8 @@ pub enum Command {
     /// Our token-signing keys: rotate and list.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Audit any HTTP API for correct 401/403 behaviour and broken access control.
+    Probe(crate::commands::probe::ProbeArgs),
 }
 
 #[derive(Debug, Subcommand)]

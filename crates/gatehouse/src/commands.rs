@@ -4,6 +4,7 @@ mod demo;
 mod digest;
 mod explain;
 mod identity;
+pub mod probe;
 mod serve;
 mod users;
 
@@ -95,6 +96,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Token(c) => users::token(c).await,
         Command::Session(c) => identity::session(c).await,
         Command::Keys(c) => identity::keys(c).await,
+        Command::Probe(a) => probe::probe(a).await,
     }
 }
 

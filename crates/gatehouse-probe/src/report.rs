@@ -1,0 +1,268 @@
+//! Findings and the report formats: table, JSON, JUnit XML, SARIF 2.1.0, HTML.
+
+mod html;
+mod junit;
+mod sarif;
+mod table;
+
+use std::str::FromStr;
+
+use serde_json::{Value, json};
+
+use crate::checks::{Check, Severity};
+use crate::spec::{Endpoint, Spec, Target};
+
+/// One finding: a check that fired for an endpoint and a persona, with its evidence.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    pub check: Check,
+    pub severity: Severity,
+    /// `METHOD /path`.
+    pub endpoint: String,
+    pub persona: String,
+    pub message: String,
+    /// `{request: {method, url, headers}, status, headers, error}`; credentials redacted.
+    pub evidence: Value,
+    /// The endpoint's line in the probe file, when it came from one.
+    pub line: Option<usize>,
+}
+
+impl Finding {
+    pub fn new(
+        check: Check,
+        ep: &Endpoint,
+        persona: &str,
+        message: String,
+        evidence: Value,
+    ) -> Self {
+        Self {
+            check,
+            severity: check.severity(),
+            endpoint: ep.label(),
+            persona: persona.to_owned(),
+            message,
+            evidence,
+            line: ep.line,
+        }
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "check": self.check.id(),
+            "severity": self.severity.as_str(),
+            "endpoint": self.endpoint,
+            "persona": self.persona,
+            "message": self.message,
+            "evidence": self.evidence,
+        })
+    }
+}
+
+/// A request that got no answer (timeout, connection refused, budget spent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub endpoint: String,
+    pub persona: String,
+    pub error: String,
+}
+
+/// The result of a run.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub target: String,
+    pub endpoints: Vec<String>,
+    pub personas: Vec<String>,
+    pub checks: Vec<Check>,
+    pub findings: Vec<Finding>,
+    pub failures: Vec<Failure>,
+    pub requests: usize,
+    /// Answers that were 429: checks on those requests were skipped.
+    pub throttled: usize,
+    /// Where the spec came from (for SARIF locations); set by the caller.
+    pub spec_uri: Option<String>,
+}
+
+impl Report {
+    pub(crate) fn new(
+        target: &Target,
+        spec: &Spec,
+        findings: Vec<Finding>,
+        failures: Vec<Failure>,
+        requests: usize,
+        throttled: usize,
+        checks: Vec<Check>,
+    ) -> Self {
+        Self {
+            target: format!("{}{}", target.origin(), target.base_path),
+            endpoints: spec.endpoints.iter().map(Endpoint::label).collect(),
+            personas: std::iter::once(crate::spec::ANONYMOUS.to_owned())
+                .chain(spec.personas.iter().map(|p| p.name.clone()))
+                .collect(),
+            checks,
+            findings,
+            failures,
+            requests,
+            throttled,
+            spec_uri: None,
+        }
+    }
+
+    /// Whether a finding of severity medium or above is present (exit status 1).
+    pub fn failed(&self) -> bool {
+        self.findings.iter().any(|f| f.severity.fails())
+    }
+
+    /// Every request went unanswered: the target is unreachable.
+    pub fn unreachable(&self) -> bool {
+        self.requests > 0 && self.failures.len() >= self.requests
+    }
+
+    /// Finding counts per severity, most severe first.
+    pub fn by_severity(&self) -> Vec<(&'static str, usize)> {
+        [
+            Severity::Critical,
+            Severity::High,
+            Severity::Medium,
+            Severity::Low,
+            Severity::Info,
+        ]
+        .into_iter()
+        .map(|s| {
+            (
+                s.as_str(),
+                self.findings.iter().filter(|f| f.severity == s).count(),
+            )
+        })
+        .collect()
+    }
+
+    pub fn summary_json(&self) -> Value {
+        json!({
+            "target": self.target,
+            "endpoints": self.endpoints.len(),
+            "personas": self.personas,
+            "requests": self.requests,
+            "throttled": self.throttled,
+            "failed_requests": self.failures.iter().map(|f| json!({"endpoint": f.endpoint, "persona": f.persona, "error": f.error})).collect::<Vec<_>>(),
+            "findings": self.findings.len(),
+            "by_severity": self.by_severity().into_iter().map(|(k, v)| (k.to_owned(), json!(v))).collect::<serde_json::Map<_, _>>(),
+            "passed": !self.failed(),
+        })
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "findings": self.findings.iter().map(Finding::to_json).collect::<Vec<_>>(),
+            "summary": self.summary_json(),
+        })
+    }
+
+    pub fn render(&self, format: Format) -> String {
+        match format {
+            Format::Table => table::render(self),
+            Format::Json => {
+                let mut s = serde_json::to_string_pretty(&self.to_json()).unwrap_or_default();
+                s.push('\n');
+                s
+            }
+            Format::Junit => junit::render(self),
+            Format::Sarif => {
+                let mut s = serde_json::to_string_pretty(&sarif::render(self)).unwrap_or_default();
+                s.push('\n');
+                s
+            }
+            Format::Html => html::render(self),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+    Junit,
+    Sarif,
+    Html,
+}
+
+impl FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "table" => Self::Table,
+            "json" => Self::Json,
+            "junit" => Self::Junit,
+            "sarif" => Self::Sarif,
+            "html" => Self::Html,
+            _ => {
+                return Err(format!(
+                    "unknown format `{s}`; expected table, json, junit, sarif or html"
+                ));
+            }
+        })
+    }
+}
+
+/// Escapes text for XML and HTML content and attribute values.
+pub(crate) fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // XML 1.0 forbids most control characters even escaped.
+            c if (c as u32) < 0x20 && c != '\n' && c != '\t' && c != '\r' => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Evidence as short lines: request, status, relevant headers, problem `error`.
+pub(crate) fn evidence_lines(e: &Value) -> Vec<String> {
+    let mut lines = Vec::new();
+    let req = &e["request"];
+    let mut r = format!(
+        "{} {}",
+        req["method"].as_str().unwrap_or(""),
+        req["url"].as_str().unwrap_or("")
+    );
+    if let Some(h) = req["headers"].as_object() {
+        for (k, v) in h {
+            if k != "accept" {
+                r.push_str(&format!(" | {k}: {}", v.as_str().unwrap_or("")));
+            }
+        }
+    }
+    lines.push(format!("request: {r}"));
+    lines.push(format!("status: {}", e["status"]));
+    if let Some(h) = e["headers"].as_object() {
+        for (k, vals) in h {
+            for v in vals.as_array().into_iter().flatten() {
+                lines.push(format!("{k}: {}", v.as_str().unwrap_or("")));
+            }
+        }
+    }
+    if let Some(err) = e["error"].as_str() {
+        lines.push(format!("problem error: {err}"));
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes() {
+        assert_eq!(
+            xml_escape("<a href=\"x\">&'\u{1}"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&apos;\u{FFFD}"
+        );
+        assert_eq!("sarif".parse::<Format>(), Ok(Format::Sarif));
+        assert!("xml".parse::<Format>().is_err());
+    }
+}

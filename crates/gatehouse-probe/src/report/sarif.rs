@@ -1,0 +1,89 @@
+//! SARIF 2.1.0 (OASIS): one rule per check with its metadata, one result per finding.
+
+use serde_json::{Value, json};
+
+use super::Report;
+use crate::checks::{Check, Severity};
+
+const HELP_URI: &str = "https://example.invalid/gatehouse/docs/probe.md";
+
+fn level(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical | Severity::High => "error",
+        Severity::Medium => "warning",
+        Severity::Low | Severity::Info => "note",
+    }
+}
+
+/// GitHub code scanning reads `security-severity` (a CVSS-like score) from rule properties.
+fn score(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical => "9.5",
+        Severity::High => "8.0",
+        Severity::Medium => "5.5",
+        Severity::Low => "3.0",
+        Severity::Info => "0.0",
+    }
+}
+
+pub fn render(r: &Report) -> Value {
+    let rules: Vec<Value> = Check::ALL
+        .iter()
+        .map(|c| {
+            let d = c.describe();
+            json!({
+                "id": c.id(),
+                "name": c.id(),
+                "shortDescription": {"text": d.title},
+                "fullDescription": {"text": d.reason},
+                "help": {"text": d.fix},
+                "helpUri": format!("{HELP_URI}#{}", c.id()),
+                "defaultConfiguration": {"level": level(c.severity())},
+                "properties": {
+                    "severity": c.severity().as_str(),
+                    "security-severity": score(c.severity()),
+                    "tags": ["security", "authentication", "authorization"],
+                },
+            })
+        })
+        .collect();
+    let results: Vec<Value> = r
+        .findings
+        .iter()
+        .map(|f| {
+            let index = Check::ALL.iter().position(|c| *c == f.check).unwrap_or(0);
+            let mut location = json!({
+                "physicalLocation": {
+                    "artifactLocation": {"uri": r.spec_uri.clone().unwrap_or_else(|| "probe.toml".to_owned())},
+                },
+                "logicalLocations": [{"name": f.endpoint, "kind": "resource"}],
+            });
+            if let Some(line) = f.line {
+                location["physicalLocation"]["region"] = json!({"startLine": line});
+            }
+            json!({
+                "ruleId": f.check.id(),
+                "ruleIndex": index,
+                "level": level(f.severity),
+                "message": {"text": format!("{} as {}: {}", f.endpoint, f.persona, f.message)},
+                "locations": [location],
+                "partialFingerprints": {"endpointCheckPersona": format!("{}|{}|{}", f.endpoint, f.check.id(), f.persona)},
+                "properties": {"endpoint": f.endpoint, "persona": f.persona, "evidence": f.evidence},
+            })
+        })
+        .collect();
+    json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "gatehouse-probe",
+                "version": env!("CARGO_PKG_VERSION"),
+                "informationUri": HELP_URI,
+                "rules": rules,
+            }},
+            "results": results,
+            "properties": {"target": r.target, "requests": r.requests},
+        }],
+    })
+}
