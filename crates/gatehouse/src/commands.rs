@@ -1,5 +1,6 @@
 //! The commands behind the CLI.
 
+mod audit;
 mod demo;
 mod explain;
 mod identity;
@@ -89,6 +90,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Token(c) => users::token(c).await,
         Command::Session(c) => identity::session(c).await,
         Command::Keys(c) => identity::keys(c).await,
+        Command::Audit(c) => audit::audit(c).await,
     }
 }
 
