@@ -26,6 +26,7 @@ pub struct Config {
     pub issuers: Vec<IssuerConfig>,
     pub throttle: ThrottleConfig,
     pub audit: AuditConfig,
+    pub alerts: AlertsConfig,
     pub cors: CorsConfig,
     pub defaults: DefaultsConfig,
     pub routes: Vec<RouteConfig>,
@@ -227,8 +228,37 @@ impl Default for ThrottleConfig {
 
 #[derive(Debug, Clone, Default)]
 pub struct AuditConfig {
+    /// JSON-lines file receiving every audit record (besides the store's table).
     pub file: Option<std::path::PathBuf>,
+    /// Also record allowed requests, not only refusals.
     pub log_allowed: bool,
+}
+
+/// `[alerts]`: when a minute's 401/403 count is an alert (docs/operations.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertsConfig {
+    /// Receives each alert as a JSON `POST`; `None`: log and audit record only.
+    pub webhook_url: Option<String>,
+    /// A minute needs at least this many 401/403 answers to alert. Default 50.
+    pub min_per_minute: u64,
+    /// …and more than `factor` times the baseline. Default 3.
+    pub factor: u64,
+    /// The baseline is the mean per minute over this many previous minutes. Default 10.
+    pub baseline_minutes: u64,
+    /// 401/403 answers to one client IP within a minute that make a burst. Default 30.
+    pub ip_burst_per_minute: u64,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        Self {
+            webhook_url: None,
+            min_per_minute: 50,
+            factor: 3,
+            baseline_minutes: 10,
+            ip_burst_per_minute: 30,
+        }
+    }
 }
 
 /// `[cors]`: answers preflights on protected routes without credentials (row 23).

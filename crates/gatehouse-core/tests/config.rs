@@ -196,10 +196,66 @@ fn full_config_parses_to_expected_values() {
     assert!(health.methods.is_empty());
     assert_eq!(health.line, 77);
 
-    // Features accepted but not enforced yet say so; nothing else warns.
-    let lines: Vec<Option<usize>> = warnings.iter().map(|w| w.line).collect();
-    assert_eq!(lines, [Some(47)], "{warnings:?}");
-    assert!(warnings[0].message.contains("`[audit]`"));
+    // Every section is enforced: nothing warns.
+    assert!(warnings.is_empty(), "{warnings:?}");
+}
+
+#[test]
+fn alerts_section_parses_with_defaults_and_checks() {
+    let (c, warnings) = parse("").unwrap();
+    assert!(warnings.is_empty());
+    assert_eq!(c.alerts, gatehouse_core::config::AlertsConfig::default());
+    assert_eq!(
+        (
+            c.alerts.min_per_minute,
+            c.alerts.factor,
+            c.alerts.baseline_minutes,
+            c.alerts.ip_burst_per_minute
+        ),
+        (50, 3, 10, 30)
+    );
+    assert!(c.alerts.webhook_url.is_none());
+
+    let (c, warnings) = parse(
+        "[alerts]\nwebhook_url = \"https://hooks.example/T0/abc\"\nmin_per_minute = 5\nfactor = 2\nbaseline = \"30m\"\nip_burst_per_minute = 7\n",
+    )
+    .unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(
+        c.alerts.webhook_url.as_deref(),
+        Some("https://hooks.example/T0/abc")
+    );
+    assert_eq!(
+        (
+            c.alerts.min_per_minute,
+            c.alerts.factor,
+            c.alerts.baseline_minutes,
+            c.alerts.ip_burst_per_minute
+        ),
+        (5, 2, 30, 7)
+    );
+
+    // Plain http to a remote host warns; loopback does not.
+    let (_, warnings) = parse("[alerts]\nwebhook_url = \"http://hooks.example/x\"\n").unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0].line, Some(2));
+    let (_, warnings) = parse("[alerts]\nwebhook_url = \"http://127.0.0.1:9/x\"\n").unwrap();
+    assert!(warnings.is_empty());
+
+    let errors = parse(
+        "[alerts]\nwebhook_url = \"ftp://x\"\nfactor = 0\nbaseline = \"90s\"\nthreshold = 3\n",
+    )
+    .unwrap_err();
+    let text = errors.to_string();
+    assert_eq!(errors.0.len(), 4, "{text}");
+    for needle in [
+        "webhook_url",
+        "`factor` must be at least 1",
+        "whole minutes",
+        "unknown key `threshold`",
+    ] {
+        assert!(text.contains(needle), "{needle}: {text}");
+    }
 }
 
 #[test]
@@ -804,6 +860,8 @@ fn documented_example_parses() {
     assert_eq!(c.issuers.len(), 2);
     assert_eq!(c.routes.len(), 4);
     assert!(c.upstream.is_some());
-    // Only the not-yet-enforced features warn.
-    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(c.alerts.min_per_minute, 50);
+    assert!(c.alerts.webhook_url.is_some());
+    // Every section is enforced: nothing warns.
+    assert!(warnings.is_empty(), "{warnings:?}");
 }

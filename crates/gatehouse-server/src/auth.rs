@@ -9,14 +9,14 @@ mod body;
 pub mod session;
 pub mod signed;
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use gatehouse_core::Scheme;
 use gatehouse_core::deny::Deny;
 use gatehouse_core::secret::SecretString;
 use gatehouse_store::{NewSession, RotateOutcome, Session, User};
@@ -24,6 +24,7 @@ use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use sha2::{Digest as _, Sha256};
 
 use crate::gateway::{Gateway, RenderArgs, Runtime};
+use crate::observe::{RequestRecord, Verdict};
 use crate::tokens::{TokenRequest, issue};
 
 /// How long a half-finished login (password right, TOTP code pending) stays open.
@@ -71,32 +72,97 @@ struct AuthCtx {
     request_id: String,
     now: i64,
     html: bool,
+    started: Instant,
+    /// `/auth/login` etc.: the path, and (without the slash) the route label.
+    endpoint: &'static str,
+    ip: IpAddr,
+    seen: Mutex<AuthSeen>,
     /// `Origin` of a cross-origin script (SPA) call, for CORS headers per `[cors]`.
     origin: Option<HeaderValue>,
     /// The request is a form post from the sign-in or code page (set once the body is read).
-    form: bool,
+    form: std::sync::atomic::AtomicBool,
+}
+
+/// What the endpoint learnt, for [`Gateway::observe`].
+#[derive(Default)]
+struct AuthSeen {
+    deny: Option<Deny>,
+    subject: Option<String>,
+    scheme: Option<gatehouse_core::Scheme>,
 }
 
 impl AuthCtx {
-    fn new(gw: Arc<Gateway>, headers: &HeaderMap) -> Self {
+    fn new(
+        gw: Arc<Gateway>,
+        headers: &HeaderMap,
+        endpoint: &'static str,
+        peer: std::net::SocketAddr,
+    ) -> Self {
         let rt = gw.runtime();
         let html = headers
             .get(http::header::ACCEPT)
             .and_then(|v| v.to_str().ok())
             .is_some_and(gatehouse_core::accept::prefers_html);
+        let ip = crate::net::client_ip(peer, headers, &rt.config.server.trusted_proxies);
         Self {
             request_id: gw.ids.next(),
             gw,
             rt,
             now: crate::ids::now(),
             html,
+            started: Instant::now(),
+            endpoint,
+            ip,
+            seen: Mutex::new(AuthSeen::default()),
             origin: headers.get(http::header::ORIGIN).cloned(),
-            form: false,
+            form: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    fn seen(&self) -> std::sync::MutexGuard<'_, AuthSeen> {
+        match self.seen.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// Records who the request proved to be (audit).
+    fn identify(&self, subject: &str, scheme: Option<gatehouse_core::Scheme>) {
+        let mut seen = self.seen();
+        seen.subject = Some(subject.to_owned());
+        seen.scheme = scheme;
+    }
+
+    /// Hands the finished request to [`Gateway::observe`]; `pass` labels a success.
+    fn observe(&self, resp: &Response<Body>, pass: &'static str) {
+        let seen = self.seen();
+        let verdict = match &seen.deny {
+            Some(deny) => Verdict::Refused {
+                deny,
+                hidden: false,
+            },
+            None => Verdict::Passed(pass),
+        };
+        let elapsed = self.started.elapsed();
+        self.gw.observe(&RequestRecord {
+            time: self.now,
+            request_id: &self.request_id,
+            route: Some(self.endpoint.trim_start_matches('/')),
+            method: "POST",
+            path: self.endpoint,
+            client_ip: Some(self.ip),
+            subject: seen.subject.as_deref(),
+            scheme: seen.scheme,
+            status: resp.status().as_u16(),
+            verdict,
+            decision: elapsed,
+            upstream: None,
+        });
     }
 
     /// A refusal through core's table (the `[defaults]` schemes give the challenges).
     fn refuse(&self, deny: &Deny, return_to: &str) -> Response<Body> {
+        self.seen().deny = Some(deny.clone());
         let mut r = self.gw.render(
             &self.rt,
             &RenderArgs {
@@ -109,7 +175,7 @@ impl AuthCtx {
             deny,
             false,
         );
-        if self.html && self.form {
+        if self.html && self.form.load(std::sync::atomic::Ordering::Relaxed) {
             self.no_dialog(&mut r);
         }
         let mut resp = crate::edge::rendered_response(r, true);
@@ -131,7 +197,9 @@ impl AuthCtx {
             .retain(|(name, v)| *name != "www-authenticate" || !dialog(v));
         if r.status == 401 && !r.headers.iter().any(|(n, _)| *n == "www-authenticate") {
             let realm = &self.rt.policy.realm;
-            if let Some(c) = gatehouse_core::render::plain_challenge(Scheme::Bearer, realm) {
+            if let Some(c) =
+                gatehouse_core::render::plain_challenge(gatehouse_core::Scheme::Bearer, realm)
+            {
                 r.headers.push(("www-authenticate", c));
             }
         }
@@ -283,12 +351,24 @@ pub async fn login(
     req: Request<Body>,
 ) -> Response<Body> {
     let (parts, body) = req.into_parts();
-    let mut ctx = AuthCtx::new(gw, &parts.headers);
+    let ctx = AuthCtx::new(gw, &parts.headers, "/auth/login", peer);
+    let resp = login_inner(&ctx, peer, parts, body).await;
+    ctx.observe(&resp, "signed_in");
+    resp
+}
+
+async fn login_inner(
+    ctx: &AuthCtx,
+    peer: std::net::SocketAddr,
+    parts: http::request::Parts,
+    body: Body,
+) -> Response<Body> {
     let fields = match body::read(&parts.headers, body).await {
         Ok(f) => f,
         Err(d) => return ctx.invalid_request(d),
     };
-    ctx.form = fields.form;
+    ctx.form
+        .store(fields.form, std::sync::atomic::Ordering::Relaxed);
     let return_to = safe_return_to(fields.get("return_to")).to_owned();
     if fields.form && !session::same_origin(&parts.headers) {
         return ctx.refuse(&Deny::CsrfRejected, &return_to);
@@ -312,6 +392,7 @@ pub async fn login(
     {
         Ok(u) => {
             defense.success(ip, username, ctx.now);
+            ctx.identify(&u.name, None);
             u
         }
         Err(d) => {
@@ -335,7 +416,7 @@ pub async fn login(
         return ctx.refuse(&Deny::MfaRequired { mfa_token: token }, &return_to);
     }
     let secure = is_secure(&ctx.rt, peer, &parts.headers);
-    start_session(&ctx, &user, "pwd", fields.form, &return_to, secure).await
+    start_session(ctx, &user, "pwd", fields.form, &return_to, secure).await
 }
 
 pub mod mfa;
@@ -347,12 +428,24 @@ pub async fn mfa_handler(
     req: Request<Body>,
 ) -> Response<Body> {
     let (parts, body) = req.into_parts();
-    let mut ctx = AuthCtx::new(gw, &parts.headers);
+    let ctx = AuthCtx::new(gw, &parts.headers, "/auth/mfa", peer);
+    let resp = mfa_inner(&ctx, peer, parts, body).await;
+    ctx.observe(&resp, "signed_in");
+    resp
+}
+
+async fn mfa_inner(
+    ctx: &AuthCtx,
+    peer: std::net::SocketAddr,
+    parts: http::request::Parts,
+    body: Body,
+) -> Response<Body> {
     let fields = match body::read(&parts.headers, body).await {
         Ok(f) => f,
         Err(d) => return ctx.invalid_request(d),
     };
-    ctx.form = fields.form;
+    ctx.form
+        .store(fields.form, std::sync::atomic::Ordering::Relaxed);
     let return_to = safe_return_to(fields.get("return_to")).to_owned();
     if fields.form && !session::same_origin(&parts.headers) {
         return ctx.refuse(&Deny::CsrfRejected, &return_to);
@@ -365,7 +458,10 @@ pub async fn mfa_handler(
         return ctx.refuse(&Deny::TooManyAttempts { retry_after }, &return_to);
     }
     let user = match mfa::complete(&ctx.gw, token, code, ctx.now).await {
-        Ok(u) => u,
+        Ok(u) => {
+            ctx.identify(&u.name, None);
+            u
+        }
         Err(d) => {
             if crate::gateway::counts_as_failure(&d) {
                 ctx.rt.defense.failure(ip, None, ctx.now);
@@ -374,17 +470,29 @@ pub async fn mfa_handler(
         }
     };
     let secure = is_secure(&ctx.rt, peer, &parts.headers);
-    start_session(&ctx, &user, "mfa", fields.form, &return_to, secure).await
+    start_session(ctx, &user, "mfa", fields.form, &return_to, secure).await
 }
 
 /// `POST /auth/refresh` (`refresh_token`): rotates the refresh token in one transaction.
-pub async fn refresh(State(gw): State<Arc<Gateway>>, req: Request<Body>) -> Response<Body> {
+pub async fn refresh(
+    State(gw): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    req: Request<Body>,
+) -> Response<Body> {
     let (parts, body) = req.into_parts();
-    let ctx = AuthCtx::new(gw, &parts.headers);
+    let ctx = AuthCtx::new(gw, &parts.headers, "/auth/refresh", peer);
+    let resp = refresh_inner(&ctx, parts, body).await;
+    ctx.observe(&resp, "refreshed");
+    resp
+}
+
+async fn refresh_inner(ctx: &AuthCtx, parts: http::request::Parts, body: Body) -> Response<Body> {
     let fields = match body::read(&parts.headers, body).await {
         Ok(f) => f,
         Err(d) => return ctx.invalid_request(d),
     };
+    ctx.form
+        .store(fields.form, std::sync::atomic::Ordering::Relaxed);
     let Some(presented) = fields.get("refresh_token") else {
         return ctx.invalid_request("`refresh_token` is required");
     };
@@ -427,6 +535,7 @@ pub async fn refresh(State(gw): State<Arc<Gateway>>, req: Request<Body>) -> Resp
         Ok(RotateOutcome::Unknown) => return ctx.refuse(&bad("refresh token is not valid"), "/"),
         Err(e) => return ctx.unavailable(&e),
     };
+    ctx.identify(&session.user, None);
     let user = match ctx.gw.store.get_user(&session.user).await {
         Ok(Some(u)) => u,
         Ok(None) => return ctx.refuse(&bad("refresh token is not valid"), "/"),
@@ -456,7 +565,7 @@ pub async fn refresh(State(gw): State<Arc<Gateway>>, req: Request<Body>) -> Resp
         },
     );
     match access {
-        Ok(a) => token_response(&ctx, &a, &next, ""),
+        Ok(a) => token_response(ctx, &a, &next, ""),
         Err(e) => ctx.unavailable(&e),
     }
 }
@@ -470,7 +579,17 @@ pub async fn logout(
     req: Request<Body>,
 ) -> Response<Body> {
     let (parts, _body) = req.into_parts();
-    let ctx = AuthCtx::new(gw, &parts.headers);
+    let ctx = AuthCtx::new(gw, &parts.headers, "/auth/logout", peer);
+    let resp = logout_inner(&ctx, peer, &parts).await;
+    ctx.observe(&resp, "signed_out");
+    resp
+}
+
+async fn logout_inner(
+    ctx: &AuthCtx,
+    peer: std::net::SocketAddr,
+    parts: &http::request::Parts,
+) -> Response<Body> {
     let auth: Vec<&[u8]> = parts
         .headers
         .get_all(http::header::AUTHORIZATION)
@@ -484,7 +603,10 @@ pub async fn logout(
             return ctx.refuse(&Deny::CsrfRejected, "/");
         }
         match cookie.and_then(|c| session::open(&ctx.gw, c, ctx.now)) {
-            Some(c) => (Some(c.session_id), None, c.expires_at),
+            Some(c) => {
+                ctx.identify(&c.user, Some(gatehouse_core::Scheme::Session));
+                (Some(c.session_id), None, c.expires_at)
+            }
             // An expired or foreign cookie: nothing to revoke; clear it anyway.
             None => (None, None, ctx.now),
         }
@@ -509,6 +631,7 @@ pub async fn logout(
         };
         match ctx.rt.verifiers.verify(token.expose(), ctx.now).await {
             Ok(p) if p.issuer.as_deref() == Some(crate::tokens::OWN_ISSUER) => {
+                ctx.identify(&p.subject, Some(gatehouse_core::Scheme::Bearer));
                 if ctx
                     .gw
                     .revocations

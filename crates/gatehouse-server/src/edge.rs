@@ -1,8 +1,10 @@
 //! The HTTP edge: turns requests into [`RequestView`]s, runs the pipeline, and turns the
 //! outcome into a response — proxying, forward-auth answers, CORS preflights, refusals.
 
-use std::net::SocketAddr;
+use std::borrow::Cow;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
@@ -17,6 +19,7 @@ use http::{HeaderMap, Request, Response, StatusCode};
 
 use crate::gateway::{Gateway, RequestView, Runtime};
 use crate::net::{client_ip, is_trusted};
+use crate::observe::{RequestRecord, Verdict};
 use crate::proxy::{IDENTITY_HEADERS, identity_headers};
 
 /// Per-request context shared by the response builders.
@@ -29,11 +32,48 @@ struct Ctx<'a> {
     origin: Option<HeaderValue>,
 }
 
+/// What the edge learnt about a request on its way, for [`Gateway::observe`].
+struct Seen<'a> {
+    started: Instant,
+    method: Cow<'a, str>,
+    /// Normalized path (raw while it could not be normalized); never the query.
+    path: Cow<'a, str>,
+    ip: Option<IpAddr>,
+    route: Option<usize>,
+    scheme: Option<gatehouse_core::Scheme>,
+    subject: Option<String>,
+    /// The refusal sent, and whether row 20 hid it.
+    deny: Option<(Deny, bool)>,
+    /// The pass label when nothing was refused.
+    pass: &'static str,
+    decided: Option<Duration>,
+    upstream: Option<Duration>,
+}
+
+impl<'a> Seen<'a> {
+    fn new(started: Instant, method: Cow<'a, str>, path: Cow<'a, str>) -> Self {
+        Self {
+            started,
+            method,
+            path,
+            ip: None,
+            route: None,
+            scheme: None,
+            subject: None,
+            deny: None,
+            pass: "allowed",
+            decided: None,
+            upstream: None,
+        }
+    }
+}
+
 impl Ctx<'_> {
     fn refusal(
         &self,
+        seen: &mut Seen<'_>,
         route: Option<usize>,
-        deny: &Deny,
+        deny: Deny,
         hidden: bool,
         return_to: &str,
     ) -> Response<Body> {
@@ -46,9 +86,11 @@ impl Ctx<'_> {
                 now: self.now,
                 return_to,
             },
-            deny,
+            &deny,
             hidden,
         );
+        seen.route = route;
+        seen.deny = Some((deny, hidden));
         self.finish(rendered_response(r, true))
     }
 
@@ -61,6 +103,35 @@ impl Ctx<'_> {
             crate::cors::actual_response_headers(&self.rt.config.cors, origin, resp.headers_mut());
         }
         resp
+    }
+
+    /// Hands the finished request to [`Gateway::observe`].
+    fn observe(&self, seen: &Seen<'_>, resp: &Response<Body>) {
+        let route = seen
+            .route
+            .and_then(|i| self.rt.policy.routes().get(i))
+            .map(|r| r.name());
+        let verdict = match &seen.deny {
+            Some((deny, hidden)) => Verdict::Refused {
+                deny,
+                hidden: *hidden,
+            },
+            None => Verdict::Passed(seen.pass),
+        };
+        self.gw.observe(&RequestRecord {
+            time: self.now,
+            request_id: &self.request_id,
+            route,
+            method: &seen.method,
+            path: &seen.path,
+            client_ip: seen.ip,
+            subject: seen.subject.as_deref(),
+            scheme: seen.scheme,
+            status: resp.status().as_u16(),
+            verdict,
+            decision: seen.decided.unwrap_or_else(|| seen.started.elapsed()),
+            upstream: seen.upstream,
+        });
     }
 }
 
@@ -105,9 +176,9 @@ pub async fn proxy_handler(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     mut req: Request<Body>,
 ) -> Response<Body> {
+    let started = Instant::now();
     let rt = gw.runtime();
     let now = crate::ids::now();
-    let trusted = &rt.config.server.trusted_proxies;
     let ctx = Ctx {
         gw: &gw,
         rt: &rt,
@@ -117,25 +188,42 @@ pub async fn proxy_handler(
         origin: req.headers().get(http::header::ORIGIN).cloned(),
     };
     strip_identity(req.headers_mut());
-    let ip = client_ip(peer, req.headers(), trusted);
-    let peer_trusted = is_trusted(peer.ip(), trusted);
     let raw_path = req.uri().path().to_owned();
+    let method = req.method().clone();
+    let mut seen = Seen::new(
+        started,
+        Cow::Borrowed(method.as_str()),
+        Cow::Borrowed(&raw_path),
+    );
+    let resp = proxy(&ctx, &mut seen, peer, req, &raw_path).await;
+    ctx.observe(&seen, &resp);
+    resp
+}
+
+async fn proxy<'a>(
+    ctx: &Ctx<'_>,
+    seen: &mut Seen<'a>,
+    peer: SocketAddr,
+    req: Request<Body>,
+    raw_path: &'a str,
+) -> Response<Body> {
+    let (gw, rt, now) = (ctx.gw, ctx.rt, ctx.now);
+    let trusted = &rt.config.server.trusted_proxies;
+    let ip = client_ip(peer, req.headers(), trusted);
+    seen.ip = Some(ip);
+    let peer_trusted = is_trusted(peer.ip(), trusted);
     let return_to = req
         .uri()
         .path_and_query()
         .map_or("/", |pq| pq.as_str())
         .to_owned();
-    let path = match normalize(&raw_path) {
+    let path = match normalize(raw_path) {
         Ok(p) => p,
         Err(e) => {
-            return ctx.refusal(
-                None,
-                &Deny::InvalidPath {
-                    detail: e.to_string(),
-                },
-                false,
-                &return_to,
-            );
+            let deny = Deny::InvalidPath {
+                detail: e.to_string(),
+            };
+            return ctx.refusal(seen, None, deny, false, &return_to);
         }
     };
     let declared = req
@@ -144,11 +232,10 @@ pub async fn proxy_handler(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > rt.config.server.max_body_bytes) {
-        return ctx.refusal(None, &Deny::PayloadTooLarge, false, &return_to);
+        return ctx.refusal(seen, None, Deny::PayloadTooLarge, false, &return_to);
     }
-    let method = req.method().as_str().to_owned();
     let view = RequestView {
-        method: &method,
+        method: &seen.method,
         path: &path.decoded,
         target: &return_to,
         query: req.uri().query(),
@@ -156,20 +243,29 @@ pub async fn proxy_handler(
         client_ip: ip,
         now,
     };
-    let outcome = gw.decide(&rt, &view, None).await;
+    let outcome = gw.decide(rt, &view, None).await;
+    seen.decided = Some(seen.started.elapsed());
+    seen.path = path.decoded;
+    seen.route = outcome.route;
+    seen.scheme = outcome.scheme;
+    seen.subject = outcome.subject;
     let principal = match outcome.decision {
         Decision::Deny { reason, hidden } => {
-            return ctx.refusal(outcome.route, &reason, hidden, &return_to);
+            return ctx.refusal(seen, outcome.route, reason, hidden, &return_to);
         }
         Decision::Preflight => {
+            seen.pass = "preflight";
             return ctx.finish(crate::cors::preflight(&rt.config.cors, req.headers()));
         }
-        Decision::Public => None,
+        Decision::Public => {
+            seen.pass = "public";
+            None
+        }
         Decision::Allow(p) => Some(p),
     };
     let Some(upstream) = &rt.upstream else {
         // Forward-auth only: nothing to proxy to.
-        return ctx.refusal(outcome.route, &Deny::NotFound, false, &return_to);
+        return ctx.refusal(seen, outcome.route, Deny::NotFound, false, &return_to);
     };
     let limit = rt.config.server.max_body_bytes;
     let req = req.map(|b| {
@@ -178,17 +274,22 @@ pub async fn proxy_handler(
             usize::try_from(limit).unwrap_or(usize::MAX),
         ))
     });
-    match upstream
+    let sent = Instant::now();
+    let forwarded = upstream
         .forward(req, &path.encoded, ip, peer_trusted, principal.as_ref())
-        .await
-    {
+        .await;
+    seen.upstream = Some(sent.elapsed());
+    if let Some(p) = principal {
+        seen.subject = Some(p.subject);
+    }
+    match forwarded {
         Ok(mut resp) => {
             if let Some(q) = outcome.quota {
                 ratelimit_headers(resp.headers_mut(), q);
             }
             ctx.finish(resp)
         }
-        Err(d) => ctx.refusal(outcome.route, &d, false, &return_to),
+        Err(d) => ctx.refusal(seen, outcome.route, d, false, &return_to),
     }
 }
 
@@ -208,18 +309,12 @@ pub async fn forward_auth_handler(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: Request<Body>,
 ) -> Response<Body> {
+    let started = Instant::now();
     let rt = gw.runtime();
     let now = crate::ids::now();
     let headers = req.headers();
     let trusted = &rt.config.server.trusted_proxies;
     let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
-    let nginx_style =
-        headers.contains_key("x-original-uri") || !headers.contains_key("x-forwarded-uri");
-    let with_body = match rt.config.server.forward_auth_body {
-        ForwardAuthBody::Full => true,
-        ForwardAuthBody::Empty => false,
-        ForwardAuthBody::Auto => !nginx_style,
-    };
     let ctx = Ctx {
         gw: &gw,
         rt: &rt,
@@ -231,9 +326,36 @@ pub async fn forward_auth_handler(
         html: wants_html(headers),
         origin: None,
     };
-    let respond = |route, deny: &Deny, hidden, return_to: &str| {
+    // Until the original request is known, the record names the subrequest itself.
+    let mut seen = Seen::new(
+        started,
+        Cow::Borrowed(req.method().as_str()),
+        Cow::Borrowed(req.uri().path()),
+    );
+    seen.ip = Some(peer.ip());
+    let resp = forward_auth(&ctx, &mut seen, peer, headers).await;
+    ctx.observe(&seen, &resp);
+    resp
+}
+
+async fn forward_auth<'h>(
+    ctx: &Ctx<'_>,
+    seen: &mut Seen<'h>,
+    peer: SocketAddr,
+    headers: &'h HeaderMap,
+) -> Response<Body> {
+    let (gw, rt, now) = (ctx.gw, ctx.rt, ctx.now);
+    let trusted = &rt.config.server.trusted_proxies;
+    let nginx_style =
+        headers.contains_key("x-original-uri") || !headers.contains_key("x-forwarded-uri");
+    let with_body = match rt.config.server.forward_auth_body {
+        ForwardAuthBody::Full => true,
+        ForwardAuthBody::Empty => false,
+        ForwardAuthBody::Auto => !nginx_style,
+    };
+    let respond = |seen: &mut Seen<'h>, route, deny: Deny, hidden, return_to: &str| {
         let r = gw.render(
-            &rt,
+            rt,
             &crate::gateway::RenderArgs {
                 route,
                 html: ctx.html,
@@ -241,48 +363,45 @@ pub async fn forward_auth_handler(
                 now,
                 return_to,
             },
-            deny,
+            &deny,
             hidden,
         );
+        seen.route = route;
+        seen.deny = Some((deny, hidden));
         ctx.finish(rendered_response(r, with_body))
     };
     if !is_trusted(peer.ip(), trusted) {
-        return respond(
-            None,
-            &Deny::InvalidRequest {
-                detail: "forward-auth requests are only accepted from trusted proxies".into(),
-            },
-            false,
-            "/",
-        );
+        let deny = Deny::InvalidRequest {
+            detail: "forward-auth requests are only accepted from trusted proxies".into(),
+        };
+        return respond(seen, None, deny, false, "/");
     }
     let (method, uri) = match original_request(headers) {
         Ok(found) => found,
         Err(detail) => {
-            return respond(None, &Deny::InvalidRequest { detail }, false, "/");
+            return respond(seen, None, Deny::InvalidRequest { detail }, false, "/");
         }
     };
     let (raw_path, query) = uri
         .split_once('?')
         .map_or((uri, None), |(p, q)| (p, Some(q)));
+    seen.method = Cow::Owned(method);
+    seen.path = Cow::Borrowed(raw_path);
     let path = match normalize(raw_path) {
         Ok(p) => p,
         Err(e) => {
-            return respond(
-                None,
-                &Deny::InvalidPath {
-                    detail: e.to_string(),
-                },
-                false,
-                uri,
-            );
+            let deny = Deny::InvalidPath {
+                detail: e.to_string(),
+            };
+            return respond(seen, None, deny, false, uri);
         }
     };
     let mut hdrs = headers.clone();
     strip_identity(&mut hdrs);
     let ip = client_ip(peer, &hdrs, trusted);
+    seen.ip = Some(ip);
     let view = RequestView {
-        method: &method,
+        method: &seen.method,
         path: &path.decoded,
         target: uri,
         query,
@@ -290,18 +409,31 @@ pub async fn forward_auth_handler(
         client_ip: ip,
         now,
     };
-    let outcome = gw.decide(&rt, &view, None).await;
+    let outcome = gw.decide(rt, &view, None).await;
+    seen.decided = Some(seen.started.elapsed());
+    seen.path = path.decoded;
+    seen.route = outcome.route;
+    seen.scheme = outcome.scheme;
+    seen.subject = outcome.subject;
     match outcome.decision {
-        Decision::Deny { reason, hidden } => respond(outcome.route, &reason, hidden, uri),
+        Decision::Deny { reason, hidden } => respond(seen, outcome.route, reason, hidden, uri),
         Decision::Allow(p) => {
             let mut resp = Response::new(Body::empty());
             identity_headers(resp.headers_mut(), &p);
             if let Some(q) = outcome.quota {
                 ratelimit_headers(resp.headers_mut(), q);
             }
+            seen.subject = Some(p.subject);
             ctx.finish(resp)
         }
-        Decision::Public | Decision::Preflight => ctx.finish(Response::new(Body::empty())),
+        Decision::Public => {
+            seen.pass = "public";
+            ctx.finish(Response::new(Body::empty()))
+        }
+        Decision::Preflight => {
+            seen.pass = "preflight";
+            ctx.finish(Response::new(Body::empty()))
+        }
     }
 }
 

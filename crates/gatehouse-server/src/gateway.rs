@@ -82,6 +82,8 @@ pub struct Gateway {
     /// Password hashes computed so far (metrics; proves throttled requests hash nothing).
     pub hashes_started: std::sync::atomic::AtomicU64,
     pub suspended: crate::suspended::SuspendedUsers,
+    /// Metrics, alerts and the audit trail (design §6).
+    pub observer: crate::observe::Observer,
 }
 
 /// Entries each credential cache holds at most.
@@ -138,6 +140,18 @@ pub struct Outcome {
     pub route: Option<usize>,
     /// The route's quota after this request (for `RateLimit-*` headers on allowed answers).
     pub quota: Option<gatehouse_core::throttle::QuotaState>,
+    /// Scheme of the presented credential, once one was extracted (audit).
+    pub scheme: Option<gatehouse_core::Scheme>,
+    /// The proven subject of a request refused after verification (audit); for an allowed
+    /// request it is in the [`Decision::Allow`] principal.
+    pub subject: Option<String>,
+}
+
+/// Who a request turned out to be, as far as the pipeline got (audit).
+#[derive(Debug, Default)]
+struct Who {
+    scheme: Option<gatehouse_core::Scheme>,
+    subject: Option<String>,
 }
 
 impl Gateway {
@@ -164,6 +178,7 @@ impl Gateway {
             hashing: Semaphore::new(permits),
             hashes_started: std::sync::atomic::AtomicU64::new(0),
             suspended: crate::suspended::SuspendedUsers::default(),
+            observer: crate::observe::Observer::default(),
         }
     }
 
@@ -246,7 +261,10 @@ impl Gateway {
             throttled: rt.defense.ip_locked(req.client_ip, req.now),
         };
         let route = m.index;
-        let (decision, quota) = self.decide_matched(rt, &m, &facts, req, &mut note).await;
+        let mut who = Who::default();
+        let (decision, quota) = self
+            .decide_matched(rt, &m, &facts, req, &mut who, &mut note)
+            .await;
         if let Decision::Deny { reason, hidden } = &decision {
             note("result", &|| {
                 format!(
@@ -267,6 +285,8 @@ impl Gateway {
             decision,
             route,
             quota,
+            scheme: who.scheme,
+            subject: who.subject,
         }
     }
 
@@ -276,6 +296,7 @@ impl Gateway {
         m: &RouteMatch<'_>,
         facts: &RequestFacts<'_>,
         req: &RequestView<'_>,
+        who: &mut Who,
         note: &mut impl FnMut(&'static str, &dyn Fn() -> String),
     ) -> (Decision, Option<gatehouse_core::throttle::QuotaState>) {
         match decision::gate(m, facts) {
@@ -329,6 +350,7 @@ impl Gateway {
                 return (Decision::deny(m, d), None);
             }
         };
+        who.scheme = Some(credential.scheme());
         note("credentials", &|| {
             format!(
                 "one `{}` credential presented",
@@ -379,10 +401,12 @@ impl Gateway {
             note("authorize", &|| {
                 "cross-site request on a cookie session".to_owned()
             });
+            who.subject = Some(principal.subject.clone());
             return (Decision::deny(m, Deny::CsrfRejected), None);
         }
         if let Err(d) = decision::authorize(m, &principal, facts, req.now) {
             note("authorize", &|| format!("refused: {}", d.code()));
+            who.subject = Some(principal.subject.clone());
             return (Decision::deny(m, d), None);
         }
         // Row 24: the route's quota, per authenticated subject.
@@ -397,6 +421,7 @@ impl Gateway {
                 retry_after: q.reset,
                 limit: q.limit,
             };
+            who.subject = Some(principal.subject.clone());
             return (Decision::deny(m, deny), quota);
         }
         note("authorize", &|| {

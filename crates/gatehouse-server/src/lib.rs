@@ -13,6 +13,7 @@ pub mod gateway;
 pub mod ids;
 pub mod keys;
 pub mod net;
+pub mod observe;
 pub mod proxy;
 pub mod revocations;
 pub mod serve;

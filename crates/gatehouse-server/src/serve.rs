@@ -58,7 +58,9 @@ pub async fn build_with_store(
             source,
         })?;
     let runtime = Runtime::new(config, &own_keys).map_err(StartError::Config)?;
+    let audit_file = runtime.config.audit.file.clone();
     let gw = Arc::new(Gateway::new(runtime, store, own_keys, secrets));
+    gw.observer.audit.start(Arc::clone(&gw.store), audit_file);
     gw.suspended.refresh(gw.store.as_ref()).await;
     gw.revocations
         .sync(gw.store.as_ref(), crate::ids::now())
@@ -132,12 +134,26 @@ pub fn public_router(gw: Arc<Gateway>) -> Router {
         .with_state(gw)
 }
 
-/// The admin port's router (health for now; the dashboard and `/metrics` live here).
+/// The admin port's router: health and `/metrics` (never on the public port).
 pub fn admin_router(gw: Arc<Gateway>) -> Router {
     Router::new()
         .route("/healthz", get(edge::healthz))
         .route("/readyz", get(edge::readyz))
+        .route("/metrics", get(metrics))
         .with_state(gw)
+}
+
+/// `/metrics`: Prometheus text format 0.0.4.
+async fn metrics(
+    axum::extract::State(gw): axum::extract::State<Arc<Gateway>>,
+) -> axum::response::Response {
+    let body = gw.render_metrics(crate::ids::now());
+    let mut r = axum::response::Response::new(axum::body::Body::from(body));
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    r
 }
 
 /// Binds the configured listeners.

@@ -166,8 +166,11 @@ async fn row08_invalid_tokens() {
     let mut tampered = partner_token(
         json!({"iss": "https://partner.example", "aud": "api", "sub": "p1", "exp": t + 600}),
     );
-    tampered.pop();
-    tampered.push('A');
+    // Flip a character in the middle of the signature: changing the last base64url
+    // character may leave the decoded bytes as they were (its low bits are padding).
+    let at = tampered.rfind('.').unwrap() + 10;
+    let flipped = if &tampered[at..=at] == "A" { "B" } else { "A" };
+    tampered.replace_range(at..=at, flipped);
     let wrong_aud = partner_token(
         json!({"iss": "https://partner.example", "aud": "other", "sub": "p1", "exp": t + 600}),
     );

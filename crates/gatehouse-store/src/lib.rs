@@ -27,8 +27,9 @@ use std::sync::Arc;
 
 pub use error::StoreError;
 pub use model::{
-    AccountStatus, ApiKey, DigestAlgorithm, DigestHa1, NewApiKey, NewSession, NewUser, Revocation,
-    RevocationKind, RotateOutcome, Session, SigningKey, User,
+    AccountStatus, ApiKey, AuditEntry, AuditKind, AuditQuery, AuditRecord, DigestAlgorithm,
+    DigestHa1, NewApiKey, NewSession, NewUser, Revocation, RevocationKind, RotateOutcome, Session,
+    SigningKey, User,
 };
 pub use sqlite::{AppliedMigration, SqliteStore};
 pub use store::{BoxFuture, Store};

@@ -1,9 +1,11 @@
 //! The records the store keeps. `Debug` of every record redacts its secret parts.
 
+mod audit;
 mod identity;
 
 use std::fmt;
 
+pub use audit::{AuditEntry, AuditKind, AuditQuery, AuditRecord};
 pub use identity::{
     DigestAlgorithm, DigestHa1, NewSession, Revocation, RevocationKind, RotateOutcome, Session,
 };

@@ -1,5 +1,6 @@
 //! The embedded SQLite backend (design §5: one node, WAL).
 
+mod audit;
 mod digest;
 mod keys;
 mod migrate;
@@ -15,8 +16,8 @@ use sqlx::{Row, SqlitePool};
 
 use crate::error::StoreError;
 use crate::model::{
-    ApiKey, DigestAlgorithm, DigestHa1, NewApiKey, NewSession, NewUser, Revocation, RotateOutcome,
-    Session, SigningKey, User,
+    ApiKey, AuditEntry, AuditQuery, AuditRecord, DigestAlgorithm, DigestHa1, NewApiKey, NewSession,
+    NewUser, Revocation, RotateOutcome, Session, SigningKey, User,
 };
 use crate::store::{BoxFuture, Store};
 
@@ -306,6 +307,13 @@ impl Store for SqliteStore {
         Box::pin(digest::find_user_by_userhash(
             &self.pool, userhash, realm, algorithm,
         ))
+    }
+
+    fn append_audit(&self, records: Vec<AuditRecord>) -> BoxFuture<'_, ()> {
+        Box::pin(audit::append(&self.pool, records))
+    }
+    fn query_audit(&self, query: AuditQuery) -> BoxFuture<'_, Vec<AuditEntry>> {
+        Box::pin(audit::query(&self.pool, query))
     }
 }
 

@@ -5,8 +5,8 @@ use std::pin::Pin;
 
 use crate::error::StoreError;
 use crate::model::{
-    ApiKey, DigestAlgorithm, DigestHa1, NewApiKey, NewSession, NewUser, Revocation, RotateOutcome,
-    Session, SigningKey, User,
+    ApiKey, AuditEntry, AuditQuery, AuditRecord, DigestAlgorithm, DigestHa1, NewApiKey, NewSession,
+    NewUser, Revocation, RotateOutcome, Session, SigningKey, User,
 };
 
 /// The future every [`Store`] method returns. Boxed so the trait stays dyn-compatible and
@@ -192,4 +192,12 @@ pub trait Store: Send + Sync + 'static {
         realm: &'a str,
         algorithm: DigestAlgorithm,
     ) -> BoxFuture<'a, Option<String>>;
+
+    // --- audit trail (design §6) -----------------------------------------------------------
+
+    /// Appends records, all or none, in order (their sequence numbers increase in the order
+    /// given).
+    fn append_audit(&self, records: Vec<AuditRecord>) -> BoxFuture<'_, ()>;
+    /// The newest `query.limit` records matching every filter, returned oldest first.
+    fn query_audit(&self, query: AuditQuery) -> BoxFuture<'_, Vec<AuditEntry>>;
 }

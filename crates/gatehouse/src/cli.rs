@@ -98,6 +98,49 @@ pub enum Command {
     Keys(KeysCommand),
     /// Audit any HTTP API for correct 401/403 behaviour and broken access control.
     Probe(crate::commands::probe::ProbeArgs),
+    /// Read the audit trail (refusals, allowed requests with `log_allowed`, alerts).
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// The newest records, oldest first; `--follow` keeps printing new ones.
+    Tail {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// How many records.
+        #[arg(short = 'n', long, default_value_t = 20)]
+        lines: u32,
+        /// Poll for new records every second until interrupted.
+        #[arg(short = 'f', long)]
+        follow: bool,
+        /// Print JSON lines (the audit file's format).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Records matching every filter given.
+    Query {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// A duration back from now (`15m`, `2h`, `7d`) or an RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        /// Status sent (404 for hidden refusals; 0 for alert events).
+        #[arg(long)]
+        status: Option<u16>,
+        /// The `error` code (the true one for hidden 404s), e.g. `invalid_credentials`.
+        #[arg(long)]
+        reason: Option<String>,
+        /// The principal (proven subject).
+        #[arg(long)]
+        user: Option<String>,
+        /// At most this many (the newest).
+        #[arg(long, default_value_t = 1000)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

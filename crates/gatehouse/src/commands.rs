@@ -1,5 +1,6 @@
 //! The commands behind the CLI.
 
+mod audit;
 mod demo;
 mod digest;
 mod explain;
@@ -97,6 +98,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Session(c) => identity::session(c).await,
         Command::Keys(c) => identity::keys(c).await,
         Command::Probe(a) => probe::probe(a).await,
+        Command::Audit(c) => audit::audit(c).await,
     }
 }
 

@@ -4,6 +4,9 @@
 #[path = "cli/support.rs"]
 mod support;
 
+#[cfg(unix)] // SIGTERM via kill(1)
+#[path = "cli/audit.rs"]
+mod audit;
 #[path = "cli/check.rs"]
 mod check;
 #[path = "cli/demo.rs"]

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use gatehouse_store::{
-    ApiKey, BoxFuture, DigestAlgorithm, DigestHa1, NewApiKey, NewSession, NewUser, Revocation,
-    RotateOutcome, Session, SigningKey, Store, StoreError, User,
+    ApiKey, AuditEntry, AuditQuery, AuditRecord, BoxFuture, DigestAlgorithm, DigestHa1, NewApiKey,
+    NewSession, NewUser, Revocation, RotateOutcome, Session, SigningKey, Store, StoreError, User,
 };
 
 pub struct Flaky {
@@ -169,5 +169,11 @@ impl Store for Flaky {
             self.inner
                 .find_user_by_digest_userhash(userhash, realm, algorithm),
         )
+    }
+    fn append_audit(&self, records: Vec<AuditRecord>) -> BoxFuture<'_, ()> {
+        self.gate(self.inner.append_audit(records))
+    }
+    fn query_audit(&self, query: AuditQuery) -> BoxFuture<'_, Vec<AuditEntry>> {
+        self.gate(self.inner.query_audit(query))
     }
 }

@@ -29,6 +29,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         description: "identity",
         sql: include_str!("../../migrations/sqlite/0002_identity.sql"),
     },
+    Migration {
+        version: 3,
+        description: "audit",
+        sql: include_str!("../../migrations/sqlite/0003_audit.sql"),
+    },
 ];
 
 /// A row of `_gatehouse_migrations`.

@@ -67,7 +67,7 @@ macro_rules! conformance {
                 refresh_expired_and_unknown, refresh_concurrent_rotation, session_step_up,
                 revoke_sessions_feed_the_revocation_list, revocation_cursor, revocation_purge,
                 totp_steps_are_monotonic, mfa_secret_round_trip, digest_secrets,
-                delete_user_removes_identity);
+                delete_user_removes_identity, audit_append_and_query);
         }
     )+};
     (@cases $label:ident, $open:expr, $($case:ident),+) => {$(

@@ -6,7 +6,10 @@
 mod credentials;
 mod sessions;
 
-use gatehouse_store::{AccountStatus, NewApiKey, NewUser, SigningKey, Store, StoreError};
+use gatehouse_store::{
+    AccountStatus, AuditKind, AuditQuery, AuditRecord, NewApiKey, NewUser, SigningKey, Store,
+    StoreError,
+};
 
 pub use credentials::*;
 pub use sessions::*;
@@ -469,5 +472,106 @@ pub async fn debug_redacts_secrets(store: &dyn Store) -> Outcome {
         printed[1].contains("dave") && printed[4].contains("gh_dave"),
         "public parts shown"
     );
+    Ok(())
+}
+
+fn audit_record(
+    time: i64,
+    status: u16,
+    error: Option<&str>,
+    principal: Option<&str>,
+) -> AuditRecord {
+    AuditRecord {
+        time,
+        kind: AuditKind::Request,
+        request_id: format!("req-{time}-{status}"),
+        route: "admin".into(),
+        method: "GET".into(),
+        path: "/api/admin/x".into(),
+        client_ip: Some("192.0.2.1".into()),
+        principal: principal.map(Into::into),
+        scheme: principal.map(|_| "bearer".into()),
+        status,
+        error: error.map(Into::into),
+        hidden: status == 404,
+        detail: "détail \"quoted\"".into(),
+    }
+}
+
+pub async fn audit_append_and_query(store: &dyn Store) -> Outcome {
+    assert!(store.query_audit(AuditQuery::default()).await?.is_empty());
+    store.append_audit(Vec::new()).await?;
+    let records = vec![
+        audit_record(T0, 401, Some("missing_credentials"), None),
+        audit_record(T0 + 10, 403, Some("insufficient_role"), Some("bob")),
+        audit_record(T0 + 20, 404, Some("insufficient_role"), Some("bob")),
+        audit_record(T0 + 30, 200, None, Some("alice")),
+        AuditRecord {
+            kind: AuditKind::Alert,
+            client_ip: None,
+            ..audit_record(T0 + 40, 0, Some("alert_rate"), None)
+        },
+    ];
+    store.append_audit(records.clone()).await?;
+    let all = store.query_audit(AuditQuery::default()).await?;
+    let got: Vec<AuditRecord> = all.iter().map(|e| e.record.clone()).collect();
+    assert_eq!(got, records, "round trip, in insertion order");
+    assert!(all.windows(2).all(|w| w[0].seq < w[1].seq), "seq increases");
+
+    let q = |f: fn(&mut AuditQuery)| {
+        let mut q = AuditQuery::default();
+        f(&mut q);
+        q
+    };
+    let by = |entries: Vec<gatehouse_store::AuditEntry>| -> Vec<i64> {
+        entries.iter().map(|e| e.record.time - T0).collect()
+    };
+    assert_eq!(
+        by(store.query_audit(q(|q| q.since = Some(T0 + 20))).await?),
+        [20, 30, 40]
+    );
+    assert_eq!(
+        by(store.query_audit(q(|q| q.status = Some(404))).await?),
+        [20]
+    );
+    assert_eq!(
+        by(store
+            .query_audit(q(|q| q.reason = Some("insufficient_role".into())))
+            .await?),
+        [10, 20]
+    );
+    assert_eq!(
+        by(store
+            .query_audit(q(|q| q.user = Some("bob".into())))
+            .await?),
+        [10, 20]
+    );
+    assert_eq!(
+        by(store
+            .query_audit(q(|q| {
+                q.user = Some("bob".into());
+                q.status = Some(403);
+            }))
+            .await?),
+        [10]
+    );
+    // The newest `limit`, oldest first.
+    assert_eq!(by(store.query_audit(q(|q| q.limit = 2)).await?), [30, 40]);
+    // A cursor returns only what came after it.
+    let third = all[2].seq;
+    let after = AuditQuery {
+        after_seq: Some(third),
+        ..AuditQuery::default()
+    };
+    assert_eq!(by(store.query_audit(after.clone()).await?), [30, 40]);
+    store
+        .append_audit(vec![audit_record(
+            T0 + 50,
+            429,
+            Some("too_many_attempts"),
+            None,
+        )])
+        .await?;
+    assert_eq!(by(store.query_audit(after).await?), [30, 40, 50]);
     Ok(())
 }

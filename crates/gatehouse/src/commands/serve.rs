@@ -41,9 +41,15 @@ pub async fn serve(arg: &ConfigArg) -> anyhow::Result<ExitCode> {
     }));
     signals(arg, &gw).await?;
     let _ = stop_tx.send(true);
+    let mut result = Ok(());
     for t in tasks {
-        t.await.context("server task failed")??;
+        if let Err(e) = t.await.context("server task failed").and_then(|r| Ok(r?)) {
+            result = Err(e);
+        }
     }
+    // The servers are down: write every queued audit record before exiting.
+    gw.shutdown().await;
+    result?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }

@@ -1,15 +1,16 @@
 //! The top level and the single-table sections: `[server]`, `[upstream]`, `[store]`,
-//! `[cluster]`, `[tokens]`, `[throttle]`, `[audit]`, `[cors]`, `[defaults]`.
+//! `[cluster]`, `[tokens]`, `[throttle]`, `[audit]`, `[alerts]`, `[cors]`, `[defaults]`.
 
 use super::{Ctx, Field, Table, issuers, route, values};
 use crate::config::{
-    Access, AuditConfig, Config, CorsConfig, DefaultsConfig, Disclosure, ForwardAuthBody, Scheme,
-    ServerConfig, StoreConfig, ThrottleConfig, TokensConfig, UpstreamConfig,
+    Access, AlertsConfig, AuditConfig, Config, CorsConfig, DefaultsConfig, Disclosure,
+    ForwardAuthBody, Scheme, ServerConfig, StoreConfig, ThrottleConfig, TokensConfig,
+    UpstreamConfig,
 };
 
 const SECTIONS: &[&str] = &[
-    "server", "upstream", "store", "cluster", "tokens", "issuers", "throttle", "audit", "cors",
-    "defaults", "route",
+    "server", "upstream", "store", "cluster", "tokens", "issuers", "throttle", "audit", "alerts",
+    "cors", "defaults", "route",
 ];
 
 pub(super) const ACCESS: &[(&str, Access)] = &[
@@ -43,6 +44,9 @@ pub(super) fn document(ctx: &mut Ctx<'_>, root: &Table<'_, '_>) -> Config {
     }
     if let Some(t) = section(ctx, root, "audit") {
         config.audit = audit(ctx, &t);
+    }
+    if let Some(t) = section(ctx, root, "alerts") {
+        config.alerts = alerts(ctx, &t);
     }
     if let Some(t) = section(ctx, root, "cors") {
         config.cors = cors(ctx, &t);
@@ -288,11 +292,6 @@ fn throttle(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> ThrottleConfig {
 
 fn audit(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> AuditConfig {
     ctx.unknown_keys(t, &["file", "log_allowed"]);
-    let line = t.line(ctx);
-    ctx.warn(
-        Some(line),
-        "`[audit]` is accepted; the audit trail is not written by this build",
-    );
     AuditConfig {
         file: t
             .get("file")
@@ -302,6 +301,72 @@ fn audit(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> AuditConfig {
             .get("log_allowed")
             .and_then(|f| ctx.bool(&f))
             .unwrap_or(false),
+    }
+}
+
+fn alerts(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> AlertsConfig {
+    ctx.unknown_keys(
+        t,
+        &[
+            "webhook_url",
+            "min_per_minute",
+            "factor",
+            "baseline",
+            "ip_burst_per_minute",
+        ],
+    );
+    let d = AlertsConfig::default();
+    let webhook_url = t.get("webhook_url").and_then(|f| {
+        let url = ctx.parsed(&f, |s| values::http_url(s).map(|u| (u, s.to_owned())))?;
+        if !url.0.https && !url.0.is_loopback() {
+            let line = ctx.line(f.span.start);
+            ctx.warn(
+                Some(line),
+                "`alerts.webhook_url` posts alerts over plain http to a non-loopback host; use https",
+            );
+        }
+        Some(url.1)
+    });
+    let mut positive = |key: &str, default: u64| {
+        let Some(f) = t.get(key) else {
+            return default;
+        };
+        match ctx.u64(&f) {
+            Some(0) => {
+                ctx.error(&f.span, &f.key, format!("`{key}` must be at least 1"));
+                default
+            }
+            Some(n) => n,
+            None => default,
+        }
+    };
+    let min_per_minute = positive("min_per_minute", d.min_per_minute);
+    let factor = positive("factor", d.factor);
+    let ip_burst_per_minute = positive("ip_burst_per_minute", d.ip_burst_per_minute);
+    let baseline_minutes =
+        t.get("baseline")
+            .map_or(d.baseline_minutes, |f| match ctx.duration(&f) {
+                Some(v)
+                    if v.as_secs() >= 60 && v.as_secs() % 60 == 0 && v.as_secs() <= 1440 * 60 =>
+                {
+                    v.as_secs() / 60
+                }
+                Some(_) => {
+                    ctx.error(
+                        &f.span,
+                        &f.key,
+                        "`baseline` must be whole minutes, from `1m` to `1d`",
+                    );
+                    d.baseline_minutes
+                }
+                None => d.baseline_minutes,
+            });
+    AlertsConfig {
+        webhook_url,
+        min_per_minute,
+        factor,
+        baseline_minutes,
+        ip_burst_per_minute,
     }
 }
 

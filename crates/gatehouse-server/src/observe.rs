@@ -1,0 +1,397 @@
+//! Observation (design §6): the one hook every answered request passes through —
+//! [`Gateway::observe`] — feeding the metrics, the alert detector and the audit trail.
+//!
+//! The hook is cheap for allowed requests: with `[audit] log_allowed = false` it bumps
+//! counters and histograms and allocates nothing (after a series' first appearance). Audit
+//! records go through a bounded queue to one writer task ([`audit::AuditSink`]).
+
+pub mod alerts;
+pub mod audit;
+pub mod metrics;
+
+use std::net::IpAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use gatehouse_core::config::Scheme;
+use gatehouse_core::deny::Deny;
+use gatehouse_store::{AuditKind, AuditRecord};
+
+pub use alerts::{Alert, AlertKind, Detector};
+pub use audit::{AuditSink, record_json};
+pub use metrics::Metrics;
+
+use crate::gateway::Gateway;
+
+/// How a request ended.
+#[derive(Debug, Clone, Copy)]
+pub enum Verdict<'a> {
+    /// Answered from a [`Deny`]; `hidden` when row 20 turned it into a 404.
+    Refused { deny: &'a Deny, hidden: bool },
+    /// Passed: `allowed`, `public`, `preflight`, or a token-service success
+    /// (`signed_in`, `refreshed`, `signed_out`).
+    Passed(&'static str),
+}
+
+/// One answered request, as the edge saw it. Borrowed: building it allocates nothing.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestRecord<'a> {
+    /// Unix seconds.
+    pub time: i64,
+    pub request_id: &'a str,
+    /// Route name; `None` for `[defaults]` (and requests refused before routing).
+    pub route: Option<&'a str>,
+    pub method: &'a str,
+    /// Normalized path (the raw path when it could not be normalized); never the query.
+    pub path: &'a str,
+    pub client_ip: Option<IpAddr>,
+    /// The proven subject, when verification succeeded.
+    pub subject: Option<&'a str>,
+    /// Scheme of the presented credential.
+    pub scheme: Option<Scheme>,
+    /// The status sent.
+    pub status: u16,
+    pub verdict: Verdict<'a>,
+    /// Time from receiving the request to its decision.
+    pub decision: Duration,
+    /// Time the upstream took to answer with headers, when the request was forwarded.
+    pub upstream: Option<Duration>,
+}
+
+/// Metrics, alerts and audit of one gateway.
+#[derive(Default)]
+pub struct Observer {
+    pub metrics: Metrics,
+    pub audit: AuditSink,
+    detector: Mutex<Detector>,
+    webhook: OnceLock<crate::proxy::HttpsClient>,
+}
+
+/// Schemes a client may name in `Authorization` that are worth recording as such; anything
+/// else could be a bare secret sent without a scheme and is not repeated.
+const KNOWN_SCHEMES: &[&str] = &[
+    "basic",
+    "bearer",
+    "digest",
+    "dpop",
+    "gnap",
+    "hoba",
+    "mutual",
+    "negotiate",
+    "ntlm",
+    "privatetoken",
+    "concealed",
+    "scram-sha-1",
+    "scram-sha-256",
+    "vapid",
+    "aws4-hmac-sha256",
+    "token",
+    "apikey",
+    "oauth",
+    "session",
+];
+
+/// The audit `detail` of a refusal: what happened, from the decision's facts only. Never a
+/// credential, token, `mfa_token` or unrecognised scheme word.
+pub fn audit_detail(deny: &Deny) -> String {
+    match deny {
+        Deny::ForbiddenPath => "route is `deny`".into(),
+        Deny::IpBlocked => "client address not allowed on this route".into(),
+        Deny::TooManyAttempts { retry_after } => {
+            format!("too many failed authentications; locked for {retry_after} s")
+        }
+        Deny::MissingCredentials => "no credentials".into(),
+        Deny::UnsupportedScheme { presented } => {
+            let p = presented.to_ascii_lowercase();
+            if KNOWN_SCHEMES.contains(&p.as_str()) {
+                format!("scheme `{p}` not accepted on this route")
+            } else {
+                "unrecognised authorization scheme".into()
+            }
+        }
+        Deny::InvalidRequest { detail } | Deny::InvalidPath { detail } => detail.clone(),
+        Deny::InvalidToken { detail } => format!("token rejected: {detail}"),
+        Deny::TokenExpired { expired_at } => format!(
+            "token expired at {}",
+            gatehouse_core::render::rfc3339(*expired_at)
+        ),
+        Deny::TokenRevoked => "token or session revoked".into(),
+        Deny::InvalidCredentials => "wrong credentials".into(),
+        Deny::StaleNonce => "digest nonce expired".into(),
+        Deny::AccountSuspended { reason, .. } => format!("account suspended: {reason}"),
+        Deny::InsufficientUserAuthentication {
+            acr_values,
+            max_age,
+        } => format!(
+            "step-up needed (acr_values {}, max_age {})",
+            acr_values.as_deref().unwrap_or("-"),
+            max_age.map_or_else(|| "-".to_owned(), |a| a.to_string())
+        ),
+        Deny::InsufficientRole { required } => {
+            format!("lacks any of roles [{}]", required.join(", "))
+        }
+        Deny::InsufficientScope { required } => {
+            format!("lacks scopes [{}]", required.join(" "))
+        }
+        Deny::TenantMismatch => "path tenant is not the principal's".into(),
+        Deny::NotOwner => "path owner is not the subject".into(),
+        Deny::ReadOnly => "read-only credential on an unsafe method".into(),
+        Deny::UpstreamUnavailable => "upstream unreachable".into(),
+        Deny::UpstreamTimeout => "upstream timed out".into(),
+        Deny::AuthUnavailable { .. } => "an authentication dependency is unavailable".into(),
+        Deny::RateLimited { limit, retry_after } => {
+            format!("over the quota of {limit} requests; retry in {retry_after} s")
+        }
+        Deny::MethodNotAllowed { .. } => "method not allowed".into(),
+        Deny::PayloadTooLarge => "request body too large".into(),
+        Deny::NotFound => "nothing here".into(),
+        Deny::MfaRequired { .. } => "password accepted; second factor required".into(),
+        Deny::CsrfRejected => "cross-site request on a session cookie".into(),
+    }
+}
+
+impl Gateway {
+    /// Records one answered request: metrics always; the alert detector for 401/403; an
+    /// audit record for every refusal, and for passes when `[audit] log_allowed` is on.
+    pub fn observe(&self, r: &RequestRecord<'_>) {
+        let obs = &self.observer;
+        let route = r.route.unwrap_or(gatehouse_core::decision::DEFAULT_ROUTE);
+        let (reason, error) = match r.verdict {
+            Verdict::Refused { deny, .. } => (deny.code(), Some(deny)),
+            Verdict::Passed(label) => (label, None),
+        };
+        obs.metrics.decision(route, r.status, reason);
+        obs.metrics.decision_seconds.observe(r.decision);
+        if let Some(u) = r.upstream {
+            obs.metrics.upstream_seconds.observe(u);
+        }
+        match error {
+            // Passes need the config only to know whether to record them.
+            None => {
+                if !self.runtime().config.audit.log_allowed {
+                    return;
+                }
+            }
+            // The true status decides: a hidden 404 is still a 401/403 for alerting.
+            Some(deny) => {
+                // `mfa_required` is a step of a successful login, not a refusal.
+                if matches!(gatehouse_core::render::status(deny, false), 401 | 403)
+                    && !matches!(deny, Deny::MfaRequired { .. })
+                {
+                    let rt = self.runtime();
+                    self.check_alerts(r.time, r.client_ip, &rt.config.alerts);
+                }
+            }
+        }
+        let (hidden, detail) = match r.verdict {
+            Verdict::Refused { deny, hidden } => (hidden && deny.hideable(), audit_detail(deny)),
+            Verdict::Passed(label) => (false, label.to_owned()),
+        };
+        obs.audit.push(
+            AuditRecord {
+                time: r.time,
+                kind: AuditKind::Request,
+                request_id: r.request_id.to_owned(),
+                route: route.to_owned(),
+                method: r.method.to_owned(),
+                path: r.path.to_owned(),
+                client_ip: r.client_ip.map(|i| i.to_string()),
+                principal: r.subject.map(str::to_owned),
+                scheme: r.scheme.map(|s| s.as_str().to_owned()),
+                status: r.status,
+                error: error.map(|d| d.code().to_owned()),
+                hidden,
+                detail,
+            },
+            r.time,
+        );
+    }
+
+    fn check_alerts(
+        &self,
+        now: i64,
+        ip: Option<IpAddr>,
+        cfg: &gatehouse_core::config::AlertsConfig,
+    ) {
+        let fired = {
+            let mut d = match self.observer.detector.lock() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+            d.record(now, ip, cfg)
+        };
+        for alert in fired.into_iter().flatten() {
+            self.raise(alert, cfg.webhook_url.as_deref(), now);
+        }
+    }
+
+    /// An alert event: a log line, an audit record, and the webhook if configured.
+    fn raise(&self, alert: Alert, webhook: Option<&str>, now: i64) {
+        let obs = &self.observer;
+        obs.metrics.alerts_total.fetch_add(1, Ordering::Relaxed);
+        let summary = alert.describe();
+        tracing::warn!(
+            kind = alert.kind.code(),
+            count = alert.count,
+            threshold = alert.threshold,
+            client_ip = alert.ip.map(|i| i.to_string()),
+            "alert: {summary}"
+        );
+        obs.audit.push(
+            AuditRecord {
+                time: now,
+                kind: AuditKind::Alert,
+                request_id: self.ids.next(),
+                route: "-".into(),
+                method: "-".into(),
+                path: "-".into(),
+                client_ip: alert.ip.map(|i| i.to_string()),
+                principal: None,
+                scheme: None,
+                status: 0,
+                error: Some(alert.kind.code().to_owned()),
+                hidden: false,
+                detail: summary,
+            },
+            now,
+        );
+        if let Some(url) = webhook
+            && let Ok(handle) = tokio::runtime::Handle::try_current()
+        {
+            let client = obs
+                .webhook
+                .get_or_init(|| crate::proxy::https_client(alerts::WEBHOOK_TIMEOUT))
+                .clone();
+            handle.spawn(alerts::post_webhook(client, url.to_owned(), alert));
+        }
+    }
+
+    /// Writes every queued audit record and stops the writer. Call after the servers have
+    /// stopped; records observed later are dropped and counted.
+    pub async fn shutdown(&self) {
+        self.observer.audit.shutdown().await;
+    }
+
+    /// Prometheus text for `/metrics` (docs/operations.md lists every series).
+    pub fn render_metrics(&self, now: i64) -> String {
+        use metrics::sample;
+        let obs = &self.observer;
+        let mut out = String::with_capacity(8 * 1024);
+        obs.metrics.render(&mut out);
+        out.push_str(
+            "# HELP gatehouse_credential_cache_hits_total Verified-credential cache hits by kind.\n\
+             # TYPE gatehouse_credential_cache_hits_total counter\n",
+        );
+        for (kind, s) in [
+            ("basic", &self.cache_stats.basic),
+            ("bearer", &self.cache_stats.bearer),
+        ] {
+            out.push_str(&format!(
+                "gatehouse_credential_cache_hits_total{{kind=\"{kind}\"}} {}\n",
+                s.hits.load(Ordering::Relaxed)
+            ));
+        }
+        out.push_str(
+            "# HELP gatehouse_credential_cache_misses_total Verified-credential cache misses by kind.\n\
+             # TYPE gatehouse_credential_cache_misses_total counter\n",
+        );
+        for (kind, s) in [
+            ("basic", &self.cache_stats.basic),
+            ("bearer", &self.cache_stats.bearer),
+        ] {
+            out.push_str(&format!(
+                "gatehouse_credential_cache_misses_total{{kind=\"{kind}\"}} {}\n",
+                s.misses.load(Ordering::Relaxed)
+            ));
+        }
+        let rt = self.runtime();
+        let stats = &obs.audit.stats;
+        let gauges: [(&str, &str, &str, u64); 9] = [
+            (
+                "gatehouse_password_hashes_total",
+                "counter",
+                "Password hashes computed (throttled requests compute none).",
+                self.hashes_started.load(Ordering::Relaxed),
+            ),
+            (
+                "gatehouse_throttled_keys",
+                "gauge",
+                "Client IPs and accounts locked by failed-authentication throttling now.",
+                rt.defense.locked_keys(now) as u64,
+            ),
+            (
+                "gatehouse_revocations",
+                "gauge",
+                "Revoked token ids and sessions this node holds.",
+                self.revocations.len() as u64,
+            ),
+            (
+                "gatehouse_audit_queue_depth",
+                "gauge",
+                "Audit records waiting for the writer.",
+                obs.audit.depth() as u64,
+            ),
+            (
+                "gatehouse_audit_dropped_total",
+                "counter",
+                "Audit records dropped because the queue was full or closed.",
+                stats.dropped.load(Ordering::Relaxed),
+            ),
+            (
+                "gatehouse_audit_written_total",
+                "counter",
+                "Audit records written to the store.",
+                stats.written.load(Ordering::Relaxed),
+            ),
+            (
+                "gatehouse_audit_store_failures_total",
+                "counter",
+                "Audit records the store did not take after every retry.",
+                stats.store_failed.load(Ordering::Relaxed),
+            ),
+            (
+                "gatehouse_audit_file_failures_total",
+                "counter",
+                "Audit records the JSON-lines file did not take.",
+                stats.file_failed.load(Ordering::Relaxed),
+            ),
+            (
+                "gatehouse_alerts_total",
+                "counter",
+                "Alert events raised (401/403 spikes and IP bursts).",
+                obs.metrics.alerts_total.load(Ordering::Relaxed),
+            ),
+        ];
+        for (name, kind, help, value) in gauges {
+            sample(&mut out, name, kind, help, value);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn details_never_repeat_secrets() {
+        let secret = "sk_live_abcdefghijklmnop";
+        for d in [
+            Deny::UnsupportedScheme {
+                presented: secret.into(),
+            },
+            Deny::MfaRequired {
+                mfa_token: secret.into(),
+            },
+        ] {
+            assert!(!audit_detail(&d).contains(secret), "{d:?}");
+        }
+        assert_eq!(
+            audit_detail(&Deny::UnsupportedScheme {
+                presented: "Negotiate".into()
+            }),
+            "scheme `negotiate` not accepted on this route"
+        );
+    }
+}
