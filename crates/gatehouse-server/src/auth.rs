@@ -526,7 +526,10 @@ async fn refresh_inner(ctx: &AuthCtx, parts: http::request::Parts, body: Body) -
             ctx.gw
                 .revocations
                 .insert(session.id.clone(), session.expires_at);
-            return ctx.refuse(&bad("refresh token was already used"), "/");
+            return ctx.refuse(
+                &bad("refresh token was already used; the session is revoked (suspected theft)"),
+                "/",
+            );
         }
         Ok(RotateOutcome::Expired) => return ctx.refuse(&bad("refresh token expired"), "/"),
         Ok(RotateOutcome::Revoked) => {

@@ -357,6 +357,9 @@ async fn audit_is_complete_secret_free_and_metrics_are_bounded() {
         (u.route.as_str(), u.method.as_str(), u.path.as_str()),
         ("auth/refresh", "POST", "/auth/refresh")
     );
+    // Refresh-token reuse is audited as suspected theft.
+    assert_eq!(u.error.as_deref(), Some("invalid_token"));
+    assert!(u.detail.contains("suspected theft"), "{}", u.detail);
 
     // The JSON-lines file holds the same records.
     let lines = std::fs::read_to_string(&file).unwrap();
