@@ -429,6 +429,7 @@ fn render_401_problem(bencher: Bencher) {
         request_id: "01J9Z8Q4W5X6Y7Z8A9B0C1D2E3",
         now: NOW,
         return_to: ORDERS,
+        form_post: false,
         digest: None,
     };
     let r = render(&Deny::MissingCredentials, false, &ctx);
@@ -458,6 +459,7 @@ fn missing_credentials_401_end_to_end(bencher: Bencher) {
             request_id: "01J9Z8Q4W5X6Y7Z8A9B0C1D2E3",
             now: NOW,
             return_to: ORDERS,
+            form_post: false,
             digest: None,
         };
         Some(render(&deny, m.hidden(), &ctx))

@@ -32,6 +32,9 @@ pub struct RenderCtx<'a> {
     pub now: i64,
     /// The original request target, for the sign-in page's return URL (same origin only).
     pub return_to: &'a str,
+    /// The request is the browser's own post of the sign-in or code form: its refusal must
+    /// not open the browser's credentials dialog (see [`challenges`]).
+    pub form_post: bool,
     /// A fresh nonce and the realm's opaque for Digest challenges, computed by the edge per
     /// response (core reads no randomness). `None`: no Digest challenge is emitted.
     pub digest: Option<&'a DigestChallenge>,
@@ -248,7 +251,28 @@ fn bearer_error(realm: &str, error: &str, description: Option<&str>) -> String {
 }
 
 /// The `WWW-Authenticate` values of a refusal (empty for rows without a challenge).
+///
+/// A browser that posted the sign-in (or code) form gets the page again on a refusal, never
+/// the native credentials dialog a `Basic` or `Digest` challenge opens — answering it would
+/// re-post the form with an `Authorization` header the token service ignores, and a wrong
+/// password would loop. Such a 401 still names a challenge (RFC 9110 §15.5.2): `Bearer`,
+/// what the token service issues.
 pub fn challenges(deny: &Deny, ctx: &RenderCtx<'_>) -> Vec<String> {
+    let mut out = table_challenges(deny, ctx);
+    if ctx.html && ctx.form_post {
+        out.retain(|c| {
+            let scheme = c.split(' ').next().unwrap_or("");
+            !scheme.eq_ignore_ascii_case("basic") && !scheme.eq_ignore_ascii_case("digest")
+        });
+        if status(deny, false) == 401 && out.is_empty() {
+            out.extend(plain_challenge(Scheme::Bearer, ctx.realm));
+        }
+    }
+    out
+}
+
+/// The challenges of the table, before the form-post rule of [`challenges`].
+fn table_challenges(deny: &Deny, ctx: &RenderCtx<'_>) -> Vec<String> {
     let bearer = ctx.accepted.contains(&Scheme::Bearer);
     let realm = ctx.realm;
     match deny {

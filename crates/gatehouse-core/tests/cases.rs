@@ -235,6 +235,7 @@ fn decision_cases() {
                         request_id: "case",
                         now: NOW,
                         return_to: &c.path,
+                        form_post: false,
                         digest: None,
                     };
                     let r = render(reason, *hidden, &ctx);

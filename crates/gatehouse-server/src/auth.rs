@@ -163,10 +163,11 @@ impl AuthCtx {
     /// A refusal through core's table (the `[defaults]` schemes give the challenges).
     fn refuse(&self, deny: &Deny, return_to: &str) -> Response<Body> {
         self.seen().deny = Some(deny.clone());
-        let mut r = self.gw.render(
+        let r = self.gw.render(
             &self.rt,
             &RenderArgs {
                 route: None,
+                form_post: self.form.load(std::sync::atomic::Ordering::Relaxed),
                 html: self.html,
                 request_id: &self.request_id,
                 now: self.now,
@@ -175,34 +176,9 @@ impl AuthCtx {
             deny,
             false,
         );
-        if self.html && self.form.load(std::sync::atomic::Ordering::Relaxed) {
-            self.no_dialog(&mut r);
-        }
         let mut resp = crate::edge::rendered_response(r, true);
         self.stamp(&mut resp);
         resp
-    }
-
-    /// A browser that posted the sign-in (or code) form gets the page again on a refusal,
-    /// never the native credentials dialog that a `Basic` or `Digest` challenge opens —
-    /// answering that dialog re-posts the same form with an `Authorization` header the
-    /// token service ignores, and a wrong password loops. A 401 still names a challenge
-    /// (RFC 9110 §15.5.2): `Bearer`, what the token service issues.
-    fn no_dialog(&self, r: &mut gatehouse_core::render::Rendered) {
-        let dialog = |v: &str| {
-            let scheme = v.split(' ').next().unwrap_or("");
-            scheme.eq_ignore_ascii_case("basic") || scheme.eq_ignore_ascii_case("digest")
-        };
-        r.headers
-            .retain(|(name, v)| *name != "www-authenticate" || !dialog(v));
-        if r.status == 401 && !r.headers.iter().any(|(n, _)| *n == "www-authenticate") {
-            let realm = &self.rt.policy.realm;
-            if let Some(c) =
-                gatehouse_core::render::plain_challenge(gatehouse_core::Scheme::Bearer, realm)
-            {
-                r.headers.push(("www-authenticate", c));
-            }
-        }
     }
 
     fn stamp(&self, resp: &mut Response<Body>) {

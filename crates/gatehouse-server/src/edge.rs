@@ -81,6 +81,7 @@ impl Ctx<'_> {
             self.rt,
             &crate::gateway::RenderArgs {
                 route,
+                form_post: false,
                 html: self.html,
                 request_id: &self.request_id,
                 now: self.now,
@@ -358,6 +359,7 @@ async fn forward_auth<'h>(
             rt,
             &crate::gateway::RenderArgs {
                 route,
+                form_post: false,
                 html: ctx.html,
                 request_id: &ctx.request_id,
                 now,

@@ -108,6 +108,8 @@ pub fn counts_as_failure(d: &Deny) -> bool {
 pub struct RenderArgs<'a> {
     pub route: Option<usize>,
     pub html: bool,
+    /// The browser's own post of the sign-in or code form (no credentials dialog).
+    pub form_post: bool,
     pub request_id: &'a str,
     pub now: i64,
     pub return_to: &'a str,
@@ -460,6 +462,7 @@ impl Gateway {
             request_id: args.request_id,
             now: args.now,
             return_to: args.return_to,
+            form_post: args.form_post,
             digest: digest.as_ref(),
         };
         render(deny, hidden, &ctx)

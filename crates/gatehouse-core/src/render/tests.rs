@@ -10,6 +10,7 @@ fn ctx(accepted: &[Scheme]) -> RenderCtx<'_> {
         request_id: "req-1",
         now: 1_700_000_000,
         return_to: "/api/x",
+        form_post: false,
         digest: None,
     }
 }
@@ -415,4 +416,35 @@ proptest::proptest! {
         let parsed: Value = serde_json::from_str(&text).unwrap();
         proptest::prop_assert_eq!(parsed, Value::Object(problem(&d, false, &ctx(&accepted))));
     }
+}
+
+#[test]
+fn refused_sign_in_form_posts_open_no_credentials_dialog() {
+    let accepted = [Scheme::Basic, Scheme::Bearer];
+    let mut c = ctx(&accepted);
+    c.html = true;
+    c.form_post = true;
+    let r = render(&Deny::InvalidCredentials, false, &c);
+    assert_eq!(r.status, 401);
+    assert_eq!(www(&r), ["Bearer realm=\"api\""]);
+    let basic_only = [Scheme::Basic];
+    let mut c = ctx(&basic_only);
+    c.html = true;
+    c.form_post = true;
+    let r = render(
+        &Deny::MfaRequired {
+            mfa_token: "t".into(),
+        },
+        false,
+        &c,
+    );
+    assert_eq!(
+        www(&r),
+        ["Bearer realm=\"api\""],
+        "a 401 always names a challenge"
+    );
+    // Not a form post: the table's challenges as they are.
+    c.form_post = false;
+    let r = render(&Deny::InvalidCredentials, false, &c);
+    assert_eq!(www(&r), ["Basic realm=\"api\", charset=\"UTF-8\""]);
 }

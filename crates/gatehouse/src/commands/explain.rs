@@ -125,6 +125,7 @@ pub async fn explain(
         &rt,
         &RenderArgs {
             route,
+            form_post: false,
             html,
             request_id: "explain",
             now,
