@@ -320,6 +320,25 @@ pub async fn preflight(State(gw): State<Arc<Gateway>>, req: Request<Body>) -> Re
     crate::cors::preflight(&gw.runtime().config.cors, req.headers())
 }
 
+/// Reads the body of a sign-in step (login or MFA): the fields and the same-origin
+/// `return_to`; a browser's form post must come from our own origin (login CSRF).
+async fn read_sign_in(
+    ctx: &AuthCtx,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(body::Fields, String), Response<Body>> {
+    let fields = body::read(headers, body)
+        .await
+        .map_err(|d| ctx.invalid_request(d))?;
+    ctx.form
+        .store(fields.form, std::sync::atomic::Ordering::Relaxed);
+    let return_to = safe_return_to(fields.get("return_to")).to_owned();
+    if fields.form && !session::same_origin(headers) {
+        return Err(ctx.refuse(&Deny::CsrfRejected, &return_to));
+    }
+    Ok((fields, return_to))
+}
+
 /// `POST /auth/login` (JSON or form: `username`, `password`, `return_to`).
 pub async fn login(
     State(gw): State<Arc<Gateway>>,
@@ -339,21 +358,15 @@ async fn login_inner(
     parts: http::request::Parts,
     body: Body,
 ) -> Response<Body> {
-    let fields = match body::read(&parts.headers, body).await {
+    let (fields, return_to) = match read_sign_in(ctx, &parts.headers, body).await {
         Ok(f) => f,
-        Err(d) => return ctx.invalid_request(d),
+        Err(resp) => return resp,
     };
-    ctx.form
-        .store(fields.form, std::sync::atomic::Ordering::Relaxed);
-    let return_to = safe_return_to(fields.get("return_to")).to_owned();
-    if fields.form && !session::same_origin(&parts.headers) {
-        return ctx.refuse(&Deny::CsrfRejected, &return_to);
-    }
     let (Some(username), Some(password)) = (fields.get("username"), fields.get("password")) else {
         return ctx.invalid_request("`username` and `password` are required");
     };
     // Row 4: a locked client or account is refused before any password is hashed.
-    let ip = crate::net::client_ip(peer, &parts.headers, &ctx.rt.config.server.trusted_proxies);
+    let ip = ctx.ip;
     let defense = &ctx.rt.defense;
     if let Some(retry_after) = defense
         .ip_locked(ip, ctx.now)
@@ -416,20 +429,14 @@ async fn mfa_inner(
     parts: http::request::Parts,
     body: Body,
 ) -> Response<Body> {
-    let fields = match body::read(&parts.headers, body).await {
+    let (fields, return_to) = match read_sign_in(ctx, &parts.headers, body).await {
         Ok(f) => f,
-        Err(d) => return ctx.invalid_request(d),
+        Err(resp) => return resp,
     };
-    ctx.form
-        .store(fields.form, std::sync::atomic::Ordering::Relaxed);
-    let return_to = safe_return_to(fields.get("return_to")).to_owned();
-    if fields.form && !session::same_origin(&parts.headers) {
-        return ctx.refuse(&Deny::CsrfRejected, &return_to);
-    }
     let (Some(token), Some(code)) = (fields.get("mfa_token"), fields.get("code")) else {
         return ctx.invalid_request("`mfa_token` and `code` are required");
     };
-    let ip = crate::net::client_ip(peer, &parts.headers, &ctx.rt.config.server.trusted_proxies);
+    let ip = ctx.ip;
     if let Some(retry_after) = ctx.rt.defense.ip_locked(ip, ctx.now) {
         return ctx.refuse(&Deny::TooManyAttempts { retry_after }, &return_to);
     }
