@@ -29,6 +29,7 @@ use axum::extract::State;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gatehouse_core::config::{Disclosure, Scheme, ServerConfig};
+use gatehouse_core::credential::Extracted;
 use gatehouse_core::deny::Deny;
 use gatehouse_core::digest::{DigestChallenge, make_nonce, make_opaque};
 use gatehouse_core::render::{RenderCtx, render, rfc3339};
@@ -224,11 +225,26 @@ impl Mock {
                 .get(name)
                 .and_then(|v: &HeaderValue| v.to_str().ok())
         };
-        let presented = header(http::header::AUTHORIZATION)
-            .and_then(|v| v.split(' ').next())
-            .filter(|s| !s.is_empty());
+        // The scheme the client presented, named by core's own extraction (as the gateway
+        // names it in row 6's detail).
+        let lines = |name| {
+            req.headers
+                .get_all(name)
+                .iter()
+                .map(HeaderValue::as_bytes)
+                .collect::<Vec<_>>()
+        };
+        let presented = match gatehouse_core::credential::extract(
+            &lines(http::header::AUTHORIZATION.as_str()),
+            &lines("x-api-key"),
+            req.uri.query(),
+        ) {
+            Extracted::Unsupported { scheme } => Some(scheme),
+            Extracted::One(c) => Some(c.scheme().as_str().to_owned()),
+            Extracted::None | Extracted::Malformed { .. } => None,
+        };
         let mfa_token = URL_SAFE_NO_PAD.encode(random_bytes::<32>());
-        let (deny, hidden) = p.deny(now, presented, &mfa_token);
+        let (deny, hidden) = p.deny(now, presented.as_deref(), &mfa_token);
         let mut accepted = self.opts.schemes.clone();
         // Row 12 only happens on a route that takes Digest: its challenge is the answer.
         if deny == Deny::StaleNonce && !accepted.contains(&Scheme::Digest) {

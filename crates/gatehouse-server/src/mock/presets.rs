@@ -179,7 +179,7 @@ impl PresetSpec {
         let deny = match self.preset {
             Preset::MissingCredentials => Deny::MissingCredentials,
             Preset::UnsupportedScheme => Deny::UnsupportedScheme {
-                presented: presented.unwrap_or("Negotiate").to_owned(),
+                presented: presented.unwrap_or("negotiate").to_owned(),
             },
             // The gateway's text for `Authorization: Bearer` with no token.
             Preset::InvalidRequest => Deny::InvalidRequest {
