@@ -108,6 +108,15 @@ fn stable_body(r: &Resp) -> Value {
     b
 }
 
+/// A preset, the mock's schemes, and the gateway's situation: method, path, headers.
+type Case<'a> = (
+    &'a str,
+    &'a [Scheme],
+    &'a str,
+    &'a str,
+    Vec<(&'a str, String)>,
+);
+
 const BEARER_API_BASIC: &[Scheme] = &[Scheme::Bearer, Scheme::ApiKey, Scheme::Basic];
 const BEARER_BASIC_API: &[Scheme] = &[Scheme::Bearer, Scheme::Basic, Scheme::ApiKey];
 const BEARER_API: &[Scheme] = &[Scheme::Bearer, Scheme::ApiKey];
@@ -120,7 +129,7 @@ async fn presets_answer_exactly_what_the_gateway_answers() {
     let read_only = h.api_key("bob", &["posts:write"], true, None).await;
     let bearer = |t: &str| format!("Bearer {t}");
     // (preset, mock schemes, the gateway's situation: method, path, headers)
-    let cases: Vec<(&str, &[Scheme], &str, &str, Vec<(&str, String)>)> = vec![
+    let cases: Vec<Case<'_>> = vec![
         (
             "missing-credentials",
             BEARER_API_BASIC,
