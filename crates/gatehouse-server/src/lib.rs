@@ -12,6 +12,7 @@ pub mod edge;
 pub mod gateway;
 pub mod ids;
 pub mod keys;
+pub mod mock;
 pub mod net;
 pub mod observe;
 pub mod proxy;

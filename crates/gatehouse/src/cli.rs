@@ -101,6 +101,9 @@ pub enum Command {
     /// Read the audit trail (refusals, allowed requests with `log_allowed`, alerts).
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Serve stubs and contract presets for client tests, with a request journal at
+    /// `/__gatehouse/requests`.
+    Mock(crate::commands::mock::MockArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,6 +5,7 @@ mod demo;
 mod digest;
 mod explain;
 mod identity;
+pub mod mock;
 pub mod probe;
 mod serve;
 mod users;
@@ -99,6 +100,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keys(c) => identity::keys(c).await,
         Command::Probe(a) => probe::probe(a).await,
         Command::Audit(c) => audit::audit(c).await,
+        Command::Mock(a) => mock::mock(a).await,
     }
 }
 
