@@ -356,15 +356,34 @@ fn capitalize(s: &str) -> String {
     }
 }
 
-/// RFC 3339 UTC timestamp of unix seconds.
+/// RFC 3339 UTC timestamp of unix seconds (`2026-11-27T07:14:04Z`), written directly: it is
+/// in every refusal's body, so it avoids the general formatter.
 pub fn rfc3339(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_owned())
+    // Days to civil date: Howard Hinnant's algorithm (proleptic Gregorian, exact for all i64
+    // days in range of the year type used here).
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    if !(0..=9999).contains(&year) {
+        return "1970-01-01T00:00:00Z".to_owned();
+    }
+    let mut out = String::with_capacity(20);
+    let _ = write!(
+        out,
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    );
+    out
 }
 
 /// Where the problem members go: a JSON map (for HTML pages) or JSON text written directly
@@ -543,13 +562,14 @@ pub fn render(deny: &Deny, hidden: bool, ctx: &RenderCtx<'_>) -> Rendered {
     }
     // Refusals are personal and must not be cached by shared caches.
     headers.push(("cache-control", "no-store".to_owned()));
-    let body = problem(deny, hidden, ctx);
     let error = if hide {
         Deny::NotFound.code()
     } else {
         deny.code()
     };
     if ctx.html {
+        // Only the HTML page reads the members as a map; JSON is written directly below.
+        let body = problem(deny, hidden, ctx);
         let page = html::page(deny, hide, &body, ctx);
         return Rendered {
             status,

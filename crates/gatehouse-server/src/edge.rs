@@ -30,6 +30,8 @@ struct Ctx<'a> {
     now: i64,
     html: bool,
     origin: Option<HeaderValue>,
+    /// The request came over HTTP/1.x (where `Connection: close` is meaningful).
+    http1: bool,
 }
 
 /// What the edge learnt about a request on its way, for [`Gateway::observe`].
@@ -90,9 +92,18 @@ impl Ctx<'_> {
             &deny,
             hidden,
         );
+        // A client locked out by the throttle (row 4) does not keep its keep-alive
+        // connection: a flood then pays a TCP handshake per attempt instead of riding a
+        // cheap stream of 429s (transport management only; status and body are the table's).
+        let close = self.http1 && matches!(deny, Deny::TooManyAttempts { .. });
         seen.route = route;
         seen.deny = Some((deny, hidden));
-        self.finish(rendered_response(r, true))
+        let mut resp = rendered_response(r, true);
+        if close {
+            resp.headers_mut()
+                .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        self.finish(resp)
     }
 
     /// Headers every answer gets: the request id and, for allowed origins, CORS.
@@ -187,6 +198,7 @@ pub async fn proxy_handler(
         now,
         html: wants_html(req.headers()),
         origin: req.headers().get(http::header::ORIGIN).cloned(),
+        http1: req.version() <= http::Version::HTTP_11,
     };
     strip_identity(req.headers_mut());
     let raw_path = req.uri().path().to_owned();
@@ -308,11 +320,13 @@ pub fn ratelimit_headers(h: &mut HeaderMap, q: gatehouse_core::throttle::QuotaSt
 pub async fn forward_auth_handler(
     State(gw): State<Arc<Gateway>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    req: Request<Body>,
+    mut req: Request<Body>,
 ) -> Response<Body> {
     let started = Instant::now();
     let rt = gw.runtime();
     let now = crate::ids::now();
+    // Identity headers from the client never count (stripped in place: no copy of the map).
+    strip_identity(req.headers_mut());
     let headers = req.headers();
     let trusted = &rt.config.server.trusted_proxies;
     let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
@@ -326,6 +340,8 @@ pub async fn forward_auth_handler(
         now,
         html: wants_html(headers),
         origin: None,
+        // The peer is the proxy, not the flooding client: keep its connection.
+        http1: false,
     };
     // Until the original request is known, the record names the subrequest itself.
     let mut seen = Seen::new(
@@ -398,16 +414,14 @@ async fn forward_auth<'h>(
             return respond(seen, None, deny, false, uri);
         }
     };
-    let mut hdrs = headers.clone();
-    strip_identity(&mut hdrs);
-    let ip = client_ip(peer, &hdrs, trusted);
+    let ip = client_ip(peer, headers, trusted);
     seen.ip = Some(ip);
     let view = RequestView {
         method: &seen.method,
         path: &path.decoded,
         target: uri,
         query,
-        headers: &hdrs,
+        headers,
         client_ip: ip,
         now,
     };

@@ -72,7 +72,8 @@ pub struct Gateway {
     pub bearer_cache: crate::cache::TtlCache<gatehouse_core::Principal>,
     /// Verified Basic pairs, keyed by an HMAC of `user\0password` under `basic_key`.
     pub basic_cache: crate::cache::TtlCache<gatehouse_store::User>,
-    basic_key: [u8; 32],
+    /// HMAC key (random per process) of the Basic cache keys, built once.
+    basic_key: aws_lc_rs::hmac::Key,
     pub cache_stats: crate::cache::CacheStats,
     /// Highest Digest `nc` per nonce (replay protection).
     pub nonce_counts: crate::digest::NonceCounts,
@@ -174,7 +175,10 @@ impl Gateway {
             nonce_counts: crate::digest::NonceCounts::default(),
             bearer_cache: crate::cache::TtlCache::new(CACHE_CAPACITY),
             basic_cache: crate::cache::TtlCache::new(CACHE_CAPACITY),
-            basic_key: crate::ids::random_bytes::<32>(),
+            basic_key: aws_lc_rs::hmac::Key::new(
+                aws_lc_rs::hmac::HMAC_SHA256,
+                &crate::ids::random_bytes::<32>(),
+            ),
             cache_stats: crate::cache::CacheStats::default(),
             ids: RequestIds::new(),
             hashing: Semaphore::new(permits),
@@ -187,8 +191,7 @@ impl Gateway {
     /// The cache key of a Basic pair: HMAC-SHA256 under a per-process random key, so the
     /// cache never holds anything a password could be recovered or replayed from.
     pub fn basic_cache_key(&self, user: &str, password: &str) -> [u8; 32] {
-        let k = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &self.basic_key);
-        let mut ctx = aws_lc_rs::hmac::Context::with_key(&k);
+        let mut ctx = aws_lc_rs::hmac::Context::with_key(&self.basic_key);
         ctx.update(user.as_bytes());
         ctx.update(&[0]);
         ctx.update(password.as_bytes());

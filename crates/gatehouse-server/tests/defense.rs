@@ -49,6 +49,8 @@ async fn row04_client_ip_is_locked_and_nothing_is_hashed_meanwhile() {
     assert!((1..=60).contains(&retry), "{retry}");
     assert!(r.challenges().is_empty());
     assert_eq!(r.json()["retry_after"], retry);
+    // A locked client loses its keep-alive connection (a flood pays a handshake per try).
+    assert_eq!(r.header("connection"), Some("close"));
     assert_eq!(h.gw.hashes_started.load(Ordering::SeqCst), hashed);
     // Other clients are not affected.
     let r = get_as(
