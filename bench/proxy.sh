@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Side-by-side load test: Gatehouse (release) against nginx, both proxying to the same upstream.
 #
-# usage: bench/proxy.sh            (RUNS=3 by default; RUNS=5 bench/proxy.sh for more)
+# usage: bench/proxy.sh            (RUNS=3 by default; RUNS=5 bench/proxy.sh for more;
+#                                    ONLY=regex runs the scenarios whose label matches)
 #
 # What it does (see docs/benchmarks.md for the method and the results):
 #   - builds `cargo build --release -p gatehouse` if target/release/gatehouse is missing
