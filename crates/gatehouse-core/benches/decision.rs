@@ -453,6 +453,7 @@ fn render_401_parts(bencher: Bencher, part: &str) {
         request_id: "01J9Z8Q4W5X6Y7Z8A9B0C1D2E3",
         now: NOW,
         return_to: ORDERS,
+        form_post: false,
         digest: None,
     };
     let deny = Deny::MissingCredentials;
