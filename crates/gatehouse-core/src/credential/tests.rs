@@ -447,3 +447,22 @@ proptest! {
         prop_assert_eq!(secret(auth(&format!("Bearer {token}")), Scheme::Bearer), token);
     }
 }
+
+proptest::proptest! {
+    /// The one-pass Bearer path never disagrees with the general parser.
+    #[test]
+    fn fast_bearer_agrees_with_the_general_path(
+        prefix in proptest::sample::select(vec!["Bearer ", "bearer  ", "BEARER ", "Bearer\t", "Basic "]),
+        token in "[A-Za-z0-9._~+/=, \"-]{0,40}",
+    ) {
+        let raw = format!("{prefix}{token}");
+        if let Some(Extracted::One(Credential::Bearer(fast))) = fast_bearer(raw.as_bytes()) {
+            match parse_authorization(raw.as_bytes()) {
+                Extracted::One(Credential::Bearer(general)) => {
+                    proptest::prop_assert_eq!(fast.expose(), general.expose());
+                }
+                other => proptest::prop_assert!(false, "general path said {:?}", other),
+            }
+        }
+    }
+}
