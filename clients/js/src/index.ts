@@ -192,16 +192,17 @@ export function createClient(options: ClientOptions): GatehouseClient {
   }
 
   async function send(input: string | URL | Request, init?: RequestInit): Promise<Response> {
-    const request = new Request(typeof input === 'string' ? new URL(input, base) : input, init);
+    // A relative string resolves under `baseUrl` (its path included), like the `/auth/*` calls.
+    const target = typeof input === 'string' && !/^[A-Za-z][A-Za-z0-9+.-]*:/.test(input) ? endpoint(input) : input;
+    const request = new Request(target, init);
     const ours = new URL(request.url).origin === base.origin;
     // A stream body given in `init` cannot be sent twice; a `Request` built here buffers nothing,
     // so we keep a pristine clone to send (clones tee the body) unless the body is a stream.
     const replayable = init?.body === undefined || init.body === null || !isStream(init.body);
-    const master = request;
     let refreshed = false;
     let waited = false;
     for (;;) {
-      const req = replayable ? master.clone() : master;
+      const req = replayable ? request.clone() : request;
       // Only to our own origin, and never over a caller's own `Authorization`.
       const tokens = ours && !request.headers.has('authorization') ? await store.get() : null;
       const usedToken = tokens?.accessToken;

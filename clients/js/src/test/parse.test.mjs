@@ -1,7 +1,7 @@
 // Unit tests of the header parsers (no server needed).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseRetryAfter, parseWwwAuthenticate } from '../index.js';
+import { MemoryTokenStore, createClient, parseRetryAfter, parseWwwAuthenticate } from '../index.js';
 
 test('several challenges, one per scheme, in order (RFC 9110 §11.6.1)', () => {
   const v =
@@ -56,4 +56,24 @@ test('Retry-After: delay-seconds and HTTP-date (RFC 9110 §10.2.3)', () => {
   assert.equal(parseRetryAfter('1.5', now), undefined);
   assert.equal(parseRetryAfter('soon', now), undefined);
   assert.equal(parseRetryAfter(null, now), undefined);
+});
+
+test('relative URLs resolve under baseUrl; the token goes to its origin only', async () => {
+  const sent = [];
+  const client = createClient({
+    baseUrl: 'https://api.example.com/v1',
+    tokens: new MemoryTokenStore({ accessToken: 'at' }),
+    fetch: async (req) => {
+      sent.push([req.url, req.headers.get('authorization')]);
+      return new Response('{}', { status: 200 });
+    },
+  });
+  await client.fetch('/orders?x=1');
+  await client.fetch('https://api.example.com/other');
+  await client.fetch('https://elsewhere.example/orders');
+  assert.deepEqual(sent, [
+    ['https://api.example.com/v1/orders?x=1', 'Bearer at'],
+    ['https://api.example.com/other', 'Bearer at'],
+    ['https://elsewhere.example/orders', null],
+  ]);
 });
