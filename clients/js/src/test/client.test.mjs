@@ -1,0 +1,290 @@
+// The client against a REAL `gatehouse serve` (issue 7's scenarios): expiry → refresh → retry;
+// 20 concurrent requests on an expired token → one refresh; a reused refresh token →
+// SignInRequired; 403 → no retry; step-up; 429 with Retry-After.
+//
+// Needs the binary: `cargo build -p gatehouse` (GATEHOUSE_BIN overrides target/debug/gatehouse).
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import {
+  ForbiddenError,
+  MemoryTokenStore,
+  RequestNotReplayableError,
+  SignInRequiredError,
+  StepUpRequiredError,
+  createClient,
+} from '../index.js';
+
+// dist/test/ → clients/js → repo root.
+const GATEHOUSE = process.env.GATEHOUSE_BIN || fileURLToPath(new URL('../../../../target/debug/gatehouse', import.meta.url));
+const PASSWORD = 'correct horse battery staple';
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+let dir;
+let gate;
+let upstream;
+let baseUrl;
+const upstreamHits = [];
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+before(async () => {
+  assert.ok(existsSync(GATEHOUSE), `${GATEHOUSE} is missing: run \`cargo build -p gatehouse\``);
+  dir = mkdtempSync(join(tmpdir(), 'gatehouse-js-'));
+  upstream = createServer((req, res) => {
+    upstreamHits.push(`${req.method} ${req.url}`);
+    req.resume();
+    req.on('end', () => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ ok: true, user: req.headers['x-gatehouse-user'] ?? null }));
+    });
+  });
+  await new Promise((r) => upstream.listen(0, '127.0.0.1', r));
+  const port = await freePort();
+  baseUrl = `http://127.0.0.1:${port}`;
+  const config = join(dir, 'g.toml');
+  // access_ttl 1s + leeway 1s: a token is refused as expired ~2-3 s after issue.
+  writeFileSync(
+    config,
+    `[server]
+listen = "127.0.0.1:${port}"
+
+[upstream]
+url = "http://127.0.0.1:${upstream.address().port}"
+
+[store]
+url = "sqlite://${join(dir, 'g.db')}"
+
+[tokens]
+access_ttl = "1s"
+leeway = "1s"
+
+[[route]]
+name = "admin"
+path = "/admin/**"
+roles = ["admin"]
+
+[[route]]
+name = "mfa"
+path = "/mfa/**"
+mfa = true
+
+[[route]]
+name = "quota"
+path = "/quota/**"
+quota = { max = 1, per = "3s" }
+
+[[route]]
+name = "api"
+path = "/api/**"
+auth = ["bearer"]
+`,
+  );
+  const add = spawnSync(GATEHOUSE, ['user', 'add', 'alice', '--password-stdin', '--config', config], {
+    input: `${PASSWORD}\n`,
+    encoding: 'utf8',
+  });
+  assert.equal(add.status, 0, `gatehouse user add failed:\n${add.stderr}`);
+  gate = spawn(GATEHOUSE, ['serve', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  gate.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  for (let i = 0; ; i++) {
+    try {
+      const r = await fetch(`${baseUrl}/healthz`);
+      if (r.ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (gate.exitCode !== null || i > 300) assert.fail(`gatehouse serve did not become healthy:\n${stderr}`);
+    await sleep(100);
+  }
+});
+
+after(async () => {
+  gate?.kill('SIGTERM');
+  upstream?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A client whose `fetch` is counted: every request the server sees, by path. */
+function counted(extra = {}) {
+  const seen = [];
+  const statuses = [];
+  const tokens = new MemoryTokenStore();
+  const calls = { signIn: 0, forbidden: [], stepUp: [] };
+  const client = createClient({
+    baseUrl,
+    tokens,
+    fetch: (input, init) => {
+      const req = new Request(input, init);
+      seen.push(`${req.method} ${new URL(req.url).pathname}`);
+      const path = new URL(req.url).pathname;
+      return fetch(req).then((res) => {
+        statuses.push(`${path} ${res.status}`);
+        return res;
+      });
+    },
+    onSignInRequired: () => calls.signIn++,
+    onForbidden: (p) => calls.forbidden.push(p),
+    onStepUp: (c) => calls.stepUp.push(c),
+    ...extra,
+  });
+  const count = (what) => seen.filter((s) => s === what).length;
+  return { client, tokens, seen, statuses, calls, count };
+}
+
+test('expired token: one refresh, one retry, the upstream answers', async () => {
+  const { client, tokens, seen } = counted();
+  const first = await client.login('alice', PASSWORD);
+  await sleep(3500);
+  const hits = upstreamHits.length;
+  const res = await client.fetch('/api/expiry');
+  assert.equal(res.status, 200);
+  assert.deepEqual(await res.json(), { ok: true, user: 'alice' });
+  assert.deepEqual(seen, ['POST /auth/login', 'GET /api/expiry', 'POST /auth/refresh', 'GET /api/expiry']);
+  assert.equal(upstreamHits.length - hits, 1);
+  const now = tokens.get();
+  assert.notEqual(now.accessToken, first.accessToken);
+  assert.notEqual(now.refreshToken, first.refreshToken, 'the refresh token is rotated');
+});
+
+test('20 concurrent requests on an expired token cause exactly one refresh', async () => {
+  const { client, count } = counted();
+  await client.login('alice', PASSWORD);
+  await sleep(3500);
+  const hits = upstreamHits.length;
+  const all = await Promise.all(Array.from({ length: 20 }, (_, i) => client.fetch(`/api/c${i}`)));
+  assert.deepEqual(
+    all.map((r) => r.status),
+    Array(20).fill(200),
+  );
+  assert.equal(count('POST /auth/refresh'), 1);
+  assert.equal(upstreamHits.length - hits, 20);
+});
+
+test('a reused refresh token ends the session: SignInRequired, store cleared', async () => {
+  const { client, tokens, calls } = counted();
+  const stolen = await client.login('alice', PASSWORD);
+  // Someone else uses the refresh token first (rotation), then ours is a reuse.
+  const r = await fetch(`${baseUrl}/auth/refresh`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ refresh_token: stolen.refreshToken }),
+  });
+  assert.equal(r.status, 200);
+  const rotated = await r.json();
+  tokens.set({ accessToken: 'not-a-jwt', refreshToken: stolen.refreshToken });
+  await assert.rejects(client.fetch('/api/reuse'), (e) => {
+    assert.ok(e instanceof SignInRequiredError);
+    assert.equal(e.status, 401);
+    assert.equal(e.problem.error, 'invalid_token');
+    return true;
+  });
+  assert.equal(calls.signIn, 1);
+  assert.equal(tokens.get(), null);
+  // Theft detection revoked the whole family: the thief's rotated token is dead too.
+  const again = await fetch(`${baseUrl}/auth/refresh`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ refresh_token: rotated.refresh_token }),
+  });
+  assert.equal(again.status, 401);
+});
+
+test('403 is never retried: the server sees one request, the upstream none', async () => {
+  const { client, seen, calls } = counted();
+  await client.login('alice', PASSWORD);
+  const hits = upstreamHits.length;
+  await assert.rejects(client.fetch('/admin/users'), (e) => {
+    assert.ok(e instanceof ForbiddenError);
+    assert.equal(e.problem.error, 'insufficient_role');
+    assert.deepEqual(e.problem.required_roles, ['admin']);
+    return true;
+  });
+  assert.deepEqual(seen, ['POST /auth/login', 'GET /admin/users']);
+  assert.equal(upstreamHits.length, hits);
+  assert.equal(calls.forbidden.length, 1);
+  assert.equal(calls.forbidden[0].status, 403);
+});
+
+test('step-up: onStepUp with acr_values and StepUpRequiredError, no refresh', async () => {
+  const { client, seen, calls } = counted();
+  await client.login('alice', PASSWORD);
+  const hits = upstreamHits.length;
+  await assert.rejects(client.fetch('/mfa/settings'), (e) => {
+    assert.ok(e instanceof StepUpRequiredError);
+    assert.equal(e.status, 401);
+    assert.deepEqual(e.challenge.acrValues, ['mfa']);
+    assert.equal(e.problem.error, 'insufficient_user_authentication');
+    return true;
+  });
+  assert.equal(calls.stepUp.length, 1);
+  assert.deepEqual(calls.stepUp[0].acrValues, ['mfa']);
+  assert.deepEqual(seen, ['POST /auth/login', 'GET /mfa/settings']);
+  assert.equal(upstreamHits.length, hits);
+});
+
+test('429: Retry-After above the cap is returned; within the cap it is waited out once', async () => {
+  const impatient = counted({ maxRetryAfterSeconds: 0 });
+  await impatient.client.login('alice', PASSWORD);
+  // Quota is per subject: the two clients share alice's window.
+  const ok = await impatient.client.fetch('/quota/a');
+  assert.equal(ok.status, 200);
+  const limited = await impatient.client.fetch('/quota/a');
+  assert.equal(limited.status, 429);
+  const wait = Number(limited.headers.get('retry-after'));
+  assert.ok(wait >= 1 && wait <= 3, `Retry-After ${wait}`);
+  assert.equal((await limited.json()).error, 'rate_limited');
+  assert.equal(impatient.count('GET /quota/a'), 2, 'not retried above the cap');
+
+  const patient = counted({ maxRetryAfterSeconds: 5 });
+  patient.tokens.set(impatient.tokens.get());
+  const started = Date.now();
+  const res = await patient.client.fetch('/quota/b');
+  assert.equal(res.status, 200);
+  // One wait; the 1 s access token may expire during it, which costs one refresh and retry.
+  const answers = patient.statuses.filter((s) => s.startsWith('/quota/b'));
+  assert.ok(
+    ['/quota/b 429,/quota/b 200', '/quota/b 429,/quota/b 401,/quota/b 200'].includes(answers.join()),
+    answers.join(),
+  );
+  assert.ok(Date.now() - started >= 900, 'waited for Retry-After');
+});
+
+test('a stream body is not replayed after a refresh: the caller is told', async () => {
+  const { client, seen } = counted();
+  await client.login('alice', PASSWORD);
+  await sleep(3500);
+  const hits = upstreamHits.length;
+  const body = new ReadableStream({
+    start(c) {
+      c.enqueue(new TextEncoder().encode('{"a":1}'));
+      c.close();
+    },
+  });
+  await assert.rejects(
+    client.fetch('/api/upload', { method: 'POST', body, duplex: 'half' }),
+    (e) => e instanceof RequestNotReplayableError && e.status === 401,
+  );
+  assert.deepEqual(seen, ['POST /auth/login', 'POST /api/upload', 'POST /auth/refresh']);
+  assert.equal(upstreamHits.length, hits);
+  // The refreshed token works for the resend.
+  const res = await client.fetch('/api/upload', { method: 'POST', body: '{"a":1}' });
+  assert.equal(res.status, 200);
+});
