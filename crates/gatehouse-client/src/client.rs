@@ -229,9 +229,8 @@ impl Client {
                     .map_err(|_| crate::store::StoreError::Poisoned)?;
                 let generation = cur.generation;
                 if let Some(t) = &cur.tokens {
-                    let v = HeaderValue::try_from(format!("Bearer {}", t.access_token)).map_err(
-                        |_| Error::TokenEndpoint("access token is not a header value".into()),
-                    )?;
+                    let v = HeaderValue::try_from(format!("Bearer {}", t.access_token))
+                        .map_err(|_| Error::InvalidHeader("access token"))?;
                     set_secret(req, header::AUTHORIZATION, v);
                 }
                 return Ok(generation);
@@ -245,8 +244,7 @@ impl Client {
             Credentials::ApiKey(k) => (header::HeaderName::from_static("x-api-key"), k.clone()),
             Credentials::None => return Ok(0),
         };
-        let v = HeaderValue::try_from(value.1)
-            .map_err(|_| Error::TokenEndpoint("credential is not a header value".into()))?;
+        let v = HeaderValue::try_from(value.1).map_err(|_| Error::InvalidHeader("credential"))?;
         set_secret(req, value.0, v);
         Ok(0)
     }
@@ -293,11 +291,21 @@ impl Client {
             .send()
             .await?;
         let status = resp.status();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            // Throttled, not refused: the refresh token is still good for a later try.
+            return Err(Error::RateLimited {
+                retry_after: retry_after(resp.headers(), SystemTime::now()),
+            });
+        }
         if status.is_client_error() {
             // Refused (expired, revoked, or reused: RFC 9700 §4.14.2 revokes the family).
             state.failed = Some(seen);
             let body = resp.bytes().await.unwrap_or_default();
             let _ = store.clear();
+            // Keep the generation: `failed` must go on matching it.
+            if let Ok(mut cur) = self.inner.current.write() {
+                cur.tokens = None;
+            }
             return Err(Error::SignInRequired {
                 problem: Some(Box::new(Problem::from_body(status.as_u16(), &body))),
             });
@@ -434,7 +442,10 @@ impl RequestBuilder {
                     ));
                     let code = error_code(&challenges, &problem).map(str::to_owned);
                     if code.as_deref() == Some("insufficient_user_authentication") {
-                        let c = challenges.iter().find(|c| c.param("error").is_some());
+                        let c = challenges.iter().find(|c| {
+                            c.is("bearer")
+                                && c.param("error") == Some("insufficient_user_authentication")
+                        });
                         return Err(Error::StepUpRequired {
                             acr_values: c.and_then(|c| c.param("acr_values")).map(str::to_owned),
                             max_age: c

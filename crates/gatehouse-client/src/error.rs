@@ -45,6 +45,8 @@ pub enum Error {
         "the request body cannot be replayed, so the request answered {status} was not retried"
     )]
     BodyNotReplayable { status: StatusCode },
+    #[error("the {0} cannot be sent in an HTTP header")]
+    InvalidHeader(&'static str),
     #[error("invalid URL `{0}`")]
     InvalidUrl(String),
     #[error("token store: {0}")]

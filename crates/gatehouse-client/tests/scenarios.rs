@@ -228,3 +228,35 @@ async fn basic_and_api_key_credentials() {
     assert!(matches!(err, Error::SignInRequired { .. }), "{err:?}");
     assert_eq!(h.hits(), 0);
 }
+
+#[tokio::test]
+async fn unavailable_honours_retry_after_up_to_the_cap() {
+    let h = Harness::start().await;
+    let c = h.client(Credentials::Basic {
+        user: "bob".into(),
+        password: "bob-pw".into(),
+    });
+    let t = Instant::now();
+    assert_eq!(c.get("/api/busy").send().await.unwrap().status(), 200);
+    assert!(
+        t.elapsed() >= Duration::from_millis(950),
+        "{:?}",
+        t.elapsed()
+    );
+    assert_eq!(h.hits(), 2);
+    let impatient = gatehouse_client::Client::builder(&h.base)
+        .credentials(Credentials::Basic {
+            user: "bob".into(),
+            password: "bob-pw".into(),
+        })
+        .http_client(Harness::http())
+        .max_retry_after(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let err = impatient.get("/api/busy").send().await.unwrap_err();
+    assert!(
+        matches!(err, Error::Unavailable { retry_after: Some(d) } if d == Duration::from_secs(1)),
+        "{err:?}"
+    );
+    assert_eq!(h.hits(), 3);
+}

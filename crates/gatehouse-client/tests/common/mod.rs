@@ -39,7 +39,15 @@ async fn upstream(hits: Arc<AtomicUsize>, mut stop: watch::Receiver<bool>) -> So
     let router = axum::Router::new().fallback(move |req: Request<Body>| {
         let hits = Arc::clone(&hits);
         async move {
-            hits.fetch_add(1, Ordering::SeqCst);
+            let before = hits.fetch_add(1, Ordering::SeqCst);
+            if req.uri().path() == "/api/busy" && before.is_multiple_of(2) {
+                // Every other request: busy, come back in a second.
+                return axum::response::Response::builder()
+                    .status(StatusCode::SERVICE_UNAVAILABLE)
+                    .header("retry-after", "1")
+                    .body(Body::empty())
+                    .unwrap();
+            }
             if req.uri().path() == "/api/forbidden" {
                 return axum::response::Response::builder()
                     .status(StatusCode::FORBIDDEN)
