@@ -59,13 +59,19 @@ impl Schema {
     /// The test URL with this schema as the only `search_path` entry.
     pub fn url(&self) -> String {
         let sep = if self.base.contains('?') { '&' } else { '?' };
-        format!("{}{sep}options=-c%20search_path%3D{}", self.base, self.name)
+        // `application_name` lets cleanup find this store's connections.
+        format!(
+            "{}{sep}options=-c%20search_path%3D{name}&application_name={name}",
+            self.base,
+            name = self.name
+        )
     }
 }
 
 impl Drop for Schema {
     fn drop(&mut self) {
         let base = self.base.clone();
+        let name = self.name.clone();
         let sql = format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.name);
         // Drop runs inside the test's runtime, which cannot be blocked on: use a thread
         // with a runtime of its own.
@@ -75,8 +81,16 @@ impl Drop for Schema {
                 .build()?;
             runtime.block_on(async {
                 let mut conn = PgConnection::connect(&base).await?;
-                // A lock still held by the blocked test runtime must not hang the run.
-                sqlx::query("SET lock_timeout = '5s'")
+                // The test's runtime is blocked on this thread, so its pool cannot roll back
+                // a transaction it still holds: end the store's connections first.
+                sqlx::query(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                     WHERE application_name = $1",
+                )
+                .bind(&name)
+                .execute(&mut conn)
+                .await?;
+                sqlx::query("SET lock_timeout = '10s'")
                     .execute(&mut conn)
                     .await?;
                 sqlx::query(AssertSqlSafe(sql)).execute(&mut conn).await?;
