@@ -259,6 +259,17 @@ fn alerts_section_parses_with_defaults_and_checks() {
 }
 
 #[test]
+fn postgres_store_urls_are_accepted() {
+    for url in [
+        "postgres://gate:pw@db:5432/gatehouse",
+        "postgresql://gate@127.0.0.1/gatehouse?sslmode=require",
+    ] {
+        let (c, _) = parse(&format!("[store]\nurl = \"{url}\"")).unwrap();
+        assert_eq!(c.store.url, url);
+    }
+}
+
+#[test]
 fn empty_file_is_all_defaults() {
     let (c, warnings) = parse("").unwrap();
     assert!(warnings.is_empty());
@@ -506,12 +517,6 @@ fn wrong_types_and_values() {
             "upstream.url",
             "missing required key `url`",
         ),
-        (
-            "[store]\nurl = \"postgres://u:hunter2@db/x\"",
-            2,
-            "store.url",
-            "postgres backend is not available in this build",
-        ),
         ("[store]\nurl = \"mysql://x\"", 2, "store.url", "`mysql`"),
         (
             "[cluster]\nredis_url = \"redis://127.0.0.1\"",
@@ -707,7 +712,7 @@ fn wrong_types_and_values() {
 #[test]
 fn secrets_never_appear_in_errors() {
     for text in [
-        "[store]\nurl = \"postgres://u:hunter2@db/x\"",
+        "[store]\nurl = \"mysql://u:hunter2@db/x\"",
         "[cluster]\nredis_url = \"redis://:hunter2@r\"",
         "[[issuers]]\nname = \"i\"\nissuer = \"x\"\naudience = \"a\"\nsecret = \"hunter2\"\nalgorithms = [\"HS256\"]",
         "[upstream]\nurl = \"http://u:hunter2@h\"",

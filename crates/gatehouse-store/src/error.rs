@@ -36,9 +36,6 @@ pub enum StoreError {
     /// The store URL cannot be used.
     #[error("invalid store url: {0}")]
     InvalidUrl(String),
-    /// The URL names a backend this binary was built without.
-    #[error("{backend} backend is not available in this build")]
-    BackendNotBuilt { backend: &'static str },
 }
 
 impl StoreError {

@@ -1,10 +1,13 @@
 //! Store conformance: the suite in `suite.rs` run once per backend, each case on a fresh,
-//! empty store. SQLite-only behaviour (files, migrations) is tested in `sqlite.rs`.
+//! empty store. SQLite-only behaviour (files, migrations) is tested in `sqlite.rs`,
+//! PostgreSQL-only behaviour in `postgres.rs`. The PostgreSQL arm runs when
+//! `GATEHOUSE_TEST_POSTGRES_URL` is set (each case in its own fresh schema) and prints
+//! `skipped: GATEHOUSE_TEST_POSTGRES_URL not set` otherwise.
 //!
 //! Adding a backend: add an arm to `conformance!` below whose `$open` expression yields a
-//! fresh `(Arc<dyn Store>, guard)`; for PostgreSQL, skip (and say so) when
-//! `GATEHOUSE_TEST_POSTGRES_URL` is unset.
+//! fresh `Some((Arc<dyn Store>, guard))`, or `None` to skip (saying so).
 
+mod postgres;
 mod sqlite;
 mod suite;
 
@@ -46,14 +49,17 @@ impl Drop for TempDir {
     }
 }
 
-pub async fn sqlite_memory() -> Result<(Arc<dyn Store>, ()), StoreError> {
-    Ok((Arc::new(SqliteStore::open("sqlite::memory:").await?), ()))
+pub async fn sqlite_memory() -> Result<Option<(Arc<dyn Store>, ())>, StoreError> {
+    Ok(Some((
+        Arc::new(SqliteStore::open("sqlite::memory:").await?),
+        (),
+    )))
 }
 
-pub async fn sqlite_file(label: &str) -> Result<(Arc<dyn Store>, TempDir), StoreError> {
+pub async fn sqlite_file(label: &str) -> Result<Option<(Arc<dyn Store>, TempDir)>, StoreError> {
     let dir = TempDir::new(label).map_err(|e| StoreError::Unavailable(e.to_string()))?;
     let store = SqliteStore::open(&dir.sqlite_url("gatehouse.db")).await?;
-    Ok((Arc::new(store), dir))
+    Ok(Some((Arc::new(store), dir)))
 }
 
 /// One `#[tokio::test]` per (backend, case).
@@ -74,7 +80,9 @@ macro_rules! conformance {
         #[tokio::test]
         async fn $case() -> Result<(), gatehouse_store::StoreError> {
             let $label = stringify!($case);
-            let (store, _guard) = $open.await?;
+            let Some((store, _guard)) = $open.await? else {
+                return Ok(());
+            };
             crate::suite::$case(&*store).await
         }
     )+};
@@ -83,4 +91,5 @@ macro_rules! conformance {
 conformance! {
     sqlite_memory => |_label| crate::sqlite_memory();
     sqlite_file => |label| crate::sqlite_file(label);
+    postgresql => |label| crate::postgres::fresh(label);
 }

@@ -210,11 +210,13 @@ fn store_url(s: &str) -> Result<String, String> {
         };
     }
     if s.starts_with("postgres://") || s.starts_with("postgresql://") {
-        return Err("postgres backend is not available in this build".to_owned());
+        // Host, credentials and options are checked when the store connects (design §5).
+        return Ok(s.to_owned());
     }
     let scheme = s.split_once(':').map_or(s, |(scheme, _)| scheme);
     Err(format!(
-        "unsupported store url scheme `{scheme}`: expected `sqlite://path` or `sqlite::memory:`"
+        "unsupported store url scheme `{scheme}`: expected `sqlite://path`, `sqlite::memory:` \
+         or `postgres://...`"
     ))
 }
 

@@ -1,0 +1,95 @@
+//! `audit` table: the audit trail (design §6).
+
+use sqlx::postgres::PgRow;
+use sqlx::{PgPool, Row};
+
+use crate::error::StoreError;
+use crate::model::{AuditEntry, AuditKind, AuditQuery, AuditRecord};
+
+pub(super) async fn append(pool: &PgPool, records: Vec<AuditRecord>) -> Result<(), StoreError> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let err = |e: sqlx::Error| StoreError::db("append audit", e);
+    let mut tx = pool.begin().await.map_err(err)?;
+    for r in &records {
+        sqlx::query(
+            "INSERT INTO audit (time, kind, request_id, route, method, path, client_ip, \
+             principal, scheme, status, error, hidden, detail) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(r.time)
+        .bind(r.kind.as_str())
+        .bind(&r.request_id)
+        .bind(&r.route)
+        .bind(&r.method)
+        .bind(&r.path)
+        .bind(&r.client_ip)
+        .bind(&r.principal)
+        .bind(&r.scheme)
+        .bind(i32::from(r.status))
+        .bind(&r.error)
+        .bind(r.hidden)
+        .bind(&r.detail)
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?;
+    }
+    tx.commit().await.map_err(err)
+}
+
+fn from_row(row: &PgRow) -> Result<AuditEntry, StoreError> {
+    let seq: i64 = row
+        .try_get("seq")
+        .map_err(|e| StoreError::db("read audit", e))?;
+    let key = seq.to_string();
+    let read = |e: sqlx::Error| StoreError::corrupt("audit record", &key, e);
+    let kind: String = row.try_get("kind").map_err(read)?;
+    let kind = AuditKind::parse(&kind)
+        .ok_or_else(|| StoreError::corrupt("audit record", &key, "unknown kind"))?;
+    let status: i32 = row.try_get("status").map_err(read)?;
+    let status = u16::try_from(status)
+        .map_err(|_| StoreError::corrupt("audit record", &key, "status out of range"))?;
+    Ok(AuditEntry {
+        seq,
+        record: AuditRecord {
+            time: row.try_get("time").map_err(read)?,
+            kind,
+            request_id: row.try_get("request_id").map_err(read)?,
+            route: row.try_get("route").map_err(read)?,
+            method: row.try_get("method").map_err(read)?,
+            path: row.try_get("path").map_err(read)?,
+            client_ip: row.try_get("client_ip").map_err(read)?,
+            principal: row.try_get("principal").map_err(read)?,
+            scheme: row.try_get("scheme").map_err(read)?,
+            status,
+            error: row.try_get("error").map_err(read)?,
+            hidden: row.try_get("hidden").map_err(read)?,
+            detail: row.try_get("detail").map_err(read)?,
+        },
+    })
+}
+
+pub(super) async fn query(pool: &PgPool, q: AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
+    // Static SQL: an absent filter binds NULL and matches everything.
+    let rows = sqlx::query(
+        "SELECT seq, time, kind, request_id, route, method, path, client_ip, principal, scheme, \
+         status, error, hidden, detail FROM audit \
+         WHERE ($1::bigint IS NULL OR time >= $1) AND ($2::bigint IS NULL OR seq > $2) \
+           AND ($3::integer IS NULL OR status = $3) AND ($4::text IS NULL OR error = $4) \
+           AND ($5::text IS NULL OR principal = $5) \
+         ORDER BY seq DESC LIMIT $6",
+    )
+    .bind(q.since)
+    .bind(q.after_seq)
+    .bind(q.status.map(i32::from))
+    .bind(q.reason)
+    .bind(q.user)
+    .bind(i64::from(q.limit))
+    .fetch_all(pool)
+    .await
+    .map_err(|e| StoreError::db("read audit", e))?;
+    let mut out = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+    out.reverse();
+    Ok(out)
+}

@@ -1,0 +1,119 @@
+//! `digest_secrets` table: HA1 and userhash per (user, realm, algorithm), RFC 7616.
+
+use sqlx::{PgPool, Row};
+
+use super::{is_foreign_key_violation, is_unique_violation, users};
+use crate::error::StoreError;
+use crate::model::{DigestAlgorithm, DigestHa1};
+
+/// Lower-cases `value` after checking it is a hex digest of `algorithm`. Digest computes
+/// with lower-case hex (RFC 2617's `LHEX`, kept by RFC 7616), so that is the stored form: a
+/// KD over an upper-case HA1 would never match a client's response.
+fn normalize_hex(
+    what: &'static str,
+    value: &str,
+    algorithm: DigestAlgorithm,
+) -> Result<String, StoreError> {
+    let len = algorithm.hex_len();
+    if value.len() == len && value.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(value.to_ascii_lowercase())
+    } else {
+        Err(StoreError::Invalid {
+            what,
+            expected: format!("{len} hex digits for `{}`", algorithm.as_str()),
+        })
+    }
+}
+
+pub(super) async fn set(
+    pool: &PgPool,
+    user: &str,
+    realm: &str,
+    algorithm: DigestAlgorithm,
+    secret: Option<DigestHa1>,
+) -> Result<(), StoreError> {
+    let Some(secret) = secret else {
+        let done = sqlx::query(
+            "DELETE FROM digest_secrets WHERE user_name = $1 AND realm = $2 AND algorithm = $3",
+        )
+        .bind(user)
+        .bind(realm)
+        .bind(algorithm.as_str())
+        .execute(pool)
+        .await
+        .map_err(|e| StoreError::db("clear digest secret", e))?;
+        return if done.rows_affected() > 0 || users::exists(pool, user).await? {
+            Ok(())
+        } else {
+            Err(StoreError::not_found("user", user))
+        };
+    };
+    let ha1 = normalize_hex("digest ha1", &secret.ha1, algorithm)?;
+    let userhash = normalize_hex("digest userhash", &secret.userhash, algorithm)?;
+    let stored = sqlx::query(
+        "INSERT INTO digest_secrets (user_name, realm, algorithm, ha1, userhash)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (user_name, realm, algorithm)
+         DO UPDATE SET ha1 = excluded.ha1, userhash = excluded.userhash",
+    )
+    .bind(user)
+    .bind(realm)
+    .bind(algorithm.as_str())
+    .bind(&ha1)
+    .bind(&userhash)
+    .execute(pool)
+    .await;
+    match stored {
+        Ok(_) => Ok(()),
+        Err(e) if is_foreign_key_violation(&e) => Err(StoreError::not_found("user", user)),
+        // The upsert absorbs the primary key, so this is `UNIQUE (realm, algorithm, userhash)`.
+        // PostgreSQL checks it at insert time, the foreign key only at the end of the statement:
+        // an unknown user is still `NotFound`.
+        Err(e) if is_unique_violation(&e) => Err(if users::exists(pool, user).await? {
+            StoreError::conflict("digest userhash", &userhash)
+        } else {
+            StoreError::not_found("user", user)
+        }),
+        Err(e) => Err(StoreError::db("set digest secret", e)),
+    }
+}
+
+pub(super) async fn get(
+    pool: &PgPool,
+    user: &str,
+    realm: &str,
+    algorithm: DigestAlgorithm,
+) -> Result<Option<String>, StoreError> {
+    let row = sqlx::query(
+        "SELECT ha1 FROM digest_secrets WHERE user_name = $1 AND realm = $2 AND algorithm = $3",
+    )
+    .bind(user)
+    .bind(realm)
+    .bind(algorithm.as_str())
+    .fetch_optional(pool)
+    .await
+    .map_err(|e| StoreError::db("read digest secret", e))?;
+    row.map(|r| r.try_get("ha1"))
+        .transpose()
+        .map_err(|e| StoreError::corrupt("digest secret of", user, e))
+}
+
+pub(super) async fn find_user_by_userhash(
+    pool: &PgPool,
+    userhash: &str,
+    realm: &str,
+    algorithm: DigestAlgorithm,
+) -> Result<Option<String>, StoreError> {
+    let row = sqlx::query(
+        "SELECT user_name FROM digest_secrets WHERE userhash = $1 AND realm = $2 AND algorithm = $3",
+    )
+    .bind(userhash.to_ascii_lowercase())
+    .bind(realm)
+    .bind(algorithm.as_str())
+    .fetch_optional(pool)
+    .await
+    .map_err(|e| StoreError::db("find digest userhash", e))?;
+    row.map(|r| r.try_get("user_name"))
+        .transpose()
+        .map_err(|e| StoreError::db("find digest userhash", e))
+}

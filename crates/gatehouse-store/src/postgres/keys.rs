@@ -1,0 +1,232 @@
+//! `api_keys` and `signing_keys` tables.
+
+use sqlx::postgres::PgRow;
+use sqlx::{PgPool, Row};
+
+use super::{constraint, decode_list, encode_list, is_foreign_key_violation, is_unique_violation};
+use crate::error::StoreError;
+use crate::model::{ApiKey, NewApiKey, SigningKey};
+
+/// `SELECT` of every API key column followed by `$tail`, as a `&'static str`.
+macro_rules! select_api_keys {
+    ($tail:literal) => {
+        concat!(
+            "SELECT id, prefix, hash, user_name, scopes, read_only, label, expires_at, \
+             revoked_at, created_at, last_used_at FROM api_keys ",
+            $tail
+        )
+    };
+}
+
+fn api_key_from_row(row: &PgRow) -> Result<ApiKey, StoreError> {
+    let id: String = row
+        .try_get("id")
+        .map_err(|e| StoreError::db("read api key", e))?;
+    let read = |e: sqlx::Error| StoreError::corrupt("api key", &id, e);
+    let hash: Vec<u8> = row.try_get("hash").map_err(read)?;
+    let hash: [u8; 32] = hash
+        .try_into()
+        .map_err(|_| StoreError::corrupt("api key", &id, "hash is not 32 bytes"))?;
+    let scopes: String = row.try_get("scopes").map_err(read)?;
+    Ok(ApiKey {
+        prefix: row.try_get("prefix").map_err(read)?,
+        hash,
+        user: row.try_get("user_name").map_err(read)?,
+        scopes: decode_list(&scopes, "api key", &id)?,
+        read_only: row.try_get("read_only").map_err(read)?,
+        label: row.try_get("label").map_err(read)?,
+        expires_at: row.try_get("expires_at").map_err(read)?,
+        revoked_at: row.try_get("revoked_at").map_err(read)?,
+        created_at: row.try_get("created_at").map_err(read)?,
+        last_used_at: row.try_get("last_used_at").map_err(read)?,
+        id,
+    })
+}
+
+pub(super) async fn create_api_key(
+    pool: &PgPool,
+    key: NewApiKey,
+    now: i64,
+) -> Result<ApiKey, StoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO api_keys
+             (id, prefix, hash, user_name, scopes, read_only, label, expires_at, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&key.id)
+    .bind(&key.prefix)
+    .bind(key.hash.as_slice())
+    .bind(&key.user)
+    .bind(encode_list(&key.scopes)?)
+    .bind(key.read_only)
+    .bind(&key.label)
+    .bind(key.expires_at)
+    .bind(now)
+    .execute(pool)
+    .await;
+    match inserted {
+        Ok(_) => Ok(ApiKey {
+            id: key.id,
+            prefix: key.prefix,
+            hash: key.hash,
+            user: key.user,
+            scopes: key.scopes,
+            read_only: key.read_only,
+            expires_at: key.expires_at,
+            revoked_at: None,
+            label: key.label,
+            created_at: now,
+            last_used_at: None,
+        }),
+        Err(e) if is_unique_violation(&e) => {
+            // The constraint is named in migrations/postgres/0001_init.sql.
+            let on_prefix = constraint(&e) == Some("api_keys_prefix_key");
+            Err(if on_prefix {
+                StoreError::conflict("api key prefix", &key.prefix)
+            } else {
+                StoreError::conflict("api key", &key.id)
+            })
+        }
+        Err(e) if is_foreign_key_violation(&e) => Err(StoreError::not_found("user", &key.user)),
+        Err(e) => Err(StoreError::db("create api key", e)),
+    }
+}
+
+pub(super) async fn find_api_key(
+    pool: &PgPool,
+    prefix: &str,
+) -> Result<Option<ApiKey>, StoreError> {
+    sqlx::query(select_api_keys!("WHERE prefix = $1"))
+        .bind(prefix)
+        .fetch_optional(pool)
+        .await
+        .map_err(|e| StoreError::db("find api key", e))?
+        .as_ref()
+        .map(api_key_from_row)
+        .transpose()
+}
+
+pub(super) async fn list_api_keys(
+    pool: &PgPool,
+    user: Option<&str>,
+) -> Result<Vec<ApiKey>, StoreError> {
+    let query = match user {
+        Some(user) => sqlx::query(select_api_keys!(
+            "WHERE user_name = $1 ORDER BY created_at, id COLLATE \"C\""
+        ))
+        .bind(user),
+        None => sqlx::query(select_api_keys!("ORDER BY created_at, id COLLATE \"C\"")),
+    };
+    query
+        .fetch_all(pool)
+        .await
+        .map_err(|e| StoreError::db("list api keys", e))?
+        .iter()
+        .map(api_key_from_row)
+        .collect()
+}
+
+pub(super) async fn revoke_api_key(
+    pool: &PgPool,
+    id_or_prefix: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let err = |e| StoreError::db("revoke api key", e);
+    // Both statements write, so the transaction holds the write lock from the first one:
+    // no other writer can slip in between "not an id" and "try the prefix".
+    let mut tx = pool.begin().await.map_err(err)?;
+    let by_id =
+        sqlx::query("UPDATE api_keys SET revoked_at = coalesce(revoked_at, $1) WHERE id = $2")
+            .bind(now)
+            .bind(id_or_prefix)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+    let matched = if by_id.rows_affected() > 0 {
+        true
+    } else {
+        sqlx::query("UPDATE api_keys SET revoked_at = coalesce(revoked_at, $1) WHERE prefix = $2")
+            .bind(now)
+            .bind(id_or_prefix)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?
+            .rows_affected()
+            > 0
+    };
+    tx.commit().await.map_err(err)?;
+    Ok(matched)
+}
+
+pub(super) async fn touch_api_key(pool: &PgPool, id: &str, now: i64) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE api_keys SET last_used_at = greatest(coalesce(last_used_at, $1), $1) WHERE id = $2",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(pool)
+    .await
+    .map_err(|e| StoreError::db("touch api key", e))?;
+    Ok(done.rows_affected() > 0)
+}
+
+pub(super) async fn add_signing_key(pool: &PgPool, key: SigningKey) -> Result<(), StoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO signing_keys (kid, algorithm, private_pkcs8, public_key, created_at, retired_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&key.kid)
+    .bind(&key.algorithm)
+    .bind(key.private_pkcs8.as_slice())
+    .bind(key.public.as_slice())
+    .bind(key.created_at)
+    .bind(key.retired_at)
+    .execute(pool)
+    .await;
+    match inserted {
+        Ok(_) => Ok(()),
+        Err(e) if is_unique_violation(&e) => Err(StoreError::conflict("signing key", &key.kid)),
+        Err(e) => Err(StoreError::db("add signing key", e)),
+    }
+}
+
+pub(super) async fn list_signing_keys(pool: &PgPool) -> Result<Vec<SigningKey>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT kid, algorithm, private_pkcs8, public_key, created_at, retired_at
+         FROM signing_keys ORDER BY created_at, kid COLLATE \"C\"",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(|e| StoreError::db("list signing keys", e))?;
+    rows.iter()
+        .map(|row| {
+            let kid: String = row
+                .try_get("kid")
+                .map_err(|e| StoreError::db("read signing key", e))?;
+            let read = |e: sqlx::Error| StoreError::corrupt("signing key", &kid, e);
+            Ok(SigningKey {
+                algorithm: row.try_get("algorithm").map_err(read)?,
+                private_pkcs8: row.try_get("private_pkcs8").map_err(read)?,
+                public: row.try_get("public_key").map_err(read)?,
+                created_at: row.try_get("created_at").map_err(read)?,
+                retired_at: row.try_get("retired_at").map_err(read)?,
+                kid,
+            })
+        })
+        .collect()
+}
+
+pub(super) async fn retire_signing_key(
+    pool: &PgPool,
+    kid: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let done =
+        sqlx::query("UPDATE signing_keys SET retired_at = coalesce(retired_at, $1) WHERE kid = $2")
+            .bind(now)
+            .bind(kid)
+            .execute(pool)
+            .await
+            .map_err(|e| StoreError::db("retire signing key", e))?;
+    Ok(done.rows_affected() > 0)
+}

@@ -1,0 +1,280 @@
+//! `users` table.
+
+use sqlx::postgres::PgRow;
+use sqlx::{PgPool, Row};
+
+use super::{decode_list, encode_list, is_unique_violation, revocations};
+use crate::error::StoreError;
+use crate::model::{AccountStatus, NewUser, User};
+
+/// `SELECT` of every user column followed by `$tail`, as a `&'static str`.
+macro_rules! select_users {
+    ($tail:literal) => {
+        concat!(
+            "SELECT name, password_hash, roles, tenant, suspended_at, suspended_reason, \
+             created_at, mfa_secret FROM users ",
+            $tail
+        )
+    };
+}
+
+fn from_row(row: &PgRow) -> Result<User, StoreError> {
+    let name: String = row
+        .try_get("name")
+        .map_err(|e| StoreError::db("read user", e))?;
+    let read = |e: sqlx::Error| StoreError::corrupt("user", &name, e);
+    let roles: String = row.try_get("roles").map_err(read)?;
+    let suspended_at: Option<i64> = row.try_get("suspended_at").map_err(read)?;
+    let reason: Option<String> = row.try_get("suspended_reason").map_err(read)?;
+    let status = match (suspended_at, reason) {
+        (None, None) => AccountStatus::Active,
+        (Some(at), Some(reason)) => AccountStatus::Suspended { at, reason },
+        _ => return Err(StoreError::corrupt("user", &name, "half-set suspension")),
+    };
+    Ok(User {
+        password_hash: row.try_get("password_hash").map_err(read)?,
+        roles: decode_list(&roles, "user", &name)?,
+        tenant: row.try_get("tenant").map_err(read)?,
+        status,
+        created_at: row.try_get("created_at").map_err(read)?,
+        mfa_secret: row.try_get("mfa_secret").map_err(read)?,
+        name,
+    })
+}
+
+pub(super) async fn create(pool: &PgPool, user: NewUser, now: i64) -> Result<User, StoreError> {
+    let roles = encode_list(&user.roles)?;
+    let inserted = sqlx::query(
+        "INSERT INTO users (name, password_hash, roles, tenant, created_at)
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&user.name)
+    .bind(&user.password_hash)
+    .bind(&roles)
+    .bind(&user.tenant)
+    .bind(now)
+    .execute(pool)
+    .await;
+    match inserted {
+        Ok(_) => Ok(User {
+            name: user.name,
+            password_hash: user.password_hash,
+            roles: user.roles,
+            tenant: user.tenant,
+            status: AccountStatus::Active,
+            created_at: now,
+            mfa_secret: None,
+        }),
+        Err(e) if is_unique_violation(&e) => Err(StoreError::conflict("user", &user.name)),
+        Err(e) => Err(StoreError::db("create user", e)),
+    }
+}
+
+pub(super) async fn get(pool: &PgPool, name: &str) -> Result<Option<User>, StoreError> {
+    sqlx::query(select_users!("WHERE name = $1"))
+        .bind(name)
+        .fetch_optional(pool)
+        .await
+        .map_err(|e| StoreError::db("read user", e))?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+pub(super) async fn list(pool: &PgPool) -> Result<Vec<User>, StoreError> {
+    // `COLLATE "C"`: byte order, as SQLite's default BINARY collation sorts.
+    sqlx::query(select_users!("ORDER BY name COLLATE \"C\""))
+        .fetch_all(pool)
+        .await
+        .map_err(|e| StoreError::db("list users", e))?
+        .iter()
+        .map(from_row)
+        .collect()
+}
+
+/// Fails with `NotFound` when an update touched no row.
+fn found(rows: u64, name: &str) -> Result<(), StoreError> {
+    if rows == 0 {
+        Err(StoreError::not_found("user", name))
+    } else {
+        Ok(())
+    }
+}
+
+pub(super) async fn set_password(
+    pool: &PgPool,
+    name: &str,
+    hash: Option<String>,
+) -> Result<(), StoreError> {
+    let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE name = $2")
+        .bind(hash)
+        .bind(name)
+        .execute(pool)
+        .await
+        .map_err(|e| StoreError::db("set password", e))?;
+    found(done.rows_affected(), name)
+}
+
+pub(super) async fn set_roles(
+    pool: &PgPool,
+    name: &str,
+    roles: Vec<String>,
+) -> Result<(), StoreError> {
+    let done = sqlx::query("UPDATE users SET roles = $1 WHERE name = $2")
+        .bind(encode_list(&roles)?)
+        .bind(name)
+        .execute(pool)
+        .await
+        .map_err(|e| StoreError::db("set roles", e))?;
+    found(done.rows_affected(), name)
+}
+
+pub(super) async fn set_tenant(
+    pool: &PgPool,
+    name: &str,
+    tenant: Option<String>,
+) -> Result<(), StoreError> {
+    let done = sqlx::query("UPDATE users SET tenant = $1 WHERE name = $2")
+        .bind(tenant)
+        .bind(name)
+        .execute(pool)
+        .await
+        .map_err(|e| StoreError::db("set tenant", e))?;
+    found(done.rows_affected(), name)
+}
+
+pub(super) async fn suspend(
+    pool: &PgPool,
+    name: &str,
+    reason: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    let done =
+        sqlx::query("UPDATE users SET suspended_at = $1, suspended_reason = $2 WHERE name = $3")
+            .bind(now)
+            .bind(reason)
+            .bind(name)
+            .execute(pool)
+            .await
+            .map_err(|e| StoreError::db("suspend user", e))?;
+    found(done.rows_affected(), name)
+}
+
+pub(super) async fn unsuspend(pool: &PgPool, name: &str) -> Result<(), StoreError> {
+    let done = sqlx::query(
+        "UPDATE users SET suspended_at = NULL, suspended_reason = NULL WHERE name = $1",
+    )
+    .bind(name)
+    .execute(pool)
+    .await
+    .map_err(|e| StoreError::db("unsuspend user", e))?;
+    found(done.rows_affected(), name)
+}
+
+/// Deletes the user and their records atomically; their unrevoked sessions go to the
+/// revocation list first, so access tokens naming them die with the user.
+///
+/// Lock order (shared with `sessions.rs`): user and session rows first, then the revocation
+/// advisory lock, then refresh-token rows, so this never deadlocks with a rotation.
+pub(super) async fn delete(pool: &PgPool, name: &str) -> Result<(), StoreError> {
+    let err = |e| StoreError::db("delete user", e);
+    let mut tx = pool.begin().await.map_err(err)?;
+    let user = sqlx::query("SELECT 1 FROM users WHERE name = $1 FOR UPDATE")
+        .bind(name)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(err)?;
+    if user.is_none() {
+        tx.rollback().await.map_err(err)?;
+        return Err(StoreError::not_found("user", name));
+    }
+    sqlx::query("SELECT id FROM sessions WHERE user_name = $1 ORDER BY id FOR UPDATE")
+        .bind(name)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(err)?;
+    revocations::lock(&mut tx).await?;
+    sqlx::query(
+        "INSERT INTO revocations (kind, id, expires_at, reason)
+         SELECT 'session', id, expires_at, 'user deleted' FROM sessions
+         WHERE user_name = $1 AND revoked_at IS NULL
+         ORDER BY created_at, id
+         ON CONFLICT (kind, id) DO NOTHING",
+    )
+    .bind(name)
+    .execute(&mut *tx)
+    .await
+    .map_err(err)?;
+    for statement in [
+        "DELETE FROM refresh_tokens WHERE session_id IN
+             (SELECT id FROM sessions WHERE user_name = $1)",
+        "DELETE FROM sessions WHERE user_name = $1",
+        "DELETE FROM digest_secrets WHERE user_name = $1",
+        "DELETE FROM api_keys WHERE user_name = $1",
+        "DELETE FROM users WHERE name = $1",
+    ] {
+        sqlx::query(statement)
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+    }
+    tx.commit().await.map_err(err)
+}
+
+/// Whether a user named `name` exists (to tell "unknown user" from "nothing to change").
+pub(super) async fn exists(pool: &PgPool, name: &str) -> Result<bool, StoreError> {
+    let row = sqlx::query("SELECT 1 FROM users WHERE name = $1")
+        .bind(name)
+        .fetch_optional(pool)
+        .await
+        .map_err(|e| StoreError::db("read user", e))?;
+    Ok(row.is_some())
+}
+
+pub(super) async fn set_mfa_secret(
+    pool: &PgPool,
+    name: &str,
+    secret: Option<Vec<u8>>,
+) -> Result<(), StoreError> {
+    // Clearing the secret forgets the last step (the table's CHECK requires it); replacing
+    // it keeps the step, so a step already used is still refused.
+    let done = sqlx::query(
+        "UPDATE users SET mfa_secret = $1::bytea,
+             mfa_last_step = CASE WHEN $1::bytea IS NULL THEN NULL ELSE mfa_last_step END
+         WHERE name = $2",
+    )
+    .bind(secret)
+    .bind(name)
+    .execute(pool)
+    .await
+    .map_err(|e| StoreError::db("set mfa secret", e))?;
+    found(done.rows_affected(), name)
+}
+
+/// One conditional `UPDATE`: under READ COMMITTED a second `UPDATE` of the same row waits
+/// for the first to commit and then re-evaluates its `WHERE` on the new row, so two requests
+/// with the same step cannot both see it as new (RFC 6238 §5.2).
+pub(super) async fn accept_totp_step(
+    pool: &PgPool,
+    name: &str,
+    step: i64,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE users SET mfa_last_step = $1
+         WHERE name = $2 AND mfa_secret IS NOT NULL
+           AND (mfa_last_step IS NULL OR mfa_last_step < $1)",
+    )
+    .bind(step)
+    .bind(name)
+    .execute(pool)
+    .await
+    .map_err(|e| StoreError::db("accept totp step", e))?;
+    if done.rows_affected() > 0 {
+        Ok(true)
+    } else if exists(pool, name).await? {
+        Ok(false)
+    } else {
+        Err(StoreError::not_found("user", name))
+    }
+}
