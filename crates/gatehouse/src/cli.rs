@@ -98,6 +98,9 @@ pub enum Command {
     Keys(KeysCommand),
     /// Audit any HTTP API for correct 401/403 behaviour and broken access control.
     Probe(crate::commands::probe::ProbeArgs),
+    /// Apply the store's migrations (SQLite or PostgreSQL) and list what is applied. Gateways
+    /// also migrate when they open the store; this runs it ahead of a deployment.
+    Migrate(ConfigArg),
     /// Read the audit trail (refusals, allowed requests with `log_allowed`, alerts).
     #[command(subcommand)]
     Audit(AuditCommand),

@@ -100,6 +100,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keys(c) => identity::keys(c).await,
         Command::Probe(a) => probe::probe(a).await,
         Command::Audit(c) => audit::audit(c).await,
+        Command::Migrate(arg) => migrate(&arg).await,
         Command::Mock(a) => mock::mock(a).await,
     }
 }
@@ -119,6 +120,41 @@ fn check(arg: &ConfigArg) -> anyhow::Result<ExitCode> {
             Some(u) => format!("upstream `{}`", u.url),
             None => "forward-auth only".to_owned(),
         }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `gatehouse migrate`: opening a store applies its migrations (under a lock on PostgreSQL,
+/// so several nodes starting at once are safe); then list them.
+async fn migrate(arg: &ConfigArg) -> anyhow::Result<ExitCode> {
+    let cfg = load_config(arg)?;
+    let url = &cfg.store.url;
+    let applied = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let store = gatehouse_store::PgStore::open(url)
+            .await
+            .context("cannot open the store")?;
+        let applied = store.applied_migrations().await?;
+        store.close().await;
+        applied
+    } else {
+        let store = gatehouse_store::SqliteStore::open(url)
+            .await
+            .context("cannot open the store")?;
+        let applied = store.applied_migrations().await?;
+        store.close().await;
+        applied
+    };
+    for m in &applied {
+        println!(
+            "{:>4}  {:<40} applied {}",
+            m.version,
+            m.description,
+            gatehouse_core::render::rfc3339(m.applied_at)
+        );
+    }
+    println!(
+        "store is at schema version {}",
+        applied.last().map_or(0, |m| m.version)
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -18,6 +18,8 @@ mod digest;
 mod explain;
 #[path = "cli/identity.rs"]
 mod identity;
+#[path = "cli/migrate.rs"]
+mod migrate;
 #[path = "cli/mock.rs"]
 mod mock;
 #[path = "cli/pyjwt.rs"]
