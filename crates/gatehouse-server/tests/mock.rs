@@ -465,3 +465,119 @@ fn a_bad_stub_file_is_refused_with_its_line() {
     .unwrap_err();
     assert!(matches!(missing, MockError::Read { .. }));
 }
+
+/// Compares a preset with the gateway's real answer: status, challenges, `error`, the stable
+/// body members (minus `extra`, which differ per response) and `Retry-After` presence.
+async fn same_answer(preset: &str, schemes: &[Scheme], real: &Resp, extra: &[&str]) {
+    let m = start(with_presets(&[preset], schemes)).await;
+    let fake = call(m.addr, "GET", "/anything", &[], "").await;
+    assert_eq!(fake.status, real.status, "{preset}: {}", real.text);
+    assert_eq!(fake.challenges(), real.challenges(), "{preset}");
+    assert_eq!(fake.error(), real.error(), "{preset}");
+    let (mut a, mut b) = (stable_body(&fake), stable_body(real));
+    for k in extra {
+        a.as_object_mut().unwrap().remove(*k);
+        b.as_object_mut().unwrap().remove(*k);
+    }
+    assert_eq!(a, b, "{preset}");
+    assert_eq!(
+        fake.header("retry-after").is_some(),
+        real.header("retry-after").is_some(),
+        "{preset}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn token_service_throttle_and_outage_presets_match_the_gateway() {
+    // revoked-token: a real logout, then the token again.
+    let h = Harness::start().await;
+    let login = serde_json::json!({"username": "bob", "password": "bob-pw"}).to_string();
+    let json_ct = [("Content-Type", "application/json")];
+    let r = h
+        .send_body("POST", "/auth/login", &json_ct, Body::from(login.clone()))
+        .await;
+    let auth = format!("Bearer {}", r.json()["access_token"].as_str().unwrap());
+    assert_eq!(
+        h.send("POST", "/auth/logout", &[("Authorization", &auth)])
+            .await
+            .status,
+        204
+    );
+    let real = h.get("/api/posts", &[("Authorization", &auth)]).await;
+    assert_eq!(real.error(), "token_revoked");
+    same_answer("revoked-token", BEARER_API, &real, &[]).await;
+
+    // mfa-required: a user with TOTP signs in with the right password.
+    let secret = gatehouse_core::totp::generate_secret(&[9u8; 20]);
+    let sealed =
+        gatehouse_server::auth::mfa::seal_totp_secret(&h.gw.secrets, "bob", &secret).unwrap();
+    h.gw.store
+        .set_mfa_secret("bob", Some(sealed))
+        .await
+        .unwrap();
+    let real = h
+        .send_body("POST", "/auth/login", &json_ct, Body::from(login))
+        .await;
+    assert_eq!(real.error(), "mfa_required");
+    same_answer("mfa-required", BEARER_API, &real, &["mfa_token"]).await;
+
+    // auth-unavailable: the store fails while a password is checked.
+    let (stop, rx) = watch::channel(false);
+    let up = common::echo_upstream(rx.clone()).await;
+    let inner = gatehouse_store::open_store("sqlite::memory:")
+        .await
+        .unwrap();
+    common::seed(inner.as_ref()).await;
+    let flaky = Arc::new(common::flaky::Flaky {
+        inner,
+        down: std::sync::atomic::AtomicBool::new(false),
+    });
+    let h = Harness::start_store(&common::config_text(up, ""), up, stop, rx, flaky.clone()).await;
+    flaky.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    let real = h
+        .get(
+            "/api/posts",
+            &[("Authorization", &basic("alice", "alice-pw"))],
+        )
+        .await;
+    assert_eq!(real.error(), "auth_unavailable");
+    same_answer("auth-unavailable", BEARER_API, &real, &[]).await;
+
+    // too-many-attempts: one failure locks the client.
+    let (stop, rx) = watch::channel(false);
+    let up = common::echo_upstream(rx.clone()).await;
+    let text = common::config_text(up, "").replacen(
+        "[cors]",
+        "[throttle]\nfailed_per_ip = { max = 1, per = \"1m\" }\n\n[cors]",
+        1,
+    );
+    let h = Harness::start_config(&text, up, stop, rx).await;
+    let _ = h
+        .get("/api/posts", &[("Authorization", &basic("alice", "nope"))])
+        .await;
+    let real = h
+        .get(
+            "/api/posts",
+            &[("Authorization", &basic("alice", "alice-pw"))],
+        )
+        .await;
+    assert_eq!(real.error(), "too_many_attempts");
+    same_answer(
+        "too-many-attempts",
+        BEARER_API,
+        &real,
+        &["detail", "message"],
+    )
+    .await;
+
+    // upstream-unavailable: nobody listens behind the gateway.
+    let (stop, rx) = watch::channel(false);
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let h = Harness::start_config(&common::config_text(dead, ""), dead, stop, rx).await;
+    let real = h.get("/public/x", &[]).await;
+    assert_eq!(real.error(), "upstream_unavailable");
+    same_answer("upstream-unavailable", BEARER_API, &real, &[]).await;
+}
