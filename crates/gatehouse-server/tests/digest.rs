@@ -340,6 +340,56 @@ async fn expired_nonce_with_a_right_response_is_stale() {
     assert!(c.iter().all(|c| c.ends_with(", stale=true")), "{c:?}");
     let fresh = param(&c[0], "nonce").unwrap();
     assert_ne!(fresh, req.nonce);
+
+    // `gatehouse mock --preset stale-nonce --scheme digest,basic` answers the same, but for
+    // the nonce and opaque values (random / per-key).
+    let mock = gatehouse_server::mock::Mock::new(gatehouse_server::mock::MockOptions {
+        presets: vec![gatehouse_server::mock::PresetSpec::parse("stale-nonce").unwrap()],
+        schemes: vec![
+            gatehouse_core::Scheme::Digest,
+            gatehouse_core::Scheme::Basic,
+        ],
+        ..gatehouse_server::mock::MockOptions::default()
+    })
+    .unwrap();
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let (_stop, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(gatehouse_server::mock::serve(
+        std::sync::Arc::clone(&mock),
+        l,
+        rx,
+    ));
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<axum::body::Body>();
+    let fake = client
+        .request(
+            http::Request::get(format!("http://{addr}/digest/s"))
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(fake.status(), r.status);
+    let normalize = |c: &str| {
+        c.split(", ")
+            .filter(|p| !p.starts_with("nonce=") && !p.starts_with("opaque="))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let fake_challenges: Vec<String> = fake
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .map(|v| normalize(v.to_str().unwrap()))
+        .collect();
+    let real_challenges: Vec<String> = c.iter().map(|v| normalize(v)).collect();
+    assert_eq!(fake_challenges, real_challenges);
+    assert_eq!(
+        fake.headers().get("x-gatehouse-error").unwrap(),
+        "stale_nonce"
+    );
+
     req.nonce = fresh;
     assert_eq!(send(&h, "/digest/s", &req).await.status, 200);
 
