@@ -4,6 +4,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod flaky;
+pub mod pg;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -30,6 +31,8 @@ pub struct Harness {
     pub gw: Arc<Gateway>,
     client: Client<HttpConnector, Body>,
     stop: watch::Sender<bool>,
+    /// The PostgreSQL schema of this harness, when the run uses PostgreSQL.
+    _schema: Option<pg::Schema>,
 }
 
 impl Drop for Harness {
@@ -238,9 +241,11 @@ impl Harness {
         stop: watch::Sender<bool>,
         rx: watch::Receiver<bool>,
     ) -> Self {
-        let store = open_store("sqlite::memory:").await.unwrap();
+        let (store, schema) = test_store().await;
         seed(store.as_ref()).await;
-        Self::start_store(text, upstream, stop, rx, store).await
+        let mut h = Self::start_store(text, upstream, stop, rx, store).await;
+        h._schema = schema;
+        h
     }
 
     /// As [`Harness::start_config`] with a store the test built (seeded or not).
@@ -267,6 +272,7 @@ impl Harness {
             gw,
             client,
             stop,
+            _schema: None,
         }
     }
 
@@ -360,6 +366,18 @@ impl Harness {
             .await
             .unwrap();
         g.display.expose().to_owned()
+    }
+}
+
+/// An empty store: SQLite in memory, or a fresh PostgreSQL schema when the run asks for it.
+pub async fn test_store() -> (Arc<dyn Store>, Option<pg::Schema>) {
+    match pg::wanted() {
+        Some(base) => {
+            let schema = pg::Schema::create(&base).await;
+            let store = open_store(&schema.url()).await.unwrap();
+            (store, Some(schema))
+        }
+        None => (open_store("sqlite::memory:").await.unwrap(), None),
     }
 }
 
