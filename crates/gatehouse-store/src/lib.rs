@@ -22,6 +22,7 @@
 mod error;
 mod model;
 mod postgres;
+mod shared;
 mod sqlite;
 mod store;
 

@@ -26,7 +26,8 @@ use crate::model::{
 };
 use crate::store::{BoxFuture, Store};
 
-pub use crate::sqlite::AppliedMigration;
+pub use crate::shared::AppliedMigration;
+use crate::shared::{decode_list, encode_list};
 
 /// Connections per node.
 const POOL_SIZE: u32 = 10;
@@ -71,7 +72,7 @@ impl PgStore {
 
     /// The schema version this build migrates to.
     pub fn supported_schema_version() -> i64 {
-        migrate::latest(migrate::MIGRATIONS)
+        crate::shared::latest(migrate::MIGRATIONS)
     }
 
     /// Closes every connection. Later calls fail with `Unavailable`.
@@ -101,15 +102,6 @@ fn redact(err: &sqlx::Error) -> String {
         sqlx::Error::Configuration(_) => "invalid connection settings".into(),
         _ => "connection failed".into(),
     }
-}
-
-/// Encodes a role or scope list as the JSON text stored in `roles` / `scopes`.
-fn encode_list(list: &[String]) -> Result<String, StoreError> {
-    serde_json::to_string(list).map_err(|e| StoreError::Unavailable(format!("encode list: {e}")))
-}
-
-fn decode_list(text: &str, what: &'static str, key: &str) -> Result<Vec<String>, StoreError> {
-    serde_json::from_str(text).map_err(|e| StoreError::corrupt(what, key, e))
 }
 
 /// Whether `err` is a unique/primary-key violation (SQLSTATE 23505).

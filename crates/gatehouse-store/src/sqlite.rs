@@ -21,7 +21,8 @@ use crate::model::{
 };
 use crate::store::{BoxFuture, Store};
 
-pub use migrate::AppliedMigration;
+pub use crate::shared::AppliedMigration;
+use crate::shared::{decode_list, encode_list};
 
 /// How long a statement waits for another connection's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -79,7 +80,7 @@ impl SqliteStore {
 
     /// The schema version this build migrates to.
     pub fn supported_schema_version() -> i64 {
-        migrate::latest(migrate::MIGRATIONS)
+        crate::shared::latest(migrate::MIGRATIONS)
     }
 
     /// Closes every connection (checkpointing the WAL). Later calls fail with `Unavailable`.
@@ -116,15 +117,6 @@ impl Target {
             Ok(Self::File)
         }
     }
-}
-
-/// Encodes a role or scope list as the JSON text stored in `roles` / `scopes`.
-fn encode_list(list: &[String]) -> Result<String, StoreError> {
-    serde_json::to_string(list).map_err(|e| StoreError::Unavailable(format!("encode list: {e}")))
-}
-
-fn decode_list(text: &str, what: &'static str, key: &str) -> Result<Vec<String>, StoreError> {
-    serde_json::from_str(text).map_err(|e| StoreError::corrupt(what, key, e))
 }
 
 /// Whether `err` is a unique/primary-key violation.

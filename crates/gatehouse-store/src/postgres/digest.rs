@@ -5,25 +5,7 @@ use sqlx::{PgPool, Row};
 use super::{is_foreign_key_violation, is_unique_violation, users};
 use crate::error::StoreError;
 use crate::model::{DigestAlgorithm, DigestHa1};
-
-/// Lower-cases `value` after checking it is a hex digest of `algorithm`. Digest computes
-/// with lower-case hex (RFC 2617's `LHEX`, kept by RFC 7616), so that is the stored form: a
-/// KD over an upper-case HA1 would never match a client's response.
-fn normalize_hex(
-    what: &'static str,
-    value: &str,
-    algorithm: DigestAlgorithm,
-) -> Result<String, StoreError> {
-    let len = algorithm.hex_len();
-    if value.len() == len && value.bytes().all(|b| b.is_ascii_hexdigit()) {
-        Ok(value.to_ascii_lowercase())
-    } else {
-        Err(StoreError::Invalid {
-            what,
-            expected: format!("{len} hex digits for `{}`", algorithm.as_str()),
-        })
-    }
-}
+use crate::shared::normalize_hex;
 
 pub(super) async fn set(
     pool: &PgPool,

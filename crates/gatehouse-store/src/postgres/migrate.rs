@@ -6,19 +6,10 @@
 //! `pg_advisory_xact_lock`, re-reading what is applied after taking it, so exactly one node
 //! applies a step and the others see it recorded.
 
-use sha2::{Digest as _, Sha256};
 use sqlx::{PgConnection, PgPool, Row};
 
-use super::AppliedMigration;
 use crate::error::StoreError;
-
-/// One schema step. Versions start at 1 and increase by one.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Migration {
-    pub version: i64,
-    pub description: &'static str,
-    pub sql: &'static str,
-}
+use crate::shared::{AppliedMigration, Migration, check_order, checksum, latest};
 
 /// Every migration this build knows, oldest first. Append only; never edit a released one.
 /// Versions and descriptions match the SQLite list, so one version number means the same
@@ -50,14 +41,6 @@ const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS _gatehouse_migrations (
     checksum    BYTEA  NOT NULL,
     applied_at  BIGINT NOT NULL
 )";
-
-pub(super) fn latest(migrations: &[Migration]) -> i64 {
-    migrations.last().map_or(0, |m| m.version)
-}
-
-fn checksum(sql: &str) -> Vec<u8> {
-    Sha256::digest(sql.as_bytes()).to_vec()
-}
 
 /// Brings the database up to the newest migration in `migrations`; a no-op when it is there.
 ///
@@ -149,19 +132,6 @@ async fn is_applied(
         }
     }
     Ok(applied)
-}
-
-/// Versions must be 1, 2, 3, ... so "newest applied" and "known" compare simply.
-fn check_order(migrations: &[Migration]) -> Result<(), StoreError> {
-    for (expected, m) in (1..).zip(migrations) {
-        if m.version != expected {
-            return Err(StoreError::Unavailable(format!(
-                "migration list of this build is out of order at version {}",
-                m.version
-            )));
-        }
-    }
-    Ok(())
 }
 
 pub(super) async fn applied(pool: &PgPool) -> Result<Vec<AppliedMigration>, StoreError> {

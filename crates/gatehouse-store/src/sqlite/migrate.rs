@@ -4,18 +4,10 @@
 //! (`sqlx::migrate!` would do this too but needs sqlx's `macros` feature, which compiles the
 //! drivers a second time.)
 
-use sha2::{Digest as _, Sha256};
 use sqlx::{Row, SqlitePool};
 
 use crate::error::StoreError;
-
-/// One schema step. Versions start at 1 and increase by one.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Migration {
-    pub version: i64,
-    pub description: &'static str,
-    pub sql: &'static str,
-}
+use crate::shared::{AppliedMigration, Migration, check_order, checksum, latest};
 
 /// Every migration this build knows, oldest first. Append only; never edit a released one.
 pub(super) const MIGRATIONS: &[Migration] = &[
@@ -36,29 +28,12 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     },
 ];
 
-/// A row of `_gatehouse_migrations`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AppliedMigration {
-    pub version: i64,
-    pub description: String,
-    /// Unix seconds, from the database's clock.
-    pub applied_at: i64,
-}
-
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS _gatehouse_migrations (
     version     INTEGER NOT NULL PRIMARY KEY,
     description TEXT    NOT NULL,
     checksum    BLOB    NOT NULL,
     applied_at  INTEGER NOT NULL
 ) STRICT";
-
-pub(super) fn latest(migrations: &[Migration]) -> i64 {
-    migrations.last().map_or(0, |m| m.version)
-}
-
-fn checksum(sql: &str) -> Vec<u8> {
-    Sha256::digest(sql.as_bytes()).to_vec()
-}
 
 /// Brings the database up to the newest migration in `migrations`; a no-op when it is there.
 ///
@@ -123,19 +98,6 @@ pub(super) async fn run(pool: &SqlitePool, migrations: &[Migration]) -> Result<(
         tx.commit()
             .await
             .map_err(|e| StoreError::db("commit migration", e))?;
-    }
-    Ok(())
-}
-
-/// Versions must be 1, 2, 3, ... so "newest applied" and "known" compare simply.
-fn check_order(migrations: &[Migration]) -> Result<(), StoreError> {
-    for (expected, m) in (1..).zip(migrations) {
-        if m.version != expected {
-            return Err(StoreError::Unavailable(format!(
-                "migration list of this build is out of order at version {}",
-                m.version
-            )));
-        }
     }
     Ok(())
 }

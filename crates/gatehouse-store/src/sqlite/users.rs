@@ -6,6 +6,7 @@ use sqlx::{Row, SqlitePool};
 use super::{decode_list, encode_list, is_unique_violation};
 use crate::error::StoreError;
 use crate::model::{AccountStatus, NewUser, User};
+use crate::shared::found;
 
 /// `SELECT` of every user column followed by `$tail`, as a `&'static str`.
 macro_rules! select_users {
@@ -89,15 +90,6 @@ pub(super) async fn list(pool: &SqlitePool) -> Result<Vec<User>, StoreError> {
         .iter()
         .map(from_row)
         .collect()
-}
-
-/// Fails with `NotFound` when an update touched no row.
-fn found(rows: u64, name: &str) -> Result<(), StoreError> {
-    if rows == 0 {
-        Err(StoreError::not_found("user", name))
-    } else {
-        Ok(())
-    }
 }
 
 pub(super) async fn set_password(

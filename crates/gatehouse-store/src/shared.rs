@@ -1,0 +1,86 @@
+//! What the SQLite and PostgreSQL backends share: the encoding of list columns, checks of
+//! stored values, and the migration bookkeeping (each backend keeps its own SQL).
+
+use sha2::{Digest as _, Sha256};
+
+use crate::error::StoreError;
+use crate::model::DigestAlgorithm;
+
+/// Encodes a role or scope list as the JSON text stored in `roles` / `scopes`.
+pub(crate) fn encode_list(list: &[String]) -> Result<String, StoreError> {
+    serde_json::to_string(list).map_err(|e| StoreError::Unavailable(format!("encode list: {e}")))
+}
+
+pub(crate) fn decode_list(
+    text: &str,
+    what: &'static str,
+    key: &str,
+) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::corrupt(what, key, e))
+}
+
+/// Lower-cases `value` after checking it is a hex digest of `algorithm`. Digest computes
+/// with lower-case hex (RFC 2617's `LHEX`, kept by RFC 7616), so that is the stored form: a
+/// KD over an upper-case HA1 would never match a client's response.
+pub(crate) fn normalize_hex(
+    what: &'static str,
+    value: &str,
+    algorithm: DigestAlgorithm,
+) -> Result<String, StoreError> {
+    let len = algorithm.hex_len();
+    if value.len() == len && value.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(value.to_ascii_lowercase())
+    } else {
+        Err(StoreError::Invalid {
+            what,
+            expected: format!("{len} hex digits for `{}`", algorithm.as_str()),
+        })
+    }
+}
+
+/// Fails with `NotFound` when an update touched no row.
+pub(crate) fn found(rows: u64, name: &str) -> Result<(), StoreError> {
+    if rows == 0 {
+        Err(StoreError::not_found("user", name))
+    } else {
+        Ok(())
+    }
+}
+
+/// One schema step. Versions start at 1 and increase by one.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Migration {
+    pub version: i64,
+    pub description: &'static str,
+    pub sql: &'static str,
+}
+
+/// A row of `_gatehouse_migrations`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedMigration {
+    pub version: i64,
+    pub description: String,
+    /// Unix seconds, from the database's clock.
+    pub applied_at: i64,
+}
+
+pub(crate) fn latest(migrations: &[Migration]) -> i64 {
+    migrations.last().map_or(0, |m| m.version)
+}
+
+pub(crate) fn checksum(sql: &str) -> Vec<u8> {
+    Sha256::digest(sql.as_bytes()).to_vec()
+}
+
+/// Versions must be 1, 2, 3, ... so "newest applied" and "known" compare simply.
+pub(crate) fn check_order(migrations: &[Migration]) -> Result<(), StoreError> {
+    for (expected, m) in (1..).zip(migrations) {
+        if m.version != expected {
+            return Err(StoreError::Unavailable(format!(
+                "migration list of this build is out of order at version {}",
+                m.version
+            )));
+        }
+    }
+    Ok(())
+}
