@@ -375,14 +375,24 @@ pub fn rfc3339(unix: i64) -> String {
     if !(0..=9999).contains(&year) {
         return "1970-01-01T00:00:00Z".to_owned();
     }
+    // Written digit by digit: every refusal's body has one.
     let mut out = String::with_capacity(20);
-    let _ = write!(
-        out,
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    );
+    let mut two = |sep: Option<char>, v: i64| {
+        if let Some(c) = sep {
+            out.push(c);
+        }
+        for d in [v / 10 % 10, v % 10] {
+            out.push(char::from(b'0' + u8::try_from(d).unwrap_or(0)));
+        }
+    };
+    two(None, year / 100);
+    two(None, year % 100);
+    two(Some('-'), month);
+    two(Some('-'), day);
+    two(Some('T'), secs / 3600);
+    two(Some(':'), secs % 3600 / 60);
+    two(Some(':'), secs % 60);
+    out.push('Z');
     out
 }
 
@@ -420,22 +430,33 @@ impl JsonText {
     }
 }
 
-/// A JSON string literal with the escapes RFC 8259 §7 requires.
+/// A JSON string literal with the escapes RFC 8259 §7 requires. Runs of bytes that need no
+/// escape (all of them, in most values) are copied whole.
 fn push_json_str(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => {
+    let mut rest = s;
+    while let Some(i) = rest
+        .bytes()
+        .position(|b| b == b'"' || b == b'\\' || b < 0x20)
+    {
+        // `i` is at an ASCII byte, so both halves are on character boundaries.
+        let (run, tail) = rest.split_at(i);
+        out.push_str(run);
+        let mut chars = tail.chars();
+        match chars.next() {
+            Some('"') => out.push_str("\\\""),
+            Some('\\') => out.push_str("\\\\"),
+            Some('\n') => out.push_str("\\n"),
+            Some('\r') => out.push_str("\\r"),
+            Some('\t') => out.push_str("\\t"),
+            Some(c) => {
                 let _ = write!(out, "\\u{:04x}", u32::from(c));
             }
-            c => out.push(c),
+            None => {}
         }
+        rest = chars.as_str();
     }
+    out.push_str(rest);
     out.push('"');
 }
 

@@ -20,7 +20,13 @@ use http::{HeaderMap, Request, Response, StatusCode};
 use crate::gateway::{Gateway, RequestView, Runtime};
 use crate::net::{client_ip, is_trusted};
 use crate::observe::{RequestRecord, Verdict};
-use crate::proxy::{IDENTITY_HEADERS, identity_headers};
+use crate::proxy::{identity_headers, strip_identity};
+
+const X_REQUEST_ID: http::header::HeaderName =
+    http::header::HeaderName::from_static("x-request-id");
+
+const X_GATEHOUSE_ERROR: http::header::HeaderName =
+    http::header::HeaderName::from_static("x-gatehouse-error");
 
 /// Per-request context shared by the response builders.
 struct Ctx<'a> {
@@ -109,7 +115,7 @@ impl Ctx<'_> {
     /// Headers every answer gets: the request id and, for allowed origins, CORS.
     fn finish(&self, mut resp: Response<Body>) -> Response<Body> {
         if let Ok(v) = HeaderValue::from_str(&self.request_id) {
-            resp.headers_mut().insert("x-request-id", v);
+            resp.headers_mut().insert(X_REQUEST_ID, v);
         }
         if let Some(origin) = &self.origin {
             crate::cors::actual_response_headers(&self.rt.config.cors, origin, resp.headers_mut());
@@ -149,30 +155,47 @@ impl Ctx<'_> {
 
 /// Builds a response from a rendered refusal. `with_body = false` for nginx forward-auth.
 pub fn rendered_response(r: Rendered, with_body: bool) -> Response<Body> {
-    let mut b = Response::builder().status(r.status);
-    let code_header = r.error;
-    for (name, value) in &r.headers {
-        b = b.header(*name, value.as_str());
+    let mut headers = HeaderMap::with_capacity(r.headers.len() + 2);
+    for (name, value) in r.headers {
+        // The value's bytes move into the header (no copy).
+        match (
+            http::header::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_maybe_shared(bytes::Bytes::from(value)),
+        ) {
+            (Ok(name), Ok(value)) => {
+                headers.append(name, value);
+            }
+            _ => return internal_error(),
+        }
     }
-    b = b.header("x-gatehouse-error", code_header);
-    let resp = if with_body {
-        b.header(http::header::CONTENT_TYPE, r.content_type)
-            .body(Body::from(r.body))
-    } else {
-        b.header(http::header::CONTENT_LENGTH, "0")
-            .body(Body::empty())
+    let (Ok(status), Ok(error)) = (
+        StatusCode::from_u16(r.status),
+        HeaderValue::from_str(r.error),
+    ) else {
+        return internal_error();
     };
-    resp.unwrap_or_else(|_| {
-        let mut r = Response::new(Body::empty());
-        *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-        r
-    })
+    headers.insert(X_GATEHOUSE_ERROR, error);
+    let body = if with_body {
+        // Core's two content types, both static.
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static(r.content_type),
+        );
+        Body::from(r.body)
+    } else {
+        headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+        Body::empty()
+    };
+    let mut resp = Response::new(body);
+    *resp.status_mut() = status;
+    *resp.headers_mut() = headers;
+    resp
 }
 
-fn strip_identity(headers: &mut HeaderMap) {
-    for h in IDENTITY_HEADERS {
-        headers.remove(h);
-    }
+fn internal_error() -> Response<Body> {
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    r
 }
 
 fn wants_html(headers: &HeaderMap) -> bool {
@@ -186,13 +209,23 @@ fn wants_html(headers: &HeaderMap) -> bool {
 pub async fn proxy_handler(
     State(gw): State<Arc<Gateway>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request<Body>,
+) -> Response<Body> {
+    proxy_request(&gw, peer, req).await
+}
+
+/// [`proxy_handler`] without the router's extractors: what the public port's server calls
+/// for every path that is not one of Gatehouse's own endpoints.
+pub async fn proxy_request(
+    gw: &Gateway,
+    peer: SocketAddr,
     mut req: Request<Body>,
 ) -> Response<Body> {
     let started = Instant::now();
     let rt = gw.runtime();
     let now = crate::ids::now();
     let ctx = Ctx {
-        gw: &gw,
+        gw,
         rt: &rt,
         request_id: gw.ids.next(),
         now,

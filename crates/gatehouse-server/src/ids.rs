@@ -1,6 +1,5 @@
 //! Request ids: a random per-process prefix and a counter. Unique, cheap, not secret.
 
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub struct RequestIds {
@@ -19,11 +18,22 @@ impl RequestIds {
         }
     }
 
+    /// 20 lowercase hex digits: 8 of the prefix, 12 of the counter (written by hand: one is
+    /// made for every request).
     pub fn next(&self) -> String {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        let mut s = String::with_capacity(24);
-        let _ = write!(s, "{:08x}{:012x}", self.prefix as u32, n);
+        let mut s = String::with_capacity(20);
+        push_hex(&mut s, self.prefix & 0xffff_ffff, 8);
+        push_hex(&mut s, n & 0xffff_ffff_ffff, 12);
         s
+    }
+}
+
+/// Appends the low `digits` hex digits of `v`, most significant first.
+fn push_hex(out: &mut String, v: u64, digits: u32) {
+    for i in (0..digits).rev() {
+        let d = (v >> (4 * i)) & 0xf;
+        out.push(char::from(b"0123456789abcdef"[d as usize]));
     }
 }
 
@@ -48,4 +58,20 @@ pub fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_prefix_and_counter_in_hex() {
+        let ids = RequestIds {
+            prefix: 0x0123_4567_89ab_cdef,
+            next: AtomicU64::new(0xabc),
+        };
+        assert_eq!(ids.next(), "89abcdef000000000abc");
+        assert_eq!(ids.next(), "89abcdef000000000abd");
+        assert_eq!(ids.next().len(), 20);
+    }
 }

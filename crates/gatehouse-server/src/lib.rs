@@ -18,11 +18,14 @@ pub mod observe;
 pub mod proxy;
 pub mod revocations;
 pub mod serve;
+pub mod server;
 pub mod suspended;
 pub mod tokens;
 
 pub use gateway::{Gateway, Runtime};
-pub use serve::{StartError, admin_router, bind, build, build_with_store, public_router, serve_on};
+pub use serve::{
+    StartError, admin_router, bind, build, build_with_store, public_router, serve_on, serve_public,
+};
 
 /// Installs the one crypto provider (aws-lc-rs) for rustls and jsonwebtoken. Call first in
 /// `main` and in test harnesses; calling twice is harmless.

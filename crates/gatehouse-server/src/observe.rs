@@ -196,7 +196,7 @@ impl Gateway {
                 route: route.to_owned(),
                 method: r.method.to_owned(),
                 path: r.path.to_owned(),
-                client_ip: r.client_ip.map(|i| i.to_string()),
+                client_ip: r.client_ip.map(crate::net::ip_text),
                 principal: r.subject.map(str::to_owned),
                 scheme: r.scheme.map(|s| s.as_str().to_owned()),
                 status: r.status,

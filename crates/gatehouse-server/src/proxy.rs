@@ -5,7 +5,10 @@
 //! Credentials the gateway consumed (`Authorization`, `X-API-Key`) are not forwarded, and
 //! the verified identity travels in the `X-Gatehouse-*` headers instead.
 
+mod pool;
+
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -13,12 +16,17 @@ use gatehouse_core::config::UpstreamConfig;
 use gatehouse_core::deny::Deny;
 use gatehouse_core::principal::Principal;
 use http::header::{HeaderName, HeaderValue};
+use http::uri::PathAndQuery;
 use http::{HeaderMap, Request, Response, Uri};
+use hyper::client::conn::http1::SendRequest;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+pub use pool::{IDLE_TIMEOUT, Pool, Release};
+
 pub type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Body>;
+type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 
 /// Identity headers set by the gateway; any arriving from a client are stripped.
 pub const IDENTITY_HEADERS: [&str; 5] = [
@@ -28,6 +36,16 @@ pub const IDENTITY_HEADERS: [&str; 5] = [
     "x-gatehouse-scopes",
     "x-gatehouse-auth",
 ];
+
+const X_GATEHOUSE_USER: HeaderName = HeaderName::from_static("x-gatehouse-user");
+const X_GATEHOUSE_ROLES: HeaderName = HeaderName::from_static("x-gatehouse-roles");
+const X_GATEHOUSE_TENANT: HeaderName = HeaderName::from_static("x-gatehouse-tenant");
+const X_GATEHOUSE_SCOPES: HeaderName = HeaderName::from_static("x-gatehouse-scopes");
+const X_GATEHOUSE_AUTH: HeaderName = HeaderName::from_static("x-gatehouse-auth");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 
 const HOP_BY_HOP: [&str; 9] = [
     "connection",
@@ -41,23 +59,46 @@ const HOP_BY_HOP: [&str; 9] = [
     "upgrade",
 ];
 
-/// A configured upstream and its pooled client.
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    HOP_BY_HOP.contains(&name.as_str())
+}
+
+fn is_identity(name: &HeaderName) -> bool {
+    let n = name.as_str();
+    n.starts_with("x-gatehouse-") && IDENTITY_HEADERS.contains(&n)
+}
+
+/// Removes the identity headers a client sent. One pass over the names first: most requests
+/// carry none, and then nothing is hashed or removed.
+pub fn strip_identity(headers: &mut HeaderMap) {
+    if headers.keys().any(is_identity) {
+        for h in IDENTITY_HEADERS {
+            headers.remove(h);
+        }
+    }
+}
+
+/// A configured upstream and its keep-alive connections.
 pub struct Upstream {
-    scheme: http::uri::Scheme,
     authority: http::uri::Authority,
+    /// `Host` for the upstream (its authority), built once.
+    host: Option<HeaderValue>,
+    /// Where the connector connects (scheme and authority only).
+    origin: Uri,
     base_path: String,
-    client: HttpsClient,
+    connector: Connector,
+    pool: Arc<Pool>,
     timeout: Duration,
 }
 
-/// Builds the shared HTTP(S) client (rustls with the aws-lc-rs provider, native roots).
-pub fn https_client(connect_timeout: Duration) -> HttpsClient {
+/// The rustls connector (aws-lc-rs provider, native roots) for HTTP and HTTPS.
+fn connector(connect_timeout: Duration) -> Connector {
     let mut http = HttpConnector::new();
     http.set_connect_timeout(Some(connect_timeout));
     http.set_nodelay(true);
     http.enforce_http(false);
     let builder = hyper_rustls::HttpsConnectorBuilder::new();
-    let connector = match builder.with_native_roots() {
+    match builder.with_native_roots() {
         Ok(b) => b.https_or_http().enable_http1().wrap_connector(http),
         Err(e) => {
             tracing::warn!(error = %e, "no system CA certificates: https upstreams will fail");
@@ -71,11 +112,22 @@ pub fn https_client(connect_timeout: Duration) -> HttpsClient {
                 .enable_http1()
                 .wrap_connector(http)
         }
-    };
+    }
+}
+
+/// Builds the shared HTTP(S) client (JWKS fetches, alert webhooks).
+pub fn https_client(connect_timeout: Duration) -> HttpsClient {
     Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(60))
+        .pool_idle_timeout(IDLE_TIMEOUT)
         .pool_max_idle_per_host(256)
-        .build(connector)
+        .build(connector(connect_timeout))
+}
+
+/// Why an exchange with the upstream failed, before the status is chosen.
+enum Failure {
+    Connect(Box<dyn std::error::Error + Send + Sync>),
+    Handshake(hyper::Error),
+    Exchange(hyper::Error),
 }
 
 impl Upstream {
@@ -92,12 +144,20 @@ impl Upstream {
             .authority()
             .cloned()
             .ok_or_else(|| format!("upstream url `{}` has no host", cfg.url))?;
+        let origin = Uri::builder()
+            .scheme(scheme)
+            .authority(authority.clone())
+            .path_and_query("/")
+            .build()
+            .map_err(|e| format!("upstream url `{}`: {e}", cfg.url))?;
         let base_path = uri.path().trim_end_matches('/').to_owned();
         Ok(Self {
-            scheme,
+            host: HeaderValue::from_str(authority.as_str()).ok(),
             authority,
+            origin,
             base_path,
-            client: https_client(cfg.connect_timeout),
+            connector: connector(cfg.connect_timeout),
+            pool: Arc::default(),
             timeout: cfg.timeout,
         })
     }
@@ -113,79 +173,135 @@ impl Upstream {
         identity: Option<&Principal>,
     ) -> Result<Response<Body>, Deny> {
         let (mut parts, body) = req.into_parts();
-        let mut pq = String::with_capacity(self.base_path.len() + path.len() + 32);
-        pq.push_str(&self.base_path);
-        pq.push_str(path);
-        if let Some(q) = parts.uri.query() {
-            pq.push('?');
-            pq.push_str(q);
-        }
-        let uri = Uri::builder()
-            .scheme(self.scheme.clone())
-            .authority(self.authority.clone())
-            .path_and_query(pq)
-            .build()
-            .map_err(|_| Deny::UpstreamUnavailable)?;
-        let original_host = parts.headers.get(http::header::HOST).cloned();
+        // HTTP/1.1 origin-form (RFC 9112 §3.2.1): the connection knows where it goes.
+        let unchanged = self.base_path.is_empty() && parts.uri.path() == path;
+        let pq = match parts.uri.path_and_query() {
+            Some(pq) if unchanged => pq.clone(),
+            _ => {
+                let query = parts.uri.query();
+                let mut pq = String::with_capacity(
+                    self.base_path.len() + path.len() + query.map_or(0, |q| q.len() + 1),
+                );
+                pq.push_str(&self.base_path);
+                pq.push_str(path);
+                if let Some(q) = query {
+                    pq.push('?');
+                    pq.push_str(q);
+                }
+                PathAndQuery::try_from(pq).map_err(|_| Deny::UpstreamUnavailable)?
+            }
+        };
+        let headers = &mut parts.headers;
+        let original_host = headers.remove(http::header::HOST);
         let proto = if peer_trusted {
-            parts.headers.get("x-forwarded-proto").cloned()
+            headers.remove(&X_FORWARDED_PROTO)
         } else {
             None
         };
-        let headers = &mut parts.headers;
         strip_hop_by_hop(headers);
-        for h in IDENTITY_HEADERS {
-            headers.remove(h);
-        }
+        strip_identity(headers);
         if identity.is_some() {
             headers.remove(http::header::AUTHORIZATION);
-            headers.remove("x-api-key");
+            headers.remove(&X_API_KEY);
         }
         // X-Forwarded-For: keep a trusted proxy's chain, otherwise start it here.
-        let ip = client_ip.to_string();
-        let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-            Some(prev) if peer_trusted => format!("{prev}, {ip}"),
-            _ => ip,
-        };
-        set(headers, "x-forwarded-for", &xff);
-        match proto {
-            Some(p) => {
-                headers.insert("x-forwarded-proto", p);
-            }
-            None => set(headers, "x-forwarded-proto", "http"),
+        let mut xff = String::with_capacity(48);
+        if peer_trusted
+            && let Some(prev) = headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok())
+        {
+            xff.push_str(prev);
+            xff.push_str(", ");
         }
+        crate::net::push_ip(&mut xff, client_ip);
+        set(headers, X_FORWARDED_FOR, &xff);
+        headers.insert(
+            X_FORWARDED_PROTO,
+            proto.unwrap_or(HeaderValue::from_static("http")),
+        );
         if let Some(h) = original_host {
-            headers.insert("x-forwarded-host", h);
+            headers.insert(X_FORWARDED_HOST, h);
         }
-        if let Ok(v) = HeaderValue::from_str(self.authority.as_str()) {
-            headers.insert(http::header::HOST, v);
+        if let Some(h) = &self.host {
+            headers.insert(http::header::HOST, h.clone());
         }
         if let Some(p) = identity {
             identity_headers(headers, p);
         }
-        parts.uri = uri;
+        parts.uri = Uri::from(pq);
         parts.version = http::Version::HTTP_11;
         let out = Request::from_parts(parts, body);
-        let resp = match tokio::time::timeout(self.timeout, self.client.request(out)).await {
+        let (resp, sender) = match tokio::time::timeout(self.timeout, self.exchange(out)).await {
             Err(_) => return Err(Deny::UpstreamTimeout),
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, upstream = %self.authority, "upstream request failed");
-                return Err(if is_timeout(&e) {
-                    Deny::UpstreamTimeout
-                } else {
-                    Deny::UpstreamUnavailable
-                });
-            }
+            Ok(Err(f)) => return Err(self.failed(&f)),
             Ok(Ok(r)) => r,
         };
         let (mut parts, body) = resp.into_parts();
         strip_hop_by_hop(&mut parts.headers);
+        let body = Release::new(body, sender, Arc::clone(&self.pool));
         Ok(Response::from_parts(parts, Body::new(body)))
+    }
+
+    /// Sends the request on an idle connection, or on a new one when none is idle or the idle
+    /// one closed before it could take the request (it was not sent: retrying is safe).
+    async fn exchange(
+        &self,
+        mut req: Request<Body>,
+    ) -> Result<(Response<hyper::body::Incoming>, SendRequest<Body>), Failure> {
+        if let Some(mut sender) = self.pool.take() {
+            match sender.try_send_request(req).await {
+                Ok(resp) => return Ok((resp, sender)),
+                Err(mut e) => match e.take_message() {
+                    Some(unsent) => req = unsent,
+                    None => return Err(Failure::Exchange(e.into_error())),
+                },
+            }
+        }
+        let mut sender = self.connect().await?;
+        match sender.send_request(req).await {
+            Ok(resp) => Ok((resp, sender)),
+            Err(e) => Err(Failure::Exchange(e)),
+        }
+    }
+
+    /// Opens a connection and starts its task (which ends when the connection closes).
+    async fn connect(&self) -> Result<SendRequest<Body>, Failure> {
+        use tower::ServiceExt as _;
+        let io = self
+            .connector
+            .clone()
+            .oneshot(self.origin.clone())
+            .await
+            .map_err(Failure::Connect)?;
+        let (sender, conn) = hyper::client::conn::http1::handshake(io)
+            .await
+            .map_err(Failure::Handshake)?;
+        let upstream = self.authority.clone();
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, %upstream, "upstream connection ended");
+            }
+        });
+        Ok(sender)
+    }
+
+    /// Logs a failed exchange and picks its refusal: 504 for timeouts, 502 otherwise.
+    fn failed(&self, f: &Failure) -> Deny {
+        let (e, timeout): (&dyn std::error::Error, bool) = match f {
+            Failure::Connect(e) => (e.as_ref(), is_timeout(e.as_ref())),
+            Failure::Handshake(e) | Failure::Exchange(e) => (e, e.is_timeout() || is_timeout(e)),
+        };
+        tracing::warn!(error = %e, upstream = %self.authority, "upstream request failed");
+        if timeout {
+            Deny::UpstreamTimeout
+        } else {
+            Deny::UpstreamUnavailable
+        }
     }
 }
 
-fn is_timeout(e: &hyper_util::client::legacy::Error) -> bool {
-    let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+/// Whether an error or one of its sources is an I/O timeout (a connect timeout).
+fn is_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(s) = src {
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
             return io.kind() == std::io::ErrorKind::TimedOut;
@@ -195,7 +311,7 @@ fn is_timeout(e: &hyper_util::client::legacy::Error) -> bool {
     false
 }
 
-fn set(headers: &mut HeaderMap, name: &'static str, value: &str) {
+fn set(headers: &mut HeaderMap, name: HeaderName, value: &str) {
     // from_bytes: UTF-8 user names are legal header bytes (obs-text), from_str would drop them.
     if let Ok(v) = HeaderValue::from_bytes(value.as_bytes()) {
         headers.insert(name, v);
@@ -204,28 +320,73 @@ fn set(headers: &mut HeaderMap, name: &'static str, value: &str) {
 
 /// Removes hop-by-hop headers and every header the `Connection` header names.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(http::header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+    // One pass over the names finds what goes; only those are hashed and removed. Every
+    // header `Connection` names goes with it, so a message without a hop-by-hop name (most
+    // requests) costs that one pass. Most answers carry `Connection: keep-alive`.
+    let mut doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| is_hop_by_hop(n))
+        .cloned()
         .collect();
-    for n in named {
-        headers.remove(n);
+    if doomed.is_empty() {
+        return;
     }
-    for h in HOP_BY_HOP {
-        headers.remove(h);
+    doomed.extend(
+        headers
+            .get_all(http::header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok()),
+    );
+    for n in &doomed {
+        headers.remove(n);
     }
 }
 
 /// Writes the `X-Gatehouse-*` identity headers (same in proxy and forward-auth modes).
 pub fn identity_headers(headers: &mut HeaderMap, p: &Principal) {
-    set(headers, "x-gatehouse-user", &p.subject);
-    set(headers, "x-gatehouse-roles", &p.roles.join(","));
+    set(headers, X_GATEHOUSE_USER, &p.subject);
+    set(headers, X_GATEHOUSE_ROLES, &p.roles.join(","));
     if let Some(t) = &p.tenant {
-        set(headers, "x-gatehouse-tenant", t);
+        set(headers, X_GATEHOUSE_TENANT, t);
     }
-    set(headers, "x-gatehouse-scopes", &p.scopes.join(" "));
-    set(headers, "x-gatehouse-auth", p.scheme.as_str());
+    set(headers, X_GATEHOUSE_SCOPES, &p.scopes.join(" "));
+    headers.insert(
+        X_GATEHOUSE_AUTH,
+        HeaderValue::from_static(p.scheme.as_str()),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_and_connection_named_headers_go() {
+        let mut h = HeaderMap::new();
+        h.insert("connection", "keep-alive, x-secret".parse().unwrap());
+        h.insert("keep-alive", "timeout=5".parse().unwrap());
+        h.insert("x-secret", "1".parse().unwrap());
+        h.insert("upgrade", "h2c".parse().unwrap());
+        h.insert("x-kept", "1".parse().unwrap());
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("x-kept"));
+        let mut plain = HeaderMap::new();
+        plain.insert("x-kept", "1".parse().unwrap());
+        strip_hop_by_hop(&mut plain);
+        assert_eq!(plain.len(), 1);
+    }
+
+    #[test]
+    fn identity_headers_from_clients_go() {
+        let mut h = HeaderMap::new();
+        h.insert("x-gatehouse-user", "mallory".parse().unwrap());
+        h.insert("x-gatehouse-roles", "admin".parse().unwrap());
+        h.insert("x-gatehouse-other", "kept".parse().unwrap());
+        strip_identity(&mut h);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("x-gatehouse-other"));
+    }
 }

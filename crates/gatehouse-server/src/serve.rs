@@ -107,27 +107,49 @@ fn spawn_jwks_refresh(gw: std::sync::Weak<Gateway>, every: Duration) {
     });
 }
 
+/// Gatehouse's own endpoints on the public port; every other path is proxied.
+const OWN_PATHS: [&str; 8] = [
+    "/healthz",
+    "/readyz",
+    "/.well-known/jwks.json",
+    "/_gatehouse/forward-auth",
+    "/auth/login",
+    "/auth/mfa",
+    "/auth/refresh",
+    "/auth/logout",
+];
+
 /// The public port's router: Gatehouse's own endpoints, then everything else is proxied.
 pub fn public_router(gw: Arc<Gateway>) -> Router {
+    let [
+        healthz,
+        readyz,
+        jwks,
+        forward_auth,
+        login,
+        mfa,
+        refresh,
+        logout,
+    ] = OWN_PATHS;
     Router::new()
-        .route("/healthz", get(edge::healthz))
-        .route("/readyz", get(edge::readyz))
-        .route("/.well-known/jwks.json", get(edge::jwks))
-        .route("/_gatehouse/forward-auth", any(edge::forward_auth_handler))
+        .route(healthz, get(edge::healthz))
+        .route(readyz, get(edge::readyz))
+        .route(jwks, get(edge::jwks))
+        .route(forward_auth, any(edge::forward_auth_handler))
         .route(
-            "/auth/login",
+            login,
             post(crate::auth::login).options(crate::auth::preflight),
         )
         .route(
-            "/auth/mfa",
+            mfa,
             post(crate::auth::mfa_handler).options(crate::auth::preflight),
         )
         .route(
-            "/auth/refresh",
+            refresh,
             post(crate::auth::refresh).options(crate::auth::preflight),
         )
         .route(
-            "/auth/logout",
+            logout,
             post(crate::auth::logout).options(crate::auth::preflight),
         )
         .fallback(edge::proxy_handler)
@@ -163,16 +185,39 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
         .map_err(|source| StartError::Listen { addr, source })
 }
 
-/// Serves the public router on `listener` until `shutdown` completes, then drains.
+/// Serves `router` on `listener` until `shutdown` completes, then drains.
 pub async fn serve_on(
     listener: TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
+    crate::server::serve(
         listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
+        move |peer| crate::server::RouterService::new(router.clone(), peer),
+        shutdown,
     )
-    .with_graceful_shutdown(shutdown)
     .await
+}
+
+/// Serves the public port until `shutdown` completes, then drains: the same answers as
+/// [`serve_on`] with [`public_router`], but a proxied request (every path that is not one of
+/// Gatehouse's own) goes straight to the proxy, past the router and its extractors.
+pub async fn serve_public(
+    listener: TcpListener,
+    gw: Arc<Gateway>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let own = public_router(Arc::clone(&gw));
+    crate::server::serve(
+        listener,
+        move |peer| crate::server::PublicService::new(Arc::clone(&gw), own.clone(), peer),
+        shutdown,
+    )
+    .await
+}
+
+/// Whether a path is one of Gatehouse's own endpoints on the public port (matched exactly, as
+/// the router matches them).
+pub fn is_own_path(path: &str) -> bool {
+    OWN_PATHS.contains(&path)
 }

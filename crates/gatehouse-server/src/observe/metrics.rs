@@ -82,13 +82,38 @@ impl Histogram {
     }
 }
 
-type Series = HashMap<(u16, &'static str), AtomicU64>;
+/// FNV-1a (64 bit) for the series maps: their keys are route names from the config and
+/// static codes, never chosen by clients, so SipHash's flooding resistance buys nothing, and
+/// every answer hashes two keys.
+#[derive(Debug, Clone, Copy)]
+pub struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+type FnvBuild = std::hash::BuildHasherDefault<Fnv>;
+type Series = HashMap<(u16, &'static str), AtomicU64, FnvBuild>;
 
 /// The request-path metrics the gateway updates itself.
 #[derive(Debug)]
 pub struct Metrics {
     /// route name → (status, reason) → count.
-    decisions: RwLock<HashMap<Box<str>, Series>>,
+    decisions: RwLock<HashMap<Box<str>, Series, FnvBuild>>,
     pub decision_seconds: Histogram,
     pub upstream_seconds: Histogram,
     pub alerts_total: AtomicU64,
@@ -97,7 +122,7 @@ pub struct Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self {
-            decisions: RwLock::new(HashMap::new()),
+            decisions: RwLock::new(HashMap::default()),
             decision_seconds: Histogram::new(DECISION_BUCKETS),
             upstream_seconds: Histogram::new(UPSTREAM_BUCKETS),
             alerts_total: AtomicU64::new(0),

@@ -15,7 +15,7 @@ use gatehouse_core::apikey::generate_api_key;
 use gatehouse_core::config;
 use gatehouse_core::password::hash_password;
 use gatehouse_server::ids::now;
-use gatehouse_server::{Gateway, build_with_store, public_router, serve_on};
+use gatehouse_server::{Gateway, build_with_store, serve_on, serve_public};
 use gatehouse_store::{NewApiKey, NewUser, Store, open_store};
 use http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt as _;
@@ -262,7 +262,7 @@ impl Harness {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
         let mut rx2 = rx;
-        tokio::spawn(serve_on(l, public_router(Arc::clone(&gw)), async move {
+        tokio::spawn(serve_public(l, Arc::clone(&gw), async move {
             let _ = rx2.wait_for(|s| *s).await;
         }));
         let client = Client::builder(TokioExecutor::new()).build(HttpConnector::new());

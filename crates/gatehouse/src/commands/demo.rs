@@ -14,7 +14,7 @@ use gatehouse_server::auth::mfa::seal_totp_secret;
 use gatehouse_server::demo::{demo_config, upstream_router};
 use gatehouse_server::ids::{now, random_bytes};
 use gatehouse_server::tokens::{TokenRequest, issue};
-use gatehouse_server::{bind, build, public_router, serve_on};
+use gatehouse_server::{bind, build, serve_on, serve_public};
 use gatehouse_store::{NewApiKey, NewUser, Store};
 
 use super::parse_config;
@@ -275,13 +275,9 @@ pub async fn demo(listen: SocketAddr, upstream: SocketAddr) -> anyhow::Result<Ex
     let t1 = tokio::spawn(serve_on(up, upstream_router(), async move {
         let _ = rx1.wait_for(|s| *s).await;
     }));
-    let t2 = tokio::spawn(serve_on(
-        public,
-        public_router(Arc::clone(&gw)),
-        async move {
-            let _ = rx2.wait_for(|s| *s).await;
-        },
-    ));
+    let t2 = tokio::spawn(serve_public(public, Arc::clone(&gw), async move {
+        let _ = rx2.wait_for(|s| *s).await;
+    }));
     println!("gatehouse demo: gateway on http://{addr}, demo upstream on http://{up_addr}");
     println!("{}", tour(&format!("http://{addr}"), &seeded));
     tokio::signal::ctrl_c().await?;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use gatehouse_server::{Gateway, Runtime, admin_router, bind, build, public_router, serve_on};
+use gatehouse_server::{Gateway, Runtime, admin_router, bind, build, serve_on, serve_public};
 
 use super::load_config;
 use crate::cli::ConfigArg;
@@ -32,9 +32,9 @@ pub async fn serve(arg: &ConfigArg) -> anyhow::Result<ExitCode> {
         }));
     }
     let mut rx = stop_rx.clone();
-    let router = public_router(Arc::clone(&gw));
+    let public_gw = Arc::clone(&gw);
     tasks.push(tokio::spawn(async move {
-        serve_on(public, router, async move {
+        serve_public(public, public_gw, async move {
             let _ = rx.wait_for(|s| *s).await;
         })
         .await
