@@ -213,7 +213,7 @@ impl Upstream {
             xff.push_str(", ");
         }
         crate::net::push_ip(&mut xff, client_ip);
-        set(headers, X_FORWARDED_FOR, &xff);
+        set_owned(headers, X_FORWARDED_FOR, xff);
         headers.insert(
             X_FORWARDED_PROTO,
             proto.unwrap_or(HeaderValue::from_static("http")),
@@ -256,7 +256,10 @@ impl Upstream {
                 },
             }
         }
-        let mut sender = self.connect().await?;
+        // Boxed: the connect and TLS handshake futures are large and rarely needed, and
+        // inline they would make every request's future (moved and allocated per request)
+        // that much larger.
+        let mut sender = Box::pin(self.connect()).await?;
         match sender.send_request(req).await {
             Ok(resp) => Ok((resp, sender)),
             Err(e) => Err(Failure::Exchange(e)),
@@ -318,6 +321,13 @@ fn set(headers: &mut HeaderMap, name: HeaderName, value: &str) {
     }
 }
 
+/// As [`set`], for a value built for the header: its bytes move in, no copy.
+fn set_owned(headers: &mut HeaderMap, name: HeaderName, value: String) {
+    if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(value)) {
+        headers.insert(name, v);
+    }
+}
+
 /// Removes hop-by-hop headers and every header the `Connection` header names.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // One pass over the names finds what goes; only those are hashed and removed. Every
@@ -347,11 +357,11 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 /// Writes the `X-Gatehouse-*` identity headers (same in proxy and forward-auth modes).
 pub fn identity_headers(headers: &mut HeaderMap, p: &Principal) {
     set(headers, X_GATEHOUSE_USER, &p.subject);
-    set(headers, X_GATEHOUSE_ROLES, &p.roles.join(","));
+    set_owned(headers, X_GATEHOUSE_ROLES, p.roles.join(","));
     if let Some(t) = &p.tenant {
         set(headers, X_GATEHOUSE_TENANT, t);
     }
-    set(headers, X_GATEHOUSE_SCOPES, &p.scopes.join(" "));
+    set_owned(headers, X_GATEHOUSE_SCOPES, p.scopes.join(" "));
     headers.insert(
         X_GATEHOUSE_AUTH,
         HeaderValue::from_static(p.scheme.as_str()),
