@@ -423,10 +423,13 @@ impl Members for Map<String, Value> {
 struct JsonText(String);
 
 impl JsonText {
-    fn key(&mut self, key: &str) {
-        self.0.push(if self.0.is_empty() { '{' } else { ',' });
-        push_json_str(&mut self.0, key);
-        self.0.push(':');
+    /// Member names are core's own identifiers (`[a-z_]`), which need no escaping.
+    fn key(&mut self, key: &'static str) {
+        debug_assert!(key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+        self.0
+            .push_str(if self.0.is_empty() { "{\"" } else { ",\"" });
+        self.0.push_str(key);
+        self.0.push_str("\":");
     }
 }
 
