@@ -9,6 +9,8 @@
 #     (REBUILD=1 forces the build); builds bench/bindsrc.c (an LD_PRELOAD shim that makes wrk
 #     connect from another loopback address) with gcc;
 #   - upstream: nginx `return 200 "ok"` (a static 2-byte body), pinned to CPU 1;
+#   - floor: crates/gatehouse-server/examples/hyper_floor (hyper + tokio, no routing or policy,
+#     one upstream connection per client connection), pinned to CPU 0;
 #   - reference: a second nginx with `return 200`, `proxy_pass` (upstream keep-alive), a
 #     `return 401` carrying a WWW-Authenticate challenge and a problem+json body, and
 #     `auth_basic` over a bcrypt (cost 10, `htpasswd -B -C 10`) file in front of `proxy_pass`,
@@ -43,8 +45,12 @@ for tool in nginx wrk curl taskset ss htpasswd gcc python3; do
 done
 [ "$(nproc)" -ge 2 ] || { echo "proxy.sh: needs 2 CPUs (server on CPU 0, wrk on CPU 1)" >&2; exit 1; }
 
+FLOOR="$ROOT/target/release/examples/hyper_floor"
 if [ ! -x "$GATEHOUSE" ] || [ "${REBUILD:-0}" = 1 ]; then
   (cd "$ROOT" && cargo build --release -p gatehouse)
+fi
+if [ ! -x "$FLOOR" ] || [ "${REBUILD:-0}" = 1 ]; then
+  (cd "$ROOT" && cargo build --release -p gatehouse-server --example hyper_floor)
 fi
 
 TMP=$(mktemp -d /tmp/gatehouse-bench.XXXXXX)
@@ -150,6 +156,14 @@ start_nginx reference 0 "
   }"
 NGINX=$NGINX_PID
 wait_http "http://127.0.0.1:$NX/bare"
+
+# The floor of a hyper/tokio proxy (crates/gatehouse-server/examples/hyper_floor.rs): the same
+# crates as Gatehouse with nothing else — what Gatehouse's proxy leg could cost at best.
+HF=$(free_port)
+taskset -c 0 "$FLOOR" "127.0.0.1:$HF" "http://127.0.0.1:$UP" >"$TMP/floor.log" 2>&1 &
+HYPER=$!
+PIDS+=("$HYPER")
+wait_http "http://127.0.0.1:$HF/bare"
 
 GP=$(free_port)
 HS_SECRET="bench-hs256-secret-$RANDOM$RANDOM-0123456789abcdef"
@@ -259,6 +273,8 @@ LEGIT="c=4 src=127.0.0.2 warm=1"
 SCENARIOS=(
   "nginx return 200 (baseline)|$NGINX|200|http://127.0.0.1:$NX/bare||"
   "nginx proxy_pass|$NGINX|200|http://127.0.0.1:$NX/proxy/x||"
+  "hyper floor return 200|$HYPER|200|http://127.0.0.1:$HF/bare||"
+  "hyper floor proxy|$HYPER|200|http://127.0.0.1:$HF/x||"
   "gatehouse proxied public|$GH|200|http://127.0.0.1:$GP/public/x||"
   "gatehouse proxied Bearer EdDSA|$GH|200|http://127.0.0.1:$GP/bearer/x|Authorization: Bearer $TOKEN|"
   "nginx auth_basic bcrypt proxied|$NGINX|200|http://127.0.0.1:$NX/basic/x|Authorization: Basic $BASIC|"
