@@ -35,8 +35,11 @@ use crate::gateway::Gateway;
 pub const BACKOFF: Duration = Duration::from_secs(1);
 /// Longest wait between two attempts to resubscribe.
 const MAX_RESUBSCRIBE: Duration = Duration::from_secs(15);
-/// How often the subscription is pinged (a black-holed Redis is noticed within this).
+/// How often the subscription is pinged, and how long the answer may take (a black-holed
+/// Redis is noticed within the sum; generous, so a busy node does not resubscribe for
+/// nothing).
 const PING_EVERY: Duration = Duration::from_secs(5);
+const PING_TIMEOUT: Duration = Duration::from_secs(5);
 /// Purpose of the key that hashes account names and subjects into Redis keys.
 const KEY_NAMES: &str = "gatehouse/cluster-key-names/v1";
 
@@ -169,6 +172,8 @@ pub struct Cluster {
     scripts: scripts::Scripts,
     fallbacks: AtomicU64,
     subscribed: AtomicBool,
+    /// Successful (re)subscribes, each followed by a resync from the store.
+    subscriptions: AtomicU64,
 }
 
 impl Cluster {
@@ -194,6 +199,7 @@ impl Cluster {
             scripts: scripts::Scripts::new(),
             fallbacks: AtomicU64::new(0),
             subscribed: AtomicBool::new(false),
+            subscriptions: AtomicU64::new(0),
         })))
     }
 
@@ -207,9 +213,14 @@ impl Cluster {
         self.fallbacks.load(Ordering::Relaxed)
     }
 
-    /// Whether the event subscription is live.
+    /// Whether the event subscription is live (and the resync that follows it done).
     pub fn is_subscribed(&self) -> bool {
         self.subscribed.load(Ordering::Acquire)
+    }
+
+    /// How many times the subscription was made (each time followed by a resync).
+    pub fn subscriptions(&self) -> u64 {
+        self.subscriptions.load(Ordering::Acquire)
     }
 
     pub fn key_prefix(&self) -> &str {
@@ -454,16 +465,18 @@ impl Cluster {
             Ok(Err(e)) => return Subscription::Lost(e.to_string()),
             Err(_) => return Subscription::Lost("timed out".to_owned()),
         };
-        self.subscribed.store(true, Ordering::Release);
-        if was_lost {
-            tracing::info!("redis subscription back: revocations arrive at once again");
-        }
-        // Whatever was published while we were not listening is in the store.
+        // Whatever was published while we were not listening is in the store. Events that
+        // arrive meanwhile wait in the channel.
         {
             let Some(gw) = gw.upgrade() else {
                 return Subscription::GatewayGone;
             };
             gw.resync().await;
+        }
+        self.subscriptions.fetch_add(1, Ordering::AcqRel);
+        self.subscribed.store(true, Ordering::Release);
+        if was_lost {
+            tracing::info!("redis subscription back: revocations arrive at once again");
         }
         let mut ping = tokio::time::interval(PING_EVERY);
         ping.tick().await;
@@ -493,7 +506,7 @@ impl Cluster {
                         return Subscription::GatewayGone;
                     }
                     let pong = tokio::time::timeout(
-                        self.timeout * 4,
+                        PING_TIMEOUT.max(self.timeout),
                         redis::cmd("PING").query_async::<redis::Value>(&mut conn),
                     )
                     .await;
