@@ -885,6 +885,7 @@ fn documented_example_parses() {
     assert!(c.upstream.is_some());
     assert_eq!(c.alerts.min_per_minute, 50);
     assert!(c.alerts.webhook_url.is_some());
+    assert!(c.cluster.redis_url.is_some());
     // Every section is enforced: nothing warns.
     assert!(warnings.is_empty(), "{warnings:?}");
 }
@@ -899,7 +900,10 @@ fn cluster_is_optional_and_warns_about_a_shared_sqlite_file() {
 
     let text = "[store]\nurl = \"postgres://db/gatehouse\"\n[cluster]\nredis_url = \"redis://127.0.0.1:6379\"\nkey_prefix = \"gh-prod\"\ntimeout = \"100ms\"";
     let (c, warnings) = parse(text).unwrap();
-    assert_eq!(c.cluster.redis_url.as_deref(), Some("redis://127.0.0.1:6379"));
+    assert_eq!(
+        c.cluster.redis_url.as_deref(),
+        Some("redis://127.0.0.1:6379")
+    );
     assert_eq!(c.cluster.key_prefix, "gh-prod");
     assert_eq!(c.cluster.timeout, Duration::from_millis(100));
     assert!(warnings.is_empty(), "{warnings:?}");

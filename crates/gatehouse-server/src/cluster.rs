@@ -67,8 +67,7 @@ fn client(url: &str) -> Result<Client, ClusterError> {
         .redis_settings()
         .clone()
         .set_protocol(redis::ProtocolVersion::RESP3);
-    Client::open(info.set_redis_settings(settings))
-        .map_err(|e| ClusterError::Url(url_error(&e)))
+    Client::open(info.set_redis_settings(settings)).map_err(|e| ClusterError::Url(url_error(&e)))
 }
 
 /// What was wrong with a Redis URL, without repeating it (it may carry a password).
@@ -145,8 +144,7 @@ impl Health {
 
     fn failed(&self, error: &str) {
         let back = u64::try_from(BACKOFF.as_millis()).unwrap_or(1000);
-        self.retry_at
-            .store(self.now_ms() + back, Ordering::Release);
+        self.retry_at.store(self.now_ms() + back, Ordering::Release);
         if self.state.swap(DOWN, Ordering::AcqRel) != DOWN {
             tracing::warn!(
                 error,
@@ -322,7 +320,12 @@ impl Cluster {
         let ip_text = ip.map(|(ip, w)| (ip.to_string(), w));
         let mut keys: Vec<(LockKind, String, String, crate::defense::Window)> = Vec::new();
         if let Some((text, w)) = &ip_text {
-            keys.push((LockKind::Ip, text.clone(), self.key(&["fail", "ip", text]), *w));
+            keys.push((
+                LockKind::Ip,
+                text.clone(),
+                self.key(&["fail", "ip", text]),
+                *w,
+            ));
         }
         if let Some((hashed, w)) = account {
             keys.push((
@@ -341,7 +344,11 @@ impl Cluster {
             .arg(gatehouse_core::throttle::MAX_LOCK)
             .arg(&channel);
         for (kind, id, key, w) in &keys {
-            inv.key(key).arg(w.max).arg(w.per).arg(kind.as_str()).arg(id);
+            inv.key(key)
+                .arg(w.max)
+                .arg(w.per)
+                .arg(kind.as_str())
+                .arg(id);
         }
         let out: Vec<i64> = self.call(Op::Script(inv)).await?;
         Some(
@@ -383,7 +390,9 @@ impl Cluster {
     /// window and the milliseconds until it resets. `None`: use the local quota.
     pub async fn quota(&self, route: &str, subject: &str, per: Duration) -> Option<(u64, u64)> {
         let key = self.key(&["quota", &self.hash_name(route), &self.hash_name(subject)]);
-        let per_ms = u64::try_from(per.as_millis()).unwrap_or(u64::MAX / 4).max(1);
+        let per_ms = u64::try_from(per.as_millis())
+            .unwrap_or(u64::MAX / 4)
+            .max(1);
         let mut inv = self.scripts.quota.prepare_invoke();
         inv.key(&key).arg(per_ms);
         let (count, ttl): (u64, u64) = self.call(Op::Script(inv)).await?;

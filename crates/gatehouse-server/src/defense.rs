@@ -88,7 +88,11 @@ impl Defense {
     pub fn new(config: &Config, cluster: Option<Arc<Cluster>>) -> Self {
         Self {
             ip: config.throttle.failed_per_ip.as_ref().map(Limiter::new),
-            account: config.throttle.failed_per_account.as_ref().map(Limiter::new),
+            account: config
+                .throttle
+                .failed_per_account
+                .as_ref()
+                .map(Limiter::new),
             known: Mutex::new(HashMap::new()),
             quotas: config
                 .routes
@@ -122,7 +126,9 @@ impl Defense {
 
     /// Row 4 by client IP: seconds to wait, if locked.
     pub fn ip_locked(&self, ip: IpAddr, now: i64) -> Option<u64> {
-        self.ip.as_ref().and_then(|l| lock(&l.local).locked(&ip, now))
+        self.ip
+            .as_ref()
+            .and_then(|l| lock(&l.local).locked(&ip, now))
     }
 
     /// Row 4 by account, unless `ip` is a known source of that account. In a cluster a
@@ -146,7 +152,8 @@ impl Defense {
     }
 
     fn is_known(&self, key: &str, ip: IpAddr, now: i64) -> bool {
-        self.known_since(key, ip).is_some_and(|at| now - at < KNOWN_FOR)
+        self.known_since(key, ip)
+            .is_some_and(|at| now - at < KNOWN_FOR)
     }
 
     /// When `ip` last signed in to the account, as far as this node knows.
@@ -206,8 +213,14 @@ impl Defense {
 
     fn log_lock(&self, kind: LockKind, ip: IpAddr, account: Option<&str>, secs: i64) {
         match kind {
-            LockKind::Ip => tracing::warn!(client_ip = %ip, lock_seconds = secs, "client locked after repeated authentication failures"),
-            LockKind::Account => tracing::warn!(account = account.unwrap_or("-"), lock_seconds = secs, "account locked after repeated authentication failures"),
+            LockKind::Ip => {
+                tracing::warn!(client_ip = %ip, lock_seconds = secs, "client locked after repeated authentication failures")
+            }
+            LockKind::Account => tracing::warn!(
+                account = account.unwrap_or("-"),
+                lock_seconds = secs,
+                "account locked after repeated authentication failures"
+            ),
         }
     }
 
@@ -269,7 +282,11 @@ impl Defense {
         let q = self.quotas.get(&route?)?;
         if let Some(c) = &self.cluster
             && let Some((count, reset_ms)) = c
-                .quota(&q.name, subject, std::time::Duration::from_secs(q.window.per))
+                .quota(
+                    &q.name,
+                    subject,
+                    std::time::Duration::from_secs(q.window.per),
+                )
                 .await
         {
             return Some(QuotaState::after(

@@ -426,10 +426,7 @@ impl Gateway {
             return (Decision::deny(m, d), None);
         }
         // Row 24: the route's quota, per authenticated subject.
-        let quota = rt
-            .defense
-            .quota(m.index, &principal.subject, req.now)
-            .await;
+        let quota = rt.defense.quota(m.index, &principal.subject, req.now).await;
         if let Some(q) = quota
             && q.exceeded
         {

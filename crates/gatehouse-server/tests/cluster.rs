@@ -104,7 +104,8 @@ auth = ["digest", "basic"]
     )
 }
 
-const LOOSE: &str = "failed_per_ip = { max = 100, per = \"1m\" }\nfailed_per_account = { max = 100, per = \"1m\" }";
+const LOOSE: &str =
+    "failed_per_ip = { max = 100, per = \"1m\" }\nfailed_per_account = { max = 100, per = \"1m\" }";
 
 /// `n` nodes on a fresh schema (seeded as `common::seed`) and a fresh prefix. `redis`
 /// overrides the Redis URL (an unreachable one); `poll` is the store poll of every node.
@@ -209,20 +210,29 @@ async fn failures_on_two_nodes_add_up_to_one_lock_enforced_on_every_node() {
     assert_eq!(r.error(), "invalid_credentials", "{}", r.text);
     // The fourth failure locked the client everywhere, even with the right password:
     // at once on B (whose failure locked it), on A and C through the published lock.
-    assert_locked(&as_ip(&c[1], "/api", &basic("alice", "alice-pw"), ip).await, 60);
+    assert_locked(
+        &as_ip(&c[1], "/api", &basic("alice", "alice-pw"), ip).await,
+        60,
+    );
     for node in [0, 2] {
         let h = &c[node];
         assert!(
             eventually(|| async {
-                as_ip(h, "/api", &basic("alice", "alice-pw"), ip).await.status == 429
+                as_ip(h, "/api", &basic("alice", "alice-pw"), ip)
+                    .await
+                    .status
+                    == 429
             })
             .await,
             "node {node} never enforced the lock"
         );
-        let hashed = h.gw.hashes_started.load(std::sync::atomic::Ordering::SeqCst);
+        let hashed =
+            h.gw.hashes_started
+                .load(std::sync::atomic::Ordering::SeqCst);
         assert_locked(&as_ip(h, "/api", &basic("alice", "alice-pw"), ip).await, 60);
         assert_eq!(
-            h.gw.hashes_started.load(std::sync::atomic::Ordering::SeqCst),
+            h.gw.hashes_started
+                .load(std::sync::atomic::Ordering::SeqCst),
             hashed,
             "a locked client's password was hashed"
         );
@@ -231,7 +241,10 @@ async fn failures_on_two_nodes_add_up_to_one_lock_enforced_on_every_node() {
     let r = as_ip(&c[2], "/api", &basic("alice", "alice-pw"), "198.51.100.21").await;
     assert_eq!(r.status, 200, "{}", r.text);
     let metrics = c[2].gw.render_metrics(gatehouse_server::ids::now());
-    assert!(metrics.contains("gatehouse_cluster_redis_up 1"), "{metrics}");
+    assert!(
+        metrics.contains("gatehouse_cluster_redis_up 1"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
@@ -239,8 +252,7 @@ async fn a_lock_answers_alike_for_existing_and_unknown_accounts() {
     if skipped("lock_answers_alike") {
         return;
     }
-    let throttle =
-        "failed_per_ip = { max = 100, per = \"1m\" }\nfailed_per_account = { max = 3, per = \"15m\" }";
+    let throttle = "failed_per_ip = { max = 100, per = \"1m\" }\nfailed_per_account = { max = 3, per = \"15m\" }";
     let c = start(3, throttle, None, Duration::from_secs(1)).await;
     subscribed(&c).await;
     for user in ["alice", "nobody-by-this-name"] {
@@ -290,8 +302,7 @@ async fn a_known_source_is_spared_on_every_node() {
     if skipped("known_source") {
         return;
     }
-    let throttle =
-        "failed_per_ip = { max = 100, per = \"1m\" }\nfailed_per_account = { max = 3, per = \"15m\" }";
+    let throttle = "failed_per_ip = { max = 100, per = \"1m\" }\nfailed_per_account = { max = 3, per = \"15m\" }";
     let c = start(3, throttle, None, Duration::from_secs(1)).await;
     subscribed(&c).await;
     let home = "192.0.2.50";
@@ -338,10 +349,16 @@ async fn a_quota_counts_requests_on_every_node() {
     let token = c[0].own_token("bob", &[], "pwd", now, 600).await;
     let bearer = format!("Bearer {token}");
     for (node, remaining) in [(0, "2"), (1, "1"), (2, "0")] {
-        let r = c[node].get("/metered/x", &[("Authorization", &bearer)]).await;
+        let r = c[node]
+            .get("/metered/x", &[("Authorization", &bearer)])
+            .await;
         assert_eq!(r.status, 200, "{}", r.text);
         assert_eq!(r.header("ratelimit-limit"), Some("3"));
-        assert_eq!(r.header("ratelimit-remaining"), Some(remaining), "node {node}");
+        assert_eq!(
+            r.header("ratelimit-remaining"),
+            Some(remaining),
+            "node {node}"
+        );
     }
     let r = c[1].get("/metered/x", &[("Authorization", &bearer)]).await;
     assert_eq!(r.status, 429, "{}", r.text);
@@ -351,13 +368,17 @@ async fn a_quota_counts_requests_on_every_node() {
     // Another subject has its own count.
     let other = c[0].own_token("alice", &[], "pwd", now, 600).await;
     let r = c[2]
-        .get("/metered/x", &[("Authorization", &format!("Bearer {other}"))])
+        .get(
+            "/metered/x",
+            &[("Authorization", &format!("Bearer {other}"))],
+        )
         .await;
     assert_eq!(r.header("ratelimit-remaining"), Some("2"), "{}", r.text);
 }
 
 async fn send(h: &Harness, req: &Request<'_>) -> Resp {
-    h.get("/digest/a", &[("Authorization", &req.header())]).await
+    h.get("/digest/a", &[("Authorization", &req.header())])
+        .await
 }
 
 #[tokio::test]
@@ -438,7 +459,10 @@ async fn a_suspension_is_enforced_on_every_node_at_once() {
         .await;
     let bearer = format!("Bearer {token}");
     for h in &c.nodes {
-        assert_eq!(h.get("/api", &[("Authorization", &bearer)]).await.status, 200);
+        assert_eq!(
+            h.get("/api", &[("Authorization", &bearer)]).await.status,
+            200
+        );
     }
     let subscriptions: Vec<u64> = c
         .nodes
@@ -479,7 +503,10 @@ async fn a_suspension_is_enforced_on_every_node_at_once() {
         .iter()
         .map(|h| h.gw.cluster.as_ref().unwrap().subscriptions())
         .collect();
-    assert_eq!(now, subscriptions, "a resync, not the event, carried the suspension");
+    assert_eq!(
+        now, subscriptions,
+        "a resync, not the event, carried the suspension"
+    );
     store.unsuspend_user("bob").await.unwrap();
     let event = Event::User {
         name: "bob".into(),
@@ -527,7 +554,10 @@ async fn an_unreachable_redis_leaves_local_limits_and_correct_answers() {
         let r = as_ip(a, "/api", &basic(user, "wrong"), "10.1.1.2").await;
         assert_eq!(r.error(), "invalid_credentials", "{}", r.text);
     }
-    assert_locked(&as_ip(a, "/api", &basic("alice", "alice-pw"), "10.1.1.2").await, 60);
+    assert_locked(
+        &as_ip(a, "/api", &basic("alice", "alice-pw"), "10.1.1.2").await,
+        60,
+    );
     let r = as_ip(b, "/api", &basic("alice", "alice-pw"), "10.1.1.2").await;
     assert_eq!(r.status, 200, "{}", r.text);
     // Digest replay protection still holds on the node.
@@ -547,7 +577,12 @@ async fn an_unreachable_redis_leaves_local_limits_and_correct_answers() {
         userhash: false,
     };
     let header = req.header();
-    assert_eq!(a.get("/digest/a", &[("Authorization", &header)]).await.status, 200);
+    assert_eq!(
+        a.get("/digest/a", &[("Authorization", &header)])
+            .await
+            .status,
+        200
+    );
     let r = a.get("/digest/a", &[("Authorization", &header)]).await;
     assert_eq!(r.error(), "invalid_credentials", "{}", r.text);
     // Degraded, and says so.
@@ -556,7 +591,10 @@ async fn an_unreachable_redis_leaves_local_limits_and_correct_answers() {
     assert!(cluster.fallbacks() > 0);
     assert!(!cluster.is_subscribed());
     let metrics = a.gw.render_metrics(gatehouse_server::ids::now());
-    assert!(metrics.contains("gatehouse_cluster_redis_up 0"), "{metrics}");
+    assert!(
+        metrics.contains("gatehouse_cluster_redis_up 0"),
+        "{metrics}"
+    );
     assert!(
         !metrics.contains("gatehouse_cluster_redis_fallbacks_total 0\n"),
         "{metrics}"
@@ -585,7 +623,12 @@ async fn with_postgres_gone_tokens_work_and_the_rest_is_503_never_401() {
     let token = h.own_token("bob", &[], "pwd", now, 600).await;
     let key = h.api_key("bob", &["posts:read"], false, None).await;
     let bearer = format!("Bearer {token}");
-    assert_eq!(h.get("/api/posts", &[("Authorization", &bearer)]).await.status, 200);
+    assert_eq!(
+        h.get("/api/posts", &[("Authorization", &bearer)])
+            .await
+            .status,
+        200
+    );
 
     pg.close().await;
     // Self-contained: our own token needs no store.
@@ -602,8 +645,11 @@ async fn with_postgres_gone_tokens_work_and_the_rest_is_503_never_401() {
         )
         .await;
     for r in [
-        h.get("/api/posts", &[("Authorization", &basic("alice", "alice-pw"))])
-            .await,
+        h.get(
+            "/api/posts",
+            &[("Authorization", &basic("alice", "alice-pw"))],
+        )
+        .await,
         h.get("/api/posts", &[("Authorization", &basic("alice", "wrong"))])
             .await,
         h.get("/api/posts", &[("X-Api-Key", &key)]).await,

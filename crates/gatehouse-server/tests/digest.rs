@@ -10,12 +10,11 @@
 
 mod common;
 
-use common::digest_client::{Request, hash, param};
+use common::digest_client::{Request, param};
 use common::{Harness, Resp, basic};
-use gatehouse_core::digest::{Algorithm, ha1, make_nonce, make_opaque, userhash};
+use gatehouse_core::digest::{Algorithm, make_nonce, make_opaque};
 use gatehouse_server::digest::{KEY_DIGEST, NONCE_TTL};
 use gatehouse_server::ids::now;
-use gatehouse_store::{DigestAlgorithm, DigestHa1};
 use tokio::sync::watch;
 
 const REALM: &str = "api";

@@ -76,7 +76,11 @@ pub async fn announce(cfg: &Config, events: &[gatehouse_server::cluster::Event])
 }
 
 /// Revocation events for sessions revoked now (their tokens live at most `refresh_ttl`).
-pub fn revoke_events(cfg: &Config, ids: &[String], now: i64) -> Vec<gatehouse_server::cluster::Event> {
+pub fn revoke_events(
+    cfg: &Config,
+    ids: &[String],
+    now: i64,
+) -> Vec<gatehouse_server::cluster::Event> {
     let exp = now + i64::try_from(cfg.tokens.refresh_ttl.as_secs()).unwrap_or(i64::MAX / 4);
     ids.iter()
         .map(|id| gatehouse_server::cluster::Event::Revoke {

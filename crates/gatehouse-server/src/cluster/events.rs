@@ -96,7 +96,8 @@ pub async fn publish_once(config: &ClusterConfig, events: &[Event]) -> Result<()
         }
         Ok::<(), redis::RedisError>(())
     };
-    let bound = config.timeout * 4 + Duration::from_millis(u64::try_from(events.len()).unwrap_or(0) * 10);
+    let bound =
+        config.timeout * 4 + Duration::from_millis(u64::try_from(events.len()).unwrap_or(0) * 10);
     match tokio::time::timeout(bound, work).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(ClusterError::Redis(e.to_string())),

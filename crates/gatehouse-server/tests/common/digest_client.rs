@@ -95,4 +95,3 @@ pub fn param(challenge: &str, name: &str) -> Option<String> {
         Some(v.trim_matches('"').to_owned())
     })
 }
-

@@ -3,8 +3,8 @@
 
 use super::{Ctx, Field, Table, issuers, route, values};
 use crate::config::{
-    Access, AlertsConfig, AuditConfig, ClusterConfig, Config, CorsConfig, DefaultsConfig, Disclosure,
-    ForwardAuthBody, Scheme, ServerConfig, StoreConfig, ThrottleConfig, TokensConfig,
+    Access, AlertsConfig, AuditConfig, ClusterConfig, Config, CorsConfig, DefaultsConfig,
+    Disclosure, ForwardAuthBody, Scheme, ServerConfig, StoreConfig, ThrottleConfig, TokensConfig,
     UpstreamConfig,
 };
 
@@ -250,7 +250,11 @@ fn cluster(ctx: &mut Ctx<'_>, t: &Table<'_, '_>, store: &StoreConfig) -> Cluster
     if let Some(f) = t.get("timeout") {
         match ctx.duration(&f) {
             Some(d) if d.is_zero() || d > std::time::Duration::from_secs(10) => {
-                ctx.error(&f.span, &f.key, "expected a duration above 0 and at most `10s`, e.g. `250ms`");
+                ctx.error(
+                    &f.span,
+                    &f.key,
+                    "expected a duration above 0 and at most `10s`, e.g. `250ms`",
+                );
             }
             Some(d) => c.timeout = d,
             None => {}
