@@ -26,6 +26,18 @@ struct Entry {
     last_lock: i64,
 }
 
+impl Entry {
+    fn new(now: i64) -> Self {
+        Self {
+            window_start: now,
+            count: 0,
+            locked_until: 0,
+            strikes: 0,
+            last_lock: i64::MIN / 2,
+        }
+    }
+}
+
 /// Counts failures per key and locks keys that fail too often.
 #[derive(Debug)]
 pub struct FailureLimiter<K> {
@@ -58,13 +70,7 @@ impl<K: Eq + Hash + Clone> FailureLimiter<K> {
         }
         let per = self.per;
         let max = self.max;
-        let e = self.entries.entry(key.clone()).or_insert(Entry {
-            window_start: now,
-            count: 0,
-            locked_until: 0,
-            strikes: 0,
-            last_lock: i64::MIN / 2,
-        });
+        let e = self.entries.entry(key.clone()).or_insert(Entry::new(now));
         if now >= e.window_start + per {
             e.window_start = now;
             e.count = 0;
@@ -94,13 +100,7 @@ impl<K: Eq + Hash + Clone> FailureLimiter<K> {
         if !self.entries.contains_key(key) && self.entries.len() >= self.capacity {
             self.evict(now);
         }
-        let e = self.entries.entry(key.clone()).or_insert(Entry {
-            window_start: now,
-            count: 0,
-            locked_until: 0,
-            strikes: 0,
-            last_lock: i64::MIN / 2,
-        });
+        let e = self.entries.entry(key.clone()).or_insert(Entry::new(now));
         if until > e.locked_until {
             e.locked_until = until;
             e.last_lock = now;

@@ -534,7 +534,13 @@ fn wrong_types_and_values() {
             "[cluster]\ntimeout = \"0s\"",
             2,
             "cluster.timeout",
-            "above 0",
+            "greater than zero",
+        ),
+        (
+            "[cluster]\ntimeout = \"1m\"",
+            2,
+            "cluster.timeout",
+            "at most `10s`",
         ),
         (
             "[cluster]\nkey_prefix = \"a b\"",

@@ -72,10 +72,7 @@ fn client(url: &str) -> Result<Client, ClusterError> {
 
 /// What was wrong with a Redis URL, without repeating it (it may carry a password).
 fn url_error(e: &redis::RedisError) -> String {
-    match e.kind() {
-        redis::ErrorKind::InvalidClientConfig => "it is not a valid redis url".to_owned(),
-        _ => "it cannot be used here (a `rediss://` url needs TLS support)".to_owned(),
-    }
+    format!("not a usable redis url ({:?})", e.kind())
 }
 
 /// One request to Redis (retried once as a whole when the connection had dropped).
@@ -112,8 +109,9 @@ impl Health {
         }
     }
 
+    /// Milliseconds since `started`, from 1 (0 is the "calls go through" mark).
     fn now_ms(&self) -> u64 {
-        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX / 2)
+        u64::try_from(self.started.elapsed().as_millis()).map_or(u64::MAX / 2, |ms| ms + 1)
     }
 
     /// May this call use Redis? During the back-off only the one call that claims the
@@ -591,5 +589,41 @@ impl Gateway {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_url_is_refused_without_repeating_it() {
+        for url in ["redis://:hunter2@[::1", "redis://:hunter2@host:notaport"] {
+            let err = client(url).map(drop).map_err(|e| e.to_string());
+            let Err(msg) = err else {
+                panic!("{url} was accepted");
+            };
+            assert!(!msg.contains("hunter2"), "{msg}");
+        }
+        assert!(client("rediss://:pw@127.0.0.1:6380/2").is_ok());
+    }
+
+    #[test]
+    fn after_a_failure_only_one_probe_goes_through_per_backoff() {
+        let h = Health::new();
+        let t = Duration::from_millis(250);
+        assert!(h.admit(t));
+        assert!(!h.is_up());
+        h.succeeded();
+        assert!(h.is_up() && h.admit(t));
+        h.failed("refused");
+        assert!(!h.is_up());
+        assert!(!h.admit(t), "the back-off lets nothing through");
+        // Once the back-off is over, exactly one call probes.
+        h.retry_at.store(1, Ordering::Release);
+        assert!(h.admit(t));
+        assert!(!h.admit(t));
+        h.succeeded();
+        assert!(h.admit(t) && h.admit(t));
     }
 }

@@ -179,17 +179,29 @@ fn assert_locked(r: &Resp, max: u64) {
 }
 
 async fn login(h: &Harness, user: &str, pw: &str) -> String {
-    let body = serde_json::json!({ "username": user, "password": pw }).to_string();
-    let r = h
-        .send_body(
-            "POST",
-            "/auth/login",
-            &[("Content-Type", "application/json")],
-            axum::body::Body::from(body),
-        )
-        .await;
+    let r = h.login(user, pw).await;
     assert_eq!(r.status, 200, "{}", r.text);
     r.json()["access_token"].as_str().unwrap().to_owned()
+}
+
+/// alice's answer (nc 1) to a fresh challenge of `h`'s digest route.
+async fn digest_request(h: &Harness, cnonce: &'static str) -> Request<'static> {
+    let r = h.get("/digest/start", &[]).await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    let challenge = &r.challenges()[0];
+    Request {
+        alg: Algorithm::Sha256,
+        user: "alice",
+        pw: "alice-pw",
+        realm: "api",
+        method: "GET",
+        uri: "/digest/a",
+        nonce: param(challenge, "nonce").unwrap(),
+        opaque: param(challenge, "opaque").unwrap(),
+        nc: 1,
+        cnonce,
+        userhash: false,
+    }
 }
 
 #[tokio::test]
@@ -387,22 +399,7 @@ async fn a_digest_nc_accepted_on_one_node_is_a_replay_on_another() {
         return;
     }
     let c = start(2, LOOSE, None, Duration::from_secs(1)).await;
-    let r = c[0].get("/digest/start", &[]).await;
-    assert_eq!(r.status, 401, "{}", r.text);
-    let challenge = &r.challenges()[0];
-    let mut req = Request {
-        alg: Algorithm::Sha256,
-        user: "alice",
-        pw: "alice-pw",
-        realm: "api",
-        method: "GET",
-        uri: "/digest/a",
-        nonce: param(challenge, "nonce").unwrap(),
-        opaque: param(challenge, "opaque").unwrap(),
-        nc: 1,
-        cnonce: "0a4f113b",
-        userhash: false,
-    };
+    let mut req = digest_request(&c[0], "0a4f113b").await;
     let r = send(&c[0], &req).await;
     assert_eq!(r.status, 200, "{}", r.text);
     // The same nc on the other node is a replay.
@@ -561,21 +558,7 @@ async fn an_unreachable_redis_leaves_local_limits_and_correct_answers() {
     let r = as_ip(b, "/api", &basic("alice", "alice-pw"), "10.1.1.2").await;
     assert_eq!(r.status, 200, "{}", r.text);
     // Digest replay protection still holds on the node.
-    let r = a.get("/digest/start", &[]).await;
-    let challenge = &r.challenges()[0];
-    let req = Request {
-        alg: Algorithm::Sha256,
-        user: "alice",
-        pw: "alice-pw",
-        realm: "api",
-        method: "GET",
-        uri: "/digest/a",
-        nonce: param(challenge, "nonce").unwrap(),
-        opaque: param(challenge, "opaque").unwrap(),
-        nc: 1,
-        cnonce: "c0ffee",
-        userhash: false,
-    };
+    let req = digest_request(a, "c0ffee").await;
     let header = req.header();
     assert_eq!(
         a.get("/digest/a", &[("Authorization", &header)])
@@ -635,15 +618,7 @@ async fn with_postgres_gone_tokens_work_and_the_rest_is_503_never_401() {
     let r = h.get("/api/posts", &[("Authorization", &bearer)]).await;
     assert_eq!(r.status, 200, "{}", r.text);
     // Everything that needs the store: 503 with Retry-After, never a 401/403.
-    let body = serde_json::json!({ "username": "bob", "password": "bob-pw" }).to_string();
-    let login = h
-        .send_body(
-            "POST",
-            "/auth/login",
-            &[("Content-Type", "application/json")],
-            axum::body::Body::from(body),
-        )
-        .await;
+    let login = h.login("bob", "bob-pw").await;
     for r in [
         h.get(
             "/api/posts",

@@ -322,6 +322,18 @@ impl Harness {
         self.send("GET", path, headers).await
     }
 
+    /// `POST /auth/login` with a JSON body.
+    pub async fn login(&self, user: &str, pw: &str) -> Resp {
+        let body = serde_json::json!({ "username": user, "password": pw }).to_string();
+        self.send_body(
+            "POST",
+            "/auth/login",
+            &[("Content-Type", "application/json")],
+            Body::from(body),
+        )
+        .await
+    }
+
     /// A token signed with the gateway's own key for a seeded user.
     pub async fn own_token(
         &self,

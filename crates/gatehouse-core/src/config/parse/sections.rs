@@ -249,12 +249,9 @@ fn cluster(ctx: &mut Ctx<'_>, t: &Table<'_, '_>, store: &StoreConfig) -> Cluster
     }
     if let Some(f) = t.get("timeout") {
         match ctx.duration(&f) {
-            Some(d) if d.is_zero() || d > std::time::Duration::from_secs(10) => {
-                ctx.error(
-                    &f.span,
-                    &f.key,
-                    "expected a duration above 0 and at most `10s`, e.g. `250ms`",
-                );
+            Some(d) if d > std::time::Duration::from_secs(10) => {
+                let msg = "expected at most `10s` (a bound on every redis call), e.g. `250ms`";
+                ctx.error(&f.span, &f.key, msg);
             }
             Some(d) => c.timeout = d,
             None => {}
