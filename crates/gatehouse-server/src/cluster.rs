@@ -279,8 +279,21 @@ impl Cluster {
     /// first command after a drop fails while the manager reconnects). `None` means "use
     /// the local state": Redis is backing off, failed or timed out.
     async fn call<T: redis::FromRedisValue>(&self, op: Op<'_>) -> Option<T> {
-        if !self.health.admit(self.timeout) {
+        let out = self.attempt(op).await;
+        if out.is_none() {
             self.fallbacks.fetch_add(1, Ordering::Relaxed);
+        }
+        out
+    }
+
+    /// Checks Redis on the command connection (not a fallback when it fails), so
+    /// `gatehouse_cluster_redis_up` and the recovery line do not wait for traffic.
+    async fn ping(&self) {
+        let _: Option<redis::Value> = self.attempt(Op::Cmd(redis::cmd("PING"))).await;
+    }
+
+    async fn attempt<T: redis::FromRedisValue>(&self, op: Op<'_>) -> Option<T> {
+        if !self.health.admit(self.timeout) {
             return None;
         }
         let attempt = async {
@@ -302,7 +315,6 @@ impl Cluster {
         };
         self.drop_manager();
         self.health.failed(&error);
-        self.fallbacks.fetch_add(1, Ordering::Relaxed);
         None
     }
 
@@ -428,6 +440,7 @@ impl Cluster {
         tokio::spawn(async move {
             let mut wait = Duration::from_millis(250);
             let mut lost = false;
+            this.ping().await;
             loop {
                 match this.subscribe_once(&gw, lost).await {
                     Subscription::GatewayGone => return,
@@ -472,6 +485,7 @@ impl Cluster {
             Ok(Err(e)) => return Subscription::Lost(e.to_string()),
             Err(_) => return Subscription::Lost("timed out".to_owned()),
         };
+        self.ping().await;
         // Whatever was published while we were not listening is in the store. Events that
         // arrive meanwhile wait in the channel.
         {
@@ -512,6 +526,7 @@ impl Cluster {
                     if gw.strong_count() == 0 {
                         return Subscription::GatewayGone;
                     }
+                    self.ping().await;
                     let pong = tokio::time::timeout(
                         PING_TIMEOUT.max(self.timeout),
                         redis::cmd("PING").query_async::<redis::Value>(&mut conn),

@@ -56,6 +56,27 @@ struct Nodes {
     _schema: pg::Schema,
 }
 
+impl Drop for Nodes {
+    /// Leaves the shared Redis as it was: every key under this test's prefix goes.
+    fn drop(&mut self) {
+        use redis::Commands as _;
+        let Ok(client) = redis::Client::open(self.redis_url.as_str()) else {
+            return;
+        };
+        let Ok(mut conn) = client.get_connection() else {
+            return;
+        };
+        let pattern = format!("{}:*", self.prefix);
+        let keys: Vec<String> = match conn.scan_match(&pattern) {
+            Ok(iter) => iter.filter_map(Result::ok).collect(),
+            Err(_) => return,
+        };
+        for chunk in keys.chunks(100) {
+            let _: redis::RedisResult<()> = redis::cmd("DEL").arg(chunk).query(&mut conn);
+        }
+    }
+}
+
 impl std::ops::Index<usize> for Nodes {
     type Output = Harness;
     fn index(&self, i: usize) -> &Harness {
