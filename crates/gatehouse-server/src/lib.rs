@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod cache;
+pub mod cluster;
 pub mod cors;
 pub mod defense;
 pub mod demo;
@@ -22,7 +23,10 @@ pub mod suspended;
 pub mod tokens;
 
 pub use gateway::{Gateway, Runtime};
-pub use serve::{StartError, admin_router, bind, build, build_with_store, public_router, serve_on};
+pub use serve::{
+    BuildOptions, StartError, admin_router, bind, build, build_with_options, build_with_store,
+    public_router, serve_on,
+};
 
 /// Installs the one crypto provider (aws-lc-rs) for rustls and jsonwebtoken. Call first in
 /// `main` and in test harnesses; calling twice is harmless.

@@ -32,8 +32,14 @@ use crate::shared::{decode_list, encode_list};
 /// Connections per node.
 const POOL_SIZE: u32 = 10;
 /// How long a caller waits for a connection (including connecting) before `Unavailable`:
-/// a database that is down answers 503 quickly instead of hanging requests.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// a database that is down answers 503 quickly instead of hanging requests. sqlx retries a
+/// refused connection until this deadline, so it bounds both a stopped and a black-holed
+/// database (an idle connection is pinged within it too).
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(1);
+/// Server-side bound of every statement of the serving pool.
+const STATEMENT_TIMEOUT: &str = "5s";
+/// How long `open` waits for the database (start-up may race the database's own).
+const OPEN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// [`Store`] on PostgreSQL through an sqlx pool.
 #[derive(Debug, Clone)]
@@ -52,16 +58,21 @@ impl PgStore {
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(url)
             .map_err(|_| StoreError::InvalidUrl("malformed postgres url".into()))?;
+        // Migrations get a connection of their own, without the statement timeout (an
+        // index build on a large table may take longer).
+        let setup = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(OPEN_TIMEOUT)
+            .connect_with(options.clone())
+            .await
+            .map_err(|e| StoreError::db("connect to postgres", redact(&e)))?;
+        let migrated = migrate::run(&setup, migrate::MIGRATIONS).await;
+        setup.close().await;
+        migrated?;
         let pool = PgPoolOptions::new()
             .max_connections(POOL_SIZE)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options)
-            .await
-            .map_err(|e| StoreError::db("connect to postgres", redact(&e)))?;
-        if let Err(e) = migrate::run(&pool, migrate::MIGRATIONS).await {
-            pool.close().await;
-            return Err(e);
-        }
+            .connect_lazy_with(options.options([("statement_timeout", STATEMENT_TIMEOUT)]));
         Ok(Self { pool })
     }
 
