@@ -525,6 +525,12 @@ fn three_nodes_share_users_revocations_throttling_and_survive_outages() {
         ms(revoke)
     );
 
+    // bob's Basic pair is verified (and cached) on a and b first: a suspension must reach
+    // their caches too. His token dies with his sessions (row 10).
+    let bob_basic = basic("bob", PASSWORD);
+    for i in [0, 1] {
+        assert_eq!(cluster.get(i, &[("Authorization", &bob_basic)]).status, 200);
+    }
     let (bob_token, _) = cluster.login(2, "bob");
     let bob_auth = bearer(&bob_token);
     let t = Instant::now();
@@ -533,7 +539,7 @@ fn three_nodes_share_users_revocations_throttling_and_survive_outages() {
         .ok();
     let suspend = cluster.until_all(
         &[0, 1],
-        &[("Authorization", &bob_auth)],
+        &[("Authorization", &bob_basic)],
         403,
         Some("account_suspended"),
         t,
@@ -542,6 +548,14 @@ fn three_nodes_share_users_revocations_throttling_and_survive_outages() {
     println!(
         "`user suspend` through node c's config enforced by a and b after {}",
         ms(suspend)
+    );
+    cluster.until_all(
+        &[0, 1],
+        &[("Authorization", &bob_auth)],
+        401,
+        Some("token_revoked"),
+        t,
+        Duration::from_secs(10),
     );
     cluster.cli(2, &["user", "unsuspend", "bob"], "").ok();
     cluster.until_all(
