@@ -35,7 +35,8 @@ pub use model::{
     SigningKey, User,
 };
 pub use postgres::PgStore;
-pub use sqlite::{AppliedMigration, SqliteStore};
+pub use shared::AppliedMigration;
+pub use sqlite::SqliteStore;
 pub use store::{BoxFuture, Store};
 
 /// Opens the store named by `url`, dispatching on its scheme:

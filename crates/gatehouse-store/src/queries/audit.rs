@@ -1,17 +1,21 @@
-//! `audit` table: the audit trail (design §6).
+//! `audit` table: the audit trail (design §6). Shared by both backends (see
+//! `src/queries.rs`); `status` and `hidden` are read and written as `i32` and `bool`, which
+//! SQLite stores as integers.
 
-use sqlx::postgres::PgRow;
-use sqlx::{PgPool, Row};
+use sqlx::{Pool, Row};
 
+use super::dialect::{Db, begin_write};
 use crate::error::StoreError;
 use crate::model::{AuditEntry, AuditKind, AuditQuery, AuditRecord};
 
-pub(super) async fn append(pool: &PgPool, records: Vec<AuditRecord>) -> Result<(), StoreError> {
+type DbRow = <Db as sqlx::Database>::Row;
+
+pub(super) async fn append(pool: &Pool<Db>, records: Vec<AuditRecord>) -> Result<(), StoreError> {
     if records.is_empty() {
         return Ok(());
     }
     let err = |e: sqlx::Error| StoreError::db("append audit", e);
-    let mut tx = pool.begin().await.map_err(err)?;
+    let mut tx = begin_write(pool).await.map_err(err)?;
     for r in &records {
         sqlx::query(
             "INSERT INTO audit (time, kind, request_id, route, method, path, client_ip, \
@@ -38,7 +42,7 @@ pub(super) async fn append(pool: &PgPool, records: Vec<AuditRecord>) -> Result<(
     tx.commit().await.map_err(err)
 }
 
-fn from_row(row: &PgRow) -> Result<AuditEntry, StoreError> {
+pub(super) fn from_row(row: &DbRow) -> Result<AuditEntry, StoreError> {
     let seq: i64 = row
         .try_get("seq")
         .map_err(|e| StoreError::db("read audit", e))?;
@@ -70,14 +74,14 @@ fn from_row(row: &PgRow) -> Result<AuditEntry, StoreError> {
     })
 }
 
-pub(super) async fn query(pool: &PgPool, q: AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
+pub(super) async fn query(pool: &Pool<Db>, q: AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
     // Static SQL: an absent filter binds NULL and matches everything.
     let rows = sqlx::query(
         "SELECT seq, time, kind, request_id, route, method, path, client_ip, principal, scheme, \
          status, error, hidden, detail FROM audit \
-         WHERE ($1::bigint IS NULL OR time >= $1) AND ($2::bigint IS NULL OR seq > $2) \
-           AND ($3::integer IS NULL OR status = $3) AND ($4::text IS NULL OR error = $4) \
-           AND ($5::text IS NULL OR principal = $5) \
+         WHERE ($1 IS NULL OR time >= $1) AND ($2 IS NULL OR seq > $2) \
+           AND ($3 IS NULL OR status = $3) AND ($4 IS NULL OR error = $4) \
+           AND ($5 IS NULL OR principal = $5) \
          ORDER BY seq DESC LIMIT $6",
     )
     .bind(q.since)

@@ -1,22 +1,27 @@
-//! `revocations` table: the access-token revocation list every node polls (row 10).
+//! `revocations` table: the access-token revocation list every node polls (row 10). Shared
+//! by both backends (see `src/queries.rs`); why the cursor never skips a row is told in each
+//! backend's `dialect` module (one writer on SQLite, an advisory lock on PostgreSQL).
 
-use sqlx::{Row, SqliteConnection, SqlitePool};
+use sqlx::{Pool, Row};
 
+use super::dialect::{Connection, Db, begin_write, lock_revocations};
 use crate::error::StoreError;
 use crate::model::{Revocation, RevocationKind};
 
 /// Inserts `revocation` unless its (kind, id) is listed already or it expired before `now`.
-/// Returns whether a row was added. Runs on the caller's connection or transaction.
+/// Returns whether a row was added. Runs in the caller's transaction and takes the
+/// revocation lock.
 pub(super) async fn record(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     revocation: &Revocation,
     now: i64,
 ) -> Result<bool, StoreError> {
     if revocation.expires_at < now {
         return Ok(false);
     }
+    lock_revocations(&mut *conn).await?;
     let done = sqlx::query(
-        "INSERT INTO revocations (kind, id, expires_at, reason) VALUES (?, ?, ?, ?)
+        "INSERT INTO revocations (kind, id, expires_at, reason) VALUES ($1, $2, $3, $4)
          ON CONFLICT (kind, id) DO NOTHING",
     )
     .bind(revocation.kind.as_str())
@@ -30,26 +35,23 @@ pub(super) async fn record(
 }
 
 pub(super) async fn revoke_token(
-    pool: &SqlitePool,
+    pool: &Pool<Db>,
     revocation: Revocation,
     now: i64,
 ) -> Result<bool, StoreError> {
-    let mut conn = pool
-        .acquire()
-        .await
-        .map_err(|e| StoreError::db("record revocation", e))?;
-    record(&mut conn, &revocation, now).await
+    let err = |e| StoreError::db("record revocation", e);
+    let mut tx = begin_write(pool).await.map_err(err)?;
+    let added = record(&mut tx, &revocation, now).await?;
+    tx.commit().await.map_err(err)?;
+    Ok(added)
 }
 
-/// `seq` is `AUTOINCREMENT` and SQLite has one writer at a time, so a row with a smaller
-/// `seq` is always committed before one with a larger `seq`: reading `seq > cursor` in order
-/// never skips a row a later read would reveal.
 pub(super) async fn since(
-    pool: &SqlitePool,
+    pool: &Pool<Db>,
     cursor: i64,
 ) -> Result<(Vec<Revocation>, i64), StoreError> {
     let rows = sqlx::query(
-        "SELECT seq, kind, id, expires_at, reason FROM revocations WHERE seq > ? ORDER BY seq",
+        "SELECT seq, kind, id, expires_at, reason FROM revocations WHERE seq > $1 ORDER BY seq",
     )
     .bind(cursor)
     .fetch_all(pool)
@@ -77,8 +79,8 @@ pub(super) async fn since(
     Ok((list, next))
 }
 
-pub(super) async fn purge(pool: &SqlitePool, now: i64) -> Result<u64, StoreError> {
-    let done = sqlx::query("DELETE FROM revocations WHERE expires_at < ?")
+pub(super) async fn purge(pool: &Pool<Db>, now: i64) -> Result<u64, StoreError> {
+    let done = sqlx::query("DELETE FROM revocations WHERE expires_at < $1")
         .bind(now)
         .execute(pool)
         .await
