@@ -45,20 +45,43 @@ impl PgStore {
     /// Refuses a database migrated by a newer build ([`StoreError::SchemaTooNew`]). Errors
     /// never repeat the URL, which may carry a password.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let options = PgConnectOptions::from_str(url)
-            .map_err(|_| StoreError::InvalidUrl("malformed postgres url".into()))?;
-        let pool = PgPoolOptions::new()
-            .max_connections(POOL_SIZE)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options)
-            .await
-            .map_err(|e| StoreError::db("connect to postgres", redact(&e)))?;
+        let pool = connect(connect_options(url)?).await?;
         if let Err(e) = queries::migrate::run(&pool, dialect::MIGRATIONS).await {
             pool.close().await;
             return Err(e);
         }
         Ok(Self { pool })
     }
+
+    /// Connects to `url` only to read it (the source of `gatehouse copy`): every transaction
+    /// is read-only (`default_transaction_read_only`), and nothing is migrated.
+    ///
+    /// `SchemaTooOld` (0 for a database without Gatehouse's tables, as when `search_path`
+    /// names the wrong schema), `SchemaTooNew` or `MigrationChanged` unless the database is at
+    /// exactly this build's schema.
+    pub async fn open_read_only(url: &str) -> Result<Self, StoreError> {
+        let options = connect_options(url)?.options([("default_transaction_read_only", "on")]);
+        let pool = connect(options).await?;
+        if let Err(e) = queries::migrate::verify(&pool, dialect::MIGRATIONS).await {
+            pool.close().await;
+            return Err(e);
+        }
+        Ok(Self { pool })
+    }
+}
+
+fn connect_options(url: &str) -> Result<PgConnectOptions, StoreError> {
+    PgConnectOptions::from_str(url)
+        .map_err(|_| StoreError::InvalidUrl("malformed postgres url".into()))
+}
+
+async fn connect(options: PgConnectOptions) -> Result<PgPool, StoreError> {
+    PgPoolOptions::new()
+        .max_connections(POOL_SIZE)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_with(options)
+        .await
+        .map_err(|e| StoreError::db("connect to postgres", redact(&e)))
 }
 
 /// A connection error without anything the URL may have carried: sqlx's configuration and

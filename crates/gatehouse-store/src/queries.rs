@@ -15,6 +15,8 @@ use super::dialect;
 
 #[path = "queries/audit.rs"]
 mod audit;
+#[path = "queries/copy.rs"]
+mod copy;
 #[path = "queries/digest.rs"]
 mod digest;
 #[path = "queries/keys.rs"]

@@ -38,11 +38,7 @@ impl SqliteStore {
     /// Refuses a database migrated by a newer build ([`StoreError::SchemaTooNew`]).
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         let target = Target::parse(url)?;
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(|e| StoreError::InvalidUrl(e.to_string()))?
-            .create_if_missing(true)
-            .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
+        let options = connect_options(url)?.create_if_missing(true);
         let pool = match target {
             // An in-memory database dies with its last connection: keep exactly one, forever.
             Target::Memory => SqlitePoolOptions::new()
@@ -67,6 +63,46 @@ impl SqliteStore {
         queries::migrate::run(&pool, dialect::MIGRATIONS).await?;
         Ok(Self { pool })
     }
+
+    /// Opens the existing database file at `url` only to read it (the source of `gatehouse
+    /// copy`): read-only connections, no migration, nothing created.
+    ///
+    /// `NotFound { what: "database" }` for a missing file, `InvalidUrl` for `sqlite::memory:`
+    /// (a new database holds nothing), and `SchemaTooOld`, `SchemaTooNew` or
+    /// `MigrationChanged` unless the database is at exactly this build's schema.
+    pub async fn open_read_only(url: &str) -> Result<Self, StoreError> {
+        if Target::parse(url)? == Target::Memory {
+            return Err(StoreError::InvalidUrl(
+                "`sqlite::memory:` is a new, empty database: there is nothing to read".into(),
+            ));
+        }
+        let options = connect_options(url)?.read_only(true);
+        let path = options.get_filename();
+        if !path.is_file() {
+            return Err(StoreError::not_found(
+                "database",
+                &path.display().to_string(),
+            ));
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(FILE_POOL_SIZE)
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::db("open database", e))?;
+        if let Err(e) = queries::migrate::verify(&pool, dialect::MIGRATIONS).await {
+            pool.close().await;
+            return Err(e);
+        }
+        Ok(Self { pool })
+    }
+}
+
+/// What every connection gets: foreign keys on, and a wait for the write lock.
+fn connect_options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
+    Ok(SqliteConnectOptions::from_str(url)
+        .map_err(|e| StoreError::InvalidUrl(e.to_string()))?
+        .foreign_keys(true)
+        .busy_timeout(BUSY_TIMEOUT))
 }
 
 /// What a `sqlite:` URL points at.

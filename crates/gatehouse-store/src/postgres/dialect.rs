@@ -49,6 +49,14 @@ pub(super) async fn begin_write(pool: &Pool<Db>) -> Result<Transaction<'static, 
     pool.begin().await
 }
 
+/// A transaction that only reads, seeing one snapshot (an export).
+pub(super) async fn begin_snapshot(
+    pool: &Pool<Db>,
+) -> Result<Transaction<'static, Db>, sqlx::Error> {
+    pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .await
+}
+
 /// Key of the advisory lock serializing revocation inserts (arbitrary, fixed: "GHREVOKE").
 const REVOCATION_LOCK: i64 = 0x4748_5245_564F_4B45;
 
@@ -61,6 +69,51 @@ pub(super) async fn lock_revocations(conn: &mut Connection) -> Result<(), StoreE
         .await
         .map(drop)
         .map_err(|e| StoreError::db("lock revocations", e))
+}
+
+/// Keeps other writers (a node already started on the target) out of an import until it
+/// commits; readers go on, and see nothing of it before the commit.
+pub(super) async fn lock_for_import(conn: &mut Connection) -> Result<(), StoreError> {
+    sqlx::query(
+        "LOCK TABLE users, api_keys, signing_keys, sessions, refresh_tokens, revocations,
+             digest_secrets, audit IN EXCLUSIVE MODE",
+    )
+    .execute(conn)
+    .await
+    .map(drop)
+    .map_err(|e| StoreError::db("lock tables for import", e))
+}
+
+/// The highest `seq` ever handed out in `table` (a `BIGSERIAL` table), 0 if none: the last
+/// value of its sequence, also after the newest rows were deleted.
+pub(super) async fn sequence_high(conn: &mut Connection, table: &str) -> Result<i64, StoreError> {
+    sqlx::query_scalar(
+        "SELECT coalesce(pg_sequence_last_value(pg_get_serial_sequence($1, 'seq')::regclass), 0)",
+    )
+    .bind(table)
+    .fetch_one(conn)
+    .await
+    .map_err(|e| StoreError::db("read sequence", e))
+}
+
+/// Makes the next `seq` of `table` greater than `high`: rows inserted with explicit `seq`
+/// values do not move a sequence.
+pub(super) async fn raise_sequence(
+    conn: &mut Connection,
+    table: &str,
+    high: i64,
+) -> Result<(), StoreError> {
+    if high < 1 {
+        // Nothing handed out yet; `setval` takes 1 at least.
+        return Ok(());
+    }
+    sqlx::query("SELECT setval(pg_get_serial_sequence($1, 'seq'), $2)")
+        .bind(table)
+        .bind(high)
+        .execute(conn)
+        .await
+        .map(drop)
+        .map_err(|e| StoreError::db("set sequence", e))
 }
 
 /// Whether a unique violation on `api_keys` is the prefix's: the constraint is named in
@@ -79,6 +132,10 @@ pub(super) const CREATE_MIGRATIONS_TABLE: &str =
     checksum    BYTEA  NOT NULL,
     applied_at  BIGINT NOT NULL
 )";
+
+/// Whether the database (its `search_path`) has a migrations table at all.
+pub(super) const MIGRATIONS_TABLE_EXISTS: &str =
+    "SELECT to_regclass('_gatehouse_migrations') IS NOT NULL";
 
 pub(super) const RECORD_MIGRATION: &str =
     "INSERT INTO _gatehouse_migrations (version, description, checksum, applied_at)

@@ -9,23 +9,30 @@ use crate::shared::{decode_list, encode_list, is_foreign_key_violation, is_uniqu
 
 type DbRow = <Db as sqlx::Database>::Row;
 
+/// Every API key column, unqualified, in the order `copy.rs` binds them.
+macro_rules! api_key_columns {
+    () => {
+        "id, prefix, hash, user_name, scopes, read_only, label, expires_at, revoked_at, \
+         created_at, last_used_at"
+    };
+}
+pub(super) use api_key_columns;
+
 /// `SELECT` of every API key column followed by `$tail`, as a `&'static str`.
 macro_rules! select_api_keys {
     ($tail:literal) => {
-        concat!(
-            "SELECT id, prefix, hash, user_name, scopes, read_only, label, expires_at, \
-             revoked_at, created_at, last_used_at FROM api_keys ",
-            $tail
-        )
+        concat!("SELECT ", api_key_columns!(), " FROM api_keys ", $tail)
     };
 }
 
-/// Every signing key column, unqualified.
+/// Every signing key column, unqualified, in the order `add_signing_key` and `copy.rs` bind
+/// them.
 macro_rules! signing_key_columns {
     () => {
         "kid, algorithm, private_pkcs8, public_key, created_at, retired_at"
     };
 }
+pub(super) use signing_key_columns;
 
 pub(super) fn api_key_from_row(row: &DbRow) -> Result<ApiKey, StoreError> {
     let id: String = row

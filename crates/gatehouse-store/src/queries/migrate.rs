@@ -7,7 +7,10 @@
 
 use sqlx::{Pool, Row};
 
-use super::dialect::{CREATE_MIGRATIONS_TABLE, Connection, Db, RECORD_MIGRATION, begin_migration};
+use super::dialect::{
+    CREATE_MIGRATIONS_TABLE, Connection, Db, MIGRATIONS_TABLE_EXISTS, RECORD_MIGRATION,
+    begin_migration,
+};
 use crate::error::StoreError;
 use crate::shared::{AppliedMigration, Migration, check_order, checksum, latest};
 
@@ -26,7 +29,10 @@ pub(crate) async fn run(pool: &Pool<Db>, migrations: &[Migration]) -> Result<(),
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| StoreError::db("create migrations table", e))?;
-            if is_applied(&mut tx, migration, migrations).await? {
+            if recorded_versions(&mut tx, migrations)
+                .await?
+                .contains(&migration.version)
+            {
                 return Ok(false);
             }
             sqlx::raw_sql(migration.sql)
@@ -62,18 +68,18 @@ pub(crate) async fn run(pool: &Pool<Db>, migrations: &[Migration]) -> Result<(),
     Ok(())
 }
 
-/// Checks every recorded migration against `migrations` and says whether `migration` is
-/// among them.
-async fn is_applied(
+/// The versions recorded in the migrations table, each checked against `migrations`:
+/// `SchemaTooNew` for a version this build does not know, `MigrationChanged` for one whose
+/// SQL differs.
+async fn recorded_versions(
     conn: &mut Connection,
-    migration: &Migration,
     migrations: &[Migration],
-) -> Result<bool, StoreError> {
+) -> Result<Vec<i64>, StoreError> {
     let recorded = sqlx::query("SELECT version, checksum FROM _gatehouse_migrations")
         .fetch_all(conn)
         .await
         .map_err(|e| StoreError::db("read migrations", e))?;
-    let mut applied = false;
+    let mut versions = Vec::with_capacity(recorded.len());
     for row in &recorded {
         let version: i64 = row
             .try_get("version")
@@ -91,10 +97,36 @@ async fn is_applied(
             Some(known) if checksum(known.sql) != sum => {
                 return Err(StoreError::MigrationChanged { version });
             }
-            Some(_) => applied |= version == migration.version,
+            Some(_) => versions.push(version),
         }
     }
-    Ok(applied)
+    Ok(versions)
+}
+
+/// Checks, without changing anything, that the database is at exactly the schema of
+/// `migrations`: `SchemaTooOld` when a step is missing (0 for a database without any, such
+/// as an empty one or another program's), else as [`run`] refuses.
+pub(crate) async fn verify(pool: &Pool<Db>, migrations: &[Migration]) -> Result<(), StoreError> {
+    let mut conn = pool
+        .acquire()
+        .await
+        .map_err(|e| StoreError::db("read migrations", e))?;
+    let has_table: bool = sqlx::query_scalar(MIGRATIONS_TABLE_EXISTS)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|e| StoreError::db("read migrations", e))?;
+    let versions = if has_table {
+        recorded_versions(&mut conn, migrations).await?
+    } else {
+        Vec::new()
+    };
+    if versions.len() < migrations.len() {
+        return Err(StoreError::SchemaTooOld {
+            found: versions.iter().copied().max().unwrap_or(0),
+            supported: latest(migrations),
+        });
+    }
+    Ok(())
 }
 
 pub(crate) async fn applied(pool: &Pool<Db>) -> Result<Vec<AppliedMigration>, StoreError> {

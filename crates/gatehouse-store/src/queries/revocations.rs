@@ -6,7 +6,17 @@ use sqlx::{Pool, Row};
 
 use super::dialect::{Connection, Db, begin_write, lock_revocations};
 use crate::error::StoreError;
-use crate::model::{Revocation, RevocationKind};
+use crate::model::{Revocation, RevocationEntry, RevocationKind};
+
+type DbRow = <Db as sqlx::Database>::Row;
+
+/// Every revocation column, unqualified, in the order `copy.rs` binds them.
+macro_rules! revocation_columns {
+    () => {
+        "seq, kind, id, expires_at, reason"
+    };
+}
+pub(super) use revocation_columns;
 
 /// Inserts `revocation` unless its (kind, id) is listed already or it expired before `now`.
 /// Returns whether a row was added. Runs in the caller's transaction and takes the
@@ -50,9 +60,11 @@ pub(super) async fn since(
     pool: &Pool<Db>,
     cursor: i64,
 ) -> Result<(Vec<Revocation>, i64), StoreError> {
-    let rows = sqlx::query(
-        "SELECT seq, kind, id, expires_at, reason FROM revocations WHERE seq > $1 ORDER BY seq",
-    )
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        revocation_columns!(),
+        " FROM revocations WHERE seq > $1 ORDER BY seq"
+    ))
     .bind(cursor)
     .fetch_all(pool)
     .await
@@ -60,23 +72,32 @@ pub(super) async fn since(
     let mut next = cursor;
     let mut list = Vec::with_capacity(rows.len());
     for row in &rows {
-        let seq: i64 = row
-            .try_get("seq")
-            .map_err(|e| StoreError::db("read revocations", e))?;
-        let key = seq.to_string();
-        let read = |e: sqlx::Error| StoreError::corrupt("revocation", &key, e);
-        let kind: String = row.try_get("kind").map_err(read)?;
-        let kind = RevocationKind::parse(&kind)
-            .ok_or_else(|| StoreError::corrupt("revocation", &key, "unknown kind"))?;
-        list.push(Revocation {
+        let entry = entry_from_row(row)?;
+        next = next.max(entry.seq);
+        list.push(entry.revocation);
+    }
+    Ok((list, next))
+}
+
+/// A row of [`revocation_columns`].
+pub(super) fn entry_from_row(row: &DbRow) -> Result<RevocationEntry, StoreError> {
+    let seq: i64 = row
+        .try_get("seq")
+        .map_err(|e| StoreError::db("read revocations", e))?;
+    let key = seq.to_string();
+    let read = |e: sqlx::Error| StoreError::corrupt("revocation", &key, e);
+    let kind: String = row.try_get("kind").map_err(read)?;
+    let kind = RevocationKind::parse(&kind)
+        .ok_or_else(|| StoreError::corrupt("revocation", &key, "unknown kind"))?;
+    Ok(RevocationEntry {
+        seq,
+        revocation: Revocation {
             id: row.try_get("id").map_err(read)?,
             kind,
             expires_at: row.try_get("expires_at").map_err(read)?,
             reason: row.try_get("reason").map_err(read)?,
-        });
-        next = next.max(seq);
-    }
-    Ok((list, next))
+        },
+    })
 }
 
 pub(super) async fn purge(pool: &Pool<Db>, now: i64) -> Result<u64, StoreError> {

@@ -19,13 +19,15 @@ type DbRow = <Db as sqlx::Database>::Row;
 /// Reason recorded when a used refresh token comes back.
 const REUSE_REASON: &str = "refresh token reuse";
 
-/// Session columns, unqualified (they are also valid in `RETURNING`).
+/// Session columns, unqualified (they are also valid in `RETURNING`), in the order
+/// `copy.rs` binds them.
 macro_rules! session_columns {
     () => {
         "id, user_name, acr, auth_time, created_at, expires_at, revoked_at, revoke_reason, \
          last_refresh_at"
     };
 }
+pub(super) use session_columns;
 
 pub(super) fn from_row(row: &DbRow) -> Result<Session, StoreError> {
     let id: String = row

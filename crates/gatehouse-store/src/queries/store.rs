@@ -2,11 +2,11 @@
 //! shared query of its table module on the backend's pool.
 
 use super::dialect::{Backend, MIGRATIONS};
-use super::{audit, digest, keys, migrate, revocations, sessions, users};
+use super::{audit, copy, digest, keys, migrate, revocations, sessions, users};
 use crate::error::StoreError;
 use crate::model::{
-    ApiKey, AuditEntry, AuditQuery, AuditRecord, DigestAlgorithm, DigestHa1, NewApiKey, NewSession,
-    NewUser, Revocation, RotateOutcome, Session, SigningKey, User,
+    ApiKey, AuditEntry, AuditQuery, AuditRecord, DigestAlgorithm, DigestHa1, Export, NewApiKey,
+    NewSession, NewUser, RecordCounts, Revocation, RotateOutcome, Session, SigningKey, User,
 };
 use crate::shared::{AppliedMigration, latest};
 use crate::store::{BoxFuture, Store};
@@ -199,5 +199,18 @@ impl Store for Backend {
     }
     fn query_audit(&self, query: AuditQuery) -> BoxFuture<'_, Vec<AuditEntry>> {
         Box::pin(audit::query(&self.pool, query))
+    }
+
+    fn export(&self) -> BoxFuture<'_, Export> {
+        Box::pin(copy::export(&self.pool))
+    }
+    fn export_audit(&self, after_seq: i64, limit: u32) -> BoxFuture<'_, Vec<AuditEntry>> {
+        Box::pin(copy::export_audit(&self.pool, after_seq, limit))
+    }
+    fn count_records(&self) -> BoxFuture<'_, RecordCounts> {
+        Box::pin(copy::count_records(&self.pool))
+    }
+    fn import_from<'a>(&'a self, source: &'a dyn Store) -> BoxFuture<'a, RecordCounts> {
+        Box::pin(copy::import(&self.pool, source))
     }
 }

@@ -9,14 +9,19 @@ use crate::shared::{decode_list, encode_list, found, is_unique_violation};
 
 type DbRow = <Db as sqlx::Database>::Row;
 
+/// The columns of a [`User`], unqualified, in the order `copy.rs` binds them.
+macro_rules! user_columns {
+    () => {
+        "name, password_hash, roles, tenant, suspended_at, suspended_reason, created_at, \
+         mfa_secret"
+    };
+}
+pub(super) use user_columns;
+
 /// `SELECT` of every user column followed by `$tail`, as a `&'static str`.
 macro_rules! select_users {
     ($tail:literal) => {
-        concat!(
-            "SELECT name, password_hash, roles, tenant, suspended_at, suspended_reason, \
-             created_at, mfa_secret FROM users ",
-            $tail
-        )
+        concat!("SELECT ", user_columns!(), " FROM users ", $tail)
     };
 }
 

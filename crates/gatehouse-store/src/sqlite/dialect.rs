@@ -41,8 +41,56 @@ pub(super) async fn begin_write(pool: &Pool<Db>) -> Result<Transaction<'static, 
     pool.begin_with("BEGIN IMMEDIATE").await
 }
 
+/// A transaction that only reads, seeing one snapshot: in WAL mode a deferred `BEGIN`
+/// keeps the snapshot of its first read until it ends.
+pub(super) async fn begin_snapshot(
+    pool: &Pool<Db>,
+) -> Result<Transaction<'static, Db>, sqlx::Error> {
+    pool.begin().await
+}
+
 /// Revocation inserts need no lock here (see the module docs).
 pub(super) async fn lock_revocations(_conn: &mut Connection) -> Result<(), StoreError> {
+    Ok(())
+}
+
+/// Keeps other writers out of an import: `BEGIN IMMEDIATE` already did.
+pub(super) async fn lock_for_import(_conn: &mut Connection) -> Result<(), StoreError> {
+    Ok(())
+}
+
+/// The highest `seq` ever handed out in `table` (an `AUTOINCREMENT` table), 0 if none:
+/// SQLite keeps it in `sqlite_sequence`, also after the newest rows were deleted.
+pub(super) async fn sequence_high(conn: &mut Connection, table: &str) -> Result<i64, StoreError> {
+    sqlx::query_scalar("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = $1), 0)")
+        .bind(table)
+        .fetch_one(conn)
+        .await
+        .map_err(|e| StoreError::db("read sequence", e))
+}
+
+/// Makes the next `seq` of `table` greater than `high`. Rows inserted with explicit `seq`
+/// values already moved it to their maximum; this also keeps purged numbers unused.
+pub(super) async fn raise_sequence(
+    conn: &mut Connection,
+    table: &str,
+    high: i64,
+) -> Result<(), StoreError> {
+    let err = |e| StoreError::db("set sequence", e);
+    let done = sqlx::query("UPDATE sqlite_sequence SET seq = max(seq, $2) WHERE name = $1")
+        .bind(table)
+        .bind(high)
+        .execute(&mut *conn)
+        .await
+        .map_err(err)?;
+    if done.rows_affected() == 0 && high > 0 {
+        sqlx::query("INSERT INTO sqlite_sequence (name, seq) VALUES ($1, $2)")
+            .bind(table)
+            .bind(high)
+            .execute(conn)
+            .await
+            .map_err(err)?;
+    }
     Ok(())
 }
 
@@ -63,6 +111,10 @@ pub(super) const CREATE_MIGRATIONS_TABLE: &str =
     checksum    BLOB    NOT NULL,
     applied_at  INTEGER NOT NULL
 ) STRICT";
+
+/// Whether the database has a migrations table at all (a file of another program has not).
+pub(super) const MIGRATIONS_TABLE_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM sqlite_master
+     WHERE type = 'table' AND name = '_gatehouse_migrations')";
 
 pub(super) const RECORD_MIGRATION: &str =
     "INSERT INTO _gatehouse_migrations (version, description, checksum, applied_at)
