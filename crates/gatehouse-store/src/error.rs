@@ -42,7 +42,7 @@ pub enum StoreError {
     MigrationChanged { version: i64 },
     /// An import found records in the store it was to fill
     /// ([`Store::import_from`](crate::Store::import_from)). Nothing was written.
-    #[error("store is not empty (it holds {holds}): import only into an empty store")]
+    #[error("store is not empty ({holds}): import only into an empty store")]
     NotEmpty { holds: String },
     /// After an import, some table holds a different number of rows than its source (which
     /// changed during the copy, or lost rows on the way). Nothing was written.

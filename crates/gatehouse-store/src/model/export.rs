@@ -126,13 +126,13 @@ impl RecordCounts {
         self.tables().iter().all(|&(_, n)| n == 0)
     }
 
-    /// The tables that hold rows, as `2 users, 1 signing_keys`; `nothing` when empty.
+    /// The tables that hold rows, as `users: 2, signing_keys: 1`; `nothing` when empty.
     pub fn summary(&self) -> String {
         let parts: Vec<String> = self
             .tables()
             .iter()
             .filter(|&&(_, n)| n > 0)
-            .map(|(table, n)| format!("{n} {table}"))
+            .map(|(table, n)| format!("{table}: {n}"))
             .collect();
         if parts.is_empty() {
             "nothing".to_owned()
@@ -154,7 +154,7 @@ mod tests {
             ..RecordCounts::default()
         };
         assert!(!counts.is_empty());
-        assert_eq!(counts.summary(), "2 users, 1 signing_keys");
+        assert_eq!(counts.summary(), "users: 2, signing_keys: 1");
         assert_eq!(counts.tables()[2], ("signing_keys", 1));
         assert!(RecordCounts::default().is_empty());
         assert_eq!(RecordCounts::default().summary(), "nothing");

@@ -25,10 +25,18 @@ pub(crate) async fn run(pool: &Pool<Db>, migrations: &[Migration]) -> Result<(),
     for migration in migrations {
         let mut tx = begin_migration(pool).await?;
         let step = async {
-            sqlx::query(CREATE_MIGRATIONS_TABLE)
-                .execute(&mut *tx)
+            // Created only when missing (PostgreSQL would log a notice for each step that
+            // runs `CREATE TABLE IF NOT EXISTS` on an existing table).
+            let has_table: bool = sqlx::query_scalar(MIGRATIONS_TABLE_EXISTS)
+                .fetch_one(&mut *tx)
                 .await
-                .map_err(|e| StoreError::db("create migrations table", e))?;
+                .map_err(|e| StoreError::db("read migrations", e))?;
+            if !has_table {
+                sqlx::query(CREATE_MIGRATIONS_TABLE)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| StoreError::db("create migrations table", e))?;
+            }
             if recorded_versions(&mut tx, migrations)
                 .await?
                 .contains(&migration.version)

@@ -276,7 +276,7 @@ pub async fn copy_refuses_a_non_empty_target(source: &dyn Store, target: &dyn St
     assert_eq!(
         err,
         Some(StoreError::NotEmpty {
-            holds: "1 signing_keys".into()
+            holds: "signing_keys: 1".into()
         })
     );
     assert_eq!(target.export().await?, target_before);
