@@ -84,17 +84,10 @@ pub(super) async fn lock_for_import(conn: &mut Connection) -> Result<(), StoreEr
     .map_err(|e| StoreError::db("lock tables for import", e))
 }
 
-/// The highest `seq` ever handed out in `table` (a `BIGSERIAL` table), 0 if none: the last
-/// value of its sequence, also after the newest rows were deleted.
-pub(super) async fn sequence_high(conn: &mut Connection, table: &str) -> Result<i64, StoreError> {
-    sqlx::query_scalar(
-        "SELECT coalesce(pg_sequence_last_value(pg_get_serial_sequence($1, 'seq')::regclass), 0)",
-    )
-    .bind(table)
-    .fetch_one(conn)
-    .await
-    .map_err(|e| StoreError::db("read sequence", e))
-}
+/// The highest `seq` ever handed out in table `$1` (a `BIGSERIAL` table), 0 if none: the
+/// last value of its sequence, also after the newest rows were deleted.
+pub(super) const SEQUENCE_HIGH: &str =
+    "SELECT coalesce(pg_sequence_last_value(pg_get_serial_sequence($1, 'seq')::regclass), 0)";
 
 /// Makes the next `seq` of `table` greater than `high`: rows inserted with explicit `seq`
 /// values do not move a sequence.

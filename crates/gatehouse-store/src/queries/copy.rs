@@ -14,8 +14,8 @@ use sqlx::{Pool, QueryBuilder, Row};
 
 use super::audit::{self, audit_columns};
 use super::dialect::{
-    Connection, Db, begin_snapshot, begin_write, bytewise, lock_for_import, raise_sequence,
-    sequence_high,
+    Connection, Db, SEQUENCE_HIGH, begin_snapshot, begin_write, bytewise, lock_for_import,
+    raise_sequence,
 };
 use super::keys::{self, api_key_columns, signing_key_columns};
 use super::revocations::{self, revocation_columns};
@@ -411,6 +411,15 @@ async fn insert<T>(
             .map_err(|e| StoreError::db("import", e))?;
     }
     Ok(())
+}
+
+/// The highest `seq` ever handed out in `table` (see the dialect's `SEQUENCE_HIGH`).
+async fn sequence_high(conn: &mut Connection, table: &str) -> Result<i64, StoreError> {
+    sqlx::query_scalar(SEQUENCE_HIGH)
+        .bind(table)
+        .fetch_one(conn)
+        .await
+        .map_err(|e| StoreError::db("read sequence", e))
 }
 
 /// Runs `sql` and maps every row.

@@ -59,15 +59,10 @@ pub(super) async fn lock_for_import(_conn: &mut Connection) -> Result<(), StoreE
     Ok(())
 }
 
-/// The highest `seq` ever handed out in `table` (an `AUTOINCREMENT` table), 0 if none:
+/// The highest `seq` ever handed out in table `$1` (an `AUTOINCREMENT` table), 0 if none:
 /// SQLite keeps it in `sqlite_sequence`, also after the newest rows were deleted.
-pub(super) async fn sequence_high(conn: &mut Connection, table: &str) -> Result<i64, StoreError> {
-    sqlx::query_scalar("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = $1), 0)")
-        .bind(table)
-        .fetch_one(conn)
-        .await
-        .map_err(|e| StoreError::db("read sequence", e))
-}
+pub(super) const SEQUENCE_HIGH: &str =
+    "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = $1), 0)";
 
 /// Makes the next `seq` of `table` greater than `high`. Rows inserted with explicit `seq`
 /// values already moved it to their maximum; this also keeps purged numbers unused.

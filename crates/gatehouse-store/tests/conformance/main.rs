@@ -65,6 +65,22 @@ pub async fn sqlite_file(label: &str) -> Result<Option<(Arc<dyn Store>, TempDir)
     Ok(Some((Arc::new(store), dir)))
 }
 
+/// Asserts that `tables` (of a migrated schema, without `_gatehouse_migrations`) are the
+/// ones `gatehouse copy` moves (`RecordCounts::tables`): a new table cannot be forgotten.
+pub fn assert_every_table_copied(tables: Vec<String>) {
+    let copied: std::collections::BTreeSet<String> = gatehouse_store::RecordCounts::default()
+        .tables()
+        .iter()
+        .map(|(table, _)| (*table).to_owned())
+        .collect();
+    assert_eq!(
+        tables
+            .into_iter()
+            .collect::<std::collections::BTreeSet<_>>(),
+        copied
+    );
+}
+
 /// One `#[tokio::test]` per (backend, case).
 macro_rules! conformance {
     ($( $backend:ident => |$label:ident| $open:expr ;)+) => {$(

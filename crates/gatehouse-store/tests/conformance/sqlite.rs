@@ -1,10 +1,9 @@
 //! SQLite-specific behaviour: files, WAL, migrations across opens, concurrent writers,
 //! read-only opening (the source of a copy).
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use gatehouse_store::{NewUser, RecordCounts, SqliteStore, Store, StoreError, open_store};
+use gatehouse_store::{NewUser, SqliteStore, Store, StoreError, open_store};
 use sqlx::Connection as _;
 use sqlx::sqlite::SqliteConnection;
 
@@ -268,20 +267,13 @@ async fn every_table_of_the_schema_is_copied() -> TestResult {
     let url = dir.sqlite_url("g.db");
     SqliteStore::open(&url).await?.close().await;
     let mut conn = SqliteConnection::connect(&url).await?;
-    let tables: BTreeSet<String> = sqlx::query_scalar(
+    let tables = sqlx::query_scalar(
         "SELECT name FROM sqlite_master WHERE type = 'table'
            AND name NOT LIKE 'sqlite_%' AND name <> '_gatehouse_migrations'",
     )
     .fetch_all(&mut conn)
-    .await?
-    .into_iter()
-    .collect();
+    .await?;
     conn.close().await?;
-    let copied: BTreeSet<String> = RecordCounts::default()
-        .tables()
-        .iter()
-        .map(|(table, _)| (*table).to_owned())
-        .collect();
-    assert_eq!(tables, copied);
+    crate::assert_every_table_copied(tables);
     Ok(())
 }

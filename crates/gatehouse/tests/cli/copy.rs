@@ -215,13 +215,10 @@ impl Schema {
         }
     }
 
+    /// The test URL with this schema as `search_path` (the form `[store] url` takes).
     fn url(&self) -> String {
-        let sep = if self.base.contains('?') { '&' } else { '?' };
-        format!(
-            "{}{sep}options=-c%20search_path%3D{n}&application_name={n}",
-            self.base,
-            n = self.name
-        )
+        let sep = if self.base.contains('?') { "&" } else { "?" };
+        format!("{}{sep}options=-c%20search_path%3D{}", self.base, self.name)
     }
 }
 
