@@ -173,7 +173,6 @@ pub(super) async fn import(
     pool: &Pool<Db>,
     source: &dyn Store,
 ) -> Result<RecordCounts, StoreError> {
-    let export = source.export().await?;
     let err = |e| StoreError::db("import", e);
     let mut tx = begin_write(pool).await.map_err(err)?;
     lock_for_import(&mut tx).await?;
@@ -185,6 +184,7 @@ pub(super) async fn import(
         });
     }
     // On any error below, dropping `tx` rolls everything back.
+    let export = source.export().await?;
     let mut copied = write(&mut tx, &export).await?;
     let mut after = 0;
     loop {

@@ -208,7 +208,7 @@ impl Schema {
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
         // `name` is [a-z0-9_] only.
-        block_on(base, &format!("CREATE SCHEMA \"{name}\""));
+        run_sql(base, &format!("CREATE SCHEMA \"{name}\"")).expect("create the test schema");
         Self {
             base: base.to_owned(),
             name,
@@ -224,29 +224,25 @@ impl Schema {
 
 impl Drop for Schema {
     fn drop(&mut self) {
-        block_on(
-            &self.base,
-            &format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.name),
-        );
+        let sql = format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.name);
+        if let Err(e) = run_sql(&self.base, &sql) {
+            eprintln!("could not drop test schema {}: {e}", self.name);
+        }
     }
 }
 
 /// Runs one statement on `url` from a runtime of its own.
-fn block_on(url: &str, sql: &str) {
+fn run_sql(url: &str, sql: &str) -> Result<(), sqlx::Error> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()
-        .expect("a runtime");
+        .build()?;
     rt.block_on(async {
-        let mut conn = PgConnection::connect(url)
-            .await
-            .expect("connect to postgres");
+        let mut conn = PgConnection::connect(url).await?;
         sqlx::query(AssertSqlSafe(sql.to_owned()))
             .execute(&mut conn)
-            .await
-            .expect("run statement");
-        conn.close().await.expect("close");
-    });
+            .await?;
+        conn.close().await
+    })
 }
 
 #[test]
