@@ -1,6 +1,7 @@
 //! The commands behind the CLI.
 
 mod audit;
+mod copy;
 mod demo;
 mod digest;
 mod explain;
@@ -130,6 +131,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(c) => audit::audit(c).await,
         Command::Migrate(arg) => migrate(&arg).await,
         Command::Mock(a) => mock::mock(a).await,
+        Command::Copy { from, to } => copy::copy(&from, &to).await,
     }
 }
 

@@ -358,7 +358,7 @@ fn user_suspend_revokes_sessions() {
 }
 
 /// The TOTP code of now for a base32 secret (RFC 6238: SHA-1, 30 s steps, 6 digits).
-fn totp_now(secret_b32: &str) -> (String, i64) {
+pub fn totp_now(secret_b32: &str) -> (String, i64) {
     let secret = totp::base32_decode(secret_b32).expect("a base32 secret");
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -1,17 +1,31 @@
-//! `audit` table: the audit trail (design §6).
+//! `audit` table: the audit trail (design §6). Shared by both backends (see
+//! `src/queries.rs`); `status` and `hidden` are read and written as `i32` and `bool`, which
+//! SQLite stores as integers.
 
-use sqlx::postgres::PgRow;
-use sqlx::{PgPool, Row};
+use sqlx::{Pool, Row};
 
+use super::dialect::{Db, begin_write};
 use crate::error::StoreError;
 use crate::model::{AuditEntry, AuditKind, AuditQuery, AuditRecord};
 
-pub(super) async fn append(pool: &PgPool, records: Vec<AuditRecord>) -> Result<(), StoreError> {
+type DbRow = <Db as sqlx::Database>::Row;
+
+/// Every audit column, unqualified, in the order `copy.rs` binds them (`append` binds them
+/// after `seq`).
+macro_rules! audit_columns {
+    () => {
+        "seq, time, kind, request_id, route, method, path, client_ip, principal, scheme, \
+         status, error, hidden, detail"
+    };
+}
+pub(super) use audit_columns;
+
+pub(super) async fn append(pool: &Pool<Db>, records: Vec<AuditRecord>) -> Result<(), StoreError> {
     if records.is_empty() {
         return Ok(());
     }
     let err = |e: sqlx::Error| StoreError::db("append audit", e);
-    let mut tx = pool.begin().await.map_err(err)?;
+    let mut tx = begin_write(pool).await.map_err(err)?;
     for r in &records {
         sqlx::query(
             "INSERT INTO audit (time, kind, request_id, route, method, path, client_ip, \
@@ -38,7 +52,7 @@ pub(super) async fn append(pool: &PgPool, records: Vec<AuditRecord>) -> Result<(
     tx.commit().await.map_err(err)
 }
 
-fn from_row(row: &PgRow) -> Result<AuditEntry, StoreError> {
+pub(super) fn from_row(row: &DbRow) -> Result<AuditEntry, StoreError> {
     let seq: i64 = row
         .try_get("seq")
         .map_err(|e| StoreError::db("read audit", e))?;
@@ -70,16 +84,39 @@ fn from_row(row: &PgRow) -> Result<AuditEntry, StoreError> {
     })
 }
 
-pub(super) async fn query(pool: &PgPool, q: AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
+/// Up to `limit` entries with `seq > after_seq`, oldest first: one page of a walk through
+/// the whole trail by `seq` (the primary key, so each page is one index range).
+pub(super) async fn page(
+    pool: &Pool<Db>,
+    after_seq: i64,
+    limit: u32,
+) -> Result<Vec<AuditEntry>, StoreError> {
+    sqlx::query(concat!(
+        "SELECT ",
+        audit_columns!(),
+        " FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2"
+    ))
+    .bind(after_seq)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await
+    .map_err(|e| StoreError::db("read audit", e))?
+    .iter()
+    .map(from_row)
+    .collect()
+}
+
+pub(super) async fn query(pool: &Pool<Db>, q: AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
     // Static SQL: an absent filter binds NULL and matches everything.
-    let rows = sqlx::query(
-        "SELECT seq, time, kind, request_id, route, method, path, client_ip, principal, scheme, \
-         status, error, hidden, detail FROM audit \
-         WHERE ($1::bigint IS NULL OR time >= $1) AND ($2::bigint IS NULL OR seq > $2) \
-           AND ($3::integer IS NULL OR status = $3) AND ($4::text IS NULL OR error = $4) \
-           AND ($5::text IS NULL OR principal = $5) \
-         ORDER BY seq DESC LIMIT $6",
-    )
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        audit_columns!(),
+        " FROM audit \
+         WHERE ($1 IS NULL OR time >= $1) AND ($2 IS NULL OR seq > $2) \
+           AND ($3 IS NULL OR status = $3) AND ($4 IS NULL OR error = $4) \
+           AND ($5 IS NULL OR principal = $5) \
+         ORDER BY seq DESC LIMIT $6"
+    ))
     .bind(q.since)
     .bind(q.after_seq)
     .bind(q.status.map(i32::from))
