@@ -51,18 +51,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-  local p
-  for _ in $(seq 200); do
-    p=$((20000 + RANDOM % 20000))
-    if ! ss -Htln "sport = :$p" | grep -q .; then echo "$p"; return; fi
-  done
-  echo "cluster.sh: no free port found" >&2; exit 1
-}
-wait_http() {
-  for _ in $(seq 200); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done
-  echo "cluster.sh: $1 did not come up" >&2; exit 1
-}
+. "$ROOT/bench/lib.sh"
 
 UP=$(free_port)
 mkdir -p "$TMP/up/logs"

@@ -323,27 +323,7 @@ auth = ["bearer", "basic", "api_key"]
     }
 
     fn post(&self, node: usize, path: &str, headers: &[(&str, &str)], body: &Value) -> Response {
-        use std::io::{Read as _, Write as _};
-        let addr = self.nodes[node].addr;
-        let body = body.to_string();
-        let mut s =
-            std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(30)))
-            .expect("timeout");
-        let mut req = format!(
-            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\n",
-            body.len()
-        );
-        for (n, v) in headers {
-            req.push_str(&format!("{n}: {v}\r\n"));
-        }
-        req.push_str("\r\n");
-        req.push_str(&body);
-        s.write_all(req.as_bytes()).expect("send");
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw).expect("read");
-        support::parse_response(&raw, false).expect("an HTTP response")
+        support::send(self.nodes[node].addr, path, headers, Some(body))
     }
 
     /// `POST /auth/login` on `node`: (access token, refresh token).

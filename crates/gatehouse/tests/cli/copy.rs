@@ -13,7 +13,8 @@ use serde_json::json;
 use sqlx::{AssertSqlSafe, Connection as _, PgConnection};
 
 use crate::digest::{curl, htdigest_line};
-use crate::identity::{Tokens, body, send, totp_now};
+use crate::identity::{Tokens, body, totp_now};
+use crate::support::send;
 use crate::support::{Env, Output, Running, Upstream, basic, free_addr, http, poll, run_in};
 
 /// A gateway accepting every scheme the records of the test prove.
