@@ -20,34 +20,59 @@ macro_rules! audit_columns {
 }
 pub(super) use audit_columns;
 
+/// Records per `INSERT` statement (13 parameters each, far below either backend's limit).
+const ROWS_PER_INSERT: usize = 32;
+
+/// `INSERT … VALUES ($1, …, $13), ($14, …), …` for `rows` records. Built from constants
+/// only: no input reaches the SQL text.
+fn insert_sql(rows: usize) -> String {
+    use std::fmt::Write as _;
+    let mut sql = String::with_capacity(160 + rows * 70);
+    sql.push_str(
+        "INSERT INTO audit (time, kind, request_id, route, method, path, client_ip, \
+         principal, scheme, status, error, hidden, detail) VALUES ",
+    );
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for col in 0..13 {
+            let sep = if col == 0 { "" } else { ", " };
+            let _ = write!(sql, "{sep}${}", row * 13 + col + 1);
+        }
+        sql.push(')');
+    }
+    sql
+}
+
 pub(super) async fn append(pool: &Pool<Db>, records: Vec<AuditRecord>) -> Result<(), StoreError> {
     if records.is_empty() {
         return Ok(());
     }
     let err = |e: sqlx::Error| StoreError::db("append audit", e);
     let mut tx = begin_write(pool).await.map_err(err)?;
-    for r in &records {
-        sqlx::query(
-            "INSERT INTO audit (time, kind, request_id, route, method, path, client_ip, \
-             principal, scheme, status, error, hidden, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        )
-        .bind(r.time)
-        .bind(r.kind.as_str())
-        .bind(&r.request_id)
-        .bind(&r.route)
-        .bind(&r.method)
-        .bind(&r.path)
-        .bind(&r.client_ip)
-        .bind(&r.principal)
-        .bind(&r.scheme)
-        .bind(i32::from(r.status))
-        .bind(&r.error)
-        .bind(r.hidden)
-        .bind(&r.detail)
-        .execute(&mut *tx)
-        .await
-        .map_err(err)?;
+    // Many rows per statement: a statement is a round trip (to SQLite's worker thread or to
+    // the PostgreSQL server), which costs more than the insert itself when it carries one
+    // record. The strings move into the bindings instead of being copied.
+    let mut rows = records.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<AuditRecord> = rows.by_ref().take(ROWS_PER_INSERT).collect();
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(insert_sql(chunk.len())));
+        for r in chunk {
+            q = q
+                .bind(r.time)
+                .bind(r.kind.as_str())
+                .bind(r.request_id)
+                .bind(r.route)
+                .bind(r.method)
+                .bind(r.path)
+                .bind(r.client_ip)
+                .bind(r.principal)
+                .bind(r.scheme)
+                .bind(i32::from(r.status))
+                .bind(r.error)
+                .bind(r.hidden)
+                .bind(r.detail);
+        }
+        q.execute(&mut *tx).await.map_err(err)?;
     }
     tx.commit().await.map_err(err)
 }
