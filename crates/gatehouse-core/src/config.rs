@@ -22,6 +22,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub upstream: Option<UpstreamConfig>,
     pub store: StoreConfig,
+    pub cluster: ClusterConfig,
     pub tokens: TokensConfig,
     pub issuers: Vec<IssuerConfig>,
     pub throttle: ThrottleConfig,
@@ -117,6 +118,30 @@ impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             url: "sqlite://gatehouse.db".to_owned(),
+        }
+    }
+}
+
+/// `[cluster]`: several nodes sharing throttling counters, quotas, Digest nonce counts and
+/// revocation fan-out through Redis (design §5). Absent `redis_url` = one node.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// `redis://host:port/db` or `rediss://…` (TLS). `None` runs as a single node.
+    pub redis_url: Option<String>,
+    /// Start of every Redis key and of the pub/sub channel, so several deployments (or test
+    /// runs) can share one Redis. Default `"gatehouse"`.
+    pub key_prefix: String,
+    /// Bound on every Redis call; past it the node falls back to its local state. Default
+    /// 250 ms.
+    pub timeout: Duration,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            redis_url: None,
+            key_prefix: "gatehouse".to_owned(),
+            timeout: Duration::from_millis(250),
         }
     }
 }

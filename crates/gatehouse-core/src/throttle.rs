@@ -26,6 +26,18 @@ struct Entry {
     last_lock: i64,
 }
 
+impl Entry {
+    fn new(now: i64) -> Self {
+        Self {
+            window_start: now,
+            count: 0,
+            locked_until: 0,
+            strikes: 0,
+            last_lock: i64::MIN / 2,
+        }
+    }
+}
+
 /// Counts failures per key and locks keys that fail too often.
 #[derive(Debug)]
 pub struct FailureLimiter<K> {
@@ -58,13 +70,7 @@ impl<K: Eq + Hash + Clone> FailureLimiter<K> {
         }
         let per = self.per;
         let max = self.max;
-        let e = self.entries.entry(key.clone()).or_insert(Entry {
-            window_start: now,
-            count: 0,
-            locked_until: 0,
-            strikes: 0,
-            last_lock: i64::MIN / 2,
-        });
+        let e = self.entries.entry(key.clone()).or_insert(Entry::new(now));
         if now >= e.window_start + per {
             e.window_start = now;
             e.count = 0;
@@ -83,6 +89,24 @@ impl<K: Eq + Hash + Clone> FailureLimiter<K> {
         e.count = 0;
         e.window_start = now;
         Some(u64::try_from(lock).unwrap_or(1))
+    }
+
+    /// Locks `key` until `until` (unix seconds) without counting a failure: a lock decided
+    /// elsewhere (another node of a cluster) mirrored here. An existing longer lock stays.
+    pub fn lock_until(&mut self, key: &K, until: i64, now: i64) {
+        if until <= now {
+            return;
+        }
+        if !self.entries.contains_key(key) && self.entries.len() >= self.capacity {
+            self.evict(now);
+        }
+        let e = self.entries.entry(key.clone()).or_insert(Entry::new(now));
+        if until > e.locked_until {
+            e.locked_until = until;
+            e.last_lock = now;
+            e.count = 0;
+            e.window_start = now;
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -145,6 +169,23 @@ pub struct QuotaState {
     pub exceeded: bool,
 }
 
+impl QuotaState {
+    /// The state after the `count`-th request (counting this one) of a fixed window of at
+    /// most `limit` requests that resets in `reset` seconds: how a counter kept elsewhere
+    /// (Redis, for a cluster) reads the same as [`Quota::hit`].
+    pub fn after(limit: u32, count: u64, reset: u64) -> Self {
+        let limit = limit.max(1);
+        let exceeded = count > u64::from(limit);
+        let used = u32::try_from(count).unwrap_or(u32::MAX).min(limit);
+        Self {
+            limit,
+            remaining: limit - used,
+            reset: reset.max(1),
+            exceeded,
+        }
+    }
+}
+
 impl<K: Eq + Hash + Clone> Quota<K> {
     pub fn new(max: u32, per_secs: u64, capacity: usize) -> Self {
         Self {
@@ -169,22 +210,11 @@ impl<K: Eq + Hash + Clone> Quota<K> {
         if now >= e.0 + per {
             *e = (now, 0);
         }
-        let reset = u64::try_from(e.0 + per - now).unwrap_or(1).max(1);
-        if e.1 >= self.max {
-            return QuotaState {
-                limit: self.max,
-                remaining: 0,
-                reset,
-                exceeded: true,
-            };
+        let reset = u64::try_from(e.0 + per - now).unwrap_or(1);
+        if e.1 <= self.max {
+            e.1 += 1;
         }
-        e.1 += 1;
-        QuotaState {
-            limit: self.max,
-            remaining: self.max - e.1,
-            reset,
-            exceeded: false,
-        }
+        QuotaState::after(self.max, u64::from(e.1), reset)
     }
 }
 
@@ -248,5 +278,28 @@ mod tests {
         assert!(c.exceeded);
         assert_eq!(c.reset, 40);
         assert!(!q.hit(&k, 60).exceeded);
+    }
+
+    #[test]
+    fn quota_state_from_a_shared_count_matches_the_local_quota() {
+        let mut q = Quota::new(3, 60, 100);
+        for (i, t) in [0, 5, 10, 15, 20].into_iter().enumerate() {
+            let local = q.hit(&"k", t);
+            let shared = QuotaState::after(3, i as u64 + 1, u64::try_from(60 - t).unwrap());
+            assert_eq!(local, shared, "request {}", i + 1);
+        }
+    }
+
+    #[test]
+    fn a_mirrored_lock_holds_until_its_end_and_never_shortens_one() {
+        let mut l = FailureLimiter::new(3, 60, 100);
+        let k = "acct".to_owned();
+        l.lock_until(&k, 100, 10);
+        assert_eq!(l.locked(&k, 10), Some(90));
+        l.lock_until(&k, 50, 20);
+        assert_eq!(l.locked(&k, 20), Some(80));
+        l.lock_until(&k, 5, 20);
+        assert_eq!(l.locked(&k, 100), None);
+        assert_eq!(l.locked_count(99), 1);
     }
 }

@@ -519,10 +519,34 @@ fn wrong_types_and_values() {
         ),
         ("[store]\nurl = \"mysql://x\"", 2, "store.url", "`mysql`"),
         (
-            "[cluster]\nredis_url = \"redis://127.0.0.1\"",
+            "[cluster]\nredis_url = \"http://127.0.0.1\"",
             2,
             "cluster.redis_url",
-            "cluster mode",
+            "`http`",
+        ),
+        (
+            "[cluster]\nredis_url = \"redis://\"",
+            2,
+            "cluster.redis_url",
+            "needs a host",
+        ),
+        (
+            "[cluster]\ntimeout = \"0s\"",
+            2,
+            "cluster.timeout",
+            "greater than zero",
+        ),
+        (
+            "[cluster]\ntimeout = \"1m\"",
+            2,
+            "cluster.timeout",
+            "at most `10s`",
+        ),
+        (
+            "[cluster]\nkey_prefix = \"a b\"",
+            2,
+            "cluster.key_prefix",
+            "without spaces",
         ),
         (
             "[tokens]\naccess_ttl = \"1h\"\nrefresh_ttl = \"30m\"",
@@ -713,7 +737,7 @@ fn wrong_types_and_values() {
 fn secrets_never_appear_in_errors() {
     for text in [
         "[store]\nurl = \"mysql://u:hunter2@db/x\"",
-        "[cluster]\nredis_url = \"redis://:hunter2@r\"",
+        "[cluster]\nredis_url = \"redis2://:hunter2@r\"",
         "[[issuers]]\nname = \"i\"\nissuer = \"x\"\naudience = \"a\"\nsecret = \"hunter2\"\nalgorithms = [\"HS256\"]",
         "[upstream]\nurl = \"http://u:hunter2@h\"",
     ] {
@@ -867,6 +891,32 @@ fn documented_example_parses() {
     assert!(c.upstream.is_some());
     assert_eq!(c.alerts.min_per_minute, 50);
     assert!(c.alerts.webhook_url.is_some());
+    assert!(c.cluster.redis_url.is_some());
     // Every section is enforced: nothing warns.
     assert!(warnings.is_empty(), "{warnings:?}");
+}
+
+#[test]
+fn cluster_is_optional_and_warns_about_a_shared_sqlite_file() {
+    let (c, warnings) = parse("").unwrap();
+    assert!(c.cluster.redis_url.is_none());
+    assert_eq!(c.cluster.key_prefix, "gatehouse");
+    assert_eq!(c.cluster.timeout, Duration::from_millis(250));
+    assert!(warnings.is_empty());
+
+    let text = "[store]\nurl = \"postgres://db/gatehouse\"\n[cluster]\nredis_url = \"redis://127.0.0.1:6379\"\nkey_prefix = \"gh-prod\"\ntimeout = \"100ms\"";
+    let (c, warnings) = parse(text).unwrap();
+    assert_eq!(
+        c.cluster.redis_url.as_deref(),
+        Some("redis://127.0.0.1:6379")
+    );
+    assert_eq!(c.cluster.key_prefix, "gh-prod");
+    assert_eq!(c.cluster.timeout, Duration::from_millis(100));
+    assert!(warnings.is_empty(), "{warnings:?}");
+
+    let (_, warnings) = parse("[cluster]\nredis_url = \"rediss://:hunter2@r:6380\"").unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0].line, Some(2));
+    assert!(warnings[0].message.contains("SQLite"), "{warnings:?}");
+    assert!(!warnings[0].message.contains("hunter2"));
 }

@@ -368,10 +368,11 @@ async fn login_inner(
     // Row 4: a locked client or account is refused before any password is hashed.
     let ip = ctx.ip;
     let defense = &ctx.rt.defense;
-    if let Some(retry_after) = defense
-        .ip_locked(ip, ctx.now)
-        .or_else(|| defense.account_locked(username, ip, ctx.now))
-    {
+    let locked = match defense.ip_locked(ip, ctx.now) {
+        Some(retry) => Some(retry),
+        None => defense.account_locked(username, ip, ctx.now).await,
+    };
+    if let Some(retry_after) = locked {
         return ctx.refuse(&Deny::TooManyAttempts { retry_after }, &return_to);
     }
     let user = match ctx
@@ -386,7 +387,7 @@ async fn login_inner(
         }
         Err(d) => {
             if crate::gateway::counts_as_failure(&d) {
-                defense.failure(ip, Some(username), ctx.now);
+                defense.failure(ip, Some(username), ctx.now).await;
             }
             return ctx.refuse(&d, &return_to);
         }
@@ -447,7 +448,7 @@ async fn mfa_inner(
         }
         Err(d) => {
             if crate::gateway::counts_as_failure(&d) {
-                ctx.rt.defense.failure(ip, None, ctx.now);
+                ctx.rt.defense.failure(ip, None, ctx.now).await;
             }
             return ctx.refuse(&d, &return_to);
         }
@@ -506,9 +507,7 @@ async fn refresh_inner(ctx: &AuthCtx, parts: http::request::Parts, body: Body) -
                 request_id = %ctx.request_id,
                 "refresh token reused: the whole session is revoked (suspected theft)"
             );
-            ctx.gw
-                .revocations
-                .insert(session.id.clone(), session.expires_at);
+            ctx.gw.revoked(session.id.clone(), session.expires_at);
             return ctx.refuse(
                 &bad("refresh token was already used; the session is revoked (suspected theft)"),
                 "/",
@@ -637,7 +636,7 @@ async fn logout_inner(
         if let Err(e) = ctx.gw.store.revoke_session(sid, "logout", ctx.now).await {
             return ctx.unavailable(&e);
         }
-        ctx.gw.revocations.insert(
+        ctx.gw.revoked(
             sid.clone(),
             ctx.now + secs(ctx.rt.config.tokens.refresh_ttl),
         );
@@ -652,7 +651,7 @@ async fn logout_inner(
         if let Err(e) = ctx.gw.store.revoke_token(rev, ctx.now).await {
             return ctx.unavailable(&e);
         }
-        ctx.gw.revocations.insert(jti, exp);
+        ctx.gw.revoked(jti, exp);
     }
     let secure = is_secure(&ctx.rt, peer, &parts.headers);
     let mut resp = Response::new(Body::empty());

@@ -7,13 +7,20 @@
 //! successfully before is not locked out by failures on that account from elsewhere, so an
 //! attacker cannot keep the real user out (design: throttling must not become a denial of
 //! service against the account it protects).
+//!
+//! With a [`Cluster`], failures and quota hits are counted in Redis (the same semantics,
+//! cluster-wide) and the local limiters only mirror the locks every node publishes, so a
+//! lock check stays a local read. When Redis does not answer, the local counters count as
+//! on a single node.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use gatehouse_core::config::Config;
 use gatehouse_core::throttle::{FailureLimiter, Quota, QuotaState};
+
+use crate::cluster::{Cluster, LockKind};
 
 /// Keys each limiter remembers at most.
 const CAPACITY: usize = 100_000;
@@ -29,104 +36,276 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     }
 }
 
+/// A failure or quota window: at most `max` in `per` seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    pub max: u32,
+    pub per: u64,
+}
+
+impl From<&gatehouse_core::config::Window> for Window {
+    fn from(w: &gatehouse_core::config::Window) -> Self {
+        Self {
+            max: w.max.max(1),
+            per: w.per.as_secs().max(1),
+        }
+    }
+}
+
+struct Limiter<K> {
+    window: Window,
+    local: Mutex<FailureLimiter<K>>,
+}
+
+impl<K: Eq + std::hash::Hash + Clone> Limiter<K> {
+    fn new(w: &gatehouse_core::config::Window) -> Self {
+        let window = Window::from(w);
+        Self {
+            window,
+            local: Mutex::new(FailureLimiter::new(window.max, window.per, CAPACITY)),
+        }
+    }
+}
+
+struct RouteQuota {
+    /// The route's name: the cluster-wide key (indexes differ between config versions).
+    name: String,
+    window: Window,
+    local: Mutex<Quota<String>>,
+}
+
 pub struct Defense {
-    ip: Option<Mutex<FailureLimiter<IpAddr>>>,
-    account: Option<Mutex<FailureLimiter<String>>>,
+    ip: Option<Limiter<IpAddr>>,
+    /// Keyed by [`Defense::account_key`].
+    account: Option<Limiter<String>>,
     known: Mutex<HashMap<String, Vec<(IpAddr, i64)>>>,
     /// Per route index, when the route has a `quota`.
-    quotas: HashMap<usize, Mutex<Quota<String>>>,
+    quotas: HashMap<usize, RouteQuota>,
+    cluster: Option<Arc<Cluster>>,
 }
 
 impl Defense {
-    pub fn new(config: &Config) -> Self {
-        fn limiter<K: Eq + std::hash::Hash + Clone>(
-            w: &gatehouse_core::config::Window,
-        ) -> Mutex<FailureLimiter<K>> {
-            Mutex::new(FailureLimiter::new(w.max, w.per.as_secs(), CAPACITY))
-        }
+    pub fn new(config: &Config, cluster: Option<Arc<Cluster>>) -> Self {
         Self {
-            ip: config.throttle.failed_per_ip.as_ref().map(limiter),
-            account: config.throttle.failed_per_account.as_ref().map(limiter),
+            ip: config.throttle.failed_per_ip.as_ref().map(Limiter::new),
+            account: config
+                .throttle
+                .failed_per_account
+                .as_ref()
+                .map(Limiter::new),
             known: Mutex::new(HashMap::new()),
             quotas: config
                 .routes
                 .iter()
                 .enumerate()
                 .filter_map(|(i, r)| {
-                    r.quota
-                        .map(|q| (i, Mutex::new(Quota::new(q.max, q.per.as_secs(), CAPACITY))))
+                    let q = r.quota.as_ref()?;
+                    let window = Window::from(q);
+                    Some((
+                        i,
+                        RouteQuota {
+                            name: r.name.clone(),
+                            window,
+                            local: Mutex::new(Quota::new(window.max, window.per, CAPACITY)),
+                        },
+                    ))
                 })
                 .collect(),
+            cluster,
+        }
+    }
+
+    /// How an account is keyed: its name on one node; in a cluster the keyed hash every
+    /// node computes alike (lock events and Redis keys never carry user names).
+    fn account_key(&self, account: &str) -> String {
+        match &self.cluster {
+            Some(c) => c.hash_name(account),
+            None => account.to_owned(),
         }
     }
 
     /// Row 4 by client IP: seconds to wait, if locked.
     pub fn ip_locked(&self, ip: IpAddr, now: i64) -> Option<u64> {
-        self.ip.as_ref().and_then(|l| lock(l).locked(&ip, now))
-    }
-
-    /// Row 4 by account, unless `ip` is a known source of that account.
-    pub fn account_locked(&self, account: &str, ip: IpAddr, now: i64) -> Option<u64> {
-        let retry = self
-            .account
+        self.ip
             .as_ref()
-            .and_then(|l| lock(l).locked(&account.to_owned(), now))?;
-        let known = lock(&self.known)
-            .get(account)
-            .is_some_and(|srcs| srcs.iter().any(|(s, at)| *s == ip && now - at < KNOWN_FOR));
-        (!known).then_some(retry)
+            .and_then(|l| lock(&l.local).locked(&ip, now))
     }
 
-    /// Counts a failed authentication.
-    pub fn failure(&self, ip: IpAddr, account: Option<&str>, now: i64) {
+    /// Row 4 by account, unless `ip` is a known source of that account. In a cluster a
+    /// source known to another node counts too (asked only when the account is locked and
+    /// this node does not know the source: the rare path).
+    pub async fn account_locked(&self, account: &str, ip: IpAddr, now: i64) -> Option<u64> {
+        let l = self.account.as_ref()?;
+        let key = self.account_key(account);
+        let retry = lock(&l.local).locked(&key, now)?;
+        if self.is_known(&key, ip, now) {
+            return None;
+        }
+        if let Some(c) = &self.cluster
+            && let Some(at) = c.known_source(&key, ip).await
+            && now - at < KNOWN_FOR
+        {
+            self.remember(&key, ip, at);
+            return None;
+        }
+        Some(retry)
+    }
+
+    fn is_known(&self, key: &str, ip: IpAddr, now: i64) -> bool {
+        self.known_since(key, ip)
+            .is_some_and(|at| now - at < KNOWN_FOR)
+    }
+
+    /// When `ip` last signed in to the account, as far as this node knows.
+    fn known_since(&self, key: &str, ip: IpAddr) -> Option<i64> {
+        lock(&self.known)
+            .get(key)?
+            .iter()
+            .find(|(s, _)| *s == ip)
+            .map(|(_, at)| *at)
+    }
+
+    /// Counts a failed authentication: in Redis for a cluster (one atomic script for both
+    /// keys; locks are mirrored here at once and published to the other nodes), else — or
+    /// when Redis does not answer — in this node's limiters.
+    pub async fn failure(&self, ip: IpAddr, account: Option<&str>, now: i64) {
+        let account_key = account
+            .filter(|_| self.account.is_some())
+            .map(|a| self.account_key(a));
+        if let Some(c) = &self.cluster {
+            let shared = c
+                .failure(
+                    self.ip.as_ref().map(|l| (ip, l.window)),
+                    account_key
+                        .as_deref()
+                        .zip(self.account.as_ref().map(|l| l.window)),
+                    now,
+                )
+                .await;
+            if let Some(results) = shared {
+                for r in results {
+                    if let Some(until) = r.locked_until {
+                        self.mirror(r.kind, &r.id, until, now);
+                        if r.fresh {
+                            self.log_lock(r.kind, ip, account, until - now);
+                        }
+                    }
+                }
+                return;
+            }
+        }
         if let Some(l) = &self.ip
-            && let Some(secs) = lock(l).failure(&ip, now)
+            && let Some(secs) = lock(&l.local).failure(&ip, now)
         {
-            tracing::warn!(client_ip = %ip, lock_seconds = secs, "client locked after repeated authentication failures");
+            self.log_lock(LockKind::Ip, ip, account, i64::try_from(secs).unwrap_or(0));
         }
-        if let (Some(l), Some(a)) = (&self.account, account)
-            && let Some(secs) = lock(l).failure(&a.to_owned(), now)
+        if let (Some(l), Some(k)) = (&self.account, &account_key)
+            && let Some(secs) = lock(&l.local).failure(k, now)
         {
-            tracing::warn!(account = %a, lock_seconds = secs, "account locked after repeated authentication failures");
+            self.log_lock(
+                LockKind::Account,
+                ip,
+                account,
+                i64::try_from(secs).unwrap_or(0),
+            );
         }
     }
 
-    /// Remembers `ip` as a good source of `account`.
+    fn log_lock(&self, kind: LockKind, ip: IpAddr, account: Option<&str>, secs: i64) {
+        match kind {
+            LockKind::Ip => {
+                tracing::warn!(client_ip = %ip, lock_seconds = secs, "client locked after repeated authentication failures")
+            }
+            LockKind::Account => tracing::warn!(
+                account = account.unwrap_or("-"),
+                lock_seconds = secs,
+                "account locked after repeated authentication failures"
+            ),
+        }
+    }
+
+    /// Applies a lock decided in Redis (by this node or another) to the local limiter.
+    pub fn mirror(&self, kind: LockKind, id: &str, until: i64, now: i64) {
+        match kind {
+            LockKind::Ip => {
+                if let (Some(l), Ok(ip)) = (&self.ip, id.parse::<IpAddr>()) {
+                    lock(&l.local).lock_until(&ip, until, now);
+                }
+            }
+            LockKind::Account => {
+                if let Some(l) = &self.account {
+                    lock(&l.local).lock_until(&id.to_owned(), until, now);
+                }
+            }
+        }
+    }
+
+    /// Remembers `ip` as a good source of `account` (and tells Redis, once per node).
     pub fn success(&self, ip: IpAddr, account: &str, now: i64) {
         if self.account.is_none() {
             return;
         }
+        let key = self.account_key(account);
+        // Redis hears of a source once a day per node, not on every sign-in.
+        let fresh = self
+            .known_since(&key, ip)
+            .is_none_or(|at| now - at >= 86_400);
+        self.remember(&key, ip, now);
+        if fresh && let Some(c) = &self.cluster {
+            c.remember_source(&key, ip, now, KNOWN_FOR);
+        }
+    }
+
+    fn remember(&self, key: &str, ip: IpAddr, at: i64) {
         let mut known = lock(&self.known);
-        if known.len() >= CAPACITY && !known.contains_key(account) {
-            known.retain(|_, v| v.iter().any(|(_, at)| now - at < KNOWN_FOR));
+        if known.len() >= CAPACITY && !known.contains_key(key) {
+            known.retain(|_, v| v.iter().any(|(_, t)| at - t < KNOWN_FOR));
             if known.len() >= CAPACITY {
                 return;
             }
         }
-        let srcs = known.entry(account.to_owned()).or_default();
+        let srcs = known.entry(key.to_owned()).or_default();
         if let Some(e) = srcs.iter_mut().find(|(s, _)| *s == ip) {
-            e.1 = now;
+            e.1 = e.1.max(at);
             return;
         }
         if srcs.len() >= KNOWN_PER_ACCOUNT {
-            srcs.sort_by_key(|(_, at)| std::cmp::Reverse(*at));
+            srcs.sort_by_key(|(_, t)| std::cmp::Reverse(*t));
             srcs.truncate(KNOWN_PER_ACCOUNT - 1);
         }
-        srcs.push((ip, now));
+        srcs.push((ip, at));
     }
 
-    /// Row 24: counts a request of `subject` on route `route`.
-    pub fn quota(&self, route: Option<usize>, subject: &str, now: i64) -> Option<QuotaState> {
+    /// Row 24: counts a request of `subject` on route `route` — in Redis for a cluster
+    /// (awaited, bounded by the cluster timeout), else or when Redis does not answer here.
+    pub async fn quota(&self, route: Option<usize>, subject: &str, now: i64) -> Option<QuotaState> {
         let q = self.quotas.get(&route?)?;
-        Some(lock(q).hit(&subject.to_owned(), now))
+        if let Some(c) = &self.cluster
+            && let Some((count, reset_ms)) = c
+                .quota(
+                    &q.name,
+                    subject,
+                    std::time::Duration::from_secs(q.window.per),
+                )
+                .await
+        {
+            return Some(QuotaState::after(
+                q.window.max,
+                count,
+                reset_ms.div_ceil(1000),
+            ));
+        }
+        Some(lock(&q.local).hit(&subject.to_owned(), now))
     }
 
     /// Keys currently locked (for metrics).
     pub fn locked_keys(&self, now: i64) -> usize {
-        self.ip.as_ref().map_or(0, |l| lock(l).locked_count(now))
+        self.ip
+            .as_ref()
+            .map_or(0, |l| lock(&l.local).locked_count(now))
             + self
                 .account
                 .as_ref()
-                .map_or(0, |l| lock(l).locked_count(now))
+                .map_or(0, |l| lock(&l.local).locked_count(now))
     }
 }

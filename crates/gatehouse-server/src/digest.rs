@@ -134,11 +134,18 @@ impl Gateway {
             NonceCheck::Valid { issued_at } => issued_at,
             NonceCheck::Invalid => return Err(Deny::InvalidCredentials),
         };
-        if !self
-            .nonce_counts
-            .advance(&params.nonce, params.nonce_count(), issued_at, now)
-        {
+        let nc = params.nonce_count();
+        if !self.nonce_counts.advance(&params.nonce, nc, issued_at, now) {
             return Err(Deny::InvalidCredentials);
+        }
+        // Cluster-wide: an `nc` another node accepted is a replay here too. Without an
+        // answer from Redis the local count above stands.
+        if let Some(c) = &self.cluster {
+            let left = (issued_at + i64::try_from(NONCE_TTL).unwrap_or(300) - now).max(1);
+            let ttl = u64::try_from(left).unwrap_or(NONCE_TTL) + 60;
+            if c.advance_nonce(&params.nonce, nc, ttl).await == Some(false) {
+                return Err(Deny::InvalidCredentials);
+            }
         }
         let user = self
             .store

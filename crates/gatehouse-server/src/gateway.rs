@@ -39,14 +39,20 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    pub fn new(config: Config, own_keys: &OwnKeys) -> Result<Self, String> {
+    /// `cluster` is the gateway's (it outlives config reloads; `[cluster]` changes need a
+    /// restart).
+    pub fn new(
+        config: Config,
+        own_keys: &OwnKeys,
+        cluster: Option<Arc<crate::cluster::Cluster>>,
+    ) -> Result<Self, String> {
         let policy = Policy::new(&config).map_err(|(route, e)| format!("route `{route}`: {e}"))?;
         let upstream = match &config.upstream {
             Some(u) => Some(Upstream::new(u)?),
             None => None,
         };
         let verifiers = Verifiers::new(&config, own_keys)?;
-        let defense = crate::defense::Defense::new(&config);
+        let defense = crate::defense::Defense::new(&config, cluster);
         Ok(Self {
             config,
             policy,
@@ -85,6 +91,8 @@ pub struct Gateway {
     pub suspended: crate::suspended::SuspendedUsers,
     /// Metrics, alerts and the audit trail (design §6).
     pub observer: crate::observe::Observer,
+    /// Redis shared by the nodes of a cluster (`[cluster] redis_url`); `None` on one node.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 /// Entries each credential cache holds at most.
@@ -163,6 +171,7 @@ impl Gateway {
         store: Arc<dyn Store>,
         own_keys: OwnKeys,
         secrets: crate::keys::Secrets,
+        cluster: Option<Arc<crate::cluster::Cluster>>,
     ) -> Self {
         let permits = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
         Self {
@@ -185,6 +194,7 @@ impl Gateway {
             hashes_started: std::sync::atomic::AtomicU64::new(0),
             suspended: crate::suspended::SuspendedUsers::default(),
             observer: crate::observe::Observer::default(),
+            cluster,
         }
     }
 
@@ -365,7 +375,7 @@ impl Gateway {
         // Row 4 by account: refused before any password is hashed.
         let account = account_name(&credential);
         if let Some(a) = &account
-            && let Some(retry_after) = rt.defense.account_locked(a, req.client_ip, req.now)
+            && let Some(retry_after) = rt.defense.account_locked(a, req.client_ip, req.now).await
         {
             note("throttle", &|| {
                 "too many failures for this account".to_owned()
@@ -380,7 +390,8 @@ impl Gateway {
             Err(d) => {
                 if counts_as_failure(&d) {
                     rt.defense
-                        .failure(req.client_ip, account.as_deref(), req.now);
+                        .failure(req.client_ip, account.as_deref(), req.now)
+                        .await;
                 }
                 note("verify", &|| format!("verification failed: {}", d.code()));
                 return (Decision::deny(m, d), None);
@@ -415,7 +426,7 @@ impl Gateway {
             return (Decision::deny(m, d), None);
         }
         // Row 24: the route's quota, per authenticated subject.
-        let quota = rt.defense.quota(m.index, &principal.subject, req.now);
+        let quota = rt.defense.quota(m.index, &principal.subject, req.now).await;
         if let Some(q) = quota
             && q.exceeded
         {

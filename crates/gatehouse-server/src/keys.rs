@@ -64,7 +64,8 @@ impl OwnKeys {
     /// Loads our keys from the store, generating the first one if there is none.
     pub async fn load_or_create(store: &dyn Store, now: i64) -> Result<Self, StoreError> {
         let mut keys = store.list_signing_keys().await?;
-        if keys.is_empty() {
+        // The master secret lives in the same table: only an EdDSA row is a signing key.
+        if !keys.iter().any(|k| k.algorithm == "EdDSA") {
             let key = generate(now).map_err(StoreError::Unavailable)?;
             match store.add_signing_key(key).await {
                 Ok(()) | Err(StoreError::Conflict { .. }) => {}
@@ -177,6 +178,21 @@ impl Secrets {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_store_holding_only_the_master_secret_gets_a_signing_key() {
+        // `user mfa enroll` creates the master secret before any gateway has started.
+        let store = gatehouse_store::open_store("sqlite::memory:")
+            .await
+            .expect("in-memory store");
+        Secrets::load_or_create(store.as_ref(), 1_700_000_000)
+            .await
+            .expect("master secret");
+        let keys = OwnKeys::load_or_create(store.as_ref(), 1_700_000_000)
+            .await
+            .expect("load");
+        assert!(keys.current().is_some(), "a signing key was created");
+    }
 
     #[tokio::test]
     async fn the_rotated_in_key_signs_even_within_the_same_second() {

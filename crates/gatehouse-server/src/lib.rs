@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod cache;
+pub mod cluster;
 pub mod cors;
 pub mod defense;
 pub mod demo;
@@ -24,7 +25,8 @@ pub mod tokens;
 
 pub use gateway::{Gateway, Runtime};
 pub use serve::{
-    StartError, admin_router, bind, build, build_with_store, public_router, serve_on, serve_public,
+    BuildOptions, StartError, admin_router, bind, build, build_with_options, build_with_store,
+    public_router, serve_on, serve_public,
 };
 
 /// Installs the one crypto provider (aws-lc-rs) for rustls and jsonwebtoken. Call first in

@@ -366,6 +366,22 @@ impl Gateway {
         for (name, kind, help, value) in gauges {
             sample(&mut out, name, kind, help, value);
         }
+        if let Some(c) = &self.cluster {
+            sample(
+                &mut out,
+                "gatehouse_cluster_redis_up",
+                "gauge",
+                "1 when the last Redis call of this node succeeded, 0 while it falls back to local limits.",
+                u64::from(c.is_up()),
+            );
+            sample(
+                &mut out,
+                "gatehouse_cluster_redis_fallbacks_total",
+                "counter",
+                "Counts (failures, quota hits, Digest nonce counts) that used this node's own state because Redis did not answer.",
+                c.fallbacks(),
+            );
+        }
         out
     }
 }

@@ -42,10 +42,36 @@ pub async fn build(config: Config) -> Result<Arc<Gateway>, StartError> {
     build_with_store(config, store).await
 }
 
+/// Knobs of [`build_with_options`]; the defaults are what `gatehouse serve` runs with.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// How often revocations and suspensions are re-read from the store: the fallback of
+    /// the cluster's events, and the only channel on one node. Default 1 s.
+    pub store_poll: Duration,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        Self {
+            store_poll: Duration::from_secs(1),
+        }
+    }
+}
+
 /// As [`build`], with a store the caller opened (tests, `demo`).
 pub async fn build_with_store(
     config: Config,
     store: Arc<dyn Store>,
+) -> Result<Arc<Gateway>, StartError> {
+    build_with_options(config, store, BuildOptions::default()).await
+}
+
+/// As [`build_with_store`], with [`BuildOptions`] (tests that must tell the cluster's
+/// events from the store poll lengthen the poll).
+pub async fn build_with_options(
+    config: Config,
+    store: Arc<dyn Store>,
+    options: BuildOptions,
 ) -> Result<Arc<Gateway>, StartError> {
     let url = config.store.url.clone();
     let own_keys = OwnKeys::load_or_create(store.as_ref(), crate::ids::now())
@@ -57,16 +83,18 @@ pub async fn build_with_store(
             url: config.store.url.clone(),
             source,
         })?;
-    let runtime = Runtime::new(config, &own_keys).map_err(StartError::Config)?;
+    let cluster = crate::cluster::Cluster::new(&config.cluster, &secrets)
+        .map_err(|e| StartError::Config(e.to_string()))?;
+    let runtime = Runtime::new(config, &own_keys, cluster.clone()).map_err(StartError::Config)?;
     let audit_file = runtime.config.audit.file.clone();
-    let gw = Arc::new(Gateway::new(runtime, store, own_keys, secrets));
+    let gw = Arc::new(Gateway::new(runtime, store, own_keys, secrets, cluster));
     gw.observer.audit.start(Arc::clone(&gw.store), audit_file);
-    gw.suspended.refresh(gw.store.as_ref()).await;
-    gw.revocations
-        .sync(gw.store.as_ref(), crate::ids::now())
-        .await;
-    crate::suspended::SuspendedUsers::spawn_refresh(Arc::downgrade(&gw), Duration::from_secs(1));
-    crate::revocations::Revocations::spawn_sync(Arc::downgrade(&gw), Duration::from_secs(1));
+    gw.resync().await;
+    if let Some(c) = &gw.cluster {
+        c.spawn_subscriber(Arc::downgrade(&gw));
+    }
+    crate::suspended::SuspendedUsers::spawn_refresh(Arc::downgrade(&gw), options.store_poll);
+    crate::revocations::Revocations::spawn_sync(Arc::downgrade(&gw), options.store_poll);
     spawn_own_key_sync(Arc::downgrade(&gw), Duration::from_secs(2));
     spawn_jwks_refresh(Arc::downgrade(&gw), Duration::from_secs(60));
     Ok(gw)

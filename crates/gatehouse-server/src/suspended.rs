@@ -27,6 +27,24 @@ impl SuspendedUsers {
         map.get(user).cloned()
     }
 
+    /// Sets one user's state (`None`: not suspended), from a cluster event.
+    pub fn set(&self, user: &str, state: Option<AccountState>) {
+        let mut g = match self.map.write() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let mut map = HashMap::clone(&g);
+        match state {
+            Some(s) => {
+                map.insert(user.to_owned(), s);
+            }
+            None => {
+                map.remove(user);
+            }
+        }
+        *g = Arc::new(map);
+    }
+
     /// Reloads the set from the store; keeps the old set when the store fails.
     pub async fn refresh(&self, store: &dyn Store) {
         match store.list_users().await {

@@ -10,11 +10,11 @@
 
 mod common;
 
+use common::digest_client::{Request, param};
 use common::{Harness, Resp, basic};
-use gatehouse_core::digest::{Algorithm, ha1, make_nonce, make_opaque, userhash};
+use gatehouse_core::digest::{Algorithm, make_nonce, make_opaque};
 use gatehouse_server::digest::{KEY_DIGEST, NONCE_TTL};
 use gatehouse_server::ids::now;
-use gatehouse_store::{DigestAlgorithm, DigestHa1};
 use tokio::sync::watch;
 
 const REALM: &str = "api";
@@ -29,99 +29,13 @@ const BASIC: &str = "Basic realm=\"api\", charset=\"UTF-8\"";
 /// Stores alice's (or anyone's) Digest secrets for both algorithms, as
 /// `gatehouse user add --digest` does.
 async fn enable_digest(h: &Harness, user: &str, pw: &str) {
-    for (alg, stored) in [
-        (Algorithm::Sha256, DigestAlgorithm::Sha256),
-        (Algorithm::Md5, DigestAlgorithm::Md5),
-    ] {
-        h.gw.store
-            .set_digest_ha1(
-                user,
-                REALM,
-                stored,
-                Some(DigestHa1 {
-                    ha1: ha1(alg, user, REALM, pw),
-                    userhash: userhash(alg, user, REALM),
-                }),
-            )
-            .await
-            .unwrap();
-    }
+    common::digest_client::enable(h.gw.store.as_ref(), user, REALM, pw).await;
 }
 
 async fn start() -> Harness {
     let h = Harness::start_with(ROUTE).await;
     enable_digest(&h, "alice", "alice-pw").await;
     h
-}
-
-/// `H(s)` for a string with at least one `:` — core's `userhash` hashes `a ":" b`.
-fn hash(alg: Algorithm, s: &str) -> String {
-    let (a, b) = s.split_once(':').unwrap();
-    userhash(alg, a, b)
-}
-
-/// What a client needs to answer.
-#[derive(Debug, Clone)]
-struct Request<'a> {
-    alg: Algorithm,
-    user: &'a str,
-    pw: &'a str,
-    realm: &'a str,
-    method: &'a str,
-    uri: &'a str,
-    nonce: String,
-    opaque: String,
-    nc: u32,
-    cnonce: &'a str,
-    userhash: bool,
-}
-
-impl Request<'_> {
-    /// RFC 7616 §3.4.1–§3.4.2 with qop `auth`, computed independently of the server.
-    fn response(&self) -> String {
-        let alg = self.alg;
-        let mut a1 = ha1(alg, self.user, self.realm, self.pw);
-        if alg.is_sess() {
-            a1 = hash(alg, &format!("{a1}:{}:{}", self.nonce, self.cnonce));
-        }
-        let a2 = hash(alg, &format!("{}:{}", self.method, self.uri));
-        hash(
-            alg,
-            &format!(
-                "{a1}:{}:{:08x}:{}:auth:{a2}",
-                self.nonce, self.nc, self.cnonce
-            ),
-        )
-    }
-
-    fn header(&self) -> String {
-        let username = if self.userhash {
-            userhash(self.alg, self.user, self.realm)
-        } else {
-            self.user.to_owned()
-        };
-        format!(
-            r#"Digest username="{username}", realm="{}", uri="{}", algorithm={}, nonce="{}", nc={:08x}, cnonce="{}", qop=auth, response="{}", opaque="{}", userhash={}"#,
-            self.realm,
-            self.uri,
-            self.alg,
-            self.nonce,
-            self.nc,
-            self.cnonce,
-            self.response(),
-            self.opaque,
-            self.userhash
-        )
-    }
-}
-
-/// The value of `name` in one challenge (`name="v"` or `name=v`).
-fn param(challenge: &str, name: &str) -> Option<String> {
-    challenge.split(", ").find_map(|p| {
-        let p = p.strip_prefix("Digest ").unwrap_or(p);
-        let v = p.strip_prefix(name)?.strip_prefix('=')?;
-        Some(v.trim_matches('"').to_owned())
-    })
 }
 
 /// A fresh nonce and opaque from a 401 of the digest route.

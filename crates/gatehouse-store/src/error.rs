@@ -30,9 +30,24 @@ pub enum StoreError {
          run a newer gatehouse against it"
     )]
     SchemaTooNew { found: i64, supported: i64 },
+    /// The database lacks migrations of this build, and the operation does not migrate (it
+    /// opened the database only to read it, as `gatehouse copy` opens its source).
+    #[error(
+        "database schema version {found} is older than this build's ({supported}); migrate it \
+         first (`gatehouse migrate` with it as `[store] url`)"
+    )]
+    SchemaTooOld { found: i64, supported: i64 },
     /// A migration that was applied to this database differs from the one in this build.
     #[error("migration {version} applied to this database differs from the one in this build")]
     MigrationChanged { version: i64 },
+    /// An import found records in the store it was to fill
+    /// ([`Store::import_from`](crate::Store::import_from)). Nothing was written.
+    #[error("store is not empty ({holds}): import only into an empty store")]
+    NotEmpty { holds: String },
+    /// After an import, some table holds a different number of rows than its source (which
+    /// changed during the copy, or lost rows on the way). Nothing was written.
+    #[error("the copy does not match its source ({0}); nothing was written")]
+    CopyMismatch(String),
     /// The store URL cannot be used.
     #[error("invalid store url: {0}")]
     InvalidUrl(String),

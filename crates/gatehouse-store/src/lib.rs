@@ -31,11 +31,13 @@ use std::sync::Arc;
 pub use error::StoreError;
 pub use model::{
     AccountStatus, ApiKey, AuditEntry, AuditKind, AuditQuery, AuditRecord, DigestAlgorithm,
-    DigestHa1, NewApiKey, NewSession, NewUser, Revocation, RevocationKind, RotateOutcome, Session,
-    SigningKey, User,
+    DigestHa1, DigestSecret, Export, NewApiKey, NewSession, NewUser, RecordCounts, RefreshToken,
+    Revocation, RevocationEntry, RevocationKind, RotateOutcome, Session, SigningKey, User,
+    UserRecord,
 };
 pub use postgres::PgStore;
-pub use sqlite::{AppliedMigration, SqliteStore};
+pub use shared::AppliedMigration;
+pub use sqlite::SqliteStore;
 pub use store::{BoxFuture, Store};
 
 /// Opens the store named by `url`, dispatching on its scheme:
@@ -44,14 +46,40 @@ pub use store::{BoxFuture, Store};
 ///
 /// Error messages never repeat the URL, which may carry a password.
 pub async fn open_store(url: &str) -> Result<Arc<dyn Store>, StoreError> {
-    let scheme = url.split_once(':').map(|(scheme, _)| scheme);
-    match scheme {
-        Some("sqlite") => Ok(Arc::new(SqliteStore::open(url).await?)),
-        Some("postgres" | "postgresql") => Ok(Arc::new(PgStore::open(url).await?)),
-        _ => Err(StoreError::InvalidUrl(
-            "unknown scheme: expected `sqlite://path`, `sqlite::memory:` or `postgres://...`"
-                .into(),
-        )),
+    match Backend::of(url)? {
+        Backend::Sqlite => Ok(Arc::new(SqliteStore::open(url).await?)),
+        Backend::Postgres => Ok(Arc::new(PgStore::open(url).await?)),
+    }
+}
+
+/// Opens the existing store named by `url` (the forms [`open_store`] takes) only to read it,
+/// as `gatehouse copy` reads its source: nothing is created or migrated, and the database
+/// must be at exactly this build's schema ([`StoreError::SchemaTooOld`] otherwise, or
+/// `NotFound { what: "database" }` for a missing SQLite file). See
+/// [`SqliteStore::open_read_only`] and [`PgStore::open_read_only`].
+pub async fn open_store_read_only(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    match Backend::of(url)? {
+        Backend::Sqlite => Ok(Arc::new(SqliteStore::open_read_only(url).await?)),
+        Backend::Postgres => Ok(Arc::new(PgStore::open_read_only(url).await?)),
+    }
+}
+
+/// The backend a store URL names, by its scheme.
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    fn of(url: &str) -> Result<Self, StoreError> {
+        match url.split_once(':').map(|(scheme, _)| scheme) {
+            Some("sqlite") => Ok(Self::Sqlite),
+            Some("postgres" | "postgresql") => Ok(Self::Postgres),
+            _ => Err(StoreError::InvalidUrl(
+                "unknown scheme: expected `sqlite://path`, `sqlite::memory:` or `postgres://...`"
+                    .into(),
+            )),
+        }
     }
 }
 

@@ -1,11 +1,13 @@
 //! The records the store keeps. `Debug` of every record redacts its secret parts.
 
 mod audit;
+mod export;
 mod identity;
 
 use std::fmt;
 
 pub use audit::{AuditEntry, AuditKind, AuditQuery, AuditRecord};
+pub use export::{DigestSecret, Export, RecordCounts, RefreshToken, RevocationEntry, UserRecord};
 pub use identity::{
     DigestAlgorithm, DigestHa1, NewSession, Revocation, RevocationKind, RotateOutcome, Session,
 };
@@ -73,7 +75,9 @@ impl fmt::Debug for NewUser {
 
 /// An API key as stored: the key itself is shown once at creation and never kept, only its
 /// SHA-256 (a fast hash is right for 256-bit random keys) and its public lookup prefix.
-#[derive(Clone)]
+/// (`==` compares every field, the hash too, in variable time: to check a presented key use
+/// [`hash_matches`](Self::hash_matches).)
+#[derive(Clone, PartialEq, Eq)]
 pub struct ApiKey {
     pub id: String,
     /// Public part of the key, unique, used to find the record in O(1).
@@ -154,7 +158,7 @@ impl fmt::Debug for NewApiKey {
 
 /// A key Gatehouse signs its own access tokens with (design §2: EdDSA by default, `kid` set,
 /// rotated). Retired keys stay listed so tokens they signed verify until they expire.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct SigningKey {
     pub kid: String,
     /// JWS `alg` (RFC 7518 §3.1 / RFC 8037 §3.1), e.g. `EdDSA`.

@@ -1,5 +1,6 @@
-//! What the SQLite and PostgreSQL backends share: the encoding of list columns, checks of
-//! stored values, and the migration bookkeeping (each backend keeps its own SQL).
+//! What the SQLite and PostgreSQL backends share beside their queries: the encoding of list
+//! columns, checks of stored values, error classification and the migration bookkeeping.
+//! (The queries are shared too: see `src/queries.rs`.)
 
 use sha2::{Digest as _, Sha256};
 
@@ -38,6 +39,19 @@ pub(crate) fn normalize_hex(
     }
 }
 
+/// Whether `err` is a unique/primary-key violation (SQLite's constraint error, PostgreSQL's
+/// SQLSTATE 23505).
+pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
+    err.as_database_error()
+        .is_some_and(|e| e.is_unique_violation())
+}
+
+/// Whether `err` is a foreign-key violation (PostgreSQL's SQLSTATE 23503).
+pub(crate) fn is_foreign_key_violation(err: &sqlx::Error) -> bool {
+    err.as_database_error()
+        .is_some_and(|e| e.is_foreign_key_violation())
+}
+
 /// Fails with `NotFound` when an update touched no row.
 pub(crate) fn found(rows: u64, name: &str) -> Result<(), StoreError> {
     if rows == 0 {
@@ -63,6 +77,30 @@ pub struct AppliedMigration {
     /// Unix seconds, from the database's clock.
     pub applied_at: i64,
 }
+
+/// The migrations of one backend, whose SQL files are in `migrations/$dir/` (`sqlite` or
+/// `postgres`), oldest first. One list for both, so one version number means the same schema
+/// on both backends. Append only; never edit a released file: the migrator stores each
+/// file's SHA-256 and refuses a database whose applied migrations changed.
+macro_rules! migrations {
+    ($dir:literal) => {
+        $crate::shared::migrations!(@ $dir;
+            1, "init", "0001_init.sql";
+            2, "identity", "0002_identity.sql";
+            3, "audit", "0003_audit.sql";
+        )
+    };
+    (@ $dir:literal; $($version:literal, $description:literal, $file:literal;)+) => {
+        &[$($crate::shared::Migration {
+            version: $version,
+            description: $description,
+            sql: include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"), "/migrations/", $dir, "/", $file
+            )),
+        }),+]
+    };
+}
+pub(crate) use migrations;
 
 pub(crate) fn latest(migrations: &[Migration]) -> i64 {
     migrations.last().map_or(0, |m| m.version)

@@ -5,8 +5,8 @@ use std::pin::Pin;
 
 use crate::error::StoreError;
 use crate::model::{
-    ApiKey, AuditEntry, AuditQuery, AuditRecord, DigestAlgorithm, DigestHa1, NewApiKey, NewSession,
-    NewUser, Revocation, RotateOutcome, Session, SigningKey, User,
+    ApiKey, AuditEntry, AuditQuery, AuditRecord, DigestAlgorithm, DigestHa1, Export, NewApiKey,
+    NewSession, NewUser, RecordCounts, Revocation, RotateOutcome, Session, SigningKey, User,
 };
 
 /// The future every [`Store`] method returns. Boxed so the trait stays dyn-compatible and
@@ -200,4 +200,24 @@ pub trait Store: Send + Sync + 'static {
     fn append_audit(&self, records: Vec<AuditRecord>) -> BoxFuture<'_, ()>;
     /// The newest `query.limit` records matching every filter, returned oldest first.
     fn query_audit(&self, query: AuditQuery) -> BoxFuture<'_, Vec<AuditEntry>>;
+
+    // --- moving every record to another store (`gatehouse copy`, design §5) ---------------
+
+    /// Every record but the audit trail, read in one snapshot, with ids, times, hashes and
+    /// sequence numbers as stored.
+    fn export(&self) -> BoxFuture<'_, Export>;
+    /// Up to `limit` audit entries with `seq > after_seq`, oldest first: page through the
+    /// whole trail by passing the last `seq` of each page (start with 0).
+    fn export_audit(&self, after_seq: i64, limit: u32) -> BoxFuture<'_, Vec<AuditEntry>>;
+    /// How many rows each table holds.
+    fn count_records(&self) -> BoxFuture<'_, RecordCounts>;
+    /// Copies every record of `source` (its [`export`](Self::export), then its audit trail
+    /// page by page) into this store, in one transaction, and returns the rows now stored.
+    /// Ids, times, hashes and sequence numbers are kept, and this store's sequences move past
+    /// the source's, so whatever the source issued stays valid here. `source` is only read.
+    ///
+    /// Nothing is written when this store already holds a record ([`StoreError::NotEmpty`],
+    /// naming what it holds) or when, before committing, a table's rows differ from the
+    /// source's count ([`StoreError::CopyMismatch`]: the source changed during the copy).
+    fn import_from<'a>(&'a self, source: &'a dyn Store) -> BoxFuture<'a, RecordCounts>;
 }

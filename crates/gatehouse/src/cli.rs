@@ -107,6 +107,18 @@ pub enum Command {
     /// Serve stubs and contract presets for client tests, with a request journal at
     /// `/__gatehouse/requests`.
     Mock(crate::commands::mock::MockArgs),
+    /// Copy every record of one store into another, empty one (users, API keys, signing keys
+    /// and the master secret, sessions, revocations, Digest secrets, the audit trail), e.g.
+    /// from a single node's SQLite file to the PostgreSQL of a cluster. Stop the gateways
+    /// first. Exit 2 on bad input (a bad URL, the same store twice, a non-empty target).
+    Copy {
+        /// The store to copy, as `[store] url` names it; only read, never migrated.
+        #[arg(long)]
+        from: String,
+        /// The store to fill, as `[store] url` names it; migrated first, refused unless empty.
+        #[arg(long)]
+        to: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

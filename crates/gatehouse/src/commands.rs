@@ -1,6 +1,7 @@
 //! The commands behind the CLI.
 
 mod audit;
+mod copy;
 mod demo;
 mod digest;
 mod explain;
@@ -62,6 +63,34 @@ fn parse_config(text: &str, name: &str) -> anyhow::Result<Config> {
     }
 }
 
+/// Tells the running gateways of a cluster about a change this command wrote to the store.
+/// Best effort: without Redis they read it from the store within a second anyway.
+pub async fn announce(cfg: &Config, events: &[gatehouse_server::cluster::Event]) {
+    if cfg.cluster.redis_url.is_none() || events.is_empty() {
+        return;
+    }
+    if let Err(e) = gatehouse_server::cluster::publish_once(&cfg.cluster, events).await {
+        eprintln!(
+            "warning: could not tell the other nodes through redis ({e}); they read the change from the store within a second"
+        );
+    }
+}
+
+/// Revocation events for sessions revoked now (their tokens live at most `refresh_ttl`).
+pub fn revoke_events(
+    cfg: &Config,
+    ids: &[String],
+    now: i64,
+) -> Vec<gatehouse_server::cluster::Event> {
+    let exp = now + i64::try_from(cfg.tokens.refresh_ttl.as_secs()).unwrap_or(i64::MAX / 4);
+    ids.iter()
+        .map(|id| gatehouse_server::cluster::Event::Revoke {
+            id: id.clone(),
+            exp,
+        })
+        .collect()
+}
+
 pub async fn store_for(arg: &ConfigArg) -> anyhow::Result<(Config, Arc<dyn Store>)> {
     let cfg = load_config(arg)?;
     let store = open_store(&cfg.store.url)
@@ -102,6 +131,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(c) => audit::audit(c).await,
         Command::Migrate(arg) => migrate(&arg).await,
         Command::Mock(a) => mock::mock(a).await,
+        Command::Copy { from, to } => copy::copy(&from, &to).await,
     }
 }
 

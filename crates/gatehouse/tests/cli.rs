@@ -9,6 +9,9 @@ mod support;
 mod audit;
 #[path = "cli/check.rs"]
 mod check;
+#[cfg(unix)] // SIGTERM via kill(1), curl
+#[path = "cli/copy.rs"]
+mod copy;
 #[path = "cli/demo.rs"]
 mod demo;
 #[cfg(unix)] // SIGHUP via kill(1)

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use gatehouse_store::{
-    ApiKey, AuditEntry, AuditQuery, AuditRecord, BoxFuture, DigestAlgorithm, DigestHa1, NewApiKey,
-    NewSession, NewUser, Revocation, RotateOutcome, Session, SigningKey, Store, StoreError, User,
+    ApiKey, AuditEntry, AuditQuery, AuditRecord, BoxFuture, DigestAlgorithm, DigestHa1, Export,
+    NewApiKey, NewSession, NewUser, RecordCounts, Revocation, RotateOutcome, Session, SigningKey,
+    Store, StoreError, User,
 };
 
 pub struct Flaky {
@@ -175,5 +176,17 @@ impl Store for Flaky {
     }
     fn query_audit(&self, query: AuditQuery) -> BoxFuture<'_, Vec<AuditEntry>> {
         self.gate(self.inner.query_audit(query))
+    }
+    fn export(&self) -> BoxFuture<'_, Export> {
+        self.gate(self.inner.export())
+    }
+    fn export_audit(&self, after_seq: i64, limit: u32) -> BoxFuture<'_, Vec<AuditEntry>> {
+        self.gate(self.inner.export_audit(after_seq, limit))
+    }
+    fn count_records(&self) -> BoxFuture<'_, RecordCounts> {
+        self.gate(self.inner.count_records())
+    }
+    fn import_from<'a>(&'a self, source: &'a dyn Store) -> BoxFuture<'a, RecordCounts> {
+        self.gate(self.inner.import_from(source))
     }
 }

@@ -3,6 +3,7 @@
 //! raw paths). Servers stop when the harness is dropped.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod digest_client;
 pub mod flaky;
 pub mod pg;
 
@@ -15,7 +16,7 @@ use gatehouse_core::apikey::generate_api_key;
 use gatehouse_core::config;
 use gatehouse_core::password::hash_password;
 use gatehouse_server::ids::now;
-use gatehouse_server::{Gateway, build_with_store, serve_on, serve_public};
+use gatehouse_server::{BuildOptions, Gateway, build_with_options, serve_on, serve_public};
 use gatehouse_store::{NewApiKey, NewUser, Store, open_store};
 use http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt as _;
@@ -256,9 +257,21 @@ impl Harness {
         rx: watch::Receiver<bool>,
         store: Arc<dyn Store>,
     ) -> Self {
+        Self::start_store_with(text, upstream, stop, rx, store, BuildOptions::default()).await
+    }
+
+    /// As [`Harness::start_store`] with build options (e.g. a long store poll).
+    pub async fn start_store_with(
+        text: &str,
+        upstream: SocketAddr,
+        stop: watch::Sender<bool>,
+        rx: watch::Receiver<bool>,
+        store: Arc<dyn Store>,
+        options: BuildOptions,
+    ) -> Self {
         gatehouse_server::install_crypto();
         let (cfg, _warnings) = config::parse(text).unwrap_or_else(|e| panic!("config: {e}"));
-        let gw = build_with_store(cfg, store).await.unwrap();
+        let gw = build_with_options(cfg, store, options).await.unwrap();
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
         let mut rx2 = rx;
@@ -307,6 +320,18 @@ impl Harness {
 
     pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Resp {
         self.send("GET", path, headers).await
+    }
+
+    /// `POST /auth/login` with a JSON body.
+    pub async fn login(&self, user: &str, pw: &str) -> Resp {
+        let body = serde_json::json!({ "username": user, "password": pw }).to_string();
+        self.send_body(
+            "POST",
+            "/auth/login",
+            &[("Content-Type", "application/json")],
+            Body::from(body),
+        )
+        .await
     }
 
     /// A token signed with the gateway's own key for a seeded user.

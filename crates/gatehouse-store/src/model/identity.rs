@@ -137,6 +137,15 @@ impl DigestAlgorithm {
         }
     }
 
+    /// Inverse of [`as_str`](Self::as_str).
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "MD5" => Some(Self::Md5),
+            "SHA-256" => Some(Self::Sha256),
+            _ => None,
+        }
+    }
+
     /// Length of a hex digest of this algorithm (32 for MD5, 64 for SHA-256).
     pub fn hex_len(self) -> usize {
         match self {
@@ -174,6 +183,10 @@ mod tests {
         for kind in [RevocationKind::Token, RevocationKind::Session] {
             assert_eq!(RevocationKind::parse(kind.as_str()), Some(kind));
         }
+        for alg in [DigestAlgorithm::Md5, DigestAlgorithm::Sha256] {
+            assert_eq!(DigestAlgorithm::parse(alg.as_str()), Some(alg));
+        }
+        assert_eq!(DigestAlgorithm::parse("md5"), None);
         assert_eq!(RevocationKind::parse("Token"), None);
     }
 

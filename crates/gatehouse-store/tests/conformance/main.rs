@@ -4,9 +4,12 @@
 //! `GATEHOUSE_TEST_POSTGRES_URL` is set (each case in its own fresh schema) and prints
 //! `skipped: GATEHOUSE_TEST_POSTGRES_URL not set` otherwise.
 //!
+//! `copy.rs` runs the copy cases (`Store::import_from`) for every pair of backends.
+//!
 //! Adding a backend: add an arm to `conformance!` below whose `$open` expression yields a
 //! fresh `Some((Arc<dyn Store>, guard))`, or `None` to skip (saying so).
 
+mod copy;
 mod postgres;
 mod sqlite;
 mod suite;
@@ -62,6 +65,22 @@ pub async fn sqlite_file(label: &str) -> Result<Option<(Arc<dyn Store>, TempDir)
     Ok(Some((Arc::new(store), dir)))
 }
 
+/// Asserts that `tables` (of a migrated schema, without `_gatehouse_migrations`) are the
+/// ones `gatehouse copy` moves (`RecordCounts::tables`): a new table cannot be forgotten.
+pub fn assert_every_table_copied(tables: Vec<String>) {
+    let copied: std::collections::BTreeSet<String> = gatehouse_store::RecordCounts::default()
+        .tables()
+        .iter()
+        .map(|(table, _)| (*table).to_owned())
+        .collect();
+    assert_eq!(
+        tables
+            .into_iter()
+            .collect::<std::collections::BTreeSet<_>>(),
+        copied
+    );
+}
+
 /// One `#[tokio::test]` per (backend, case).
 macro_rules! conformance {
     ($( $backend:ident => |$label:ident| $open:expr ;)+) => {$(
@@ -73,7 +92,8 @@ macro_rules! conformance {
                 refresh_expired_and_unknown, refresh_concurrent_rotation, session_step_up,
                 revoke_sessions_feed_the_revocation_list, revocation_cursor, revocation_purge,
                 totp_steps_are_monotonic, mfa_secret_round_trip, digest_secrets,
-                delete_user_removes_identity, audit_append_and_query);
+                delete_user_removes_identity, audit_append_and_query, export_of_an_empty_store,
+                export_reads_everything);
         }
     )+};
     (@cases $label:ident, $open:expr, $($case:ident),+) => {$(

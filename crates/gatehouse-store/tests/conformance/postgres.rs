@@ -7,7 +7,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use gatehouse_store::{PgStore, Revocation, RevocationKind, Store, StoreError, open_store};
+use gatehouse_store::{
+    NewUser, PgStore, Revocation, RevocationKind, Store, StoreError, open_store,
+};
 use sqlx::{AssertSqlSafe, Connection as _, PgConnection};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -242,4 +244,66 @@ async fn unreachable_server_is_unavailable() {
     let message = err.as_ref().map(ToString::to_string).unwrap_or_default();
     assert!(matches!(err, Some(StoreError::Unavailable(_))), "{err:?}");
     assert!(!message.contains("s3cret"), "{message}");
+}
+
+/// `gatehouse copy` reads its source through `open_read_only`: a schema without Gatehouse's
+/// tables is refused and left empty, and nothing can be written through it.
+#[tokio::test]
+async fn read_only_open_creates_nothing_and_writes_nothing() -> TestResult {
+    let Some(schema) = empty_schema("pg_read_only").await? else {
+        return Ok(());
+    };
+    let err = PgStore::open_read_only(&schema.url()).await.err();
+    assert_eq!(
+        err,
+        Some(StoreError::SchemaTooOld {
+            found: 0,
+            supported: PgStore::supported_schema_version()
+        })
+    );
+    let mut conn = PgConnection::connect(&schema.url()).await?;
+    let created: bool = sqlx::query_scalar("SELECT to_regclass('users') IS NOT NULL")
+        .fetch_one(&mut conn)
+        .await?;
+    conn.close().await?;
+    assert!(!created, "reading migrated the source");
+
+    let store = PgStore::open(&schema.url()).await?;
+    let alice = NewUser {
+        name: "alice".into(),
+        ..NewUser::default()
+    };
+    store.create_user(alice.clone(), 1).await?;
+    let reader = PgStore::open_read_only(&schema.url()).await?;
+    assert_eq!(reader.count_records().await?.users, 1);
+    let bob = NewUser {
+        name: "bob".into(),
+        ..alice
+    };
+    let refused = reader.create_user(bob, 2).await.err();
+    assert!(
+        matches!(refused, Some(StoreError::Unavailable(_))),
+        "{refused:?}"
+    );
+    assert_eq!(reader.export().await?, store.export().await?);
+    Ok(())
+}
+
+/// Every table a migration creates is one `gatehouse copy` moves (`RecordCounts::tables`).
+#[tokio::test]
+async fn every_table_of_the_schema_is_copied() -> TestResult {
+    let Some((_store, schema)) = fresh("pg_tables").await? else {
+        return Ok(());
+    };
+    let mut conn = PgConnection::connect(&schema.url()).await?;
+    let tables = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables
+         WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'
+           AND table_name <> '_gatehouse_migrations'",
+    )
+    .fetch_all(&mut conn)
+    .await?;
+    conn.close().await?;
+    crate::assert_every_table_copied(tables);
+    Ok(())
 }

@@ -1,4 +1,5 @@
-//! SQLite-specific behaviour: files, WAL, migrations across opens, concurrent writers.
+//! SQLite-specific behaviour: files, WAL, migrations across opens, concurrent writers,
+//! read-only opening (the source of a copy).
 
 use std::sync::Arc;
 
@@ -137,14 +138,10 @@ async fn concurrent_writers_all_succeed() -> TestResult {
     Ok(())
 }
 
-/// A database left at schema v1 by an older build upgrades in place: its users survive and
-/// gain the identity features (v2: sessions, revocations, MFA, Digest secrets).
-#[tokio::test]
-async fn v1_database_upgrades_to_identity_schema() -> TestResult {
+/// A database at schema v1, as an older build left it, with user `old-timer`.
+async fn v1_database(url: &str) -> TestResult {
     use sha2::{Digest as _, Sha256};
 
-    let dir = TempDir::new("upgrade")?;
-    let url = dir.sqlite_url("old.db");
     let v1 = include_str!("../../migrations/sqlite/0001_init.sql");
     let mut conn = SqliteConnection::connect(&format!("{url}?mode=rwc")).await?;
     sqlx::raw_sql(v1).execute(&mut conn).await?;
@@ -161,6 +158,16 @@ async fn v1_database_upgrades_to_identity_schema() -> TestResult {
         .execute(&mut conn)
         .await?;
     conn.close().await?;
+    Ok(())
+}
+
+/// A database left at schema v1 by an older build upgrades in place: its users survive and
+/// gain the identity features (v2: sessions, revocations, MFA, Digest secrets).
+#[tokio::test]
+async fn v1_database_upgrades_to_identity_schema() -> TestResult {
+    let dir = TempDir::new("upgrade")?;
+    let url = dir.sqlite_url("old.db");
+    v1_database(&url).await?;
 
     let store = SqliteStore::open(&url).await?;
     let versions: Vec<i64> = store
@@ -188,5 +195,85 @@ async fn v1_database_upgrades_to_identity_schema() -> TestResult {
         first_refresh: [1; 32],
     };
     store.create_session(session, 10).await?;
+    Ok(())
+}
+
+/// `gatehouse copy` reads its source through `open_read_only`: nothing is created, nothing
+/// can be written, and what it reads copies.
+#[tokio::test]
+async fn read_only_open_creates_nothing_and_writes_nothing() -> TestResult {
+    let dir = TempDir::new("read-only")?;
+    let url = dir.sqlite_url("g.db");
+    let path = dir.path().join("g.db");
+    let missing = SqliteStore::open_read_only(&url).await.err();
+    assert_eq!(
+        missing,
+        Some(StoreError::NotFound {
+            what: "database",
+            key: path.display().to_string()
+        })
+    );
+    assert!(!path.exists(), "a missing source was created");
+    assert!(matches!(
+        SqliteStore::open_read_only("sqlite::memory:").await.err(),
+        Some(StoreError::InvalidUrl(_))
+    ));
+
+    let store = SqliteStore::open(&url).await?;
+    store.create_user(user("alice"), 1).await?;
+    store.close().await;
+    let reader = SqliteStore::open_read_only(&url).await?;
+    assert_eq!(reader.count_records().await?.users, 1);
+    let refused = reader.create_user(user("bob"), 2).await.err();
+    assert!(
+        matches!(refused, Some(StoreError::Unavailable(_))),
+        "{refused:?}"
+    );
+    let target = SqliteStore::open("sqlite::memory:").await?;
+    assert_eq!(target.import_from(&reader).await?.users, 1);
+    assert_eq!(reader.export().await?, target.export().await?);
+    Ok(())
+}
+
+/// A source at an older schema is not migrated by reading it: copying it is refused until
+/// it is migrated, and it stays as it was.
+#[tokio::test]
+async fn read_only_open_refuses_an_older_schema_and_leaves_it() -> TestResult {
+    let dir = TempDir::new("read-only-v1")?;
+    let url = dir.sqlite_url("old.db");
+    v1_database(&url).await?;
+    let err = SqliteStore::open_read_only(&url).await.err();
+    assert_eq!(
+        err,
+        Some(StoreError::SchemaTooOld {
+            found: 1,
+            supported: SqliteStore::supported_schema_version()
+        })
+    );
+    let mut conn = SqliteConnection::connect(&url).await?;
+    let versions: i64 = sqlx::query_scalar("SELECT count(*) FROM _gatehouse_migrations")
+        .fetch_one(&mut conn)
+        .await?;
+    assert_eq!(versions, 1, "reading migrated the source");
+    conn.close().await?;
+    Ok(())
+}
+
+/// Every table a migration creates is one `gatehouse copy` moves (`RecordCounts::tables`),
+/// so a new table cannot be forgotten by the copy.
+#[tokio::test]
+async fn every_table_of_the_schema_is_copied() -> TestResult {
+    let dir = TempDir::new("tables")?;
+    let url = dir.sqlite_url("g.db");
+    SqliteStore::open(&url).await?.close().await;
+    let mut conn = SqliteConnection::connect(&url).await?;
+    let tables = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table'
+           AND name NOT LIKE 'sqlite_%' AND name <> '_gatehouse_migrations'",
+    )
+    .fetch_all(&mut conn)
+    .await?;
+    conn.close().await?;
+    crate::assert_every_table_copied(tables);
     Ok(())
 }

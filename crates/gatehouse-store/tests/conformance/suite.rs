@@ -3,6 +3,7 @@
 //! Every case starts from an empty store and returns `Err` or panics on a violation. A new
 //! backend runs all of them by adding a module to the `conformance!` invocation in `main.rs`.
 
+mod copy;
 mod credentials;
 mod sessions;
 
@@ -11,6 +12,7 @@ use gatehouse_store::{
     StoreError,
 };
 
+pub use copy::*;
 pub use credentials::*;
 pub use sessions::*;
 

@@ -18,9 +18,9 @@ fn fmt_time(t: i64) -> String {
 pub async fn session(cmd: SessionCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         SessionCommand::Revoke { config, user, id } => {
-            let (_, store) = store_for(&config).await?;
+            let (cfg, store) = store_for(&config).await?;
             let t = now();
-            match (user, id) {
+            let ids = match (user, id) {
                 (Some(user), _) => {
                     if store.get_user(&user).await?.is_none() {
                         bail!("no user `{user}`");
@@ -29,6 +29,7 @@ pub async fn session(cmd: SessionCommand) -> anyhow::Result<ExitCode> {
                         .revoke_user_sessions(&user, "revoked by an administrator", t)
                         .await?;
                     println!("revoked {} session(s) of `{user}`", ids.len());
+                    ids
                 }
                 (None, Some(id)) => {
                     if !store
@@ -38,9 +39,11 @@ pub async fn session(cmd: SessionCommand) -> anyhow::Result<ExitCode> {
                         bail!("no active session `{id}`");
                     }
                     println!("revoked session `{id}`");
+                    vec![id]
                 }
                 (None, None) => bail!("give `--user NAME` or `--id SESSION`"),
-            }
+            };
+            super::announce(&cfg, &super::revoke_events(&cfg, &ids, t)).await;
         }
         SessionCommand::List {
             config,

@@ -82,7 +82,14 @@ fn reload(arg: &ConfigArg, gw: &Gateway) {
             return;
         }
     };
-    match Runtime::new(cfg, &gw.own_keys()) {
+    let old = &gw.runtime().config.cluster;
+    if cfg.cluster.redis_url != old.redis_url
+        || cfg.cluster.key_prefix != old.key_prefix
+        || cfg.cluster.timeout != old.timeout
+    {
+        tracing::warn!("`[cluster]` changed: it takes effect at the next restart");
+    }
+    match Runtime::new(cfg, &gw.own_keys(), gw.cluster.clone()) {
         Ok(rt) => {
             gw.replace_runtime(rt);
             tracing::info!("config reloaded");

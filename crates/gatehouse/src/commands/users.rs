@@ -9,6 +9,7 @@ use gatehouse_core::apikey::generate_api_key;
 use gatehouse_core::config::parse_duration;
 use gatehouse_core::htpasswd::parse_htpasswd;
 use gatehouse_core::password::hash_password;
+use gatehouse_server::cluster::{Event, UserChange};
 use gatehouse_server::ids::{now, random_bytes};
 use gatehouse_store::{AccountStatus, NewApiKey, NewUser, StoreError};
 
@@ -106,7 +107,7 @@ pub async fn user(cmd: UserCommand) -> anyhow::Result<ExitCode> {
             name,
             reason,
         } => {
-            let (_, store) = store_for(&config).await?;
+            let (cfg, store) = store_for(&config).await?;
             let t = now();
             store
                 .suspend_user(&name, &reason, t)
@@ -121,23 +122,33 @@ pub async fn user(cmd: UserCommand) -> anyhow::Result<ExitCode> {
                 "suspended `{name}`: {reason} ({} session(s) revoked)",
                 revoked.len()
             );
+            let mut events = vec![Event::User {
+                name: name.clone(),
+                change: UserChange::Suspended { at: t, reason },
+            }];
+            events.extend(super::revoke_events(&cfg, &revoked, t));
+            super::announce(&cfg, &events).await;
         }
         UserCommand::Unsuspend { config, name } => {
-            let (_, store) = store_for(&config).await?;
+            let (cfg, store) = store_for(&config).await?;
             store
                 .unsuspend_user(&name)
                 .await
                 .map_err(|e| not_found(e, "user", &name))?;
             println!("unsuspended `{name}`");
+            let change = UserChange::Active;
+            super::announce(&cfg, &[Event::User { name, change }]).await;
         }
         UserCommand::Mfa(c) => return super::identity::mfa(c).await,
         UserCommand::Delete { config, name } => {
-            let (_, store) = store_for(&config).await?;
+            let (cfg, store) = store_for(&config).await?;
             store
                 .delete_user(&name)
                 .await
                 .map_err(|e| not_found(e, "user", &name))?;
             println!("deleted `{name}` and their API keys");
+            let change = UserChange::Deleted;
+            super::announce(&cfg, &[Event::User { name, change }]).await;
         }
         UserCommand::List { config, json } => {
             let (_, store) = store_for(&config).await?;

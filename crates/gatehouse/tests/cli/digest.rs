@@ -30,7 +30,7 @@ auth = ["digest", "basic"]
 }
 
 /// An Apache htdigest line: `user:realm:MD5(user:realm:password)`.
-fn htdigest_line(user: &str, realm: &str, password: &str) -> String {
+pub fn htdigest_line(user: &str, realm: &str, password: &str) -> String {
     format!(
         "{user}:{realm}:{}",
         ha1(Algorithm::Md5, user, realm, password)
@@ -38,7 +38,7 @@ fn htdigest_line(user: &str, realm: &str, password: &str) -> String {
 }
 
 /// `curl --digest -u user:password`; the status code and the body.
-fn curl(addr: SocketAddr, user: &str, password: &str) -> (u16, String) {
+pub fn curl(addr: SocketAddr, user: &str, password: &str) -> (u16, String) {
     let url = format!("http://{addr}/hello");
     let out = Command::new(CURL)
         .args([

@@ -3,8 +3,7 @@
 //! `user suspend` seen by the server, TOTP MFA with a step-up route (row 14),
 //! `keys list` / `keys rotate`.
 
-use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -12,9 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gatehouse_core::totp::{self, Totp};
 use serde_json::{Value, json};
 
-use crate::support::{
-    Env, Response, Running, Upstream, free_addr, http, json_lines, parse_response, poll,
-};
+use crate::support::{Env, Response, Running, Upstream, free_addr, http, json_lines, poll, send};
 
 /// A gateway in front of a stub upstream: Bearer by default, and `/api/billing/**` needs MFA.
 pub struct Gateway {
@@ -86,35 +83,6 @@ mfa = true
         );
         Tokens::from_response(&r)
     }
-}
-
-/// `POST target` over a fresh connection, with `body` as JSON (or no body).
-pub fn send(
-    addr: SocketAddr,
-    target: &str,
-    headers: &[(&str, &str)],
-    body: Option<&Value>,
-) -> Response {
-    let attempt = || -> std::io::Result<Response> {
-        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-        s.set_read_timeout(Some(Duration::from_secs(15)))?;
-        let body = body.map(Value::to_string).unwrap_or_default();
-        let mut req = format!(
-            "POST {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\n",
-            body.len()
-        );
-        for (n, v) in headers {
-            req.push_str(&format!("{n}: {v}\r\n"));
-        }
-        req.push_str("\r\n");
-        req.push_str(&body);
-        s.write_all(req.as_bytes())?;
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw)?;
-        parse_response(&raw, false)
-    };
-    attempt().unwrap_or_else(|e| panic!("POST {target}: {e}"))
 }
 
 /// The body as JSON.
@@ -358,7 +326,7 @@ fn user_suspend_revokes_sessions() {
 }
 
 /// The TOTP code of now for a base32 secret (RFC 6238: SHA-1, 30 s steps, 6 digits).
-fn totp_now(secret_b32: &str) -> (String, i64) {
+pub fn totp_now(secret_b32: &str) -> (String, i64) {
     let secret = totp::base32_decode(secret_b32).expect("a base32 secret");
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -449,3 +449,32 @@ impl Drop for Running {
         }
     }
 }
+
+/// `POST target` over a fresh connection, with `body` as JSON (or no body).
+pub fn send(
+    addr: SocketAddr,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: Option<&serde_json::Value>,
+) -> Response {
+    let attempt = || -> std::io::Result<Response> {
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+        s.set_read_timeout(Some(Duration::from_secs(15)))?;
+        let body = body.map(serde_json::Value::to_string).unwrap_or_default();
+        let mut req = format!(
+            "POST {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        for (n, v) in headers {
+            req.push_str(&format!("{n}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        req.push_str(&body);
+        s.write_all(req.as_bytes())?;
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw)?;
+        parse_response(&raw, false)
+    };
+    attempt().unwrap_or_else(|e| panic!("POST {target}: {e}"))
+}

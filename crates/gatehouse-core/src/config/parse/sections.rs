@@ -3,8 +3,8 @@
 
 use super::{Ctx, Field, Table, issuers, route, values};
 use crate::config::{
-    Access, AlertsConfig, AuditConfig, Config, CorsConfig, DefaultsConfig, Disclosure,
-    ForwardAuthBody, Scheme, ServerConfig, StoreConfig, ThrottleConfig, TokensConfig,
+    Access, AlertsConfig, AuditConfig, ClusterConfig, Config, CorsConfig, DefaultsConfig,
+    Disclosure, ForwardAuthBody, Scheme, ServerConfig, StoreConfig, ThrottleConfig, TokensConfig,
     UpstreamConfig,
 };
 
@@ -34,7 +34,7 @@ pub(super) fn document(ctx: &mut Ctx<'_>, root: &Table<'_, '_>) -> Config {
         config.store = store(ctx, &t);
     }
     if let Some(t) = section(ctx, root, "cluster") {
-        cluster(ctx, &t);
+        config.cluster = cluster(ctx, &t, &config.store);
     }
     if let Some(t) = section(ctx, root, "tokens") {
         config.tokens = tokens(ctx, &t);
@@ -220,15 +220,60 @@ fn store_url(s: &str) -> Result<String, String> {
     ))
 }
 
-/// `[cluster]` is a known section whose only feature is not built yet.
-fn cluster(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) {
-    ctx.unknown_keys(t, &["redis_url"]);
+/// `[cluster]`: the Redis that nodes share (design §5). The URL is checked for its scheme
+/// only (host and credentials are checked when the node connects) and never echoed: it may
+/// carry a password.
+fn cluster(ctx: &mut Ctx<'_>, t: &Table<'_, '_>, store: &StoreConfig) -> ClusterConfig {
+    ctx.unknown_keys(t, &["redis_url", "key_prefix", "timeout"]);
+    let mut c = ClusterConfig::default();
     if let Some(f) = t.get("redis_url") {
-        ctx.error(
-            &f.span,
-            &f.key,
-            "cluster mode (shared throttling, revocations and nonces over redis) is not available in this build yet; remove `redis_url` to run as a single node",
-        );
+        c.redis_url = ctx.parsed(&f, redis_url);
+        if c.redis_url.is_some() && store.url.starts_with("sqlite") {
+            let line = ctx.line(f.span.start);
+            ctx.warn(
+                Some(line),
+                "`cluster.redis_url` is set but `[store] url` is SQLite: nodes on different machines cannot share a SQLite file; use `postgres://...` for several nodes",
+            );
+        }
+    }
+    if let Some(f) = t.get("key_prefix") {
+        c.key_prefix = ctx
+            .parsed(&f, |s| {
+                if s.is_empty() || s.len() > 64 || !s.bytes().all(|b| b.is_ascii_graphic()) {
+                    Err("expected 1 to 64 printable characters without spaces, e.g. `gatehouse-prod`".to_owned())
+                } else {
+                    Ok(s.to_owned())
+                }
+            })
+            .unwrap_or(c.key_prefix);
+    }
+    if let Some(f) = t.get("timeout") {
+        match ctx.duration(&f) {
+            Some(d) if d > std::time::Duration::from_secs(10) => {
+                let msg = "expected at most `10s` (a bound on every redis call), e.g. `250ms`";
+                ctx.error(&f.span, &f.key, msg);
+            }
+            Some(d) => c.timeout = d,
+            None => {}
+        }
+    }
+    c
+}
+
+/// `redis://…` or `rediss://…` (TLS) with a host.
+fn redis_url(s: &str) -> Result<String, String> {
+    let rest = s
+        .strip_prefix("redis://")
+        .or_else(|| s.strip_prefix("rediss://"));
+    match rest {
+        Some(r) if !r.is_empty() && !r.starts_with('/') => Ok(s.to_owned()),
+        Some(_) => Err("the redis url needs a host, e.g. `redis://127.0.0.1:6379`".to_owned()),
+        None => {
+            let scheme = s.split_once(':').map_or("", |(scheme, _)| scheme);
+            Err(format!(
+                "unsupported redis url scheme `{scheme}`: expected `redis://host:port` or `rediss://host:port` (TLS)"
+            ))
+        }
     }
 }
 

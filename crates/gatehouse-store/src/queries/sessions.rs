@@ -1,28 +1,35 @@
 //! `sessions` and `refresh_tokens` tables: one login, one refresh-token family, rotated on
 //! every use with reuse detection (crates.md §3.3, RFC 9700 §4.14.2).
 //!
-//! Lock order, shared with `users::delete`: the session row (`FOR UPDATE`), then its refresh
-//! token rows, then the revocation advisory lock (`revocations::lock`).
+//! Shared by both backends (see `src/queries.rs`). Every change runs in a write transaction
+//! (`BEGIN IMMEDIATE` on SQLite, so they serialize). On PostgreSQL the lock order, shared
+//! with `users::delete`, is: the session row (`FOR UPDATE`), then its refresh token rows,
+//! then the revocation advisory lock (`lock_revocations`).
 
-use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{Pool, Row, Transaction};
 
-use super::{is_foreign_key_violation, is_unique_violation, revocations};
+use super::dialect::{Connection, Db, begin_write, bytewise, for_update};
+use super::revocations;
 use crate::error::StoreError;
 use crate::model::{NewSession, Revocation, RevocationKind, RotateOutcome, Session};
+use crate::shared::{is_foreign_key_violation, is_unique_violation};
+
+type DbRow = <Db as sqlx::Database>::Row;
 
 /// Reason recorded when a used refresh token comes back.
 const REUSE_REASON: &str = "refresh token reuse";
 
-/// Session columns, unqualified (they are also valid in `RETURNING`).
+/// Session columns, unqualified (they are also valid in `RETURNING`), in the order
+/// `copy.rs` binds them.
 macro_rules! session_columns {
     () => {
         "id, user_name, acr, auth_time, created_at, expires_at, revoked_at, revoke_reason, \
          last_refresh_at"
     };
 }
+pub(super) use session_columns;
 
-fn from_row(row: &PgRow) -> Result<Session, StoreError> {
+pub(super) fn from_row(row: &DbRow) -> Result<Session, StoreError> {
     let id: String = row
         .try_get("id")
         .map_err(|e| StoreError::db("read session", e))?;
@@ -41,12 +48,12 @@ fn from_row(row: &PgRow) -> Result<Session, StoreError> {
 }
 
 pub(super) async fn create(
-    pool: &PgPool,
+    pool: &Pool<Db>,
     new: NewSession,
     now: i64,
 ) -> Result<Session, StoreError> {
     let err = |e| StoreError::db("create session", e);
-    let mut tx = pool.begin().await.map_err(err)?;
+    let mut tx = begin_write(pool).await.map_err(err)?;
     let inserted = sqlx::query(
         "INSERT INTO sessions (id, user_name, acr, auth_time, created_at, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6)",
@@ -93,7 +100,7 @@ pub(super) async fn create(
 
 /// Inserts a refresh token. A taken hash is a `Conflict` naming the session, never the hash.
 async fn insert_token(
-    conn: &mut PgConnection,
+    conn: &mut Connection,
     hash: &[u8; 32],
     session: &str,
     generation: i64,
@@ -124,7 +131,7 @@ async fn insert_token(
 /// Marks the session revoked (keeping an earlier time and reason) and lists it in the
 /// revocation list until it would have expired. Returns the session, `None` if unknown.
 async fn revoke_in(
-    conn: &mut PgConnection,
+    conn: &mut Connection,
     id: &str,
     reason: &str,
     now: i64,
@@ -155,14 +162,14 @@ async fn revoke_in(
 }
 
 pub(super) async fn rotate(
-    pool: &PgPool,
+    pool: &Pool<Db>,
     presented: [u8; 32],
     next: [u8; 32],
     now: i64,
     refresh_expires_at: i64,
 ) -> Result<RotateOutcome, StoreError> {
     let err = |e| StoreError::db("rotate refresh token", e);
-    let mut tx = pool.begin().await.map_err(err)?;
+    let mut tx = begin_write(pool).await.map_err(err)?;
     // Which session? A token never changes session, so this read needs no lock.
     let owner = sqlx::query("SELECT session_id FROM refresh_tokens WHERE hash = $1")
         .bind(presented.as_slice())
@@ -175,16 +182,20 @@ pub(super) async fn rotate(
     let session_id: String = owner.try_get("session_id").map_err(err)?;
     // Lock the session row, then the token row: concurrent rotations of one family queue
     // here, and each re-reads the token after the previous one committed, so the second
-    // sees the first one's `used_at` (READ COMMITTED re-reads locked rows).
-    let session =
-        sqlx::query("SELECT revoked_at, expires_at FROM sessions WHERE id = $1 FOR UPDATE")
-            .bind(&session_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(err)?;
-    let token = sqlx::query(
-        "SELECT generation, expires_at, used_at FROM refresh_tokens WHERE hash = $1 FOR UPDATE",
-    )
+    // sees the first one's `used_at` (PostgreSQL's READ COMMITTED re-reads locked rows;
+    // SQLite's `BEGIN IMMEDIATE` already made this transaction the only writer).
+    let session = sqlx::query(concat!(
+        "SELECT revoked_at, expires_at FROM sessions WHERE id = $1",
+        for_update!()
+    ))
+    .bind(&session_id)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(err)?;
+    let token = sqlx::query(concat!(
+        "SELECT generation, expires_at, used_at FROM refresh_tokens WHERE hash = $1",
+        for_update!()
+    ))
     .bind(presented.as_slice())
     .fetch_optional(&mut *tx)
     .await
@@ -246,9 +257,9 @@ pub(super) async fn rotate(
     Ok(RotateOutcome::Rotated(session))
 }
 
-/// Ends a rotation that changed nothing, releasing its row locks at once.
+/// Ends a rotation that changed nothing, releasing its locks at once.
 async fn finish(
-    tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    tx: Transaction<'_, Db>,
     outcome: RotateOutcome,
 ) -> Result<RotateOutcome, StoreError> {
     tx.rollback()
@@ -257,7 +268,7 @@ async fn finish(
     Ok(outcome)
 }
 
-pub(super) async fn get(pool: &PgPool, id: &str) -> Result<Option<Session>, StoreError> {
+pub(super) async fn get(pool: &Pool<Db>, id: &str) -> Result<Option<Session>, StoreError> {
     sqlx::query(concat!(
         "SELECT ",
         session_columns!(),
@@ -273,7 +284,7 @@ pub(super) async fn get(pool: &PgPool, id: &str) -> Result<Option<Session>, Stor
 }
 
 pub(super) async fn list(
-    pool: &PgPool,
+    pool: &Pool<Db>,
     user: Option<&str>,
     include_revoked: bool,
 ) -> Result<Vec<Session>, StoreError> {
@@ -281,8 +292,9 @@ pub(super) async fn list(
         "SELECT ",
         session_columns!(),
         " FROM sessions
-         WHERE ($1::text IS NULL OR user_name = $1) AND ($2 OR revoked_at IS NULL)
-         ORDER BY created_at, id COLLATE \"C\""
+         WHERE ($1 IS NULL OR user_name = $1) AND ($2 OR revoked_at IS NULL)
+         ORDER BY created_at, id",
+        bytewise!()
     ))
     .bind(user)
     .bind(include_revoked)
@@ -295,7 +307,7 @@ pub(super) async fn list(
 }
 
 pub(super) async fn set_acr(
-    pool: &PgPool,
+    pool: &Pool<Db>,
     id: &str,
     acr: &str,
     auth_time: i64,
@@ -313,26 +325,26 @@ pub(super) async fn set_acr(
 }
 
 pub(super) async fn revoke(
-    pool: &PgPool,
+    pool: &Pool<Db>,
     id: &str,
     reason: &str,
     now: i64,
 ) -> Result<bool, StoreError> {
     let err = |e| StoreError::db("revoke session", e);
-    let mut tx = pool.begin().await.map_err(err)?;
+    let mut tx = begin_write(pool).await.map_err(err)?;
     let found = revoke_in(&mut tx, id, reason, now).await?.is_some();
     tx.commit().await.map_err(err)?;
     Ok(found)
 }
 
 pub(super) async fn revoke_user(
-    pool: &PgPool,
+    pool: &Pool<Db>,
     user: &str,
     reason: &str,
     now: i64,
 ) -> Result<Vec<String>, StoreError> {
     let err = |e| StoreError::db("revoke user sessions", e);
-    let mut tx = pool.begin().await.map_err(err)?;
+    let mut tx = begin_write(pool).await.map_err(err)?;
     let rows = sqlx::query(concat!(
         "UPDATE sessions SET revoked_at = $1, revoke_reason = $2
          WHERE user_name = $3 AND revoked_at IS NULL RETURNING ",
@@ -360,15 +372,19 @@ pub(super) async fn revoke_user(
     Ok(sessions.into_iter().map(|s| s.id).collect())
 }
 
-pub(super) async fn purge(pool: &PgPool, now: i64) -> Result<u64, StoreError> {
+pub(super) async fn purge(pool: &Pool<Db>, now: i64) -> Result<u64, StoreError> {
     let err = |e| StoreError::db("purge sessions", e);
-    let mut tx = pool.begin().await.map_err(err)?;
-    // Session rows before token rows, the order `rotate` takes them in.
-    sqlx::query("SELECT id FROM sessions WHERE expires_at < $1 ORDER BY id FOR UPDATE")
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(err)?;
+    let mut tx = begin_write(pool).await.map_err(err)?;
+    // Session rows before token rows, the order `rotate` takes them in. Tokens are deleted
+    // explicitly too, independent of SQLite's `foreign_keys` pragma.
+    sqlx::query(concat!(
+        "SELECT id FROM sessions WHERE expires_at < $1 ORDER BY id",
+        for_update!()
+    ))
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .map_err(err)?;
     sqlx::query(
         "DELETE FROM refresh_tokens WHERE session_id IN
              (SELECT id FROM sessions WHERE expires_at < $1)",

@@ -1,14 +1,16 @@
-//! `digest_secrets` table: HA1 and userhash per (user, realm, algorithm), RFC 7616.
+//! `digest_secrets` table: HA1 and userhash per (user, realm, algorithm), RFC 7616. Shared by
+//! both backends (see `src/queries.rs`).
 
-use sqlx::{Row, SqlitePool};
+use sqlx::{Pool, Row};
 
-use super::{is_foreign_key_violation, is_unique_violation, users};
+use super::dialect::Db;
+use super::users;
 use crate::error::StoreError;
 use crate::model::{DigestAlgorithm, DigestHa1};
-use crate::shared::normalize_hex;
+use crate::shared::{is_foreign_key_violation, is_unique_violation, normalize_hex};
 
 pub(super) async fn set(
-    pool: &SqlitePool,
+    pool: &Pool<Db>,
     user: &str,
     realm: &str,
     algorithm: DigestAlgorithm,
@@ -16,7 +18,7 @@ pub(super) async fn set(
 ) -> Result<(), StoreError> {
     let Some(secret) = secret else {
         let done = sqlx::query(
-            "DELETE FROM digest_secrets WHERE user_name = ? AND realm = ? AND algorithm = ?",
+            "DELETE FROM digest_secrets WHERE user_name = $1 AND realm = $2 AND algorithm = $3",
         )
         .bind(user)
         .bind(realm)
@@ -34,7 +36,7 @@ pub(super) async fn set(
     let userhash = normalize_hex("digest userhash", &secret.userhash, algorithm)?;
     let stored = sqlx::query(
         "INSERT INTO digest_secrets (user_name, realm, algorithm, ha1, userhash)
-         VALUES (?, ?, ?, ?, ?)
+         VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (user_name, realm, algorithm)
          DO UPDATE SET ha1 = excluded.ha1, userhash = excluded.userhash",
     )
@@ -49,7 +51,8 @@ pub(super) async fn set(
         Ok(_) => Ok(()),
         Err(e) if is_foreign_key_violation(&e) => Err(StoreError::not_found("user", user)),
         // The upsert absorbs the primary key, so this is `UNIQUE (realm, algorithm, userhash)`.
-        // SQLite checks it before the foreign key: an unknown user is still `NotFound`.
+        // It may be reported before the foreign key (SQLite checks it first, PostgreSQL checks
+        // the key only at the end of the statement): an unknown user is still `NotFound`.
         Err(e) if is_unique_violation(&e) => Err(if users::exists(pool, user).await? {
             StoreError::conflict("digest userhash", &userhash)
         } else {
@@ -60,13 +63,13 @@ pub(super) async fn set(
 }
 
 pub(super) async fn get(
-    pool: &SqlitePool,
+    pool: &Pool<Db>,
     user: &str,
     realm: &str,
     algorithm: DigestAlgorithm,
 ) -> Result<Option<String>, StoreError> {
     let row = sqlx::query(
-        "SELECT ha1 FROM digest_secrets WHERE user_name = ? AND realm = ? AND algorithm = ?",
+        "SELECT ha1 FROM digest_secrets WHERE user_name = $1 AND realm = $2 AND algorithm = $3",
     )
     .bind(user)
     .bind(realm)
@@ -80,13 +83,13 @@ pub(super) async fn get(
 }
 
 pub(super) async fn find_user_by_userhash(
-    pool: &SqlitePool,
+    pool: &Pool<Db>,
     userhash: &str,
     realm: &str,
     algorithm: DigestAlgorithm,
 ) -> Result<Option<String>, StoreError> {
     let row = sqlx::query(
-        "SELECT user_name FROM digest_secrets WHERE userhash = ? AND realm = ? AND algorithm = ?",
+        "SELECT user_name FROM digest_secrets WHERE userhash = $1 AND realm = $2 AND algorithm = $3",
     )
     .bind(userhash.to_ascii_lowercase())
     .bind(realm)

@@ -1,24 +1,40 @@
-//! `api_keys` and `signing_keys` tables.
+//! `api_keys` and `signing_keys` tables. Shared by both backends (see `src/queries.rs`).
 
-use sqlx::postgres::PgRow;
-use sqlx::{PgPool, Row};
+use sqlx::{Pool, Row};
 
-use super::{constraint, decode_list, encode_list, is_foreign_key_violation, is_unique_violation};
+use super::dialect::{Db, begin_write, bytewise, is_prefix_conflict};
 use crate::error::StoreError;
 use crate::model::{ApiKey, NewApiKey, SigningKey};
+use crate::shared::{decode_list, encode_list, is_foreign_key_violation, is_unique_violation};
+
+type DbRow = <Db as sqlx::Database>::Row;
+
+/// Every API key column, unqualified, in the order `copy.rs` binds them.
+macro_rules! api_key_columns {
+    () => {
+        "id, prefix, hash, user_name, scopes, read_only, label, expires_at, revoked_at, \
+         created_at, last_used_at"
+    };
+}
+pub(super) use api_key_columns;
 
 /// `SELECT` of every API key column followed by `$tail`, as a `&'static str`.
 macro_rules! select_api_keys {
     ($tail:literal) => {
-        concat!(
-            "SELECT id, prefix, hash, user_name, scopes, read_only, label, expires_at, \
-             revoked_at, created_at, last_used_at FROM api_keys ",
-            $tail
-        )
+        concat!("SELECT ", api_key_columns!(), " FROM api_keys ", $tail)
     };
 }
 
-fn api_key_from_row(row: &PgRow) -> Result<ApiKey, StoreError> {
+/// Every signing key column, unqualified, in the order `add_signing_key` and `copy.rs` bind
+/// them.
+macro_rules! signing_key_columns {
+    () => {
+        "kid, algorithm, private_pkcs8, public_key, created_at, retired_at"
+    };
+}
+pub(super) use signing_key_columns;
+
+pub(super) fn api_key_from_row(row: &DbRow) -> Result<ApiKey, StoreError> {
     let id: String = row
         .try_get("id")
         .map_err(|e| StoreError::db("read api key", e))?;
@@ -44,7 +60,7 @@ fn api_key_from_row(row: &PgRow) -> Result<ApiKey, StoreError> {
 }
 
 pub(super) async fn create_api_key(
-    pool: &PgPool,
+    pool: &Pool<Db>,
     key: NewApiKey,
     now: i64,
 ) -> Result<ApiKey, StoreError> {
@@ -78,22 +94,18 @@ pub(super) async fn create_api_key(
             created_at: now,
             last_used_at: None,
         }),
-        Err(e) if is_unique_violation(&e) => {
-            // The constraint is named in migrations/postgres/0001_init.sql.
-            let on_prefix = constraint(&e) == Some("api_keys_prefix_key");
-            Err(if on_prefix {
-                StoreError::conflict("api key prefix", &key.prefix)
-            } else {
-                StoreError::conflict("api key", &key.id)
-            })
-        }
+        Err(e) if is_unique_violation(&e) => Err(if is_prefix_conflict(&e) {
+            StoreError::conflict("api key prefix", &key.prefix)
+        } else {
+            StoreError::conflict("api key", &key.id)
+        }),
         Err(e) if is_foreign_key_violation(&e) => Err(StoreError::not_found("user", &key.user)),
         Err(e) => Err(StoreError::db("create api key", e)),
     }
 }
 
 pub(super) async fn find_api_key(
-    pool: &PgPool,
+    pool: &Pool<Db>,
     prefix: &str,
 ) -> Result<Option<ApiKey>, StoreError> {
     sqlx::query(select_api_keys!("WHERE prefix = $1"))
@@ -107,15 +119,19 @@ pub(super) async fn find_api_key(
 }
 
 pub(super) async fn list_api_keys(
-    pool: &PgPool,
+    pool: &Pool<Db>,
     user: Option<&str>,
 ) -> Result<Vec<ApiKey>, StoreError> {
     let query = match user {
-        Some(user) => sqlx::query(select_api_keys!(
-            "WHERE user_name = $1 ORDER BY created_at, id COLLATE \"C\""
+        Some(user) => sqlx::query(concat!(
+            select_api_keys!("WHERE user_name = $1 ORDER BY created_at, id"),
+            bytewise!()
         ))
         .bind(user),
-        None => sqlx::query(select_api_keys!("ORDER BY created_at, id COLLATE \"C\"")),
+        None => sqlx::query(concat!(
+            select_api_keys!("ORDER BY created_at, id"),
+            bytewise!()
+        )),
     };
     query
         .fetch_all(pool)
@@ -127,14 +143,14 @@ pub(super) async fn list_api_keys(
 }
 
 pub(super) async fn revoke_api_key(
-    pool: &PgPool,
+    pool: &Pool<Db>,
     id_or_prefix: &str,
     now: i64,
 ) -> Result<bool, StoreError> {
     let err = |e| StoreError::db("revoke api key", e);
-    // Both statements write, so the transaction holds the write lock from the first one:
-    // no other writer can slip in between "not an id" and "try the prefix".
-    let mut tx = pool.begin().await.map_err(err)?;
+    // In one write transaction, so no other writer slips in between "not an id" and "try
+    // the prefix".
+    let mut tx = begin_write(pool).await.map_err(err)?;
     let by_id =
         sqlx::query("UPDATE api_keys SET revoked_at = coalesce(revoked_at, $1) WHERE id = $2")
             .bind(now)
@@ -158,9 +174,12 @@ pub(super) async fn revoke_api_key(
     Ok(matched)
 }
 
-pub(super) async fn touch_api_key(pool: &PgPool, id: &str, now: i64) -> Result<bool, StoreError> {
+pub(super) async fn touch_api_key(pool: &Pool<Db>, id: &str, now: i64) -> Result<bool, StoreError> {
+    // (A `CASE`, as SQLite's `max` is PostgreSQL's `greatest`.)
     let done = sqlx::query(
-        "UPDATE api_keys SET last_used_at = greatest(coalesce(last_used_at, $1), $1) WHERE id = $2",
+        "UPDATE api_keys SET last_used_at = CASE
+             WHEN last_used_at IS NULL OR last_used_at < $1 THEN $1 ELSE last_used_at END
+         WHERE id = $2",
     )
     .bind(now)
     .bind(id)
@@ -170,11 +189,12 @@ pub(super) async fn touch_api_key(pool: &PgPool, id: &str, now: i64) -> Result<b
     Ok(done.rows_affected() > 0)
 }
 
-pub(super) async fn add_signing_key(pool: &PgPool, key: SigningKey) -> Result<(), StoreError> {
-    let inserted = sqlx::query(
-        "INSERT INTO signing_keys (kid, algorithm, private_pkcs8, public_key, created_at, retired_at)
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
+pub(super) async fn add_signing_key(pool: &Pool<Db>, key: SigningKey) -> Result<(), StoreError> {
+    let inserted = sqlx::query(concat!(
+        "INSERT INTO signing_keys (",
+        signing_key_columns!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6)"
+    ))
     .bind(&key.kid)
     .bind(&key.algorithm)
     .bind(key.private_pkcs8.as_slice())
@@ -190,34 +210,38 @@ pub(super) async fn add_signing_key(pool: &PgPool, key: SigningKey) -> Result<()
     }
 }
 
-pub(super) async fn list_signing_keys(pool: &PgPool) -> Result<Vec<SigningKey>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT kid, algorithm, private_pkcs8, public_key, created_at, retired_at
-         FROM signing_keys ORDER BY created_at, kid COLLATE \"C\"",
-    )
+pub(super) fn signing_key_from_row(row: &DbRow) -> Result<SigningKey, StoreError> {
+    let kid: String = row
+        .try_get("kid")
+        .map_err(|e| StoreError::db("read signing key", e))?;
+    let read = |e: sqlx::Error| StoreError::corrupt("signing key", &kid, e);
+    Ok(SigningKey {
+        algorithm: row.try_get("algorithm").map_err(read)?,
+        private_pkcs8: row.try_get("private_pkcs8").map_err(read)?,
+        public: row.try_get("public_key").map_err(read)?,
+        created_at: row.try_get("created_at").map_err(read)?,
+        retired_at: row.try_get("retired_at").map_err(read)?,
+        kid,
+    })
+}
+
+pub(super) async fn list_signing_keys(pool: &Pool<Db>) -> Result<Vec<SigningKey>, StoreError> {
+    sqlx::query(concat!(
+        "SELECT ",
+        signing_key_columns!(),
+        " FROM signing_keys ORDER BY created_at, kid",
+        bytewise!()
+    ))
     .fetch_all(pool)
     .await
-    .map_err(|e| StoreError::db("list signing keys", e))?;
-    rows.iter()
-        .map(|row| {
-            let kid: String = row
-                .try_get("kid")
-                .map_err(|e| StoreError::db("read signing key", e))?;
-            let read = |e: sqlx::Error| StoreError::corrupt("signing key", &kid, e);
-            Ok(SigningKey {
-                algorithm: row.try_get("algorithm").map_err(read)?,
-                private_pkcs8: row.try_get("private_pkcs8").map_err(read)?,
-                public: row.try_get("public_key").map_err(read)?,
-                created_at: row.try_get("created_at").map_err(read)?,
-                retired_at: row.try_get("retired_at").map_err(read)?,
-                kid,
-            })
-        })
-        .collect()
+    .map_err(|e| StoreError::db("list signing keys", e))?
+    .iter()
+    .map(signing_key_from_row)
+    .collect()
 }
 
 pub(super) async fn retire_signing_key(
-    pool: &PgPool,
+    pool: &Pool<Db>,
     kid: &str,
     now: i64,
 ) -> Result<bool, StoreError> {

@@ -1,25 +1,31 @@
-//! `users` table.
+//! `users` table. Shared by both backends (see `src/queries.rs`).
 
-use sqlx::postgres::PgRow;
-use sqlx::{PgPool, Row};
+use sqlx::{Pool, Row};
 
-use super::{decode_list, encode_list, is_unique_violation, revocations};
+use super::dialect::{Db, begin_write, bytewise, for_update, lock_revocations};
 use crate::error::StoreError;
 use crate::model::{AccountStatus, NewUser, User};
-use crate::shared::found;
+use crate::shared::{decode_list, encode_list, found, is_unique_violation};
+
+type DbRow = <Db as sqlx::Database>::Row;
+
+/// The columns of a [`User`], unqualified, in the order `copy.rs` binds them.
+macro_rules! user_columns {
+    () => {
+        "name, password_hash, roles, tenant, suspended_at, suspended_reason, created_at, \
+         mfa_secret"
+    };
+}
+pub(super) use user_columns;
 
 /// `SELECT` of every user column followed by `$tail`, as a `&'static str`.
 macro_rules! select_users {
     ($tail:literal) => {
-        concat!(
-            "SELECT name, password_hash, roles, tenant, suspended_at, suspended_reason, \
-             created_at, mfa_secret FROM users ",
-            $tail
-        )
+        concat!("SELECT ", user_columns!(), " FROM users ", $tail)
     };
 }
 
-fn from_row(row: &PgRow) -> Result<User, StoreError> {
+pub(super) fn from_row(row: &DbRow) -> Result<User, StoreError> {
     let name: String = row
         .try_get("name")
         .map_err(|e| StoreError::db("read user", e))?;
@@ -43,7 +49,7 @@ fn from_row(row: &PgRow) -> Result<User, StoreError> {
     })
 }
 
-pub(super) async fn create(pool: &PgPool, user: NewUser, now: i64) -> Result<User, StoreError> {
+pub(super) async fn create(pool: &Pool<Db>, user: NewUser, now: i64) -> Result<User, StoreError> {
     let roles = encode_list(&user.roles)?;
     let inserted = sqlx::query(
         "INSERT INTO users (name, password_hash, roles, tenant, created_at)
@@ -71,7 +77,7 @@ pub(super) async fn create(pool: &PgPool, user: NewUser, now: i64) -> Result<Use
     }
 }
 
-pub(super) async fn get(pool: &PgPool, name: &str) -> Result<Option<User>, StoreError> {
+pub(super) async fn get(pool: &Pool<Db>, name: &str) -> Result<Option<User>, StoreError> {
     sqlx::query(select_users!("WHERE name = $1"))
         .bind(name)
         .fetch_optional(pool)
@@ -82,9 +88,8 @@ pub(super) async fn get(pool: &PgPool, name: &str) -> Result<Option<User>, Store
         .transpose()
 }
 
-pub(super) async fn list(pool: &PgPool) -> Result<Vec<User>, StoreError> {
-    // `COLLATE "C"`: byte order, as SQLite's default BINARY collation sorts.
-    sqlx::query(select_users!("ORDER BY name COLLATE \"C\""))
+pub(super) async fn list(pool: &Pool<Db>) -> Result<Vec<User>, StoreError> {
+    sqlx::query(concat!(select_users!("ORDER BY name"), bytewise!()))
         .fetch_all(pool)
         .await
         .map_err(|e| StoreError::db("list users", e))?
@@ -94,7 +99,7 @@ pub(super) async fn list(pool: &PgPool) -> Result<Vec<User>, StoreError> {
 }
 
 pub(super) async fn set_password(
-    pool: &PgPool,
+    pool: &Pool<Db>,
     name: &str,
     hash: Option<String>,
 ) -> Result<(), StoreError> {
@@ -108,7 +113,7 @@ pub(super) async fn set_password(
 }
 
 pub(super) async fn set_roles(
-    pool: &PgPool,
+    pool: &Pool<Db>,
     name: &str,
     roles: Vec<String>,
 ) -> Result<(), StoreError> {
@@ -122,7 +127,7 @@ pub(super) async fn set_roles(
 }
 
 pub(super) async fn set_tenant(
-    pool: &PgPool,
+    pool: &Pool<Db>,
     name: &str,
     tenant: Option<String>,
 ) -> Result<(), StoreError> {
@@ -136,7 +141,7 @@ pub(super) async fn set_tenant(
 }
 
 pub(super) async fn suspend(
-    pool: &PgPool,
+    pool: &Pool<Db>,
     name: &str,
     reason: &str,
     now: i64,
@@ -152,7 +157,7 @@ pub(super) async fn suspend(
     found(done.rows_affected(), name)
 }
 
-pub(super) async fn unsuspend(pool: &PgPool, name: &str) -> Result<(), StoreError> {
+pub(super) async fn unsuspend(pool: &Pool<Db>, name: &str) -> Result<(), StoreError> {
     let done = sqlx::query(
         "UPDATE users SET suspended_at = NULL, suspended_reason = NULL WHERE name = $1",
     )
@@ -164,28 +169,37 @@ pub(super) async fn unsuspend(pool: &PgPool, name: &str) -> Result<(), StoreErro
 }
 
 /// Deletes the user and their records atomically; their unrevoked sessions go to the
-/// revocation list first, so access tokens naming them die with the user.
+/// revocation list first, so access tokens naming them die with the user. The records are
+/// deleted explicitly as well as through `ON DELETE CASCADE`, so the result does not depend
+/// on SQLite's `foreign_keys` pragma.
 ///
-/// Lock order (shared with `sessions.rs`): user and session rows first, then the revocation
-/// advisory lock, then refresh-token rows, so this never deadlocks with a rotation.
-pub(super) async fn delete(pool: &PgPool, name: &str) -> Result<(), StoreError> {
+/// Lock order on PostgreSQL (shared with `sessions.rs`): user and session rows first, then
+/// the revocation advisory lock, so this never deadlocks with a rotation.
+pub(super) async fn delete(pool: &Pool<Db>, name: &str) -> Result<(), StoreError> {
     let err = |e| StoreError::db("delete user", e);
-    let mut tx = pool.begin().await.map_err(err)?;
-    let user = sqlx::query("SELECT 1 FROM users WHERE name = $1 FOR UPDATE")
-        .bind(name)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(err)?;
+    let mut tx = begin_write(pool).await.map_err(err)?;
+    let user = sqlx::query(concat!(
+        "SELECT 1 FROM users WHERE name = $1",
+        for_update!()
+    ))
+    .bind(name)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(err)?;
     if user.is_none() {
         tx.rollback().await.map_err(err)?;
         return Err(StoreError::not_found("user", name));
     }
-    sqlx::query("SELECT id FROM sessions WHERE user_name = $1 ORDER BY id FOR UPDATE")
-        .bind(name)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(err)?;
-    revocations::lock(&mut tx).await?;
+    sqlx::query(concat!(
+        "SELECT id FROM sessions WHERE user_name = $1 ORDER BY id",
+        for_update!()
+    ))
+    .bind(name)
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(err)?;
+    lock_revocations(&mut tx).await?;
+    // SQLite's parser needs the `WHERE` before `ON CONFLICT` in an INSERT ... SELECT.
     sqlx::query(
         "INSERT INTO revocations (kind, id, expires_at, reason)
          SELECT 'session', id, expires_at, 'user deleted' FROM sessions
@@ -215,7 +229,7 @@ pub(super) async fn delete(pool: &PgPool, name: &str) -> Result<(), StoreError> 
 }
 
 /// Whether a user named `name` exists (to tell "unknown user" from "nothing to change").
-pub(super) async fn exists(pool: &PgPool, name: &str) -> Result<bool, StoreError> {
+pub(super) async fn exists(pool: &Pool<Db>, name: &str) -> Result<bool, StoreError> {
     let row = sqlx::query("SELECT 1 FROM users WHERE name = $1")
         .bind(name)
         .fetch_optional(pool)
@@ -225,15 +239,15 @@ pub(super) async fn exists(pool: &PgPool, name: &str) -> Result<bool, StoreError
 }
 
 pub(super) async fn set_mfa_secret(
-    pool: &PgPool,
+    pool: &Pool<Db>,
     name: &str,
     secret: Option<Vec<u8>>,
 ) -> Result<(), StoreError> {
     // Clearing the secret forgets the last step (the table's CHECK requires it); replacing
     // it keeps the step, so a step already used is still refused.
     let done = sqlx::query(
-        "UPDATE users SET mfa_secret = $1::bytea,
-             mfa_last_step = CASE WHEN $1::bytea IS NULL THEN NULL ELSE mfa_last_step END
+        "UPDATE users SET mfa_secret = $1,
+             mfa_last_step = CASE WHEN $1 IS NULL THEN NULL ELSE mfa_last_step END
          WHERE name = $2",
     )
     .bind(secret)
@@ -244,11 +258,12 @@ pub(super) async fn set_mfa_secret(
     found(done.rows_affected(), name)
 }
 
-/// One conditional `UPDATE`: under READ COMMITTED a second `UPDATE` of the same row waits
-/// for the first to commit and then re-evaluates its `WHERE` on the new row, so two requests
-/// with the same step cannot both see it as new (RFC 6238 §5.2).
+/// One conditional `UPDATE`, so two requests with the same step cannot both see it as new
+/// (RFC 6238 §5.2): SQLite runs it under the write lock; under PostgreSQL's READ COMMITTED a
+/// second `UPDATE` of the same row waits for the first to commit and then re-evaluates its
+/// `WHERE` on the new row.
 pub(super) async fn accept_totp_step(
-    pool: &PgPool,
+    pool: &Pool<Db>,
     name: &str,
     step: i64,
 ) -> Result<bool, StoreError> {
