@@ -2,7 +2,8 @@
 # Side-by-side load test: Gatehouse (release) against nginx, both proxying to the same upstream.
 #
 # usage: bench/proxy.sh            (RUNS=3 by default; RUNS=5 bench/proxy.sh for more;
-#                                    ONLY=regex runs the scenarios whose label matches)
+#                                    ONLY=regex runs the scenarios whose label matches;
+#                                    GATEHOUSE=path measures another gatehouse binary)
 #
 # What it does (see docs/benchmarks.md for the method and the results):
 #   - builds `cargo build --release -p gatehouse` if target/release/gatehouse is missing
@@ -38,7 +39,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BENCH="$ROOT/bench"
 RUNS=${RUNS:-3}
-GATEHOUSE="$ROOT/target/release/gatehouse"
+GATEHOUSE=${GATEHOUSE:-"$ROOT/target/release/gatehouse"} # GATEHOUSE=path: another build (A/B)
 
 for tool in nginx wrk curl taskset ss htpasswd gcc python3; do
   command -v "$tool" >/dev/null || { echo "proxy.sh: \`$tool\` is required" >&2; exit 1; }

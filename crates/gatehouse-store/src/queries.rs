@@ -5,7 +5,8 @@
 //! write transaction starts (`BEGIN IMMEDIATE` on SQLite), row locks (`FOR UPDATE` on
 //! PostgreSQL, nothing under SQLite's single writer), the revocation advisory lock, byte-order
 //! collation and the migration bookkeeping. Placeholders are `$1`, `$2`, ... on both: sqlx's
-//! SQLite driver reads `$N` as `?N`.
+//! SQLite driver reads `$N` as `?N` (SQL built at run time with many parameters takes them
+//! from `dialect::push_param`: anonymous `?` on SQLite, whose named ones bind in quadratic time).
 //!
 //! So one body serves both backends with concrete types (no trait bounds to carry around),
 //! the conformance suite checks both, and every difference in behaviour is named in one place

@@ -44,6 +44,12 @@ macro_rules! bytewise {
 }
 pub(super) use bytewise;
 
+/// Writes bind parameter `n` (1-based) of SQL built at run time: `$n`.
+pub(super) fn push_param(sql: &mut String, n: usize) {
+    use std::fmt::Write as _;
+    let _ = write!(sql, "${n}");
+}
+
 /// A transaction that will write (row locks are taken by the statements themselves).
 pub(super) async fn begin_write(pool: &Pool<Db>) -> Result<Transaction<'static, Db>, sqlx::Error> {
     pool.begin().await

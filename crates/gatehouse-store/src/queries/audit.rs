@@ -23,10 +23,9 @@ pub(super) use audit_columns;
 /// Records per `INSERT` statement (13 parameters each, far below either backend's limit).
 const ROWS_PER_INSERT: usize = 32;
 
-/// `INSERT … VALUES ($1, …, $13), ($14, …), …` for `rows` records. Built from constants
-/// only: no input reaches the SQL text.
+/// `INSERT … VALUES ($1, …, $13), ($14, …), …` for `rows` records (`?` on SQLite, see
+/// `dialect::push_param`). Built from constants only: no input reaches the SQL text.
 fn insert_sql(rows: usize) -> String {
-    use std::fmt::Write as _;
     let mut sql = String::with_capacity(160 + rows * 70);
     sql.push_str(
         "INSERT INTO audit (time, kind, request_id, route, method, path, client_ip, \
@@ -35,8 +34,10 @@ fn insert_sql(rows: usize) -> String {
     for row in 0..rows {
         sql.push_str(if row == 0 { "(" } else { ", (" });
         for col in 0..13 {
-            let sep = if col == 0 { "" } else { ", " };
-            let _ = write!(sql, "{sep}${}", row * 13 + col + 1);
+            if col > 0 {
+                sql.push_str(", ");
+            }
+            super::dialect::push_param(&mut sql, row * 13 + col + 1);
         }
         sql.push(')');
     }
