@@ -78,6 +78,9 @@ pub struct Gateway {
     pub bearer_cache: crate::cache::TtlCache<gatehouse_core::Principal>,
     /// Verified Basic pairs, keyed by an HMAC of `user\0password` under `basic_key`.
     pub basic_cache: crate::cache::TtlCache<gatehouse_store::User>,
+    /// Basic verifications in flight, by the same key: concurrent requests with one pair
+    /// share one password check instead of each hashing (single flight on a cache miss).
+    pub basic_inflight: crate::gateway::verify::InFlight,
     /// HMAC key (random per process) of the Basic cache keys, built once.
     basic_key: aws_lc_rs::hmac::Key,
     pub cache_stats: crate::cache::CacheStats,
@@ -184,6 +187,7 @@ impl Gateway {
             nonce_counts: crate::digest::NonceCounts::default(),
             bearer_cache: crate::cache::TtlCache::new(CACHE_CAPACITY),
             basic_cache: crate::cache::TtlCache::new(CACHE_CAPACITY),
+            basic_inflight: crate::gateway::verify::InFlight::default(),
             basic_key: aws_lc_rs::hmac::Key::new(
                 aws_lc_rs::hmac::HMAC_SHA256,
                 &crate::ids::random_bytes::<32>(),

@@ -262,3 +262,38 @@ async fn credential_cache_skips_rehashing_and_respects_suspension_and_revocation
         "token_revoked"
     );
 }
+
+/// Requests that arrive with one Basic pair while its password is being checked share that
+/// check (single flight on a cache miss): eight at once on a cold cache cost one hash, and
+/// the check leaves nothing behind. A wrong pair is checked again later, never remembered.
+#[tokio::test]
+async fn concurrent_requests_with_one_pair_share_one_password_check() {
+    let h = start("", "").await;
+    let alice = basic("alice", "alice-pw");
+    let auth = [("Authorization", alice.as_str())];
+    let before = h.gw.hashes_started.load(Ordering::SeqCst);
+    let g = || h.get("/api/posts", &auth);
+    let rs = tokio::join!(g(), g(), g(), g(), g(), g(), g(), g());
+    for r in [rs.0, rs.1, rs.2, rs.3, rs.4, rs.5, rs.6, rs.7] {
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    assert_eq!(h.gw.hashes_started.load(Ordering::SeqCst), before + 1);
+    assert!(h.gw.basic_inflight.is_empty());
+
+    let wrong = basic("alice", "not-her-password");
+    let auth = [("Authorization", wrong.as_str())];
+    let before = h.gw.hashes_started.load(Ordering::SeqCst);
+    let g = || h.get("/api/posts", &auth);
+    let rs = tokio::join!(g(), g(), g(), g());
+    for r in [rs.0, rs.1, rs.2, rs.3] {
+        assert_eq!(r.error(), "invalid_credentials", "{}", r.text);
+    }
+    assert_eq!(h.gw.hashes_started.load(Ordering::SeqCst), before + 1);
+    assert!(h.gw.basic_inflight.is_empty());
+    // The failure was shared by the requests in flight only: the next one is checked anew.
+    assert_eq!(
+        h.get("/api/posts", &auth).await.error(),
+        "invalid_credentials"
+    );
+    assert_eq!(h.gw.hashes_started.load(Ordering::SeqCst), before + 2);
+}

@@ -1,6 +1,9 @@
 //! Credential verification (rows 8–11, 13's facts, 22): the IO half. Core verifies
 //! signatures and hashes; this module fetches what they need.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use gatehouse_core::Scheme;
 use gatehouse_core::apikey::{parse_api_key, verify_api_key};
 use gatehouse_core::deny::{Credential, Deny};
@@ -112,6 +115,10 @@ impl Gateway {
             .map_err(|_| Deny::AuthUnavailable {
                 retry_after: RETRY_AFTER_UNAVAILABLE,
             })?;
+        // Counted here, where every password check starts (metrics; the tests prove with it
+        // that throttled and cached requests hash nothing).
+        self.hashes_started
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tokio::task::spawn_blocking(move || {
             verify_password(&hash, password.expose().as_bytes()).unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "stored password hash cannot be used");
@@ -162,10 +169,30 @@ impl Gateway {
             }
             None => {
                 self.cache_stats.basic.miss();
-                let user = self.check_password(username, password).await?;
-                self.basic_cache
-                    .insert(key, user.clone(), now + BASIC_CACHE_TTL, now);
-                user
+                // Single flight: the first request with this pair checks the password; the
+                // ones arriving meanwhile wait for its answer (a success or a failure alike)
+                // instead of queueing for the hashing pool with the same work. A request
+                // that gives up (client gone) hands the check to the next waiter.
+                let flight = self.basic_inflight.join(key);
+                let result = flight
+                    .cell
+                    .get_or_init(|| async {
+                        // A check that ended between our cache miss and joining left its
+                        // answer in the cache.
+                        if let Some(user) = self.basic_cache.get(&key, now) {
+                            return Ok(user);
+                        }
+                        let r = self.check_password(username, password).await;
+                        if let Ok(user) = &r {
+                            self.basic_cache
+                                .insert(key, user.clone(), now + BASIC_CACHE_TTL, now);
+                        }
+                        r
+                    })
+                    .await
+                    .clone();
+                drop(flight);
+                result?
             }
         };
         let mut p = principal_for_user(&user, Scheme::Basic);
@@ -223,5 +250,65 @@ impl Gateway {
         p.token_id = Some(record.id.clone());
         p.expires_at = record.expires_at;
         Ok(p)
+    }
+}
+
+/// Password checks in flight, by cache key (see `verify_basic`). Requests that arrive while
+/// a check runs share its answer; once it is answered the entry goes, so later requests use
+/// the cache (a success) or check again (a failure, or the store's outage, is never kept).
+#[derive(Default)]
+pub struct InFlight {
+    map: std::sync::Mutex<HashMap<[u8; 32], Arc<Flight>>>,
+}
+
+type Flight = tokio::sync::OnceCell<Result<gatehouse_store::User, Deny>>;
+
+/// One request's part in a check; leaving removes the entry when the check is answered or
+/// nobody else waits for it (a check whose requests all gave up leaves nothing behind).
+pub struct Joined<'a> {
+    inflight: &'a InFlight,
+    key: [u8; 32],
+    cell: Arc<Flight>,
+}
+
+impl InFlight {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Arc<Flight>>> {
+        match self.map.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// Joins the check of `key` in flight, or starts one.
+    fn join(&self, key: [u8; 32]) -> Joined<'_> {
+        let cell = Arc::clone(self.lock().entry(key).or_default());
+        Joined {
+            inflight: self,
+            key,
+            cell,
+        }
+    }
+
+    /// Checks in flight now.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Drop for Joined<'_> {
+    fn drop(&mut self) {
+        let mut map = self.inflight.lock();
+        // Two references when nobody else waits: the map's and ours.
+        if map
+            .get(&self.key)
+            .is_some_and(|c| Arc::ptr_eq(c, &self.cell))
+            && (self.cell.initialized() || Arc::strong_count(&self.cell) == 2)
+        {
+            map.remove(&self.key);
+        }
     }
 }
