@@ -396,10 +396,17 @@ impl Cluster {
         self.call::<Option<i64>>(Op::Cmd(cmd)).await.flatten()
     }
 
-    /// Counts one request of `subject` on the named route: the count in the current
-    /// window and the milliseconds until it resets. `None`: use the local quota.
-    pub async fn quota(&self, route: &str, subject: &str, per: Duration) -> Option<(u64, u64)> {
-        let key = self.key(&["quota", &self.hash_name(route), &self.hash_name(subject)]);
+    /// The key prefix of a route's quota windows (computed once per config, not per
+    /// request).
+    pub fn quota_route_key(&self, route: &str) -> String {
+        self.key(&["quota", &self.hash_name(route)])
+    }
+
+    /// Counts one request of `subject` on the route whose [`Self::quota_route_key`] is
+    /// `route_key`: the count in the current window and the milliseconds until it resets.
+    /// `None`: use the local quota.
+    pub async fn quota(&self, route_key: &str, subject: &str, per: Duration) -> Option<(u64, u64)> {
+        let key = format!("{route_key}:{}", self.hash_name(subject));
         let per_ms = u64::try_from(per.as_millis())
             .unwrap_or(u64::MAX / 4)
             .max(1);

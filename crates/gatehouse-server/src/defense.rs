@@ -68,8 +68,9 @@ impl<K: Eq + std::hash::Hash + Clone> Limiter<K> {
 }
 
 struct RouteQuota {
-    /// The route's name: the cluster-wide key (indexes differ between config versions).
-    name: String,
+    /// In a cluster, the Redis key prefix of this route's windows, derived once from the
+    /// route's name (indexes differ between config versions, names do not).
+    cluster_key: Option<String>,
     window: Window,
     local: Mutex<Quota<String>>,
 }
@@ -104,7 +105,7 @@ impl Defense {
                     Some((
                         i,
                         RouteQuota {
-                            name: r.name.clone(),
+                            cluster_key: cluster.as_ref().map(|c| c.quota_route_key(&r.name)),
                             window,
                             local: Mutex::new(Quota::new(window.max, window.per, CAPACITY)),
                         },
@@ -280,10 +281,10 @@ impl Defense {
     /// (awaited, bounded by the cluster timeout), else or when Redis does not answer here.
     pub async fn quota(&self, route: Option<usize>, subject: &str, now: i64) -> Option<QuotaState> {
         let q = self.quotas.get(&route?)?;
-        if let Some(c) = &self.cluster
+        if let (Some(c), Some(route_key)) = (&self.cluster, &q.cluster_key)
             && let Some((count, reset_ms)) = c
                 .quota(
-                    &q.name,
+                    route_key,
                     subject,
                     std::time::Duration::from_secs(q.window.per),
                 )
