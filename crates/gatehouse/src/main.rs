@@ -6,6 +6,9 @@ mod commands;
 
 use clap::Parser as _;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     gatehouse_server::install_crypto();
     let cli = cli::Cli::parse();
