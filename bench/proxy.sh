@@ -13,7 +13,8 @@
 #   - floor: crates/gatehouse-server/examples/hyper_floor (hyper + tokio, no routing or policy,
 #     one upstream connection per client connection), pinned to CPU 0;
 #   - reference: a second nginx with `return 200`, `proxy_pass` (upstream keep-alive), a
-#     `return 401` carrying a WWW-Authenticate challenge and a problem+json body, and
+#     `return 401` carrying a WWW-Authenticate challenge and a problem+json body (once with
+#     `access_log off`, once with nginx's default access log on: Gatehouse audits every refusal), and
 #     `auth_basic` over a bcrypt (cost 10, `htpasswd -B -C 10`) file in front of `proxy_pass`,
 #     pinned to CPU 0;
 #   - Gatehouse with a public, a Bearer and a Basic route proxying to the upstream, SQLite store
@@ -109,7 +110,19 @@ COLD_PASSWORD="cold-password-$RANDOM$RANDOM"
 htpasswd -b -B -C 10 "$TMP/htpasswd" cold "$COLD_PASSWORD" 2>/dev/null
 
 NX=$(free_port)
-# The 401 body mirrors the size and shape of Gatehouse's problem+json answer.
+# The location body of nginx's `return 401` (used with and without an access log below); the
+# body mirrors the size and shape of Gatehouse's problem+json answer.
+NGINX_401="
+      default_type application/problem+json;
+      if (\$http_authorization = \"\") {
+        add_header WWW-Authenticate 'Bearer realm=\"bench\"' always;
+        add_header Cache-Control no-store always;
+        return 401 '{\"type\":\"urn:gatehouse:problem:missing_credentials\",\"title\":\"Authentication required\",\"status\":401,\"detail\":\"This resource requires authentication.\",\"error\":\"missing_credentials\",\"message\":\"This resource requires authentication.\",\"timestamp\":\"2026-01-01T00:00:00Z\",\"request_id\":\"01J9Z8Q4W5X6Y7Z8A9B0C1D2E3\",\"accepted_schemes\":[\"bearer\"]}';
+      }
+      proxy_pass http://up;
+      proxy_http_version 1.1;
+      proxy_set_header Connection \"\";
+"
 start_nginx reference 0 "
   upstream up { server 127.0.0.1:$UP; keepalive 64; }
   server {
@@ -121,16 +134,10 @@ start_nginx reference 0 "
       proxy_set_header Connection \"\";
     }
     location /auth/ {
-      default_type application/problem+json;
-      if (\$http_authorization = \"\") {
-        add_header WWW-Authenticate 'Bearer realm=\"bench\"' always;
-        add_header Cache-Control no-store always;
-        return 401 '{\"type\":\"urn:gatehouse:problem:missing_credentials\",\"title\":\"Authentication required\",\"status\":401,\"detail\":\"This resource requires authentication.\",\"error\":\"missing_credentials\",\"message\":\"This resource requires authentication.\",\"timestamp\":\"2026-01-01T00:00:00Z\",\"request_id\":\"01J9Z8Q4W5X6Y7Z8A9B0C1D2E3\",\"accepted_schemes\":[\"bearer\"]}';
-      }
-      proxy_pass http://up;
-      proxy_http_version 1.1;
-      proxy_set_header Connection \"\";
-    }
+      access_log off;$NGINX_401    }
+    location /auth-logged/ {
+      # nginx's default: one access-log line per request (Gatehouse audits every refusal).
+      access_log $TMP/reference/logs/access.log;$NGINX_401    }
     location /basic/ {
       auth_basic \"bench\";
       auth_basic_user_file $TMP/htpasswd;
@@ -267,6 +274,7 @@ SCENARIOS=(
   "gatehouse proxied Basic argon2|$GH|200|http://127.0.0.1:$GP/basic/x|Authorization: Basic $ARGON|warm=1"
   "gatehouse Basic bcrypt, cold cache|$GH|200|http://127.0.0.1:$GP/basic/x|Authorization: Basic $COLD|nocheck=1"
   "nginx return 401 + challenge|$NGINX|401|http://127.0.0.1:$NX/auth/x||"
+  "nginx return 401 + challenge, access_log on|$NGINX|401|http://127.0.0.1:$NX/auth-logged/x||"
   "nginx auth_basic 401 no creds|$NGINX|401|http://127.0.0.1:$NX/basic/x||"
   "gatehouse 401 missing creds|$GH|401|http://127.0.0.1:$GP/bearer/x||"
   "gatehouse fwd-auth public (200)|$GH|200|$FA|X-Original-Method: GET^X-Original-URI: /public/x|"

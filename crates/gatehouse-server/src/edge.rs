@@ -85,26 +85,28 @@ impl Ctx<'_> {
         hidden: bool,
         return_to: &str,
     ) -> Response<Body> {
-        let r = self.gw.render(
-            self.rt,
-            &crate::gateway::RenderArgs {
-                route,
-                form_post: false,
-                html: self.html,
-                request_id: &self.request_id,
-                now: self.now,
-                return_to,
-            },
-            &deny,
-            hidden,
-        );
+        let args = crate::gateway::RenderArgs {
+            route,
+            form_post: false,
+            html: self.html,
+            request_id: &self.request_id,
+            now: self.now,
+            return_to,
+        };
+        // Refusals without facts of their own are copied from a prepared answer.
+        let mut resp = self
+            .rt
+            .refusals
+            .response(self.gw, self.rt, &args, &deny, hidden)
+            .unwrap_or_else(|| {
+                rendered_response(self.gw.render(self.rt, &args, &deny, hidden), true)
+            });
         // A client locked out by the throttle (row 4) does not keep its keep-alive
         // connection: a flood then pays a TCP handshake per attempt instead of riding a
         // cheap stream of 429s (transport management only; status and body are the table's).
         let close = self.http1 && matches!(deny, Deny::TooManyAttempts { .. });
         seen.route = route;
         seen.deny = Some((deny, hidden));
-        let mut resp = rendered_response(r, true);
         if close {
             resp.headers_mut()
                 .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
@@ -168,28 +170,51 @@ pub fn rendered_response(r: Rendered, with_body: bool) -> Response<Body> {
             _ => return internal_error(),
         }
     }
-    let (Ok(status), Ok(error)) = (
-        StatusCode::from_u16(r.status),
-        HeaderValue::from_str(r.error),
-    ) else {
+    let content_type = with_body.then_some(r.content_type);
+    let Some(status) = rendered_tail(&mut headers, r.status, r.error, content_type) else {
         return internal_error();
     };
-    headers.insert(X_GATEHOUSE_ERROR, error);
     let body = if with_body {
-        // Core's two content types, both static.
-        headers.insert(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static(r.content_type),
-        );
         Body::from(r.body)
     } else {
-        headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from_static("0"));
         Body::empty()
     };
     let mut resp = Response::new(body);
     *resp.status_mut() = status;
     *resp.headers_mut() = headers;
     resp
+}
+
+/// The headers [`rendered_response`] sends for `r` with its body (the prepared refusals'
+/// copy, [`crate::refusals`]); `None` where it would answer 500.
+pub fn rendered_headers(r: &Rendered) -> Option<HeaderMap> {
+    let mut headers = HeaderMap::with_capacity(r.headers.len() + 2);
+    for (name, value) in &r.headers {
+        headers.append(
+            http::header::HeaderName::from_bytes(name.as_bytes()).ok()?,
+            HeaderValue::from_str(value).ok()?,
+        );
+    }
+    rendered_tail(&mut headers, r.status, r.error, Some(r.content_type))?;
+    Some(headers)
+}
+
+/// The status, and the headers after the table's: `X-Gatehouse-Error` and the body's
+/// `Content-Type` (`Content-Length: 0` without a body).
+fn rendered_tail(
+    headers: &mut HeaderMap,
+    status: u16,
+    error: &str,
+    content_type: Option<&'static str>,
+) -> Option<StatusCode> {
+    let status = StatusCode::from_u16(status).ok()?;
+    headers.insert(X_GATEHOUSE_ERROR, HeaderValue::from_str(error).ok()?);
+    match content_type {
+        // Core's two content types, both static.
+        Some(ct) => headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(ct)),
+        None => headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from_static("0")),
+    };
+    Some(status)
 }
 
 fn internal_error() -> Response<Body> {

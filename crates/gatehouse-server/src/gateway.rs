@@ -36,6 +36,8 @@ pub struct Runtime {
     pub verifiers: Verifiers,
     /// Throttling and quota counters (rows 4, 24).
     pub defense: crate::defense::Defense,
+    /// Answers to the refusals without facts of their own, per route.
+    pub refusals: crate::refusals::Prepared,
 }
 
 impl Runtime {
@@ -53,12 +55,14 @@ impl Runtime {
         };
         let verifiers = Verifiers::new(&config, own_keys)?;
         let defense = crate::defense::Defense::new(&config, cluster);
+        let refusals = crate::refusals::Prepared::new(policy.routes().len());
         Ok(Self {
             config,
             policy,
             upstream,
             verifiers,
             defense,
+            refusals,
         })
     }
 }

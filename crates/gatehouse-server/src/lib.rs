@@ -17,6 +17,7 @@ pub mod mock;
 pub mod net;
 pub mod observe;
 pub mod proxy;
+pub mod refusals;
 pub mod revocations;
 pub mod serve;
 pub mod server;
