@@ -307,12 +307,18 @@ impl Gateway {
         }
         let rt = self.runtime();
         let stats = &obs.audit.stats;
-        let gauges: [(&str, &str, &str, u64); 9] = [
+        let gauges: [(&str, &str, &str, u64); 10] = [
             (
                 "gatehouse_password_hashes_total",
                 "counter",
                 "Password hashes computed (throttled requests compute none).",
                 self.hashes_started.load(Ordering::Relaxed),
+            ),
+            (
+                "gatehouse_password_hashes_refused_total",
+                "counter",
+                "Password checks answered 503 because the hashing queue was full.",
+                self.hasher.refused.load(Ordering::Relaxed),
             ),
             (
                 "gatehouse_throttled_keys",
