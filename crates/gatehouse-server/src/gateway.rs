@@ -89,6 +89,8 @@ pub struct Gateway {
     /// Password hashing: one thread per usable CPU at the lowest CPU priority, behind a
     /// bounded queue (argon2 is CPU- and memory-heavy).
     pub hasher: crate::hashing::Hasher,
+    /// Locked clients' answers held now (row 4's tarpit, `[throttle] tarpit`).
+    pub tarpit: crate::defense::tarpit::Tarpit,
     /// Password hashes computed so far (metrics; proves throttled requests hash nothing).
     pub hashes_started: std::sync::atomic::AtomicU64,
     pub suspended: crate::suspended::SuspendedUsers,
@@ -194,6 +196,7 @@ impl Gateway {
             cache_stats: crate::cache::CacheStats::default(),
             ids: RequestIds::new(),
             hasher: crate::hashing::Hasher::default(),
+            tarpit: crate::defense::tarpit::Tarpit::default(),
             hashes_started: std::sync::atomic::AtomicU64::new(0),
             suspended: crate::suspended::SuspendedUsers::default(),
             observer: crate::observe::Observer::default(),

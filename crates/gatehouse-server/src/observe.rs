@@ -307,7 +307,7 @@ impl Gateway {
         }
         let rt = self.runtime();
         let stats = &obs.audit.stats;
-        let gauges: [(&str, &str, &str, u64); 10] = [
+        let gauges: [(&str, &str, &str, u64); 11] = [
             (
                 "gatehouse_password_hashes_total",
                 "counter",
@@ -325,6 +325,12 @@ impl Gateway {
                 "gauge",
                 "Client IPs and accounts locked by failed-authentication throttling now.",
                 rt.defense.locked_keys(now) as u64,
+            ),
+            (
+                "gatehouse_tarpit_held",
+                "gauge",
+                "Answers to locked clients held by the tarpit now.",
+                self.tarpit.held() as u64,
             ),
             (
                 "gatehouse_revocations",
