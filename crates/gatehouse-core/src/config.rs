@@ -229,12 +229,18 @@ pub struct Window {
 }
 
 /// `[throttle]`: failed-authentication limits (row 4). On by default: 20 failures a minute
-/// per client IP, 5 per 15 minutes per account.
+/// per client IP, 5 per 15 minutes per account; a locked client's 429 is held for a second.
 #[derive(Debug, Clone)]
 pub struct ThrottleConfig {
     pub failed_per_ip: Option<Window>,
     pub failed_per_account: Option<Window>,
+    /// How long a locked client's `too_many_attempts` answer is held before it is sent
+    /// (never past its `Retry-After`); zero answers at once.
+    pub tarpit: Duration,
 }
+
+/// The longest `[throttle] tarpit` accepted: every held answer keeps a connection open.
+pub const MAX_TARPIT: Duration = Duration::from_secs(10);
 
 impl Default for ThrottleConfig {
     fn default() -> Self {
@@ -247,6 +253,7 @@ impl Default for ThrottleConfig {
                 max: 5,
                 per: Duration::from_secs(900),
             }),
+            tarpit: Duration::from_secs(1),
         }
     }
 }

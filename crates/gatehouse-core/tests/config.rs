@@ -56,6 +56,7 @@ leeway = "10s"
 [throttle]
 failed_per_ip = { max = 20, per = "1m" }
 failed_per_account = { max = 5, per = "15m" }
+tarpit = "500ms"
 
 [audit]
 file = "audit.jsonl"
@@ -155,6 +156,7 @@ fn full_config_parses_to_expected_values() {
     assert_eq!((ip.max, ip.per), (20, Duration::from_secs(60)));
     let acct = c.throttle.failed_per_account.unwrap();
     assert_eq!((acct.max, acct.per), (5, Duration::from_secs(900)));
+    assert_eq!(c.throttle.tarpit, Duration::from_millis(500));
     assert_eq!(c.audit.file.as_deref(), Some("audit.jsonl".as_ref()));
     assert!(!c.audit.log_allowed);
     assert_eq!(
@@ -169,7 +171,7 @@ fn full_config_parses_to_expected_values() {
     assert_eq!(c.routes.len(), 2);
     let admin = &c.routes[0];
     assert_eq!(admin.name, "admin");
-    assert_eq!(admin.line, 60);
+    assert_eq!(admin.line, 61);
     assert_eq!(admin.methods, ["GET", "POST", "PUT", "DELETE"]);
     assert_eq!(
         admin.auth,
@@ -194,7 +196,7 @@ fn full_config_parses_to_expected_values() {
     assert_eq!(health.access, Access::Public);
     assert_eq!(health.auth, [Scheme::Bearer, Scheme::ApiKey]);
     assert!(health.methods.is_empty());
-    assert_eq!(health.line, 77);
+    assert_eq!(health.line, 78);
 
     // Every section is enforced: nothing warns.
     assert!(warnings.is_empty(), "{warnings:?}");
@@ -301,6 +303,8 @@ fn empty_file_is_all_defaults() {
     assert_eq!((ip.max, ip.per), (20, Duration::from_secs(60)));
     let account = c.throttle.failed_per_account.unwrap();
     assert_eq!((account.max, account.per), (5, Duration::from_secs(900)));
+    // A locked client's 429 is held for a second.
+    assert_eq!(c.throttle.tarpit, Duration::from_secs(1));
     assert!(c.audit.file.is_none() && !c.audit.log_allowed);
     assert!(c.cors.allowed_origins.is_empty());
     assert_eq!(
@@ -565,6 +569,12 @@ fn wrong_types_and_values() {
             2,
             "throttle.failed_per_ip.per",
             "missing required key",
+        ),
+        (
+            "[throttle]\ntarpit = \"11s\"",
+            2,
+            "throttle.tarpit",
+            "at most `10s`",
         ),
         (
             "[cors]\nallowed_origins = [\"https://a.com/app\"]",

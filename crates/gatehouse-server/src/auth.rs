@@ -160,6 +160,17 @@ impl AuthCtx {
         });
     }
 
+    /// Row 4's tarpit: a locked client's answer waits here, after it was observed.
+    async fn tarpit(&self) {
+        let held = self
+            .gw
+            .tarpit
+            .hold(self.rt.config.throttle.tarpit, self.seen().deny.as_ref());
+        if let Some(held) = held {
+            held.wait().await;
+        }
+    }
+
     /// A refusal through core's table (the `[defaults]` schemes give the challenges).
     fn refuse(&self, deny: &Deny, return_to: &str) -> Response<Body> {
         self.seen().deny = Some(deny.clone());
@@ -349,6 +360,7 @@ pub async fn login(
     let ctx = AuthCtx::new(gw, &parts.headers, "/auth/login", peer);
     let resp = login_inner(&ctx, peer, parts, body).await;
     ctx.observe(&resp, "signed_in");
+    ctx.tarpit().await;
     resp
 }
 
@@ -421,6 +433,7 @@ pub async fn mfa_handler(
     let ctx = AuthCtx::new(gw, &parts.headers, "/auth/mfa", peer);
     let resp = mfa_inner(&ctx, peer, parts, body).await;
     ctx.observe(&resp, "signed_in");
+    ctx.tarpit().await;
     resp
 }
 

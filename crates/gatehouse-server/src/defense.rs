@@ -22,6 +22,8 @@ use gatehouse_core::throttle::{FailureLimiter, Quota, QuotaState};
 
 use crate::cluster::{Cluster, LockKind};
 
+pub mod tarpit;
+
 /// Keys each limiter remembers at most.
 const CAPACITY: usize = 100_000;
 /// Sources remembered per account.

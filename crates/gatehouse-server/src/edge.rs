@@ -125,6 +125,15 @@ impl Ctx<'_> {
         resp
     }
 
+    /// Row 4's tarpit: a locked client's answer waits here, after it was observed (so a
+    /// client that hangs up meanwhile is still in the audit trail).
+    async fn tarpit(&self, seen: &Seen<'_>) {
+        let deny = seen.deny.as_ref().map(|(d, _)| d);
+        if let Some(held) = self.gw.tarpit.hold(self.rt.config.throttle.tarpit, deny) {
+            held.wait().await;
+        }
+    }
+
     /// Hands the finished request to [`Gateway::observe`].
     fn observe(&self, seen: &Seen<'_>, resp: &Response<Body>) {
         let route = seen
@@ -268,6 +277,7 @@ pub async fn proxy_request(
     );
     let resp = proxy(&ctx, &mut seen, peer, req, &raw_path).await;
     ctx.observe(&seen, &resp);
+    ctx.tarpit(&seen).await;
     resp
 }
 
@@ -410,6 +420,7 @@ pub async fn forward_auth_handler(
     seen.ip = Some(peer.ip());
     let resp = forward_auth(&ctx, &mut seen, peer, headers).await;
     ctx.observe(&seen, &resp);
+    ctx.tarpit(&seen).await;
     resp
 }
 

@@ -5,7 +5,7 @@
 //!   → verify (8–12, 22) → authorize (13–19) → allow → proxy (21)
 //! ```
 //! The edge only gathers facts and performs IO (store lookups, JWKS fetches, password
-//! hashing on the blocking pool); every verdict comes from `gatehouse-core`.
+//! hashing on its own low-priority threads); every verdict comes from `gatehouse-core`.
 
 mod verify;
 
@@ -21,7 +21,6 @@ use gatehouse_core::deny::Deny;
 use gatehouse_core::render::{RenderCtx, Rendered, render};
 use gatehouse_store::Store;
 use http::HeaderMap;
-use tokio::sync::Semaphore;
 
 use crate::ids::RequestIds;
 use crate::keys::OwnKeys;
@@ -91,8 +90,11 @@ pub struct Gateway {
     /// Highest Digest `nc` per nonce (replay protection).
     pub nonce_counts: crate::digest::NonceCounts,
     pub ids: RequestIds,
-    /// Bounds concurrent password hashing (argon2 is CPU- and memory-heavy).
-    pub hashing: Semaphore,
+    /// Password hashing: one thread per usable CPU at the lowest CPU priority, behind a
+    /// bounded queue (argon2 is CPU- and memory-heavy).
+    pub hasher: crate::hashing::Hasher,
+    /// Locked clients' answers held now (row 4's tarpit, `[throttle] tarpit`).
+    pub tarpit: crate::defense::tarpit::Tarpit,
     /// Password hashes computed so far (metrics; proves throttled requests hash nothing).
     pub hashes_started: std::sync::atomic::AtomicU64,
     pub suspended: crate::suspended::SuspendedUsers,
@@ -180,7 +182,6 @@ impl Gateway {
         secrets: crate::keys::Secrets,
         cluster: Option<Arc<crate::cluster::Cluster>>,
     ) -> Self {
-        let permits = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
         Self {
             runtime: RwLock::new(Arc::new(runtime)),
             store,
@@ -198,7 +199,8 @@ impl Gateway {
             ),
             cache_stats: crate::cache::CacheStats::default(),
             ids: RequestIds::new(),
-            hashing: Semaphore::new(permits),
+            hasher: crate::hashing::Hasher::default(),
+            tarpit: crate::defense::tarpit::Tarpit::default(),
             hashes_started: std::sync::atomic::AtomicU64::new(0),
             suspended: crate::suspended::SuspendedUsers::default(),
             observer: crate::observe::Observer::default(),

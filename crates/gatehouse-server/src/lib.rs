@@ -11,6 +11,7 @@ pub mod demo;
 pub mod digest;
 pub mod edge;
 pub mod gateway;
+pub mod hashing;
 pub mod ids;
 pub mod keys;
 pub mod mock;

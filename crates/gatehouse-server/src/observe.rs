@@ -307,7 +307,7 @@ impl Gateway {
         }
         let rt = self.runtime();
         let stats = &obs.audit.stats;
-        let gauges: [(&str, &str, &str, u64); 9] = [
+        let gauges: [(&str, &str, &str, u64); 11] = [
             (
                 "gatehouse_password_hashes_total",
                 "counter",
@@ -315,10 +315,22 @@ impl Gateway {
                 self.hashes_started.load(Ordering::Relaxed),
             ),
             (
+                "gatehouse_password_hashes_refused_total",
+                "counter",
+                "Password checks answered 503 because the hashing queue was full.",
+                self.hasher.refused.load(Ordering::Relaxed),
+            ),
+            (
                 "gatehouse_throttled_keys",
                 "gauge",
                 "Client IPs and accounts locked by failed-authentication throttling now.",
                 rt.defense.locked_keys(now) as u64,
+            ),
+            (
+                "gatehouse_tarpit_held",
+                "gauge",
+                "Answers to locked clients held by the tarpit now.",
+                self.tarpit.held() as u64,
             ),
             (
                 "gatehouse_revocations",

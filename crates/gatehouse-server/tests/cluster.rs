@@ -105,6 +105,8 @@ key_prefix = "{prefix}"
 timeout = "250ms"
 
 [throttle]
+# Locked clients are answered at once here (the tarpit has its own test in defense.rs).
+tarpit = "0s"
 {throttle}
 
 [defaults]

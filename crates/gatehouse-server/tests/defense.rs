@@ -29,7 +29,7 @@ async fn get_as(h: &Harness, path: &str, auth: &str, ip: &str) -> common::Resp {
 
 #[tokio::test]
 async fn row04_client_ip_is_locked_and_nothing_is_hashed_meanwhile() {
-    let h = start("[throttle]\nfailed_per_ip = { max = 3, per = \"1m\" }\nfailed_per_account = { max = 100, per = \"1m\" }\n", "").await;
+    let h = start("[throttle]\ntarpit = \"0s\"\nfailed_per_ip = { max = 3, per = \"1m\" }\nfailed_per_account = { max = 100, per = \"1m\" }\n", "").await;
     for user in ["a", "b", "c"] {
         let r = get_as(&h, "/api/posts", &basic(user, "wrong"), "198.51.100.7").await;
         assert_eq!(r.error(), "invalid_credentials");
@@ -75,7 +75,7 @@ async fn row04_client_ip_is_locked_and_nothing_is_hashed_meanwhile() {
 
 #[tokio::test]
 async fn row04_account_lock_spares_known_sources_and_does_not_enumerate() {
-    let h = start("[throttle]\nfailed_per_ip = { max = 100, per = \"1m\" }\nfailed_per_account = { max = 3, per = \"15m\" }\n", "").await;
+    let h = start("[throttle]\ntarpit = \"0s\"\nfailed_per_ip = { max = 100, per = \"1m\" }\nfailed_per_account = { max = 3, per = \"15m\" }\n", "").await;
     // Bob signed in from his usual address before the attack.
     assert_eq!(
         get_as(&h, "/api/posts", &basic("bob", "bob-pw"), "192.0.2.10")
@@ -117,7 +117,7 @@ async fn row04_account_lock_spares_known_sources_and_does_not_enumerate() {
 #[tokio::test]
 async fn row04_login_endpoint_is_throttled_too() {
     let h = start(
-        "[throttle]\nfailed_per_ip = { max = 2, per = \"1m\" }\n",
+        "[throttle]\ntarpit = \"0s\"\nfailed_per_ip = { max = 2, per = \"1m\" }\n",
         "",
     )
     .await;
@@ -140,6 +140,47 @@ async fn row04_login_endpoint_is_throttled_too() {
     let r = login("bob-pw").await;
     assert_eq!(r.status, 429);
     assert_eq!(r.error(), "too_many_attempts");
+}
+
+#[tokio::test]
+async fn row04_tarpit_holds_a_locked_clients_answer_after_recording_it() {
+    let h = start("[throttle]\nfailed_per_ip = { max = 1, per = \"1m\" }\nfailed_per_account = { max = 100, per = \"1m\" }\ntarpit = \"1s\"\n", "").await;
+    let ip = "198.51.100.20";
+    // The failure that locks the client is answered at once.
+    let r = get_as(&h, "/api/posts", &basic("alice", "wrong"), ip).await;
+    assert_eq!(r.error(), "invalid_credentials");
+    assert_eq!(h.gw.tarpit.held(), 0);
+    let right = basic("alice", "alice-pw");
+    let locked = get_as(&h, "/api/posts", &right, ip);
+    tokio::pin!(locked);
+    // The next one is held: the gateway has decided and recorded it while the client still
+    // waits for its answer.
+    loop {
+        tokio::select! {
+            r = &mut locked => panic!("answered without being held: {} {}", r.status, r.text),
+            () = tokio::time::sleep(std::time::Duration::from_millis(5)) => {
+                if h.gw.tarpit.held() == 1 {
+                    break;
+                }
+            }
+        }
+    }
+    let metrics = h.gw.render_metrics(gatehouse_server::ids::now());
+    assert!(
+        metrics.contains("reason=\"too_many_attempts\"} 1\n"),
+        "recorded before the hold: {metrics}"
+    );
+    assert!(metrics.contains("gatehouse_tarpit_held 1\n"), "{metrics}");
+    // Then the answer is the table's, unchanged.
+    let r = locked.await;
+    assert_eq!(r.status, 429);
+    assert_eq!(r.error(), "too_many_attempts");
+    assert!(r.header("retry-after").is_some());
+    assert_eq!(r.header("connection"), Some("close"));
+    assert_eq!(h.gw.tarpit.held(), 0);
+    // Other clients are never held.
+    let r = get_as(&h, "/api/posts", &right, "198.51.100.21").await;
+    assert_eq!(r.status, 200);
 }
 
 #[tokio::test]

@@ -548,7 +548,7 @@ async fn token_service_throttle_and_outage_presets_match_the_gateway() {
     let up = common::echo_upstream(rx.clone()).await;
     let text = common::config_text(up, "").replacen(
         "[cors]",
-        "[throttle]\nfailed_per_ip = { max = 1, per = \"1m\" }\n\n[cors]",
+        "[throttle]\nfailed_per_ip = { max = 1, per = \"1m\" }\ntarpit = \"0s\"\n\n[cors]",
         1,
     );
     let h = Harness::start_config(&text, up, stop, rx).await;

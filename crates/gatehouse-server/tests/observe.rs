@@ -94,7 +94,7 @@ async fn audit_rows(h: &Harness) -> Vec<AuditRecord> {
 async fn audit_is_complete_secret_free_and_metrics_are_bounded() {
     let file = temp_file("mixed");
     let h = start(&format!(
-        "[audit]\nfile = \"{}\"\n[throttle]\nfailed_per_ip = {{ max = 8, per = \"1m\" }}\nfailed_per_account = {{ max = 100, per = \"1m\" }}\n",
+        "[audit]\nfile = \"{}\"\n[throttle]\nfailed_per_ip = {{ max = 8, per = \"1m\" }}\nfailed_per_account = {{ max = 100, per = \"1m\" }}\ntarpit = \"0s\"\n",
         file.display()
     ))
     .await;

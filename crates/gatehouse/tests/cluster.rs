@@ -260,6 +260,7 @@ url = "http://{upstream}"
 [throttle]
 failed_per_ip = {{ max = {IP_MAX}, per = "10m" }}
 failed_per_account = {{ max = 1000, per = "15m" }}
+tarpit = "0s"
 
 [defaults]
 access = "authenticated"

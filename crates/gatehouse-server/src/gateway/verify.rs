@@ -106,29 +106,27 @@ impl Gateway {
         Ok(p)
     }
 
-    /// Argon2/bcrypt on the blocking pool, at most `hashing` permits at once.
+    /// Argon2/bcrypt on the hashing threads (lowest CPU priority, one per CPU). A full
+    /// queue is our own overload: 503 with `Retry-After` at once (row 22), counted in
+    /// `gatehouse_password_hashes_refused_total`.
     async fn check_hash(&self, hash: String, password: SecretString) -> Result<bool, Deny> {
-        let _permit = self
-            .hashing
-            .acquire()
-            .await
-            .map_err(|_| Deny::AuthUnavailable {
-                retry_after: RETRY_AFTER_UNAVAILABLE,
-            })?;
+        let busy = || Deny::AuthUnavailable {
+            retry_after: RETRY_AFTER_UNAVAILABLE,
+        };
+        let answer = self
+            .hasher
+            .run(move || {
+                verify_password(&hash, password.expose().as_bytes()).unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "stored password hash cannot be used");
+                    false
+                })
+            })
+            .map_err(|_| busy())?;
         // Counted here, where every password check starts (metrics; the tests prove with it
         // that throttled and cached requests hash nothing).
         self.hashes_started
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        tokio::task::spawn_blocking(move || {
-            verify_password(&hash, password.expose().as_bytes()).unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "stored password hash cannot be used");
-                false
-            })
-        })
-        .await
-        .map_err(|_| Deny::AuthUnavailable {
-            retry_after: RETRY_AFTER_UNAVAILABLE,
-        })
+        answer.await.map_err(|_| busy())
     }
 
     /// Checks a user name and password (Basic and `/auth/login`). Unknown users and users

@@ -325,8 +325,21 @@ fn tokens(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> TokensConfig {
 }
 
 fn throttle(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> ThrottleConfig {
-    ctx.unknown_keys(t, &["failed_per_ip", "failed_per_account"]);
+    ctx.unknown_keys(t, &["failed_per_ip", "failed_per_account", "tarpit"]);
     let d = ThrottleConfig::default();
+    let tarpit = match t.get("tarpit") {
+        None => d.tarpit,
+        Some(f) => match ctx.parsed(&f, values::parse_duration_or_zero) {
+            Some(v) if v > crate::config::MAX_TARPIT => {
+                let msg = "expected at most `10s` (each held answer keeps a connection open), \
+                           e.g. `1s`, or `0s` to answer at once";
+                ctx.error(&f.span, &f.key, msg);
+                d.tarpit
+            }
+            Some(v) => v,
+            None => d.tarpit,
+        },
+    };
     ThrottleConfig {
         failed_per_ip: t
             .get("failed_per_ip")
@@ -334,6 +347,7 @@ fn throttle(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> ThrottleConfig {
         failed_per_account: t
             .get("failed_per_account")
             .map_or(d.failed_per_account, |f| ctx.window(&f)),
+        tarpit,
     }
 }
 

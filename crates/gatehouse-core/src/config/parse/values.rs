@@ -19,6 +19,15 @@ const UNITS: [(&str, u64); 5] = [
 /// pairs with units `d`, `h`, `m`, `s`, `ms` from largest to smallest, each at most once.
 /// The total must be greater than zero. No signs, spaces or fractions.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d = parse_duration_or_zero(s)?;
+    if d.is_zero() {
+        return Err(format!("invalid duration `{s}`: must be greater than zero"));
+    }
+    Ok(d)
+}
+
+/// As [`parse_duration`], where zero (`"0s"`) is allowed: for settings that zero turns off.
+pub fn parse_duration_or_zero(s: &str) -> Result<Duration, String> {
     let hint = "expected a number and a unit (`ms`, `s`, `m`, `h`, `d`), e.g. `30s` or `1h30m`";
     if s.is_empty() {
         return Err(format!("invalid duration ``: {hint}"));
@@ -56,9 +65,6 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         let ms = n.checked_mul(UNITS[idx].1).ok_or_else(too_large)?;
         total = total.checked_add(ms).ok_or_else(too_large)?;
         rest = after;
-    }
-    if total == 0 {
-        return Err(format!("invalid duration `{s}`: must be greater than zero"));
     }
     Ok(Duration::from_millis(total))
 }
@@ -339,6 +345,13 @@ mod tests {
                 .unwrap_err()
                 .contains("unknown unit `y`")
         );
+        // Where zero turns a setting off, it is a value; nothing else changes.
+        assert_eq!(parse_duration_or_zero("0s"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration_or_zero("0h0m"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration_or_zero("1s"), Ok(Duration::from_secs(1)));
+        for bad in ["", "0", "-1s", "1x", "1m1m"] {
+            assert!(parse_duration_or_zero(bad).is_err(), "{bad}");
+        }
     }
 
     proptest! {
