@@ -1,5 +1,12 @@
 # Shell helpers shared by the bench scripts (sourced, not run).
 
+# The scripts' EXIT trap: kills every process in PIDS and removes TMP.
+bench_cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$TMP"
+}
+
 # A port nobody listens on (checked, not reserved: good enough on a loopback-only bench).
 free_port() {
   local p
@@ -18,3 +25,48 @@ wait_http() { # URL: up to 10 s for any HTTP answer
   echo "bench: $1 did not come up" >&2; exit 1
 }
 
+
+# nginx in the foreground of a background job: one process, no daemon, its own prefix.
+start_nginx() { # NAME CPU CONF_BODY  → sets NGINX_PID (needs TMP and the PIDS array)
+  local name=$1 cpu=$2 body=$3 dir="$TMP/$1"
+  mkdir -p "$dir/logs"
+  cat >"$dir/nginx.conf" <<EOF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $dir/client_body;
+  proxy_temp_path $dir/proxy;
+  fastcgi_temp_path $dir/fastcgi;
+  uwsgi_temp_path $dir/uwsgi;
+  scgi_temp_path $dir/scgi;
+  keepalive_requests 1000000;
+$body
+}
+EOF
+  taskset -c "$cpu" nginx -p "$dir" -e "$dir/logs/error.log" -c "$dir/nginx.conf" &
+  NGINX_PID=$!
+  PIDS+=("$NGINX_PID")
+}
+
+# The routes bench/proxy.sh and bench/callgrind.sh both configure: a public one and a Bearer
+# one with a role and a scope (the tokens are issued with `--scope bench:read`).
+bench_routes() {
+  cat <<EOF
+[[route]]
+name = "public"
+path = "/public/**"
+access = "public"
+
+[[route]]
+name = "bearer"
+path = "/bearer/**"
+auth = ["bearer"]
+roles = ["bench"]
+scopes = ["bench:read"]
+EOF
+}

@@ -57,45 +57,12 @@ fi
 
 TMP=$(mktemp -d /tmp/gatehouse-bench.XXXXXX)
 PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
+. "$BENCH/lib.sh"
+trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
 export BINDSRC_SO="$TMP/bindsrc.so"
 gcc -O2 -shared -fPIC -o "$BINDSRC_SO" "$BENCH/bindsrc.c" -ldl
-
-. "$BENCH/lib.sh"
-
-# nginx in the foreground of a background job: one process, no daemon, its own prefix.
-start_nginx() { # NAME CPU CONF_BODY  → sets NGINX_PID
-  local name=$1 cpu=$2 body=$3 dir="$TMP/$1"
-  mkdir -p "$dir/logs"
-  cat >"$dir/nginx.conf" <<EOF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $dir/nginx.pid;
-error_log $dir/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $dir/client_body;
-  proxy_temp_path $dir/proxy;
-  fastcgi_temp_path $dir/fastcgi;
-  uwsgi_temp_path $dir/uwsgi;
-  scgi_temp_path $dir/scgi;
-  keepalive_requests 1000000;
-$body
-}
-EOF
-  taskset -c "$cpu" nginx -p "$dir" -e "$dir/logs/error.log" -c "$dir/nginx.conf" &
-  NGINX_PID=$!
-  PIDS+=("$NGINX_PID")
-}
 
 UP=$(free_port)
 start_nginx upstream 1 "  server { listen 127.0.0.1:$UP; location / { return 200 \"ok\"; } }"
@@ -180,17 +147,7 @@ audience = "api"
 secret = "$HS_SECRET"
 algorithms = ["HS256"]
 
-[[route]]
-name = "public"
-path = "/public/**"
-access = "public"
-
-[[route]]
-name = "bearer"
-path = "/bearer/**"
-auth = ["bearer"]
-roles = ["bench"]
-scopes = ["bench:read"]
+$(bench_routes)
 
 [[route]]
 name = "basic"

@@ -281,14 +281,12 @@ pub fn authorize(
     Ok(())
 }
 
-/// The final decision for one request.
+/// The final decision for one request. `P` is how the allowed principal is held: by value
+/// here, shared (`Arc`, with its identity headers rendered once) by the server, whose
+/// verified-credential cache hands out the same principal to every request of a token.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "made once per request and moved to the edge; boxing would add an allocation to every allow"
-)]
-pub enum Decision {
-    Allow(Principal),
+pub enum Decision<P = Principal> {
+    Allow(P),
     Public,
     Preflight,
     /// `hidden` = the route is `hidden` and the reason is a 401/403 (row 20): the response
@@ -299,7 +297,7 @@ pub enum Decision {
     },
 }
 
-impl Decision {
+impl<P> Decision<P> {
     /// Wraps a refusal, applying row 20 for hidden routes.
     pub fn deny(m: &RouteMatch<'_>, reason: Deny) -> Self {
         let hidden = m.hidden() && reason.hideable();

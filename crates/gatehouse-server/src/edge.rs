@@ -21,6 +21,7 @@ use crate::gateway::{Gateway, RequestView, Runtime};
 use crate::net::{client_ip, is_trusted};
 use crate::observe::{RequestRecord, Verdict};
 use crate::proxy::{identity_headers, strip_identity};
+use crate::verified::Identity;
 
 const X_REQUEST_ID: http::header::HeaderName =
     http::header::HeaderName::from_static("x-request-id");
@@ -49,7 +50,10 @@ struct Seen<'a> {
     ip: Option<IpAddr>,
     route: Option<usize>,
     scheme: Option<gatehouse_core::Scheme>,
+    /// The proven subject of a request refused after verification.
     subject: Option<String>,
+    /// Who an allowed request was (its subject is the record's).
+    allowed: Option<Identity>,
     /// The refusal sent, and whether row 20 hid it.
     deny: Option<(Deny, bool)>,
     /// The pass label when nothing was refused.
@@ -68,6 +72,7 @@ impl<'a> Seen<'a> {
             route: None,
             scheme: None,
             subject: None,
+            allowed: None,
             deny: None,
             pass: "allowed",
             decided: None,
@@ -154,7 +159,11 @@ impl Ctx<'_> {
             method: &seen.method,
             path: &seen.path,
             client_ip: seen.ip,
-            subject: seen.subject.as_deref(),
+            subject: seen
+                .allowed
+                .as_ref()
+                .map(|v| v.subject.as_str())
+                .or(seen.subject.as_deref()),
             scheme: seen.scheme,
             status: resp.status().as_u16(),
             verdict,
@@ -357,12 +366,10 @@ async fn proxy<'a>(
     });
     let sent = Instant::now();
     let forwarded = upstream
-        .forward(req, &path.encoded, ip, peer_trusted, principal.as_ref())
+        .forward(req, &path.encoded, ip, peer_trusted, principal.as_deref())
         .await;
     seen.upstream = Some(sent.elapsed());
-    if let Some(p) = principal {
-        seen.subject = Some(p.subject);
-    }
+    seen.allowed = principal;
     match forwarded {
         Ok(mut resp) => {
             if let Some(q) = outcome.quota {
@@ -508,7 +515,7 @@ async fn forward_auth<'h>(
             if let Some(q) = outcome.quota {
                 ratelimit_headers(resp.headers_mut(), q);
             }
-            seen.subject = Some(p.subject);
+            seen.allowed = Some(p);
             ctx.finish(resp)
         }
         Decision::Public => {

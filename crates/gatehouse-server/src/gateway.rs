@@ -26,6 +26,7 @@ use crate::ids::RequestIds;
 use crate::keys::OwnKeys;
 use crate::proxy::Upstream;
 use crate::tokens::Verifiers;
+use crate::verified::Identity;
 
 /// Everything derived from one config file; replaced whole on reload.
 pub struct Runtime {
@@ -78,7 +79,7 @@ pub struct Gateway {
     /// Wrong-code counters of pending MFA logins.
     pub mfa_attempts: crate::auth::mfa::Attempts,
     /// Verified bearer tokens, keyed by SHA-256 of the token.
-    pub bearer_cache: crate::cache::TtlCache<gatehouse_core::Principal>,
+    pub bearer_cache: crate::cache::TtlCache<Identity>,
     /// Verified Basic pairs, keyed by an HMAC of `user\0password` under `basic_key`.
     pub basic_cache: crate::cache::TtlCache<gatehouse_store::User>,
     /// Basic verifications in flight, by the same key: concurrent requests with one pair
@@ -155,7 +156,7 @@ pub struct RequestView<'a> {
 
 /// The decision plus what rendering, audit and forwarding need.
 pub struct Outcome {
-    pub decision: Decision,
+    pub decision: Decision<Identity>,
     /// Index of the matched route; `None` = `[defaults]`.
     pub route: Option<usize>,
     /// The route's quota after this request (for `RateLimit-*` headers on allowed answers).
@@ -323,7 +324,10 @@ impl Gateway {
         req: &RequestView<'_>,
         who: &mut Who,
         note: &mut impl FnMut(&'static str, &dyn Fn() -> String),
-    ) -> (Decision, Option<gatehouse_core::throttle::QuotaState>) {
+    ) -> (
+        Decision<Identity>,
+        Option<gatehouse_core::throttle::QuotaState>,
+    ) {
         match decision::gate(m, facts) {
             Gate::Deny(d) => {
                 note("gate", &|| "refused before credentials".into());

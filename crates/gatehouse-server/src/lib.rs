@@ -24,6 +24,7 @@ pub mod serve;
 pub mod server;
 pub mod suspended;
 pub mod tokens;
+pub mod verified;
 
 pub use gateway::{Gateway, Runtime};
 pub use serve::{

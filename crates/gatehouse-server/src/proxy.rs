@@ -25,6 +25,8 @@ use hyper_util::rt::TokioExecutor;
 
 pub use pool::{IDLE_TIMEOUT, Pool, Release};
 
+use crate::verified::Verified;
+
 pub type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Body>;
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 
@@ -182,7 +184,7 @@ impl Upstream {
         path: &str,
         client_ip: IpAddr,
         peer_trusted: bool,
-        identity: Option<&Principal>,
+        identity: Option<&Verified>,
     ) -> Result<Response<Body>, Deny> {
         let (mut parts, body) = req.into_parts();
         // HTTP/1.1 origin-form (RFC 9112 §3.2.1): the connection knows where it goes.
@@ -326,14 +328,7 @@ fn is_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-fn set(headers: &mut HeaderMap, name: HeaderName, value: &str) {
-    // from_bytes: UTF-8 user names are legal header bytes (obs-text), from_str would drop them.
-    if let Ok(v) = HeaderValue::from_bytes(value.as_bytes()) {
-        headers.insert(name, v);
-    }
-}
-
-/// As [`set`], for a value built for the header: its bytes move in, no copy.
+/// Inserts a value built for the header: its bytes move in, no copy.
 fn set_owned(headers: &mut HeaderMap, name: HeaderName, value: String) {
     if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(value)) {
         headers.insert(name, v);
@@ -372,18 +367,49 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-/// Writes the `X-Gatehouse-*` identity headers (same in proxy and forward-auth modes).
-pub fn identity_headers(headers: &mut HeaderMap, p: &Principal) {
-    set(headers, X_GATEHOUSE_USER, &p.subject);
-    set_owned(headers, X_GATEHOUSE_ROLES, p.roles.join(","));
-    if let Some(t) = &p.tenant {
-        set(headers, X_GATEHOUSE_TENANT, t);
+/// The `X-Gatehouse-*` identity header values of a principal, rendered once (see
+/// [`Verified`]): the subject, its roles joined by `,`, its tenant, its scopes joined by a
+/// space and the scheme that proved it. A value a header cannot carry (a control character
+/// in a name) is left out, as before; UTF-8 names are legal header bytes (obs-text).
+#[derive(Clone)]
+pub struct IdentityHeaders {
+    user: Option<HeaderValue>,
+    roles: Option<HeaderValue>,
+    tenant: Option<HeaderValue>,
+    scopes: Option<HeaderValue>,
+    auth: HeaderValue,
+}
+
+impl IdentityHeaders {
+    pub fn render(p: &Principal) -> Self {
+        // from_bytes, not from_str: from_str would drop UTF-8 names.
+        let value = |v: &str| HeaderValue::from_bytes(v.as_bytes()).ok();
+        let owned = |v: String| HeaderValue::from_maybe_shared(bytes::Bytes::from(v)).ok();
+        Self {
+            user: value(&p.subject),
+            roles: owned(p.roles.join(",")),
+            tenant: p.tenant.as_deref().and_then(value),
+            scopes: owned(p.scopes.join(" ")),
+            auth: HeaderValue::from_static(p.scheme.as_str()),
+        }
     }
-    set_owned(headers, X_GATEHOUSE_SCOPES, p.scopes.join(" "));
-    headers.insert(
-        X_GATEHOUSE_AUTH,
-        HeaderValue::from_static(p.scheme.as_str()),
-    );
+}
+
+/// Writes the `X-Gatehouse-*` identity headers (same in proxy and forward-auth modes): the
+/// values rendered once per verified principal, each a reference-counted clone.
+pub fn identity_headers(headers: &mut HeaderMap, v: &Verified) {
+    let h = v.identity_headers();
+    for (name, value) in [
+        (X_GATEHOUSE_USER, &h.user),
+        (X_GATEHOUSE_ROLES, &h.roles),
+        (X_GATEHOUSE_TENANT, &h.tenant),
+        (X_GATEHOUSE_SCOPES, &h.scopes),
+    ] {
+        if let Some(value) = value {
+            headers.insert(name, value.clone());
+        }
+    }
+    headers.insert(X_GATEHOUSE_AUTH, h.auth.clone());
 }
 
 #[cfg(test)]

@@ -304,6 +304,76 @@ async fn credential_cache_skips_rehashing_and_respects_suspension_and_revocation
     );
 }
 
+/// A cached Bearer token is shared by its requests (its principal and identity headers are
+/// built once): every hit forwards the same identity headers as the first request, and a
+/// suspension still reaches the cached token on its next request, as does its lifting.
+#[tokio::test]
+async fn cached_bearer_tokens_keep_their_identity_headers_and_see_suspensions() {
+    let h = start("", "").await;
+    let token = h
+        .own_token(
+            "alice",
+            &["posts:read", "posts:write"],
+            "pwd",
+            gatehouse_server::ids::now(),
+            600,
+        )
+        .await;
+    let auth = format!("Bearer {token}");
+    let first = h.get("/api/posts/x", &[("Authorization", &auth)]).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    let identity = |r: &common::Resp| {
+        let j = r.json();
+        ["user", "roles", "tenant", "scopes", "auth"].map(|k| j[k].clone())
+    };
+    assert_eq!(
+        identity(&first),
+        [
+            "alice",
+            "admin,ops",
+            "acme",
+            "posts:read posts:write",
+            "bearer"
+        ]
+        .map(serde_json::Value::from)
+    );
+    let hits = h.gw.cache_stats.bearer.hits.load(Ordering::SeqCst);
+    for _ in 0..3 {
+        let r = h.get("/api/posts/x", &[("Authorization", &auth)]).await;
+        assert_eq!(identity(&r), identity(&first));
+    }
+    assert_eq!(
+        h.gw.cache_stats.bearer.hits.load(Ordering::SeqCst),
+        hits + 3
+    );
+    // The store first (its poll every second must not lift it), then the set at once.
+    h.gw.store
+        .suspend_user("alice", "audit", 1_700_000_000)
+        .await
+        .unwrap();
+    h.gw.suspended.set(
+        "alice",
+        Some(gatehouse_core::principal::AccountState::Suspended {
+            at: 1_700_000_000,
+            reason: "audit".into(),
+        }),
+    );
+    let r = h.get("/api/posts/x", &[("Authorization", &auth)]).await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert_eq!(r.error(), "account_suspended");
+    assert_eq!(r.json()["reason"], "audit");
+    h.gw.store.unsuspend_user("alice").await.unwrap();
+    h.gw.suspended.set("alice", None);
+    let r = h.get("/api/posts/x", &[("Authorization", &auth)]).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(identity(&r), identity(&first));
+    assert_eq!(
+        h.gw.cache_stats.bearer.hits.load(Ordering::SeqCst),
+        hits + 5,
+        "all from the cache"
+    );
+}
+
 /// Requests that arrive with one Basic pair while its password is being checked share that
 /// check (single flight on a cache miss): eight at once on a cold cache cost one hash, and
 /// the check leaves nothing behind. A wrong pair is checked again later, never remembered.

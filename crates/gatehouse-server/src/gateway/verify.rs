@@ -13,6 +13,7 @@ use gatehouse_core::secret::SecretString;
 use gatehouse_store::{StoreError, User};
 
 use super::{Gateway, RequestView, Runtime};
+use crate::verified::{Identity, Verified};
 
 /// Longest a verified bearer token is remembered, seconds.
 const BEARER_CACHE_TTL: i64 = 300;
@@ -44,10 +45,10 @@ impl Gateway {
         rt: &Runtime,
         credential: Credential,
         req: &RequestView<'_>,
-    ) -> Result<Principal, Deny> {
+    ) -> Result<Identity, Deny> {
         let now = req.now;
-        match credential {
-            Credential::Bearer(token) => self.verify_bearer(rt, &token, now).await,
+        let proven = match credential {
+            Credential::Bearer(token) => return self.verify_bearer(rt, &token, now).await,
             Credential::Basic { username, password } => {
                 self.verify_basic(&username, password, now).await
             }
@@ -64,7 +65,8 @@ impl Gateway {
                 )
                 .await
             }
-        }
+        };
+        proven.map(Verified::shared)
     }
 
     async fn verify_bearer(
@@ -72,9 +74,11 @@ impl Gateway {
         rt: &Runtime,
         token: &SecretString,
         now: i64,
-    ) -> Result<Principal, Deny> {
+    ) -> Result<Identity, Deny> {
         use sha2::Digest as _;
         let key: [u8; 32] = sha2::Sha256::digest(token.expose().as_bytes()).into();
+        // A hit is a reference count: the principal and its rendered identity headers are
+        // shared by every request of the token.
         let mut p = match self.bearer_cache.get(&key, now) {
             Some(p) => {
                 self.cache_stats.bearer.hit();
@@ -86,7 +90,8 @@ impl Gateway {
                 // Cached until the token expires, and at most five minutes (keys an issuer
                 // withdraws stop being honoured within that time).
                 let until = p.expires_at.unwrap_or(now).min(now + BEARER_CACHE_TTL);
-                self.bearer_cache.insert(key, p.clone(), until, now);
+                let p = Verified::shared(p);
+                self.bearer_cache.insert(key, Arc::clone(&p), until, now);
                 p
             }
         };
@@ -100,7 +105,7 @@ impl Gateway {
         if p.issuer.as_deref() == Some(crate::tokens::OWN_ISSUER) {
             // Our own tokens name a local account: suspension applies (row 13).
             if let Some(state) = self.suspended.get(&p.subject) {
-                p.account = state;
+                p = p.with_account(state);
             }
         }
         Ok(p)
