@@ -144,8 +144,10 @@ impl Defense {
         if self.is_known(&key, ip, now) {
             return None;
         }
+        // Boxed (as the cluster's other calls here): a Redis call's future is large, and
+        // inline it would be part of every request's future (finding 11).
         if let Some(c) = &self.cluster
-            && let Some(at) = c.known_source(&key, ip).await
+            && let Some(at) = Box::pin(c.known_source(&key, ip)).await
             && now - at < KNOWN_FOR
         {
             self.remember(&key, ip, at);
@@ -176,15 +178,16 @@ impl Defense {
             .filter(|_| self.account.is_some())
             .map(|a| self.account_key(a));
         if let Some(c) = &self.cluster {
-            let shared = c
-                .failure(
+            let shared = Box::pin(
+                c.failure(
                     self.ip.as_ref().map(|l| (ip, l.window)),
                     account_key
                         .as_deref()
                         .zip(self.account.as_ref().map(|l| l.window)),
                     now,
-                )
-                .await;
+                ),
+            )
+            .await;
             if let Some(results) = shared {
                 for r in results {
                     if let Some(until) = r.locked_until {
@@ -284,13 +287,12 @@ impl Defense {
     pub async fn quota(&self, route: Option<usize>, subject: &str, now: i64) -> Option<QuotaState> {
         let q = self.quotas.get(&route?)?;
         if let (Some(c), Some(route_key)) = (&self.cluster, &q.cluster_key)
-            && let Some((count, reset_ms)) = c
-                .quota(
-                    route_key,
-                    subject,
-                    std::time::Duration::from_secs(q.window.per),
-                )
-                .await
+            && let Some((count, reset_ms)) = Box::pin(c.quota(
+                route_key,
+                subject,
+                std::time::Duration::from_secs(q.window.per),
+            ))
+            .await
         {
             return Some(QuotaState::after(
                 q.window.max,

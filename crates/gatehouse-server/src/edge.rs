@@ -2,6 +2,7 @@
 //! outcome into a response — proxying, forward-auth answers, CORS preflights, refusals.
 
 use std::borrow::Cow;
+use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,7 +18,7 @@ use gatehouse_core::render::Rendered;
 use http::header::HeaderValue;
 use http::{HeaderMap, Request, Response, StatusCode};
 
-use crate::gateway::{Gateway, RequestView, Runtime};
+use crate::gateway::{Gateway, Outcome, RequestView, Runtime};
 use crate::net::{client_ip, is_trusted};
 use crate::observe::{RequestRecord, Verdict};
 use crate::proxy::{identity_headers, strip_identity};
@@ -254,130 +255,151 @@ pub async fn proxy_handler(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: Request<Body>,
 ) -> Response<Body> {
-    proxy_request(&gw, peer, req).await
+    match proxy_request(gw, peer, req).await {
+        Ok(resp) => resp,
+        Err(never) => match never {},
+    }
 }
 
-/// [`proxy_handler`] without the router's extractors: what the public port's server calls
-/// for every path that is not one of Gatehouse's own endpoints.
-pub async fn proxy_request(
-    gw: &Gateway,
+/// [`proxy_handler`] without the router's extractors: the future the public port's server
+/// boxes for every path that is not one of Gatehouse's own endpoints (its output is already
+/// the service's `Result`, so nothing wraps it).
+///
+/// One async block rather than nested `async fn`s: this future is allocated and moved for
+/// every request (finding 11), and each `async fn` level would keep its own copies of the
+/// request (240 bytes: the argument, and the local it is moved into), and the decision's
+/// request view would stay in it while the upstream answers.
+#[expect(
+    clippy::manual_async_fn,
+    reason = "an `async fn` would keep a second copy of the request in the future"
+)]
+pub fn proxy_request(
+    gw: Arc<Gateway>,
     peer: SocketAddr,
     mut req: Request<Body>,
-) -> Response<Body> {
-    let started = Instant::now();
-    let rt = gw.runtime();
-    let now = crate::ids::now();
-    let ctx = Ctx {
-        gw,
-        rt: &rt,
-        request_id: gw.ids.next(),
-        now,
-        html: wants_html(req.headers()),
-        origin: req.headers().get(http::header::ORIGIN).cloned(),
-        http1: req.version() <= http::Version::HTTP_11,
-    };
-    strip_identity(req.headers_mut());
-    let raw_path = req.uri().path().to_owned();
-    let method = req.method().clone();
-    let mut seen = Seen::new(
-        started,
-        Cow::Borrowed(method.as_str()),
-        Cow::Borrowed(&raw_path),
-    );
-    let resp = proxy(&ctx, &mut seen, peer, req, &raw_path).await;
-    ctx.observe(&seen, &resp);
-    ctx.tarpit(&seen).await;
-    resp
-}
-
-async fn proxy<'a>(
-    ctx: &Ctx<'_>,
-    seen: &mut Seen<'a>,
-    peer: SocketAddr,
-    req: Request<Body>,
-    raw_path: &'a str,
-) -> Response<Body> {
-    let (gw, rt, now) = (ctx.gw, ctx.rt, ctx.now);
-    let trusted = &rt.config.server.trusted_proxies;
-    let ip = client_ip(peer, req.headers(), trusted);
-    seen.ip = Some(ip);
-    let peer_trusted = is_trusted(peer.ip(), trusted);
-    let return_to = req
-        .uri()
-        .path_and_query()
-        .map_or("/", |pq| pq.as_str())
-        .to_owned();
-    let path = match normalize(raw_path) {
-        Ok(p) => p,
-        Err(e) => {
-            let deny = Deny::InvalidPath {
-                detail: e.to_string(),
+) -> impl Future<Output = Result<Response<Body>, Infallible>> + Send + 'static {
+    async move {
+        let started = Instant::now();
+        let rt = gw.runtime();
+        let now = crate::ids::now();
+        let ctx = Ctx {
+            gw: &gw,
+            rt: &rt,
+            request_id: gw.ids.next(),
+            now,
+            html: wants_html(req.headers()),
+            origin: req.headers().get(http::header::ORIGIN).cloned(),
+            http1: req.version() <= http::Version::HTTP_11,
+        };
+        strip_identity(req.headers_mut());
+        let raw_path = req.uri().path().to_owned();
+        let method = req.method().clone();
+        let mut seen = Seen::new(
+            started,
+            Cow::Borrowed(method.as_str()),
+            Cow::Borrowed(&raw_path),
+        );
+        let resp = 'answer: {
+            let trusted = &rt.config.server.trusted_proxies;
+            let ip = client_ip(peer, req.headers(), trusted);
+            seen.ip = Some(ip);
+            let peer_trusted = is_trusted(peer.ip(), trusted);
+            let return_to = req
+                .uri()
+                .path_and_query()
+                .map_or("/", |pq| pq.as_str())
+                .to_owned();
+            let path = match normalize(&raw_path) {
+                Ok(p) => p,
+                Err(e) => {
+                    let deny = Deny::InvalidPath {
+                        detail: e.to_string(),
+                    };
+                    break 'answer ctx.refusal(&mut seen, None, deny, false, &return_to);
+                }
             };
-            return ctx.refusal(seen, None, deny, false, &return_to);
-        }
-    };
-    let declared = req
-        .headers()
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > rt.config.server.max_body_bytes) {
-        return ctx.refusal(seen, None, Deny::PayloadTooLarge, false, &return_to);
-    }
-    let view = RequestView {
-        method: &seen.method,
-        path: &path.decoded,
-        target: &return_to,
-        query: req.uri().query(),
-        headers: req.headers(),
-        client_ip: ip,
-        now,
-    };
-    let outcome = gw.decide(rt, &view, None).await;
-    seen.decided = Some(seen.started.elapsed());
-    seen.path = path.decoded;
-    seen.route = outcome.route;
-    seen.scheme = outcome.scheme;
-    seen.subject = outcome.subject;
-    let principal = match outcome.decision {
-        Decision::Deny { reason, hidden } => {
-            return ctx.refusal(seen, outcome.route, reason, hidden, &return_to);
-        }
-        Decision::Preflight => {
-            seen.pass = "preflight";
-            return ctx.finish(crate::cors::preflight(&rt.config.cors, req.headers()));
-        }
-        Decision::Public => {
-            seen.pass = "public";
-            None
-        }
-        Decision::Allow(p) => Some(p),
-    };
-    let Some(upstream) = &rt.upstream else {
-        // Forward-auth only: nothing to proxy to.
-        return ctx.refusal(seen, outcome.route, Deny::NotFound, false, &return_to);
-    };
-    let limit = rt.config.server.max_body_bytes;
-    let req = req.map(|b| {
-        Body::new(http_body_util::Limited::new(
-            b,
-            usize::try_from(limit).unwrap_or(usize::MAX),
-        ))
-    });
-    let sent = Instant::now();
-    let forwarded = upstream
-        .forward(req, &path.encoded, ip, peer_trusted, principal.as_deref())
-        .await;
-    seen.upstream = Some(sent.elapsed());
-    seen.allowed = principal;
-    match forwarded {
-        Ok(mut resp) => {
-            if let Some(q) = outcome.quota {
-                ratelimit_headers(resp.headers_mut(), q);
+            let declared = req
+                .headers()
+                .get(http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            if declared.is_some_and(|len| len > rt.config.server.max_body_bytes) {
+                break 'answer ctx.refusal(
+                    &mut seen,
+                    None,
+                    Deny::PayloadTooLarge,
+                    false,
+                    &return_to,
+                );
             }
-            ctx.finish(resp)
-        }
-        Err(d) => ctx.refusal(seen, outcome.route, d, false, &return_to),
+            let Outcome {
+                decision,
+                route,
+                quota,
+                scheme,
+                subject,
+            } = {
+                let view = RequestView {
+                    method: &seen.method,
+                    path: &path.decoded,
+                    target: &return_to,
+                    query: req.uri().query(),
+                    headers: req.headers(),
+                    client_ip: ip,
+                    now,
+                };
+                gw.decide(&rt, &view, None).await
+            };
+            seen.decided = Some(seen.started.elapsed());
+            seen.path = path.decoded;
+            seen.route = route;
+            seen.scheme = scheme;
+            seen.subject = subject;
+            let principal = match decision {
+                Decision::Deny { reason, hidden } => {
+                    break 'answer ctx.refusal(&mut seen, route, reason, hidden, &return_to);
+                }
+                Decision::Preflight => {
+                    seen.pass = "preflight";
+                    break 'answer ctx
+                        .finish(crate::cors::preflight(&rt.config.cors, req.headers()));
+                }
+                Decision::Public => {
+                    seen.pass = "public";
+                    None
+                }
+                Decision::Allow(p) => Some(p),
+            };
+            let Some(upstream) = &rt.upstream else {
+                // Forward-auth only: nothing to proxy to.
+                break 'answer ctx.refusal(&mut seen, route, Deny::NotFound, false, &return_to);
+            };
+            let limit = usize::try_from(rt.config.server.max_body_bytes).unwrap_or(usize::MAX);
+            let sent = Instant::now();
+            let forwarded = upstream
+                .forward(
+                    req.map(|b| Body::new(http_body_util::Limited::new(b, limit))),
+                    &path.encoded,
+                    ip,
+                    peer_trusted,
+                    principal.as_deref(),
+                )
+                .await;
+            seen.upstream = Some(sent.elapsed());
+            seen.allowed = principal;
+            match forwarded {
+                Ok(mut resp) => {
+                    if let Some(q) = quota {
+                        ratelimit_headers(resp.headers_mut(), q);
+                    }
+                    ctx.finish(resp)
+                }
+                Err(d) => ctx.refusal(&mut seen, route, d, false, &return_to),
+            }
+        };
+        ctx.observe(&seen, &resp);
+        ctx.tarpit(&seen).await;
+        Ok(resp)
     }
 }
 
@@ -392,43 +414,51 @@ pub fn ratelimit_headers(h: &mut HeaderMap, q: gatehouse_core::throttle::QuotaSt
 /// `forward_auth` (design §4). The original request comes from `X-Forwarded-Method` /
 /// `X-Forwarded-Uri` (Traefik, Caddy) or `X-Original-Method` / `X-Original-URI` (nginx
 /// convention), read only from trusted proxies.
-pub async fn forward_auth_handler(
+#[expect(
+    clippy::manual_async_fn,
+    reason = "an `async fn` would keep a second copy of the request in the future"
+)]
+pub fn forward_auth_handler(
     State(gw): State<Arc<Gateway>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     mut req: Request<Body>,
-) -> Response<Body> {
-    let started = Instant::now();
-    let rt = gw.runtime();
-    let now = crate::ids::now();
-    // Identity headers from the client never count (stripped in place: no copy of the map).
-    strip_identity(req.headers_mut());
-    let headers = req.headers();
-    let trusted = &rt.config.server.trusted_proxies;
-    let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
-    let ctx = Ctx {
-        gw: &gw,
-        rt: &rt,
-        request_id: get("x-request-id")
-            .filter(|_| is_trusted(peer.ip(), trusted))
-            .filter(|id| id.len() <= 128)
-            .map_or_else(|| gw.ids.next(), str::to_owned),
-        now,
-        html: wants_html(headers),
-        origin: None,
-        // The peer is the proxy, not the flooding client: keep its connection.
-        http1: false,
-    };
-    // Until the original request is known, the record names the subrequest itself.
-    let mut seen = Seen::new(
-        started,
-        Cow::Borrowed(req.method().as_str()),
-        Cow::Borrowed(req.uri().path()),
-    );
-    seen.ip = Some(peer.ip());
-    let resp = forward_auth(&ctx, &mut seen, peer, headers).await;
-    ctx.observe(&seen, &resp);
-    ctx.tarpit(&seen).await;
-    resp
+) -> impl Future<Output = Response<Body>> + Send {
+    // An async block, not an `async fn`: it holds the request once, not also as the local
+    // an `async fn` moves its argument into (the future is allocated per request).
+    async move {
+        let started = Instant::now();
+        let rt = gw.runtime();
+        let now = crate::ids::now();
+        // Identity headers from the client never count (stripped in place: no copy of the map).
+        strip_identity(req.headers_mut());
+        let headers = req.headers();
+        let trusted = &rt.config.server.trusted_proxies;
+        let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+        let ctx = Ctx {
+            gw: &gw,
+            rt: &rt,
+            request_id: get("x-request-id")
+                .filter(|_| is_trusted(peer.ip(), trusted))
+                .filter(|id| id.len() <= 128)
+                .map_or_else(|| gw.ids.next(), str::to_owned),
+            now,
+            html: wants_html(headers),
+            origin: None,
+            // The peer is the proxy, not the flooding client: keep its connection.
+            http1: false,
+        };
+        // Until the original request is known, the record names the subrequest itself.
+        let mut seen = Seen::new(
+            started,
+            Cow::Borrowed(req.method().as_str()),
+            Cow::Borrowed(req.uri().path()),
+        );
+        seen.ip = Some(peer.ip());
+        let resp = forward_auth(&ctx, &mut seen, peer, headers).await;
+        ctx.observe(&seen, &resp);
+        ctx.tarpit(&seen).await;
+        resp
+    }
 }
 
 async fn forward_auth<'h>(

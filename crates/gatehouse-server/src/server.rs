@@ -165,8 +165,10 @@ impl hyper::service::Service<Request<Incoming>> for PublicService {
         if crate::serve::is_own_path(req.uri().path()) {
             return route(self.own.clone(), self.peer, req);
         }
-        let gw = Arc::clone(&self.gw);
-        let peer = self.peer;
-        Box::pin(async move { Ok(crate::edge::proxy_request(&gw, peer, req.map(Body::new)).await) })
+        Box::pin(crate::edge::proxy_request(
+            Arc::clone(&self.gw),
+            self.peer,
+            req.map(Body::new),
+        ))
     }
 }

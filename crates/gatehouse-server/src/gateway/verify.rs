@@ -40,6 +40,9 @@ fn principal_for_user(user: &User, scheme: Scheme) -> Principal {
 }
 
 impl Gateway {
+    /// Every scheme but Bearer is verified in a boxed future: their store lookups, password
+    /// checks and Digest state would otherwise be part of every request's future, which is
+    /// allocated and moved per request (finding 11). A cached Bearer token awaits nothing.
     pub(super) async fn verify(
         &self,
         rt: &Runtime,
@@ -50,19 +53,19 @@ impl Gateway {
         let proven = match credential {
             Credential::Bearer(token) => return self.verify_bearer(rt, &token, now).await,
             Credential::Basic { username, password } => {
-                self.verify_basic(&username, password, now).await
+                Box::pin(self.verify_basic(&username, password, now)).await
             }
-            Credential::ApiKey(key) => self.verify_api_key(&key, now).await,
-            Credential::Session(cookie) => self.verify_session(&cookie, now).await,
+            Credential::ApiKey(key) => Box::pin(self.verify_api_key(&key, now)).await,
+            Credential::Session(cookie) => Box::pin(self.verify_session(&cookie, now)).await,
             Credential::Digest(params) => {
-                self.verify_digest(
+                Box::pin(self.verify_digest(
                     &rt.policy.realm,
                     &rt.config.server.digest_algorithms,
                     &params,
                     req.method,
                     req.target,
                     now,
-                )
+                ))
                 .await
             }
         };
@@ -86,7 +89,9 @@ impl Gateway {
             }
             None => {
                 self.cache_stats.bearer.miss();
-                let p = rt.verifiers.verify(token.expose(), now).await?;
+                // Boxed: verifying may fetch an issuer's keys (an unknown `kid`), a large
+                // future that a cache hit should not carry.
+                let p = Box::pin(rt.verifiers.verify(token.expose(), now)).await?;
                 // Cached until the token expires, and at most five minutes (keys an issuer
                 // withdraws stop being honoured within that time).
                 let until = p.expires_at.unwrap_or(now).min(now + BEARER_CACHE_TTL);
