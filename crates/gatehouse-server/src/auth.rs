@@ -162,13 +162,12 @@ impl AuthCtx {
 
     /// Row 4's tarpit: a locked client's answer waits here, after it was observed.
     async fn tarpit(&self) {
-        let held = self
-            .gw
+        // A copy: the record's lock is not held across the wait.
+        let deny = self.seen().deny.clone();
+        self.gw
             .tarpit
-            .hold(self.rt.config.throttle.tarpit, self.seen().deny.as_ref());
-        if let Some(held) = held {
-            held.wait().await;
-        }
+            .delay(self.rt.config.throttle.tarpit, deny.as_ref())
+            .await;
     }
 
     /// A refusal through core's table (the `[defaults]` schemes give the challenges).

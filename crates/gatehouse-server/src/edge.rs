@@ -135,9 +135,10 @@ impl Ctx<'_> {
     /// client that hangs up meanwhile is still in the audit trail).
     async fn tarpit(&self, seen: &Seen<'_>) {
         let deny = seen.deny.as_ref().map(|(d, _)| d);
-        if let Some(held) = self.gw.tarpit.hold(self.rt.config.throttle.tarpit, deny) {
-            held.wait().await;
-        }
+        self.gw
+            .tarpit
+            .delay(self.rt.config.throttle.tarpit, deny)
+            .await;
     }
 
     /// Hands the finished request to [`Gateway::observe`].

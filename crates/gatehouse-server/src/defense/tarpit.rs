@@ -51,6 +51,14 @@ impl Tarpit {
         Some(Held { tarpit: self, wait })
     }
 
+    /// Holds the answer that refused with `deny` as [`Tarpit::hold`] says, then returns (at
+    /// once for every other answer). Called after the request was observed.
+    pub async fn delay(&self, tarpit: Duration, deny: Option<&Deny>) {
+        if let Some(held) = self.hold(tarpit, deny) {
+            held.wait().await;
+        }
+    }
+
     /// Answers held now (`gatehouse_tarpit_held`).
     pub fn held(&self) -> usize {
         self.held.load(Ordering::Acquire)
