@@ -18,6 +18,7 @@ pub mod journal;
 pub mod presets;
 mod scan;
 pub mod stubs;
+mod wire;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
@@ -37,7 +38,7 @@ use http::{HeaderValue, Request, Response, StatusCode};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::ids::{RequestIds, now, random_bytes};
+use crate::wire::{RequestIds, json_response, now, random_bytes, rendered_response};
 pub use journal::{AnsweredBy, Entry, Journal};
 pub use presets::{PresetError, PresetSpec};
 pub use stubs::{Stub, StubError};
@@ -271,7 +272,7 @@ impl Mock {
             form_post: false,
             digest: digest.as_ref(),
         };
-        let mut resp = crate::edge::rendered_response(render(&deny, hidden, &ctx), true);
+        let mut resp = rendered_response(render(&deny, hidden, &ctx));
         if let Ok(v) = HeaderValue::from_str(&request_id) {
             resp.headers_mut().insert("x-request-id", v);
         }
@@ -281,7 +282,7 @@ impl Mock {
 
 async fn journal_get(State(mock): State<Arc<Mock>>) -> Response<Body> {
     let body = serde_json::to_string(&mock.journal.entries()).unwrap_or_else(|_| "[]".into());
-    crate::edge::json_response(StatusCode::OK, body)
+    json_response(StatusCode::OK, body)
 }
 
 async fn journal_delete(State(mock): State<Arc<Mock>>) -> StatusCode {
@@ -371,7 +372,42 @@ fn plain(
         _ => format!("The request body is over {MAX_BODY} bytes."),
     };
     let body = serde_json::json!({ "error": error, "message": message }).to_string();
-    crate::edge::json_response(status, body)
+    json_response(status, body)
+}
+
+/// A mock serving on an ephemeral loopback port, stopped when dropped: the way to embed
+/// one in a client's test suite (`Running::start(opts).await?.addr`).
+pub struct Running {
+    pub addr: std::net::SocketAddr,
+    pub mock: Arc<Mock>,
+    stop: watch::Sender<bool>,
+}
+
+impl Running {
+    /// Loads the stubs and serves on `127.0.0.1:0`.
+    pub async fn start(opts: MockOptions) -> Result<Self, StartError> {
+        let mock = Mock::new(opts)?;
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (stop, rx) = watch::channel(false);
+        tokio::spawn(serve(Arc::clone(&mock), listener, rx));
+        Ok(Self { addr, mock, stop })
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// Why [`Running::start`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Mock(#[from] MockError),
+    #[error("cannot listen on 127.0.0.1: {0}")]
+    Listen(#[from] std::io::Error),
 }
 
 /// Serves `mock` on `listener` (and watches its stub file) until `stop` turns true.

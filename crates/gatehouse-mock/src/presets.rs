@@ -66,7 +66,7 @@ pub const PRESETS: &[(&str, Preset)] = &[
 /// Throttling presets wait this long unless `=SECONDS` says otherwise (the gateway's
 /// window for failed attempts is typically a minute).
 pub const DEFAULT_RETRY_AFTER: u64 = 60;
-/// As `gatehouse serve` answers row 22 ([`crate::gateway`]'s store-failure retry hint).
+/// As `gatehouse serve` answers row 22 (the gateway's store-failure retry hint).
 pub const AUTH_UNAVAILABLE_RETRY_AFTER: u64 = 5;
 
 /// Why a `--preset` value is not valid.

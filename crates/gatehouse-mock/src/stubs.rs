@@ -171,16 +171,37 @@ fn stub(text: &str, span: Span, n: usize) -> Result<Stub, Vec<StubError>> {
     };
     let wiremock = obj.contains_key("request") || obj.contains_key("response");
     let stub = if wiremock {
-        let m: Mapping = serde_json::from_str(slice).map_err(at)?;
-        b.mapping(m)
+        b.mapping(typed(slice, line, n)?)
     } else {
-        let s: Simple = serde_json::from_str(slice).map_err(at)?;
-        b.simple(s)
+        b.simple(typed(slice, line, n)?)
     };
     match stub {
         Some(s) if b.errors.is_empty() => Ok(s),
         _ => Err(b.errors),
     }
+}
+
+/// Deserializes one stub's slice; a value of the wrong type is reported with the field's
+/// path (`status`, `response.status`) and the line the value is on.
+fn typed<T: serde::de::DeserializeOwned>(
+    slice: &str,
+    line: usize,
+    n: usize,
+) -> Result<T, Vec<StubError>> {
+    let mut de = serde_json::Deserializer::from_str(slice);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let field = if path == "." || path.is_empty() {
+            String::new()
+        } else {
+            format!("`{path}`: ")
+        };
+        vec![StubError {
+            line: line + inner.line().saturating_sub(1),
+            message: format!("stub {n}: {field}{}", strip_position(&inner)),
+        }]
+    })
 }
 
 /// `{"method", "url", "status", "headers", "body"}`.

@@ -14,7 +14,6 @@ pub mod gateway;
 pub mod hashing;
 pub mod ids;
 pub mod keys;
-pub mod mock;
 pub mod net;
 pub mod observe;
 pub mod proxy;

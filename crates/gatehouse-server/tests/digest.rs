@@ -257,23 +257,19 @@ async fn expired_nonce_with_a_right_response_is_stale() {
 
     // `gatehouse mock --preset stale-nonce --scheme digest,basic` answers the same, but for
     // the nonce and opaque values (random / per-key).
-    let mock = gatehouse_server::mock::Mock::new(gatehouse_server::mock::MockOptions {
-        presets: vec![gatehouse_server::mock::PresetSpec::parse("stale-nonce").unwrap()],
+    let mock = gatehouse_mock::Mock::new(gatehouse_mock::MockOptions {
+        presets: vec![gatehouse_mock::PresetSpec::parse("stale-nonce").unwrap()],
         schemes: vec![
             gatehouse_core::Scheme::Digest,
             gatehouse_core::Scheme::Basic,
         ],
-        ..gatehouse_server::mock::MockOptions::default()
+        ..gatehouse_mock::MockOptions::default()
     })
     .unwrap();
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
     let (_stop, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(gatehouse_server::mock::serve(
-        std::sync::Arc::clone(&mock),
-        l,
-        rx,
-    ));
+    tokio::spawn(gatehouse_mock::serve(std::sync::Arc::clone(&mock), l, rx));
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<axum::body::Body>();
     let fake = client

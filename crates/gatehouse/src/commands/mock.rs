@@ -1,5 +1,5 @@
 //! `gatehouse mock`: stubs and contract presets for client tests (see
-//! `gatehouse_server::mock` for the order in which they answer).
+//! `gatehouse_mock` for the order in which they answer).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use clap::Args;
 use gatehouse_core::Scheme;
-use gatehouse_server::mock::{self, Mock, MockError, MockOptions, PresetSpec};
+use gatehouse_mock::{self as mock, Mock, MockError, MockOptions, PresetSpec};
 
 #[derive(Debug, Args)]
 pub struct MockArgs {
