@@ -49,6 +49,11 @@ pub enum Check {
     ExistenceLeak,
     RedirectForApi,
     NoThrottling,
+    EndpointMissing,
+    ServerError,
+    InvalidTokenNoError,
+    InternalsLeaked,
+    VersionDisclosed,
 }
 
 /// What the documentation and SARIF say about a check.
@@ -59,7 +64,7 @@ pub struct Description {
 }
 
 impl Check {
-    pub const ALL: [Check; 15] = [
+    pub const ALL: [Check; 20] = [
         Self::AnonymousNot401,
         Self::ChallengeMissing,
         Self::ChallengeMalformed,
@@ -75,6 +80,11 @@ impl Check {
         Self::ExistenceLeak,
         Self::RedirectForApi,
         Self::NoThrottling,
+        Self::EndpointMissing,
+        Self::ServerError,
+        Self::InvalidTokenNoError,
+        Self::InternalsLeaked,
+        Self::VersionDisclosed,
     ];
 
     pub fn id(self) -> &'static str {
@@ -94,6 +104,11 @@ impl Check {
             Self::ExistenceLeak => "existence-leak",
             Self::RedirectForApi => "redirect-for-api",
             Self::NoThrottling => "no-throttling",
+            Self::EndpointMissing => "endpoint-missing",
+            Self::ServerError => "server-error",
+            Self::InvalidTokenNoError => "invalid-token-no-error",
+            Self::InternalsLeaked => "internals-leaked",
+            Self::VersionDisclosed => "version-disclosed",
         }
     }
 
@@ -102,16 +117,22 @@ impl Check {
             Self::TokenAcceptedUnsigned
             | Self::TokenAcceptedTampered
             | Self::AccessControlBypass => Severity::Critical,
-            Self::AllowedRefused | Self::InvalidCredentialsNot401 => Severity::High,
+            Self::AllowedRefused | Self::InvalidCredentialsNot401 | Self::EndpointMissing => {
+                Severity::High
+            }
             Self::AnonymousNot401
             | Self::ChallengeMissing
             | Self::ChallengeMalformed
             | Self::PreflightChallenged
             | Self::RedirectForApi
-            | Self::NoThrottling => Severity::Medium,
-            Self::BearerErrorOnMissing | Self::ForbiddenNot403 | Self::ChallengeOn403 => {
-                Severity::Low
-            }
+            | Self::NoThrottling
+            | Self::ServerError
+            | Self::InternalsLeaked => Severity::Medium,
+            Self::BearerErrorOnMissing
+            | Self::ForbiddenNot403
+            | Self::ChallengeOn403
+            | Self::InvalidTokenNoError
+            | Self::VersionDisclosed => Severity::Low,
             Self::ExistenceLeak => Severity::Info,
         }
     }
@@ -192,6 +213,31 @@ impl Check {
                 "Repeated failed authentications were never throttled",
                 "OWASP ASVS V2.2.1: anti-automation against credential stuffing and brute force; RFC 6585 §4 gives 429 with `Retry-After`.",
                 "Count failed attempts per client and per account; answer 429 with `Retry-After` past a limit.",
+            ),
+            Self::EndpointMissing => (
+                "An endpoint that must answer was not found",
+                "A persona in `allow` (or anyone, on a public endpoint) got 404, 405, 410 or a permanent redirect: the method and path of the spec are not an endpoint of the target, so every other answer for it proves nothing.",
+                "Fix the path, method or base URL in the probe file (or the OpenAPI document).",
+            ),
+            Self::ServerError => (
+                "A 5xx where the request should have been answered",
+                "RFC 9110 §15.6: 5xx means the server failed; an authorization layer that fails instead of deciding can neither be trusted to allow nor to refuse.",
+                "Find the error in the server's log (the request is in the evidence) and handle it.",
+            ),
+            Self::InvalidTokenNoError => (
+                "A refused Bearer token without `error=\"invalid_token\"`",
+                "RFC 6750 §3.1: when the access token is expired, revoked, malformed or invalid, the resource server SHOULD answer 401 with `error=\"invalid_token\"`, so the client knows to get a new token.",
+                "Add `error=\"invalid_token\"` (and an `error_description`) to the Bearer challenge of a 401 for a bad token.",
+            ),
+            Self::InternalsLeaked => (
+                "An answer shows internals: a stack trace or a library's error",
+                "OWASP ASVS V7.4.1: error messages must not carry stack traces, class names or library text; they tell an attacker which library and version to aim at (CWE-209).",
+                "Answer with a generic problem body (RFC 9457) and log the details server-side with a request id.",
+            ),
+            Self::VersionDisclosed => (
+                "A product version in `Server`, `X-Powered-By` or an error page",
+                "RFC 9110 §10.2.4: an origin server SHOULD NOT generate a `Server` field with needlessly fine-grained detail, which makes known flaws easier to target.",
+                "Drop the version (nginx `server_tokens off;`, Apache `ServerTokens Prod`, remove `X-Powered-By`).",
             ),
         };
         Description { title, reason, fix }

@@ -49,6 +49,8 @@ pub struct Outgoing {
     pub method: Method,
     pub path: String,
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// A request body (sign-in steps only); its `Content-Type` is among `headers`.
+    pub body: Bytes,
 }
 
 /// What came back.
@@ -65,6 +67,23 @@ impl Answer {
     pub fn error_code(&self) -> Option<String> {
         let v: serde_json::Value = serde_json::from_slice(&self.body).ok()?;
         v.get("error").and_then(|e| e.as_str()).map(str::to_owned)
+    }
+
+    /// The human-readable message of a JSON error body, whichever member carries it:
+    /// RFC 9457 `detail` or `title`, OAuth's `error_description` (RFC 6749 §5.2), and the
+    /// `message` / `msg` / `error.message` that frameworks use; else a string `error`.
+    pub fn message(&self) -> Option<String> {
+        let v: serde_json::Value = serde_json::from_slice(&self.body).ok()?;
+        let s = |x: Option<&serde_json::Value>| x.and_then(|m| m.as_str()).map(str::to_owned);
+        s(v.get("detail"))
+            .or_else(|| s(v.get("error_description")))
+            .or_else(|| s(v.get("message")))
+            .or_else(|| s(v.get("msg")))
+            .or_else(|| s(v.get("error").and_then(|e| e.get("message"))))
+            .or_else(|| s(v.get("title")))
+            .or_else(|| s(v.get("error")))
+            // FastAPI / Starlette: `{"detail": [{"msg": …}]}`.
+            .or_else(|| s(v.pointer("/detail/0/msg")))
     }
 }
 
@@ -161,7 +180,7 @@ impl Sender {
             b = b.header(n, v);
         }
         let req = b
-            .body(Full::new(Bytes::new()))
+            .body(Full::new(out.body.clone()))
             .map_err(|e| SendError::Transport(e.to_string()))?;
         let timeout = self.limits.timeout;
         let fut = async {

@@ -17,7 +17,9 @@
 pub mod challenge;
 pub mod checks;
 pub mod client;
+pub mod digest;
 pub mod jwt;
+pub mod leaks;
 pub mod openapi;
 pub mod report;
 pub mod run;
@@ -25,6 +27,6 @@ pub mod spec;
 
 pub use checks::{Check, Severity};
 pub use client::Limits;
-pub use report::{Finding, Format, Report};
+pub use report::{EndpointResult, Finding, Format, Outcome, Report};
 pub use run::{Options, Progress, run};
 pub use spec::{Endpoint, Persona, Spec, Target};

@@ -1,11 +1,20 @@
-//! Endpoints from an OpenAPI 3 document (JSON; no YAML parser is in the workspace).
+//! Endpoints from an OpenAPI 3 document, JSON or YAML.
 //!
 //! Security requirements (OpenAPI 3.x "Security Requirement Object") decide which
 //! operations need credentials: the operation's `security` overrides the document's; an
 //! empty list, or a list holding an empty requirement `{}`, makes the operation public.
-//! A protected operation allows every valid persona unless it names them in the
-//! extension `x-probe-allow: ["admin"]`. Path parameters take the parameter's `example`,
-//! the first of `examples`, `schema.example`, `schema.default` or `schema.enum[0]`, else `1`.
+//!
+//! They also decide which personas are sent to an operation (its scope): a persona is sent
+//! when its `scheme` matches a security scheme named in any of the operation's requirements
+//! — by the scheme's name in `components.securitySchemes` (`scheme = "bearerAuth"`) or by
+//! its kind: `http` schemes by their `scheme` (`basic`, `bearer`, `digest`), `oauth2` and
+//! `openIdConnect` as `bearer`, `apiKey` as `apikey` (`cookie` when `in: cookie`). A name
+//! not defined under `securitySchemes` is its own kind. Personas without a scheme are sent
+//! everywhere. A protected operation allows every valid persona in its scope unless it
+//! names them in the extension `x-probe-allow: ["admin"]`.
+//!
+//! Path parameters take the parameter's `example`, the first of `examples`,
+//! `schema.example`, `schema.default` or `schema.enum[0]`, else `1`.
 
 use http::Method;
 use serde_json::Value;
@@ -16,14 +25,67 @@ const METHODS: [&str; 8] = [
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
 ];
 
-/// Reads the endpoints of an OpenAPI 3 JSON document.
+/// Parses an OpenAPI document: JSON when it starts with `{`, else YAML (1.2, through a
+/// maintained panic-free parser).
+pub fn parse_document(text: &str) -> Result<Value, SpecErrors> {
+    let one = |line: Option<usize>, message: String| SpecErrors(vec![SpecError { line, message }]);
+    if text.trim_start().starts_with('{') {
+        serde_json::from_str(text)
+            .map_err(|e| one(Some(e.line()), format!("invalid OpenAPI JSON: {e}")))
+    } else {
+        serde_saphyr::from_str::<Value>(text).map_err(|e| {
+            let msg = e.to_string();
+            let line = msg
+                .split("line ")
+                .nth(1)
+                .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+                .and_then(|n| n.parse().ok());
+            one(
+                line,
+                format!("invalid OpenAPI YAML: {}", msg.lines().next().unwrap_or("")),
+            )
+        })
+    }
+}
+
+/// The kind a security scheme stands for (see the module documentation).
+fn scheme_kind(name: &str, doc: &Value) -> String {
+    let Some(def) = doc.pointer(&format!(
+        "/components/securitySchemes/{}",
+        name.replace('~', "~0").replace('/', "~1")
+    )) else {
+        return name.to_ascii_lowercase();
+    };
+    let def = resolve(def, doc);
+    match def.get("type").and_then(Value::as_str) {
+        Some("http") => def
+            .get("scheme")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_ascii_lowercase(),
+        Some("oauth2" | "openIdConnect") => "bearer".to_owned(),
+        Some("apiKey") if def.get("in").and_then(Value::as_str) == Some("cookie") => {
+            "cookie".to_owned()
+        }
+        Some("apiKey") => "apikey".to_owned(),
+        Some(other) => other.to_ascii_lowercase(),
+        None => name.to_ascii_lowercase(),
+    }
+}
+
+/// Whether `p` is sent to an operation whose requirements name `schemes`.
+fn in_scope(p: &Persona, schemes: &[(String, String)]) -> bool {
+    match &p.scheme {
+        None => true,
+        Some(s) => schemes
+            .iter()
+            .any(|(name, kind)| name.eq_ignore_ascii_case(s) || kind == s),
+    }
+}
+
+/// Reads the endpoints of an OpenAPI 3 document (JSON or YAML).
 pub fn endpoints(text: &str, personas: &[Persona]) -> Result<Vec<Endpoint>, SpecErrors> {
-    let doc: Value = serde_json::from_str(text).map_err(|e| {
-        SpecErrors(vec![SpecError {
-            line: Some(e.line()),
-            message: format!("invalid OpenAPI JSON: {e}"),
-        }])
-    })?;
+    let doc = parse_document(text)?;
     let mut errors = Vec::new();
     let err = |errors: &mut Vec<SpecError>, message: String| {
         errors.push(SpecError {
@@ -70,24 +132,38 @@ pub fn endpoints(text: &str, personas: &[Persona]) -> Result<Vec<Endpoint>, Spec
                             .any(|r| r.as_object().is_some_and(serde_json::Map::is_empty))
                 }
             };
+            let schemes: Vec<(String, String)> = security
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_object)
+                .flat_map(|r| r.keys())
+                .map(|name| (name.clone(), scheme_kind(name, &doc)))
+                .collect();
+            let scope: Vec<&Persona> = personas
+                .iter()
+                .filter(|p| public || in_scope(p, &schemes))
+                .collect();
             let allow = if public {
                 Vec::new()
             } else if let Some(names) = op.get("x-probe-allow").and_then(Value::as_array) {
                 let mut v = Vec::new();
                 for n in names {
                     let name = n.as_str().unwrap_or_default();
-                    if personas.iter().any(|p| p.name == name && !p.invalid) {
+                    if scope.iter().any(|p| p.name == name && !p.invalid) {
                         v.push(name.to_owned());
                     } else {
                         err(
                             &mut errors,
-                            format!("{at}: unknown or invalid persona `{name}` in `x-probe-allow`"),
+                            format!(
+                                "{at}: unknown or invalid persona `{name}` in `x-probe-allow`, or its scheme is not one of the operation's"
+                            ),
                         );
                     }
                 }
                 v
             } else {
-                personas
+                scope
                     .iter()
                     .filter(|p| !p.invalid)
                     .map(|p| p.name.clone())
@@ -98,6 +174,7 @@ pub fn endpoints(text: &str, personas: &[Persona]) -> Result<Vec<Endpoint>, Spec
                     .unwrap_or(Method::GET),
                 path,
                 allow,
+                personas: scope.iter().map(|p| p.name.clone()).collect(),
                 public,
                 line: None,
             });
@@ -195,6 +272,9 @@ mod tests {
             name: name.to_owned(),
             headers: Vec::new(),
             invalid,
+            scheme: None,
+            digest: None,
+            login: None,
         }
     }
 

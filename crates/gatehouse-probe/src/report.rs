@@ -21,8 +21,11 @@ pub struct Finding {
     pub endpoint: String,
     pub persona: String,
     pub message: String,
-    /// `{request: {method, url, headers}, status, headers, error}`; credentials redacted.
+    /// `{request: {method, url, headers}, status, headers, error, message}`; credentials
+    /// redacted.
     pub evidence: Value,
+    /// The same root cause seen for further personas: (persona, evidence).
+    pub more: Vec<(String, Value)>,
     /// The endpoint's line in the probe file, when it came from one.
     pub line: Option<usize>,
 }
@@ -42,8 +45,23 @@ impl Finding {
             persona: persona.to_owned(),
             message,
             evidence,
+            more: Vec::new(),
             line: ep.line,
         }
+    }
+
+    /// Every persona this finding was seen for, the first first.
+    pub fn personas(&self) -> Vec<&str> {
+        std::iter::once(self.persona.as_str())
+            .chain(self.more.iter().map(|(p, _)| p.as_str()))
+            .collect()
+    }
+
+    /// Every piece of evidence, the first first.
+    pub fn all_evidence(&self) -> Vec<&Value> {
+        std::iter::once(&self.evidence)
+            .chain(self.more.iter().map(|(_, e)| e))
+            .collect()
     }
 
     pub fn to_json(&self) -> Value {
@@ -52,8 +70,10 @@ impl Finding {
             "severity": self.severity.as_str(),
             "endpoint": self.endpoint,
             "persona": self.persona,
+            "personas": self.personas(),
             "message": self.message,
             "evidence": self.evidence,
+            "more_evidence": self.more.iter().map(|(_, e)| e.clone()).collect::<Vec<_>>(),
         })
     }
 }
@@ -66,6 +86,38 @@ pub struct Failure {
     pub error: String,
 }
 
+/// How one endpoint came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every planned request was answered and judged; nothing found.
+    Ok,
+    /// Every planned request was answered; at least one finding.
+    Finding,
+    /// Not every planned request got an answer the checks could judge (no answer, a
+    /// timeout, the budget, a 429, a failed sign-in): the probe cannot vouch for it.
+    Incomplete,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Finding => "finding",
+            Self::Incomplete => "incomplete",
+        }
+    }
+}
+
+/// One endpoint's result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointResult {
+    pub endpoint: String,
+    pub outcome: Outcome,
+    /// Requests planned for it, and how many of them came back unjudged.
+    pub planned: usize,
+    pub unanswered: usize,
+}
+
 /// The result of a run.
 #[derive(Debug, Clone)]
 pub struct Report {
@@ -75,6 +127,8 @@ pub struct Report {
     pub checks: Vec<Check>,
     pub findings: Vec<Finding>,
     pub failures: Vec<Failure>,
+    /// Per endpoint, in spec order.
+    pub results: Vec<EndpointResult>,
     pub requests: usize,
     /// Answers that were 429: checks on those requests were skipped.
     pub throttled: usize,
@@ -83,11 +137,16 @@ pub struct Report {
 }
 
 impl Report {
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one constructor, called once by the run"
+    )]
     pub(crate) fn new(
         target: &Target,
         spec: &Spec,
         findings: Vec<Finding>,
         failures: Vec<Failure>,
+        results: Vec<EndpointResult>,
         requests: usize,
         throttled: usize,
         checks: Vec<Check>,
@@ -101,15 +160,44 @@ impl Report {
             checks,
             findings,
             failures,
+            results,
             requests,
             throttled,
             spec_uri: None,
         }
     }
 
-    /// Whether a finding of severity medium or above is present (exit status 1).
+    /// Whether a finding of severity medium or above is present, or an endpoint is
+    /// incomplete (exit status 1): a run passes only on what it actually saw.
     pub fn failed(&self) -> bool {
-        self.findings.iter().any(|f| f.severity.fails())
+        self.findings.iter().any(|f| f.severity.fails()) || self.incomplete() > 0
+    }
+
+    /// Endpoints whose planned requests were not all answered.
+    pub fn incomplete(&self) -> usize {
+        self.results
+            .iter()
+            .filter(|r| r.outcome == Outcome::Incomplete)
+            .count()
+    }
+
+    /// The result of one endpoint (by its label).
+    pub fn outcome(&self, endpoint: &str) -> Option<Outcome> {
+        self.results
+            .iter()
+            .find(|r| r.endpoint == endpoint)
+            .map(|r| r.outcome)
+    }
+
+    /// The verdict line of every format.
+    pub fn verdict(&self) -> &'static str {
+        if self.findings.iter().any(|f| f.severity.fails()) {
+            "FAIL: findings of severity medium or above"
+        } else if self.incomplete() > 0 {
+            "FAIL: incomplete: not every planned request was answered"
+        } else {
+            "PASS"
+        }
     }
 
     /// Every request went unanswered: the target is unreachable.
@@ -144,6 +232,8 @@ impl Report {
             "requests": self.requests,
             "throttled": self.throttled,
             "failed_requests": self.failures.iter().map(|f| json!({"endpoint": f.endpoint, "persona": f.persona, "error": f.error})).collect::<Vec<_>>(),
+            "results": self.results.iter().map(|r| json!({"endpoint": r.endpoint, "result": r.outcome.as_str(), "planned": r.planned, "unanswered": r.unanswered})).collect::<Vec<_>>(),
+            "incomplete": self.incomplete(),
             "findings": self.findings.len(),
             "by_severity": self.by_severity().into_iter().map(|(k, v)| (k.to_owned(), json!(v))).collect::<serde_json::Map<_, _>>(),
             "passed": !self.failed(),
@@ -248,6 +338,11 @@ pub(crate) fn evidence_lines(e: &Value) -> Vec<String> {
     }
     if let Some(err) = e["error"].as_str() {
         lines.push(format!("problem error: {err}"));
+    }
+    if let Some(m) = e["message"].as_str()
+        && e["error"].as_str() != Some(m)
+    {
+        lines.push(format!("message: {m}"));
     }
     lines
 }

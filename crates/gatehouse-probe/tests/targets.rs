@@ -7,7 +7,8 @@
     clippy::result_large_err
 )]
 
-use std::collections::BTreeSet;
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -18,6 +19,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, Request, Response, StatusCode};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use common::{expect, fast, set};
 use gatehouse_probe::{Format, Limits, Options, Report, spec};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,9 +73,11 @@ fn expired_token() -> String {
 const USER_BASIC: &str = "Basic YWxpY2U6YWxpY2Vwdw=="; // alice:alicepw
 
 fn respond(status: StatusCode, headers: &[(&str, &str)]) -> Response<Body> {
+    // The target does CORS: every answer allows any origin (so the preflight check applies).
     let mut b = Response::builder()
         .status(status)
-        .header("content-type", "application/problem+json");
+        .header("content-type", "application/problem+json")
+        .header("access-control-allow-origin", "*");
     for (n, v) in headers {
         b = b.header(*n, *v);
     }
@@ -238,15 +242,6 @@ public = true
     )
 }
 
-fn fast() -> Limits {
-    Limits {
-        concurrency: 4,
-        rate: 1000,
-        max_requests: 2000,
-        timeout: Duration::from_secs(2),
-    }
-}
-
 async fn probe_with(bug: Bug, aggressive: bool, limits: Limits) -> Report {
     let target = serve(bug).await;
     let spec = spec::parse(&spec_text(&target)).unwrap();
@@ -261,26 +256,6 @@ async fn probe_with(bug: Bug, aggressive: bool, limits: Limits) -> Report {
         },
     )
     .await
-}
-
-fn set(r: &Report) -> BTreeSet<(String, String, String)> {
-    r.findings
-        .iter()
-        .map(|f| {
-            (
-                f.check.id().to_owned(),
-                f.endpoint.clone(),
-                f.persona.clone(),
-            )
-        })
-        .collect()
-}
-
-fn expect(items: &[(&str, &str, &str)]) -> BTreeSet<(String, String, String)> {
-    items
-        .iter()
-        .map(|(c, e, p)| ((*c).to_owned(), (*e).to_owned(), (*p).to_owned()))
-        .collect()
 }
 
 async fn assert_findings(bug: Bug, items: &[(&str, &str, &str)]) {
@@ -541,7 +516,8 @@ async fn reports_in_every_format() {
     assert_eq!(json["summary"]["by_severity"]["critical"], 1);
 
     let junit = r.render(Format::Junit);
-    assert_eq!(junit.matches("<testcase ").count(), 3 * 14);
+    // Per endpoint: every check but `no-throttling` (not aggressive), plus `answered`.
+    assert_eq!(junit.matches("<testcase ").count(), 3 * 20);
     assert_eq!(junit.matches("<failure ").count(), 1);
     assert!(junit.contains("classname=\"GET /api/admin\" name=\"access-control-bypass\""));
 
@@ -552,7 +528,7 @@ async fn reports_in_every_format() {
             .as_array()
             .unwrap()
             .len(),
-        15
+        20
     );
     let res = &sarif["runs"][0]["results"][0];
     assert_eq!(res["ruleId"], "access-control-bypass");
@@ -576,7 +552,9 @@ async fn reports_in_every_format() {
 async fn openapi_endpoints() {
     let target = serve(Bug::Bypass).await;
     let mut spec = spec::parse(&spec_text(&target)).unwrap();
-    let doc = r#"{"openapi":"3.0.0","security":[{"bearer":[]}],"paths":{
+    // Basic or Bearer: every persona is in scope (a `basic`-only persona would not be sent
+    // to a Bearer-only operation).
+    let doc = r#"{"openapi":"3.0.0","security":[{"bearer":[]},{"basic":[]}],"paths":{
         "/health":{"get":{"security":[]}},
         "/api/items":{"get":{}},
         "/api/admin":{"get":{"x-probe-allow":["admin"]}}}}"#;

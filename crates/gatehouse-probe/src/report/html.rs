@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Report, evidence_lines, xml_escape as esc};
+use super::{Outcome, Report, evidence_lines, xml_escape as esc};
 
 const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:2rem;color:#1d1d1f}\
 table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.4rem;text-align:left;vertical-align:top}\
@@ -30,10 +30,11 @@ pub fn render(r: &Report) -> String {
         .collect();
     let _ = writeln!(
         s,
-        "<p class=\"{}\"><strong>{}</strong> — {} endpoint(s), {} persona(s), {} request(s), {} finding(s): {}</p>",
+        "<p class=\"{}\"><strong>{}</strong> — {} endpoint(s) ({} incomplete), {} persona(s), {} request(s), {} finding(s): {}</p>",
         if r.failed() { "fail" } else { "pass" },
-        if r.failed() { "FAIL" } else { "PASS" },
+        esc(r.verdict()),
         r.endpoints.len(),
+        r.incomplete(),
         r.personas.len(),
         r.requests,
         r.findings.len(),
@@ -42,7 +43,17 @@ pub fn render(r: &Report) -> String {
     s.push_str("<table><thead><tr><th>Endpoint</th><th>Severity</th><th>Check</th><th>Persona</th><th>Finding and evidence</th></tr></thead><tbody>\n");
     for ep in &r.endpoints {
         let found: Vec<_> = r.findings.iter().filter(|f| &f.endpoint == ep).collect();
-        if found.is_empty() {
+        if let Some(res) = r.results.iter().find(|x| &x.endpoint == ep)
+            && res.outcome == Outcome::Incomplete
+        {
+            let _ = writeln!(
+                s,
+                "<tr><td><code>{}</code></td><td class=\"fail\">incomplete</td><td></td><td></td><td>{} of {} planned request(s) not answered (or throttled): not fully tested</td></tr>",
+                esc(ep),
+                res.unanswered,
+                res.planned
+            );
+        } else if found.is_empty() {
             let _ = writeln!(
                 s,
                 "<tr><td><code>{}</code></td><td class=\"pass\">ok</td><td></td><td></td><td></td></tr>",
@@ -54,9 +65,14 @@ pub fn render(r: &Report) -> String {
                 s,
                 "<tr><td><code>{}</code></td><td><span class=\"sev {sev}\">{sev}</span></td><td><a href=\"#{id}\">{id}</a></td><td>{}</td><td>{}<pre>{}</pre></td></tr>",
                 esc(ep),
-                esc(&f.persona),
+                esc(&f.personas().join(", ")),
                 esc(&f.message),
-                esc(&evidence_lines(&f.evidence).join("\n")),
+                esc(&f
+                    .all_evidence()
+                    .into_iter()
+                    .map(|e| evidence_lines(e).join("\n"))
+                    .collect::<Vec<_>>()
+                    .join("\n--\n")),
                 sev = f.severity.as_str(),
                 id = f.check.id(),
             );

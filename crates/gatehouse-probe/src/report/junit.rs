@@ -3,10 +3,12 @@
 
 use std::fmt::Write as _;
 
-use super::{Report, evidence_lines, xml_escape};
+use super::{Outcome, Report, evidence_lines, xml_escape};
 
 pub fn render(r: &Report) -> String {
-    let tests = r.endpoints.len() * r.checks.len();
+    // One more case per endpoint: `answered`, an error when the endpoint is incomplete.
+    let tests = r.endpoints.len() * (r.checks.len() + 1);
+    let errors = r.incomplete();
     let failures = r
         .endpoints
         .iter()
@@ -20,14 +22,29 @@ pub fn render(r: &Report) -> String {
     let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         s,
-        "<testsuites name=\"gatehouse probe\" tests=\"{tests}\" failures=\"{failures}\">"
+        "<testsuites name=\"gatehouse probe\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\">"
     );
     let _ = writeln!(
         s,
-        "  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\">",
+        "  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\">",
         xml_escape(&r.target)
     );
     for ep in &r.endpoints {
+        let _ = write!(
+            s,
+            "    <testcase classname=\"{}\" name=\"answered\"",
+            xml_escape(ep)
+        );
+        match r.results.iter().find(|x| &x.endpoint == ep) {
+            Some(res) if res.outcome == Outcome::Incomplete => {
+                let _ = writeln!(
+                    s,
+                    ">\n      <error message=\"incomplete: {} of {} planned request(s) not answered (or throttled)\" type=\"incomplete\"/>\n    </testcase>",
+                    res.unanswered, res.planned
+                );
+            }
+            _ => s.push_str("/>\n"),
+        }
         for c in &r.checks {
             let found: Vec<_> = r
                 .findings
@@ -52,11 +69,13 @@ pub fn render(r: &Report) -> String {
                     "[{}] {} as {}: {}",
                     f.severity.as_str(),
                     f.check.id(),
-                    f.persona,
+                    f.personas().join(", "),
                     f.message
                 );
-                for l in evidence_lines(&f.evidence) {
-                    let _ = writeln!(text, "  {l}");
+                for e in f.all_evidence() {
+                    for l in evidence_lines(e) {
+                        let _ = writeln!(text, "  {l}");
+                    }
                 }
             }
             if found.iter().any(|f| f.severity.fails()) {

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::Report;
+use super::{Outcome, Report};
 use crate::checks::{Check, Severity};
 
 const HELP_URI: &str = "https://example.invalid/gatehouse/docs/probe.md";
@@ -65,10 +65,10 @@ pub fn render(r: &Report) -> Value {
                 "ruleId": f.check.id(),
                 "ruleIndex": index,
                 "level": level(f.severity),
-                "message": {"text": format!("{} as {}: {}", f.endpoint, f.persona, f.message)},
+                "message": {"text": format!("{} as {}: {}", f.endpoint, f.personas().join(", "), f.message)},
                 "locations": [location],
                 "partialFingerprints": {"endpointCheckPersona": format!("{}|{}|{}", f.endpoint, f.check.id(), f.persona)},
-                "properties": {"endpoint": f.endpoint, "persona": f.persona, "evidence": f.evidence},
+                "properties": {"endpoint": f.endpoint, "persona": f.persona, "personas": f.personas(), "evidence": f.evidence, "more_evidence": f.more.iter().map(|(_, e)| e.clone()).collect::<Vec<_>>()},
             })
         })
         .collect();
@@ -83,7 +83,20 @@ pub fn render(r: &Report) -> Value {
                 "rules": rules,
             }},
             "results": results,
-            "properties": {"target": r.target, "requests": r.requests},
+            // An incomplete endpoint is a failed part of the run, not a finding (SARIF
+            // §3.20.14 `executionSuccessful`, §3.58 notifications).
+            "invocations": [{
+                "executionSuccessful": r.incomplete() == 0,
+                "toolExecutionNotifications": r.results.iter().filter(|x| x.outcome == Outcome::Incomplete).map(|x| json!({
+                    "level": "error",
+                    "message": {"text": format!("{}: incomplete: {} of {} planned request(s) not answered (or throttled)", x.endpoint, x.unanswered, x.planned)},
+                })).collect::<Vec<_>>(),
+            }],
+            "properties": {
+                "target": r.target,
+                "requests": r.requests,
+                "results": r.results.iter().map(|x| json!({"endpoint": x.endpoint, "result": x.outcome.as_str()})).collect::<Vec<_>>(),
+            },
         }],
     })
 }

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Report, evidence_lines};
+use super::{Outcome, Report, evidence_lines};
 
 pub fn render(r: &Report) -> String {
     let mut s = String::new();
@@ -15,7 +15,16 @@ pub fn render(r: &Report) -> String {
     );
     for ep in &r.endpoints {
         let found: Vec<_> = r.findings.iter().filter(|f| &f.endpoint == ep).collect();
-        if found.is_empty() {
+        if let Some(res) = r.results.iter().find(|x| &x.endpoint == ep)
+            && res.outcome == Outcome::Incomplete
+        {
+            let _ = writeln!(s, "{:<10} {:<28} {:<22} {ep}", "incomplete", "-", "-");
+            let _ = writeln!(
+                s,
+                "{:>11}{} of {} planned request(s) not answered (or throttled): this endpoint was not fully tested",
+                "", res.unanswered, res.planned
+            );
+        } else if found.is_empty() {
             let _ = writeln!(s, "{:<10} {:<28} {:<22} {ep}", "ok", "-", "-");
             continue;
         }
@@ -25,11 +34,16 @@ pub fn render(r: &Report) -> String {
                 "{:<10} {:<28} {:<22} {ep}",
                 f.severity.as_str(),
                 f.check.id(),
-                f.persona
+                f.personas().join(", ")
             );
             let _ = writeln!(s, "{:>11}{}", "", f.message);
-            for line in evidence_lines(&f.evidence) {
-                let _ = writeln!(s, "{:>13}{line}", "");
+            for (i, e) in f.all_evidence().into_iter().enumerate() {
+                if i > 0 {
+                    let _ = writeln!(s, "{:>13}--", "");
+                }
+                for line in evidence_lines(e) {
+                    let _ = writeln!(s, "{:>13}{line}", "");
+                }
             }
         }
     }
@@ -38,8 +52,9 @@ pub fn render(r: &Report) -> String {
     let counts: Vec<String> = by.iter().map(|(k, v)| format!("{v} {k}")).collect();
     let _ = writeln!(
         s,
-        "{} endpoint(s), {} persona(s), {} request(s), {} finding(s): {}",
+        "{} endpoint(s) ({} incomplete), {} persona(s), {} request(s), {} finding(s): {}",
         r.endpoints.len(),
+        r.incomplete(),
         r.personas.len(),
         r.requests,
         r.findings.len(),
@@ -55,14 +70,6 @@ pub fn render(r: &Report) -> String {
     for f in &r.failures {
         let _ = writeln!(s, "no answer: {} as {}: {}", f.endpoint, f.persona, f.error);
     }
-    let _ = writeln!(
-        s,
-        "{}",
-        if r.failed() {
-            "FAIL: findings of severity medium or above"
-        } else {
-            "PASS"
-        }
-    );
+    let _ = writeln!(s, "{}", r.verdict());
     s
 }

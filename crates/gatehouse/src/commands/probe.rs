@@ -16,7 +16,7 @@ pub struct ProbeArgs {
     /// The probe file (TOML): target, personas, endpoints.
     #[arg(long)]
     pub spec: Option<PathBuf>,
-    /// Endpoints from an OpenAPI 3 document (JSON); replaces the probe file's endpoints.
+    /// Endpoints from an OpenAPI 3 document (JSON or YAML); replaces the probe file's endpoints.
     #[arg(long)]
     pub openapi: Option<PathBuf>,
     /// The API to probe (`http://host:port[/base]`); overrides the file's `target`.
