@@ -9,7 +9,6 @@
 //! `incomplete`, and an incomplete endpoint fails the run.
 
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
 use bytes::Bytes;
@@ -70,8 +69,6 @@ struct Ctx {
     progress: Option<ProgressFn>,
     /// Some answer carried `Access-Control-Allow-Origin`: the target does CORS.
     cors_seen: AtomicBool,
-    /// Run-wide findings reported once (`version-disclosed`, `internals-leaked`).
-    once: Mutex<Vec<Check>>,
     cnonce: AtomicU32,
 }
 
@@ -107,7 +104,6 @@ pub async fn run(spec: &Spec, target: Target, opts: Options) -> Report {
         total,
         progress: opts.progress.clone(),
         cors_seen: AtomicBool::new(false),
-        once: Mutex::new(Vec::new()),
         cnonce: AtomicU32::new(1),
     };
     let mut all = Out::default();
@@ -164,6 +160,7 @@ pub async fn run(spec: &Spec, target: Target, opts: Options) -> Report {
     }
     // Findings in spec order, whatever order the tasks finished in.
     outs.sort_by_key(|(i, _)| *i);
+    once_per_run(&mut outs);
     let cors = ctx.cors_seen.load(Ordering::Relaxed);
     let mut results = Vec::new();
     for (i, mut o) in outs {
@@ -210,6 +207,24 @@ pub async fn run(spec: &Spec, target: Target, opts: Options) -> Report {
         all.throttled,
         checks,
     )
+}
+
+/// A server-wide root cause (`internals-leaked`, `version-disclosed`) is one finding: the
+/// first in spec order (so the report does not depend on which task answered first).
+fn once_per_run(outs: &mut [(usize, Out)]) {
+    for check in [Check::InternalsLeaked, Check::VersionDisclosed] {
+        let mut seen = false;
+        for (_, o) in outs.iter_mut() {
+            o.findings.retain(|f| {
+                if f.check != check {
+                    return true;
+                }
+                let keep = !seen;
+                seen = true;
+                keep
+            });
+        }
+    }
 }
 
 /// Runs a persona's sign-in step and returns the persona with the credential it yielded.
@@ -620,22 +635,18 @@ impl Ctx {
         }
     }
 
-    /// Internals and versions in any answer: reported once per run (one root cause).
+    /// Internals and versions in any answer (kept once per run by [`once_per_run`]).
     fn body_checks(&self, out: &mut Out, ep: &Endpoint, p: &Probe, a: &Answer) {
         for (check, found) in [
             (Check::InternalsLeaked, leaks::internals(a)),
             (Check::VersionDisclosed, leaks::version(a)),
         ] {
-            let Some(what) = found else { continue };
-            let Ok(mut once) = self.once.lock() else {
-                continue;
-            };
-            if once.contains(&check) {
-                continue;
+            if let Some(what) = found
+                && !out.findings.iter().any(|f| f.check == check)
+            {
+                out.findings
+                    .push(finding(check, ep, p, a, self.sender.target(), what));
             }
-            once.push(check);
-            out.findings
-                .push(finding(check, ep, p, a, self.sender.target(), what));
         }
     }
 }
