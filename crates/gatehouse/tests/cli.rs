@@ -25,6 +25,8 @@ mod identity;
 mod migrate;
 #[path = "cli/mock.rs"]
 mod mock;
+#[path = "cli/probe.rs"]
+mod probe;
 #[path = "cli/pyjwt.rs"]
 mod pyjwt;
 #[cfg(unix)] // signals (SIGHUP, SIGTERM) via kill(1)
