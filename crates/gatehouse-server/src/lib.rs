@@ -18,6 +18,7 @@ pub mod mock;
 pub mod net;
 pub mod observe;
 pub mod proxy;
+pub mod refetch;
 pub mod refusals;
 pub mod revocations;
 pub mod serve;
