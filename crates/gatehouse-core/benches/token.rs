@@ -29,6 +29,7 @@ fn tokens_config() -> TokensConfig {
         access_ttl: Duration::from_secs(900),
         refresh_ttl: Duration::from_secs(86_400),
         leeway: Duration::from_secs(30),
+        ..TokensConfig::default()
     }
 }
 

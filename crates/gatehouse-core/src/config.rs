@@ -158,6 +158,10 @@ pub struct TokensConfig {
     pub refresh_ttl: Duration,
     /// Clock skew allowed for `exp` / `nbf` / `iat`. Default 30 s (RFC 8725 §3.10 spirit: small).
     pub leeway: Duration,
+    /// How often each node re-reads the signing keys from the store (to sign with a key
+    /// `keys rotate` added, and to stop verifying retired ones). Default 2 s. One of our
+    /// tokens with an unknown `kid` makes a node re-read at once, whatever this says.
+    pub key_sync: Duration,
 }
 
 impl Default for TokensConfig {
@@ -168,6 +172,7 @@ impl Default for TokensConfig {
             access_ttl: Duration::from_secs(15 * 60),
             refresh_ttl: Duration::from_secs(30 * 86_400),
             leeway: Duration::from_secs(30),
+            key_sync: Duration::from_secs(2),
         }
     }
 }

@@ -297,6 +297,7 @@ fn empty_file_is_all_defaults() {
     assert_eq!(c.tokens.access_ttl, Duration::from_secs(15 * 60));
     assert_eq!(c.tokens.refresh_ttl, Duration::from_secs(30 * 86_400));
     assert_eq!(c.tokens.leeway, Duration::from_secs(30));
+    assert_eq!(c.tokens.key_sync, Duration::from_secs(2));
     assert!(c.issuers.is_empty() && c.routes.is_empty());
     // Throttling is on by default (deny by default): 20/min per IP, 5/15 min per account.
     let ip = c.throttle.failed_per_ip.unwrap();
@@ -929,4 +930,12 @@ fn cluster_is_optional_and_warns_about_a_shared_sqlite_file() {
     assert_eq!(warnings[0].line, Some(2));
     assert!(warnings[0].message.contains("SQLite"), "{warnings:?}");
     assert!(!warnings[0].message.contains("hunter2"));
+}
+
+#[test]
+fn tokens_key_sync_is_a_positive_duration() {
+    let (c, _) = parse("[tokens]\nkey_sync = \"1h\"\n").unwrap();
+    assert_eq!(c.tokens.key_sync, Duration::from_secs(3600));
+    let errs = errors("[tokens]\nkey_sync = \"0s\"\n");
+    assert_eq!(located(&errs), [(2, "tokens.key_sync")], "{errs:?}");
 }

@@ -626,7 +626,7 @@ async fn logout_inner(
                 );
             }
         };
-        match ctx.rt.verifiers.verify(token.expose(), ctx.now).await {
+        match ctx.gw.verify_token(&ctx.rt, token.expose(), ctx.now).await {
             Ok(p) if p.issuer.as_deref() == Some(crate::tokens::OWN_ISSUER) => {
                 ctx.identify(&p.subject, Some(gatehouse_core::Scheme::Bearer));
                 if ctx

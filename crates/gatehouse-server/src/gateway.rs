@@ -72,6 +72,8 @@ pub struct Gateway {
     runtime: RwLock<Arc<Runtime>>,
     pub store: Arc<dyn Store>,
     own_keys: RwLock<Arc<OwnKeys>>,
+    /// Forced re-reads of our signing keys after an unknown `kid` (see `keys.rs`).
+    pub own_key_reload: crate::refetch::Refetch,
     /// The cluster-wide master secret and its derived keys (session cookies, MFA).
     pub secrets: crate::keys::Secrets,
     /// Revoked `jti`s and sessions (row 10).
@@ -187,6 +189,7 @@ impl Gateway {
             runtime: RwLock::new(Arc::new(runtime)),
             store,
             own_keys: RwLock::new(Arc::new(own_keys)),
+            own_key_reload: crate::refetch::Refetch::new(crate::keys::RELOAD_FLOOR),
             secrets,
             revocations: crate::revocations::Revocations::default(),
             mfa_attempts: crate::auth::mfa::Attempts::default(),

@@ -5,6 +5,15 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gatehouse_store::{SigningKey, Store, StoreError};
 use sha2::{Digest as _, Sha256};
+use std::time::Duration;
+
+use gatehouse_core::deny::Deny;
+use gatehouse_core::principal::Principal;
+
+use crate::gateway::{Gateway, Runtime};
+
+/// The `algorithm` of our signing keys' store rows (JWS `alg`, RFC 8037 §3.1).
+const ALGORITHM: &str = "EdDSA";
 
 /// A key we can sign with. The private half never leaves this struct's `Debug`.
 pub struct OwnKey {
@@ -52,7 +61,7 @@ pub fn generate(now: i64) -> Result<SigningKey, String> {
     let public = pair.public_key().as_ref().to_vec();
     Ok(SigningKey {
         kid: thumbprint(&public),
-        algorithm: "EdDSA".to_owned(),
+        algorithm: ALGORITHM.to_owned(),
         private_pkcs8: doc.as_ref().to_vec(),
         public,
         created_at: now,
@@ -65,10 +74,15 @@ impl OwnKeys {
     pub async fn load_or_create(store: &dyn Store, now: i64) -> Result<Self, StoreError> {
         let mut keys = store.list_signing_keys().await?;
         // The master secret lives in the same table: only an EdDSA row is a signing key.
-        if !keys.iter().any(|k| k.algorithm == "EdDSA") {
+        if !keys
+            .iter()
+            .any(|k| k.algorithm == ALGORITHM && k.retired_at.is_none())
+        {
+            // Stored only if no node got there first (one transaction under a lock): nodes
+            // starting together on an empty store agree on one key and all sign with it.
             let key = generate(now).map_err(StoreError::Unavailable)?;
-            match store.add_signing_key(key).await {
-                Ok(()) | Err(StoreError::Conflict { .. }) => {}
+            match store.add_first_signing_key(key).await {
+                Ok(_) | Err(StoreError::Conflict { .. }) => {}
                 Err(e) => return Err(e),
             }
             keys = store.list_signing_keys().await?;
@@ -81,7 +95,7 @@ impl OwnKeys {
             keys: keys
                 .into_iter()
                 // Retired keys (past the end of their grace period) no longer verify.
-                .filter(|k| k.algorithm == "EdDSA" && k.retired_at.is_none_or(|r| r > now))
+                .filter(|k| k.algorithm == ALGORITHM && k.retired_at.is_none_or(|r| r > now))
                 .map(|k| OwnKey {
                     kid: k.kid,
                     public: k.public,
@@ -113,6 +127,66 @@ impl OwnKeys {
             })
             .collect();
         serde_json::json!({ "keys": keys }).to_string()
+    }
+}
+
+/// A forced re-read of our signing keys happens at most this often (a flood of tokens
+/// with random `kid`s must not hammer the store).
+pub const RELOAD_FLOOR: Duration = Duration::from_secs(1);
+
+impl Gateway {
+    /// Verifies a bearer token (rows 8, 9, 22). One of our own tokens with a `kid` this
+    /// node has not loaded makes it re-read the signing keys from the store first (single
+    /// flight, at most once per [`RELOAD_FLOOR`]): another node, or `keys rotate`, may have
+    /// added the key since our last load, and such a token must not get a 401 here.
+    pub async fn verify_token(
+        &self,
+        rt: &Runtime,
+        token: &str,
+        now: i64,
+    ) -> Result<Principal, Deny> {
+        rt.verifiers
+            .verify(token, now, || self.reload_own_keys(rt))
+            .await
+    }
+
+    /// Re-reads our signing keys from the store now, unless a re-read is in flight or ran
+    /// less than the floor ago. A store failure is row 22 (our fault, never a 401).
+    async fn reload_own_keys(&self, rt: &Runtime) -> Result<(), Deny> {
+        let ok = self
+            .own_key_reload
+            .run(|| async {
+                match OwnKeys::load_or_create(self.store.as_ref(), crate::ids::now()).await {
+                    Ok(keys) => {
+                        // `rt` may be a runtime a config reload has just replaced: it
+                        // verifies the retry, so it gets the keys too.
+                        rt.verifiers.set_own_keys(&keys);
+                        self.adopt_own_keys(keys);
+                        true
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not re-read signing keys");
+                        false
+                    }
+                }
+            })
+            .await;
+        if ok {
+            Ok(())
+        } else {
+            Err(Deny::AuthUnavailable {
+                retry_after: crate::gateway::RETRY_AFTER_UNAVAILABLE,
+            })
+        }
+    }
+
+    /// Takes `keys` (freshly read from the store) if they differ from ours.
+    pub fn adopt_own_keys(&self, keys: OwnKeys) {
+        let kids = |k: &OwnKeys| k.keys.iter().map(|k| k.kid.clone()).collect::<Vec<_>>();
+        if kids(&self.own_keys()) != kids(&keys) {
+            tracing::info!(keys = keys.keys.len(), "signing keys changed");
+            self.replace_own_keys(keys);
+        }
     }
 }
 

@@ -17,6 +17,7 @@ pub mod keys;
 pub mod net;
 pub mod observe;
 pub mod proxy;
+pub mod refetch;
 pub mod refusals;
 pub mod revocations;
 pub mod serve;

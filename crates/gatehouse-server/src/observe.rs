@@ -307,7 +307,7 @@ impl Gateway {
         }
         let rt = self.runtime();
         let stats = &obs.audit.stats;
-        let gauges: [(&str, &str, &str, u64); 11] = [
+        let gauges: [(&str, &str, &str, u64); 12] = [
             (
                 "gatehouse_password_hashes_total",
                 "counter",
@@ -319,6 +319,12 @@ impl Gateway {
                 "counter",
                 "Password checks answered 503 because the hashing queue was full.",
                 self.hasher.refused.load(Ordering::Relaxed),
+            ),
+            (
+                "gatehouse_signing_key_reloads_total",
+                "counter",
+                "Forced re-reads of the signing keys from the store after a token of ours with an unknown kid.",
+                self.own_key_reload.reads(),
             ),
             (
                 "gatehouse_throttled_keys",

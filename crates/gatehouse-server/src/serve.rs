@@ -48,12 +48,16 @@ pub struct BuildOptions {
     /// How often revocations and suspensions are re-read from the store: the fallback of
     /// the cluster's events, and the only channel on one node. Default 1 s.
     pub store_poll: Duration,
+    /// The least time between two forced re-reads of our signing keys (an unknown `kid` on
+    /// one of our tokens). Default [`crate::keys::RELOAD_FLOOR`].
+    pub key_reload_floor: Duration,
 }
 
 impl Default for BuildOptions {
     fn default() -> Self {
         Self {
             store_poll: Duration::from_secs(1),
+            key_reload_floor: crate::keys::RELOAD_FLOOR,
         }
     }
 }
@@ -87,7 +91,9 @@ pub async fn build_with_options(
         .map_err(|e| StartError::Config(e.to_string()))?;
     let runtime = Runtime::new(config, &own_keys, cluster.clone()).map_err(StartError::Config)?;
     let audit_file = runtime.config.audit.file.clone();
-    let gw = Arc::new(Gateway::new(runtime, store, own_keys, secrets, cluster));
+    let mut gw = Gateway::new(runtime, store, own_keys, secrets, cluster);
+    gw.own_key_reload = crate::refetch::Refetch::new(options.key_reload_floor);
+    let gw = Arc::new(gw);
     gw.observer.audit.start(Arc::clone(&gw.store), audit_file);
     gw.resync().await;
     if let Some(c) = &gw.cluster {
@@ -95,28 +101,24 @@ pub async fn build_with_options(
     }
     crate::suspended::SuspendedUsers::spawn_refresh(Arc::downgrade(&gw), options.store_poll);
     crate::revocations::Revocations::spawn_sync(Arc::downgrade(&gw), options.store_poll);
-    spawn_own_key_sync(Arc::downgrade(&gw), Duration::from_secs(2));
+    spawn_own_key_sync(Arc::downgrade(&gw));
     spawn_jwks_refresh(Arc::downgrade(&gw), Duration::from_secs(60));
     Ok(gw)
 }
 
-/// Picks up signing keys added by `gatehouse keys rotate` (in any process, on any node).
-fn spawn_own_key_sync(gw: std::sync::Weak<Gateway>, every: Duration) {
+/// Picks up signing keys added by `gatehouse keys rotate` (in any process, on any node)
+/// every `[tokens] key_sync` (read again each time, so a config reload changes it).
+fn spawn_own_key_sync(gw: std::sync::Weak<Gateway>) {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
         loop {
-            tick.tick().await;
+            let every = match gw.upgrade() {
+                Some(gw) => gw.runtime().config.tokens.key_sync,
+                None => return,
+            };
+            tokio::time::sleep(every).await;
             let Some(gw) = gw.upgrade() else { return };
             match OwnKeys::load_or_create(gw.store.as_ref(), crate::ids::now()).await {
-                Ok(keys) => {
-                    let current: Vec<String> =
-                        gw.own_keys().keys.iter().map(|k| k.kid.clone()).collect();
-                    let fresh: Vec<String> = keys.keys.iter().map(|k| k.kid.clone()).collect();
-                    if current != fresh {
-                        tracing::info!(keys = fresh.len(), "signing keys changed");
-                        gw.replace_own_keys(keys);
-                    }
-                }
+                Ok(keys) => gw.adopt_own_keys(keys),
                 Err(e) => tracing::warn!(error = %e, "could not sync signing keys"),
             }
         }

@@ -2,8 +2,8 @@
 //! issuers' JWKS on first use and on an unknown `kid` (single-flight, rate-limited; row 22
 //! when the JWKS cannot be had), reading `jwks_file`s — and issuing our own tokens.
 
-use std::sync::Mutex as StdMutex;
-use std::time::{Duration, Instant};
+use std::future::Future;
+use std::time::Duration;
 
 use gatehouse_core::config::{Config, IssuerKeys, TokensConfig};
 use gatehouse_core::deny::Deny;
@@ -19,6 +19,9 @@ use crate::proxy::{HttpsClient, https_client};
 
 pub use gatehouse_core::token::OWN_ISSUER_NAME as OWN_ISSUER;
 
+/// Our own issuer's index among the verifier's issuers (it is always the first).
+const OWN_INDEX: usize = 0;
+
 /// At most one forced JWKS refetch per issuer in this interval (forged `kid`s must not
 /// hammer the identity provider).
 const REFETCH_INTERVAL: Duration = Duration::from_secs(10);
@@ -30,15 +33,9 @@ const JWKS_TIMEOUT: Duration = Duration::from_secs(5);
 
 struct Remote {
     url: String,
-    /// Serializes fetches of this issuer (single flight).
-    fetching: tokio::sync::Mutex<()>,
-    state: StdMutex<FetchState>,
-}
-
-#[derive(Default, Clone, Copy)]
-struct FetchState {
-    last_attempt: Option<Instant>,
-    last_ok: Option<Instant>,
+    /// Forced fetches of this issuer's JWKS (single flight, at most one per
+    /// [`REFETCH_INTERVAL`]).
+    refetch: crate::refetch::Refetch,
 }
 
 /// Verifies bearer tokens of our own issuer (index 0) and every `[[issuers]]` entry.
@@ -52,6 +49,7 @@ pub struct Verifiers {
 impl Verifiers {
     pub fn new(config: &Config, own: &OwnKeys) -> Result<Self, String> {
         let own_keys = own_key_set(own)?;
+        // Our own issuer first, at [`OWN_INDEX`].
         let mut issuers = vec![IssuerVerifier::own(&config.tokens, own_keys)];
         let mut remotes = vec![None];
         for ic in &config.issuers {
@@ -80,8 +78,7 @@ impl Verifiers {
                     KeySet::default(),
                     Some(Remote {
                         url: url.clone(),
-                        fetching: tokio::sync::Mutex::new(()),
-                        state: StdMutex::new(FetchState::default()),
+                        refetch: crate::refetch::Refetch::new(REFETCH_INTERVAL),
                     }),
                 ),
             };
@@ -100,7 +97,7 @@ impl Verifiers {
     pub fn set_own_keys(&self, keys: &OwnKeys) {
         match own_key_set(keys) {
             Ok(set) => {
-                if let Some(own) = self.verifier.issuers().first() {
+                if let Some(own) = self.verifier.issuers().get(OWN_INDEX) {
                     own.set_keys(set);
                 }
             }
@@ -108,12 +105,29 @@ impl Verifiers {
         }
     }
 
-    /// Rows 8, 9 and 22 for bearer tokens.
-    pub async fn verify(&self, token: &str, now: i64) -> Result<Principal, Deny> {
+    /// Rows 8, 9 and 22 for bearer tokens. A `kid` an issuer does not know makes it re-read
+    /// its keys once before the token is refused: an external issuer's JWKS is refetched, and
+    /// for our own issuer `reload_own` re-reads the store (another node, or `keys rotate`,
+    /// may have added the key since we loaded ours). Only a `kid` unknown after that is
+    /// `invalid_token`; a failed re-read is row 22.
+    pub async fn verify<F, Fut>(
+        &self,
+        token: &str,
+        now: i64,
+        reload_own: F,
+    ) -> Result<Principal, Deny>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<(), Deny>>,
+    {
         match self.verifier.verify(token, now) {
             Ok(p) => Ok(p),
             Err(VerifyError::UnknownKid { issuer }) => {
-                self.refetch(issuer).await?;
+                if issuer == OWN_INDEX {
+                    reload_own().await?;
+                } else {
+                    self.refetch(issuer).await?;
+                }
                 self.verifier.verify(token, now).map_err(|e| e.to_deny())
             }
             Err(e) => Err(e.to_deny()),
@@ -128,38 +142,23 @@ impl Verifiers {
         let Some(Some(remote)) = self.remotes.get(index) else {
             return Err(unknown);
         };
-        let _flight = remote.fetching.lock().await;
-        let state = remote.state.lock().map(|s| *s).unwrap_or_default();
-        if let Some(at) = state.last_attempt
-            && at.elapsed() < REFETCH_INTERVAL
-        {
-            // Just fetched (perhaps by a concurrent request): decide with what we have.
-            return if state.last_ok == state.last_attempt {
-                Ok(())
-            } else {
-                Err(unavailable())
-            };
-        }
-        let started = Instant::now();
-        let result = self.fetch(&remote.url).await;
-        let ok = match result {
-            Ok(keys) => {
-                if let Some(iv) = self.verifier.issuers().get(index) {
-                    iv.set_keys(keys);
+        let ok = remote
+            .refetch
+            .run(|| async {
+                match self.fetch(&remote.url).await {
+                    Ok(keys) => {
+                        if let Some(iv) = self.verifier.issuers().get(index) {
+                            iv.set_keys(keys);
+                        }
+                        true
+                    }
+                    Err(e) => {
+                        tracing::warn!(url = %remote.url, error = %e, "JWKS fetch failed");
+                        false
+                    }
                 }
-                true
-            }
-            Err(e) => {
-                tracing::warn!(url = %remote.url, error = %e, "JWKS fetch failed");
-                false
-            }
-        };
-        if let Ok(mut s) = remote.state.lock() {
-            s.last_attempt = Some(started);
-            if ok {
-                s.last_ok = Some(started);
-            }
-        }
+            })
+            .await;
         if ok { Ok(()) } else { Err(unavailable()) }
     }
 
@@ -200,9 +199,9 @@ impl Verifiers {
             .iter()
             .enumerate()
             .filter_map(|(i, r)| {
-                let r = r.as_ref()?;
-                let s = r.state.lock().ok().map(|s| *s)?;
-                s.last_ok
+                r.as_ref()?
+                    .refetch
+                    .last_ok()
                     .is_some_and(|t| t.elapsed() > JWKS_MAX_AGE)
                     .then_some(i)
             })

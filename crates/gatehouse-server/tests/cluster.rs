@@ -153,7 +153,10 @@ async fn start(n: usize, throttle: &str, redis: Option<&str>, poll: Duration) ->
             common::digest_client::enable(store.as_ref(), "alice", "api", "alice-pw").await;
         }
         let (stop, rx) = watch::channel(false);
-        let options = BuildOptions { store_poll: poll };
+        let options = BuildOptions {
+            store_poll: poll,
+            ..BuildOptions::default()
+        };
         nodes.push(Harness::start_store_with(&text, upstream, stop, rx, store, options).await);
     }
     Nodes {

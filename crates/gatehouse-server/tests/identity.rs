@@ -547,3 +547,108 @@ async fn spa_on_another_origin_can_log_in_with_cors() {
     let exposed = r.header("access-control-expose-headers").unwrap();
     assert!(exposed.contains("WWW-Authenticate"), "{exposed}");
 }
+
+/// A node whose periodic key sync never runs during the test (`key_sync = "1h"`) and whose
+/// forced re-reads of the signing keys are at most one per hour: whatever it accepts with
+/// a key added after it started, it learned from the one forced re-read.
+async fn start_without_key_sync() -> Harness {
+    let options = gatehouse_server::BuildOptions {
+        key_reload_floor: Duration::from_secs(3600),
+        ..Default::default()
+    };
+    // (The flood below must not be throttled as failed authentications first.)
+    let extra = "[tokens]\nkey_sync = \"1h\"\n\n\
+                 [throttle]\nfailed_per_ip = { max = 1000, per = \"1m\" }\n";
+    Harness::start_with_options(extra, options).await
+}
+
+/// A token of ours signed with a key this node has not loaded (another node created it, or
+/// `keys rotate` ran) is accepted on the first request: the unknown `kid` makes the node
+/// re-read the store before refusing (issue 20).
+#[tokio::test]
+async fn a_token_signed_with_a_key_newer_than_the_node_is_accepted_at_once() {
+    let h = start_without_key_sync().await;
+    let key = gatehouse_server::keys::generate(now() + 1).unwrap();
+    let kid = key.kid.clone();
+    h.gw.store.add_signing_key(key).await.unwrap();
+    // "Another node": the keys as the store has them now, the new one signing.
+    let theirs = gatehouse_server::keys::OwnKeys::load_or_create(h.gw.store.as_ref(), now())
+        .await
+        .unwrap();
+    assert_eq!(theirs.current().map(|k| k.kid.as_str()), Some(kid.as_str()));
+    assert!(
+        h.gw.own_keys().keys.iter().all(|k| k.kid != kid),
+        "this node has not loaded the new key"
+    );
+    let u = h.gw.store.get_user("bob").await.unwrap().unwrap();
+    let token = gatehouse_server::tokens::issue(
+        &theirs,
+        &h.gw.runtime().config.tokens,
+        &gatehouse_server::tokens::TokenRequest {
+            user: &u,
+            scopes: &[],
+            acr: "pwd",
+            auth_time: now(),
+            session_id: None,
+            now: now(),
+            ttl: Duration::from_secs(600),
+        },
+    )
+    .unwrap();
+    let r = h
+        .get("/api/posts", &[("Authorization", &bearer(&token))])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(h.gw.own_key_reload.reads(), 1, "one forced re-read");
+    // The node now publishes and signs with the new key too.
+    assert!(h.gw.own_keys().keys.iter().any(|k| k.kid == kid));
+    assert_eq!(
+        h.gw.own_keys().current().map(|k| k.kid.clone()),
+        Some(kid),
+        "the newest key signs"
+    );
+}
+
+/// Tokens with random `kid`s (forged) are refused as `invalid_token`, and however many
+/// arrive, the store is re-read at most once per floor interval (counted, not timed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_unknown_kids_reads_the_store_once_per_floor() {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let h = std::sync::Arc::new(start_without_key_sync().await);
+    let genuine = h.own_token("bob", &[], "pwd", now(), 600).await;
+    let (_, rest) = genuine.split_once('.').unwrap();
+    let forged: Vec<String> = (0..40)
+        .map(|i| {
+            let header = format!(r#"{{"typ":"at+jwt","alg":"EdDSA","kid":"forged-{i}"}}"#);
+            format!("{}.{rest}", b64.encode(header))
+        })
+        .collect();
+    let requests: Vec<_> = forged
+        .into_iter()
+        .map(|t| {
+            let h = std::sync::Arc::clone(&h);
+            tokio::spawn(
+                async move { h.get("/api/posts", &[("Authorization", &bearer(&t))]).await },
+            )
+        })
+        .collect();
+    for r in requests {
+        let r = r.await.unwrap();
+        assert_eq!(r.status, 401, "{}", r.text);
+        assert_eq!(r.error(), "invalid_token");
+        assert!(
+            r.header("www-authenticate")
+                .is_some_and(|c| c.contains("Token key is not known")),
+            "{:?}",
+            r.header("www-authenticate")
+        );
+    }
+    assert_eq!(h.gw.own_key_reload.reads(), 1);
+    // The genuine token never needed a re-read.
+    let r = h
+        .get("/api/posts", &[("Authorization", &bearer(&genuine))])
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(h.gw.own_key_reload.reads(), 1);
+}

@@ -75,6 +75,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores a signing key. `Conflict` if the `kid` is taken.
     fn add_signing_key(&self, key: SigningKey) -> BoxFuture<'_, ()>;
+    /// Stores `key` only if no unretired key of its `algorithm` is stored yet; returns
+    /// whether it was stored. Check and insert run in one write transaction under a lock, so
+    /// nodes starting together on an empty store agree on one key: one stores it, the others
+    /// get `false` and adopt it.
+    fn add_first_signing_key(&self, key: SigningKey) -> BoxFuture<'_, bool>;
     /// Every signing key, retired ones included, oldest first.
     fn list_signing_keys(&self) -> BoxFuture<'_, Vec<SigningKey>>;
     /// Marks a key retired (it then only verifies). Returns whether the `kid` exists;

@@ -222,6 +222,31 @@ struct Node {
     process: Running,
 }
 
+impl Node {
+    /// Waits until the node answers `/healthz` (it exiting, or a minute passing, fails).
+    fn wait_ready(&mut self) {
+        let started = Instant::now();
+        loop {
+            if http(self.addr, "GET", "/healthz", &[]).is_ok_and(|r| r.status == 200) {
+                return;
+            }
+            assert!(
+                self.process.alive(),
+                "node {} exited:\n{}",
+                self.name,
+                self.process.stderr()
+            );
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "node {} did not start:\n{}",
+                self.name,
+                self.process.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
 struct Cluster {
     tmp: TempDir,
     nodes: Vec<Node>,
@@ -265,6 +290,11 @@ tarpit = "0s"
 [defaults]
 access = "authenticated"
 auth = ["bearer", "basic", "api_key"]
+
+# No periodic key sync during the test: a node learns a signing key it has not loaded only
+# from the forced re-read an unknown `kid` triggers (or at start).
+[tokens]
+key_sync = "1h"
 "#,
                 store = pg.url(),
                 redis = redis.url(),
@@ -282,31 +312,51 @@ auth = ["bearer", "basic", "api_key"]
             });
         }
         for n in &mut nodes {
-            let started = Instant::now();
-            loop {
-                if http(n.addr, "GET", "/healthz", &[]).is_ok_and(|r| r.status == 200) {
-                    break;
-                }
-                assert!(
-                    n.process.alive(),
-                    "node {} exited:\n{}",
-                    n.name,
-                    n.process.stderr()
-                );
-                assert!(
-                    started.elapsed() < Duration::from_secs(60),
-                    "node {} did not start:\n{}",
-                    n.name,
-                    n.process.stderr()
-                );
-                std::thread::sleep(Duration::from_millis(50));
-            }
+            n.wait_ready();
         }
         Self {
             tmp,
             nodes,
             _upstream: upstream,
         }
+    }
+
+    /// Stops node `i` (SIGTERM) and starts it again with the same config.
+    fn restart(&mut self, i: usize) {
+        let n = &mut self.nodes[i];
+        n.process.signal("TERM");
+        n.process.wait_exit(Duration::from_secs(30));
+        let path = n.config.to_str().expect("utf-8 temp path").to_owned();
+        n.process = Running::spawn(&self.tmp.path, &["serve", "--config", &path]);
+        n.wait_ready();
+    }
+
+    /// The `kid`s node `i` publishes at `/.well-known/jwks.json`.
+    fn jwks_kids(&self, i: usize) -> Vec<String> {
+        let r = http(self.nodes[i].addr, "GET", "/.well-known/jwks.json", &[])
+            .unwrap_or_else(|e| panic!("JWKS of node {}: {e}", self.nodes[i].name));
+        let v: Value = serde_json::from_str(&r.body).expect("JWKS JSON");
+        v["keys"]
+            .as_array()
+            .expect("keys")
+            .iter()
+            .map(|k| k["kid"].as_str().expect("kid").to_owned())
+            .collect()
+    }
+
+    /// The signing keys `gatehouse keys list` shows: (kid, state).
+    fn keys_list(&self) -> Vec<(String, String)> {
+        let out = self.cli(0, &["keys", "list"], "");
+        assert!(out.status.success(), "keys list: {out:#?}");
+        out.stdout
+            .lines()
+            .skip(1)
+            .filter_map(|l| {
+                let mut cols = l.split_whitespace();
+                let kid = cols.next()?.to_owned();
+                Some((kid, l.rsplit("  ").next().unwrap_or("").trim().to_owned()))
+            })
+            .collect()
     }
 
     /// Runs `gatehouse ARGS --config <node's config>`.
@@ -425,8 +475,74 @@ fn three_nodes_share_users_revocations_throttling_and_survive_outages() {
     let tmp = TempDir::new("cluster");
     let pg = Postgres::start_new(pg_bin);
     let mut redis = Redis::start_new();
-    let cluster = Cluster::start(tmp, &pg, &redis);
+    let mut cluster = Cluster::start(tmp, &pg, &redis);
     let all = [0, 1, 2];
+
+    // --- one signing key after a cold start; a newer key is honoured at once -------------
+    // The three nodes started together on an empty database: they agreed on one key.
+    let keys = cluster.keys_list();
+    assert_eq!(
+        keys.len(),
+        1,
+        "one signing key after a cold start: {keys:?}"
+    );
+    let first_kid = keys[0].0.clone();
+    for i in all {
+        assert_eq!(
+            cluster.jwks_kids(i),
+            std::slice::from_ref(&first_kid),
+            "node {i}"
+        );
+    }
+    // A key created after every node loaded theirs: `keys rotate`, then node a restarted so
+    // that it signs with the new key while b and c (no periodic sync, `key_sync = "1h"`)
+    // still hold only the old one.
+    let rotated = cluster.cli(0, &["keys", "rotate"], "");
+    assert!(rotated.status.success(), "{rotated:#?}");
+    cluster.restart(0);
+    let keys = cluster.keys_list();
+    let new_kid = keys
+        .iter()
+        .find(|(_, state)| state == "active")
+        .map(|(kid, _)| kid.clone())
+        .expect("an active key after the rotation");
+    assert_ne!(new_kid, first_kid);
+    for i in [1, 2] {
+        assert!(
+            !cluster.jwks_kids(i).contains(&new_kid),
+            "node {i} has not loaded the new key yet"
+        );
+    }
+    cluster.add_user(0, "dave");
+    let (dave, _) = cluster.login(0, "dave");
+    let header = dave.split('.').next().expect("JWS header");
+    let header: Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, header)
+            .expect("base64url header"),
+    )
+    .expect("JSON header");
+    assert_eq!(
+        header["kid"],
+        Value::from(new_kid.clone()),
+        "node a signs with the new key"
+    );
+    for i in [1, 2] {
+        let r = cluster.get(i, &[("Authorization", &bearer(&dave))]);
+        assert_eq!(
+            (r.status, r.body.as_str()),
+            (200, "upstream saw dave"),
+            "the first request on node {i} with a token of the new key: {r:#?}"
+        );
+        assert_eq!(
+            cluster.metric(i, "gatehouse_signing_key_reloads_total"),
+            Some(1.0),
+            "node {i} re-read the keys once"
+        );
+        assert!(cluster.jwks_kids(i).contains(&new_kid), "node {i}");
+    }
+    println!(
+        "one signing key after a cold start; a token of a newer key accepted by b and c on the first request"
+    );
 
     // --- made on one node, works on all ----------------------------------------------
     cluster.add_user(0, "alice");

@@ -91,7 +91,7 @@ impl Gateway {
                 self.cache_stats.bearer.miss();
                 // Boxed: verifying may fetch an issuer's keys (an unknown `kid`), a large
                 // future that a cache hit should not carry.
-                let p = Box::pin(rt.verifiers.verify(token.expose(), now)).await?;
+                let p = Box::pin(self.verify_token(rt, token.expose(), now)).await?;
                 // Cached until the token expires, and at most five minutes (keys an issuer
                 // withdraws stop being honoured within that time).
                 let until = p.expires_at.unwrap_or(now).min(now + BEARER_CACHE_TTL);

@@ -75,6 +75,9 @@ impl Store for Flaky {
     fn add_signing_key(&self, key: SigningKey) -> BoxFuture<'_, ()> {
         self.gate(self.inner.add_signing_key(key))
     }
+    fn add_first_signing_key(&self, key: SigningKey) -> BoxFuture<'_, bool> {
+        self.gate(self.inner.add_first_signing_key(key))
+    }
     fn list_signing_keys(&self) -> BoxFuture<'_, Vec<SigningKey>> {
         self.gate(self.inner.list_signing_keys())
     }

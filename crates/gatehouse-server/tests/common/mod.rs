@@ -242,9 +242,27 @@ impl Harness {
         stop: watch::Sender<bool>,
         rx: watch::Receiver<bool>,
     ) -> Self {
+        Self::start_config_with(text, upstream, stop, rx, BuildOptions::default()).await
+    }
+
+    /// As [`Harness::start_with`], with build options.
+    pub async fn start_with_options(extra: &str, options: BuildOptions) -> Self {
+        gatehouse_server::install_crypto();
+        let (stop, rx) = watch::channel(false);
+        let upstream = echo_upstream(rx.clone()).await;
+        Self::start_config_with(&config_text(upstream, extra), upstream, stop, rx, options).await
+    }
+
+    async fn start_config_with(
+        text: &str,
+        upstream: SocketAddr,
+        stop: watch::Sender<bool>,
+        rx: watch::Receiver<bool>,
+        options: BuildOptions,
+    ) -> Self {
         let (store, schema) = test_store().await;
         seed(store.as_ref()).await;
-        let mut h = Self::start_store(text, upstream, stop, rx, store).await;
+        let mut h = Self::start_store_with(text, upstream, stop, rx, store, options).await;
         h._schema = schema;
         h
     }

@@ -69,12 +69,31 @@ const REVOCATION_LOCK: i64 = 0x4748_5245_564F_4B45;
 /// Takes the revocation advisory lock until the end of the current transaction (see the
 /// module docs).
 pub(super) async fn lock_revocations(conn: &mut Connection) -> Result<(), StoreError> {
+    advisory_xact_lock(conn, REVOCATION_LOCK, "lock revocations").await
+}
+
+/// Takes advisory lock `key` until the end of the current transaction.
+async fn advisory_xact_lock(
+    conn: &mut Connection,
+    key: i64,
+    what: &'static str,
+) -> Result<(), StoreError> {
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(REVOCATION_LOCK)
+        .bind(key)
         .execute(conn)
         .await
         .map(drop)
-        .map_err(|e| StoreError::db("lock revocations", e))
+        .map_err(|e| StoreError::db(what, e))
+}
+
+/// Key of the advisory lock around creating the first signing key (arbitrary, fixed:
+/// "GHSIGKEY").
+const SIGNING_KEY_LOCK: i64 = 0x4748_5349_474B_4559;
+
+/// Takes the signing-key advisory lock until the end of the current transaction: nodes
+/// starting together on an empty database create one signing key between them.
+pub(super) async fn lock_signing_keys(conn: &mut Connection) -> Result<(), StoreError> {
+    advisory_xact_lock(conn, SIGNING_KEY_LOCK, "lock signing keys").await
 }
 
 /// Keeps other writers (a node already started on the target) out of an import until it
@@ -154,11 +173,7 @@ pub(super) async fn begin_migration(
         .begin()
         .await
         .map_err(|e| StoreError::db("begin migration", e))?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(MIGRATION_LOCK)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| StoreError::db("lock migrations", e))?;
+    advisory_xact_lock(&mut tx, MIGRATION_LOCK, "lock migrations").await?;
     Ok(tx)
 }
 

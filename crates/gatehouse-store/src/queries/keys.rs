@@ -2,7 +2,7 @@
 
 use sqlx::{Pool, Row};
 
-use super::dialect::{Db, begin_write, bytewise, is_prefix_conflict};
+use super::dialect::{Db, begin_write, bytewise, is_prefix_conflict, lock_signing_keys};
 use crate::error::StoreError;
 use crate::model::{ApiKey, NewApiKey, SigningKey};
 use crate::shared::{decode_list, encode_list, is_foreign_key_violation, is_unique_violation};
@@ -189,7 +189,11 @@ pub(super) async fn touch_api_key(pool: &Pool<Db>, id: &str, now: i64) -> Result
     Ok(done.rows_affected() > 0)
 }
 
-pub(super) async fn add_signing_key(pool: &Pool<Db>, key: SigningKey) -> Result<(), StoreError> {
+/// The `INSERT` of one signing key, on a pool or inside a transaction.
+async fn insert_signing_key<'c, E>(conn: E, key: &SigningKey) -> Result<(), StoreError>
+where
+    E: sqlx::Executor<'c, Database = Db>,
+{
     let inserted = sqlx::query(concat!(
         "INSERT INTO signing_keys (",
         signing_key_columns!(),
@@ -201,13 +205,43 @@ pub(super) async fn add_signing_key(pool: &Pool<Db>, key: SigningKey) -> Result<
     .bind(key.public.as_slice())
     .bind(key.created_at)
     .bind(key.retired_at)
-    .execute(pool)
+    .execute(conn)
     .await;
     match inserted {
         Ok(_) => Ok(()),
         Err(e) if is_unique_violation(&e) => Err(StoreError::conflict("signing key", &key.kid)),
         Err(e) => Err(StoreError::db("add signing key", e)),
     }
+}
+
+pub(super) async fn add_signing_key(pool: &Pool<Db>, key: SigningKey) -> Result<(), StoreError> {
+    insert_signing_key(pool, &key).await
+}
+
+pub(super) async fn add_first_signing_key(
+    pool: &Pool<Db>,
+    key: SigningKey,
+) -> Result<bool, StoreError> {
+    let err = |e| StoreError::db("add first signing key", e);
+    // The check and the insert under one lock (SQLite: the write lock of `BEGIN IMMEDIATE`;
+    // PostgreSQL: an advisory lock, since READ COMMITTED would let two transactions both see
+    // no key and insert two different ones).
+    let mut tx = begin_write(pool).await.map_err(err)?;
+    lock_signing_keys(&mut tx).await?;
+    let existing: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM signing_keys WHERE algorithm = $1 AND retired_at IS NULL",
+    )
+    .bind(&key.algorithm)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(err)?;
+    if existing > 0 {
+        tx.rollback().await.map_err(err)?;
+        return Ok(false);
+    }
+    insert_signing_key(&mut *tx, &key).await?;
+    tx.commit().await.map_err(err)?;
+    Ok(true)
 }
 
 pub(super) fn signing_key_from_row(row: &DbRow) -> Result<SigningKey, StoreError> {

@@ -91,6 +91,9 @@ impl Store for Backend {
     fn add_signing_key(&self, key: SigningKey) -> BoxFuture<'_, ()> {
         Box::pin(keys::add_signing_key(&self.pool, key))
     }
+    fn add_first_signing_key(&self, key: SigningKey) -> BoxFuture<'_, bool> {
+        Box::pin(keys::add_first_signing_key(&self.pool, key))
+    }
     fn list_signing_keys(&self) -> BoxFuture<'_, Vec<SigningKey>> {
         Box::pin(keys::list_signing_keys(&self.pool))
     }

@@ -87,7 +87,8 @@ macro_rules! conformance {
         mod $backend {
             conformance!(@cases $label, $open,
                 ping, users_crud, user_errors, suspend_round_trip, api_keys_lifecycle,
-                api_key_errors, delete_user_removes_keys, signing_keys, debug_redacts_secrets,
+                api_key_errors, delete_user_removes_keys, signing_keys,
+                first_signing_key_is_stored_once, debug_redacts_secrets,
                 sessions_create_get_list, refresh_rotates_twice, refresh_reuse_revokes_family,
                 refresh_expired_and_unknown, refresh_concurrent_rotation, session_step_up,
                 revoke_sessions_feed_the_revocation_list, revocation_cursor, revocation_purge,

@@ -410,6 +410,48 @@ pub async fn signing_keys(store: &dyn Store) -> Outcome {
     Ok(())
 }
 
+/// Nodes starting together on an empty store: each offers its own first key, exactly one
+/// is stored, and later offers (also after a key of another algorithm, or a retired one)
+/// store nothing while an unretired key exists.
+pub async fn first_signing_key_is_stored_once(store: &dyn Store) -> Outcome {
+    let mut master = signing_key("master", T0);
+    master.algorithm = "master-secret".into();
+    store.add_signing_key(master).await?;
+    let (a, b, c, d) = tokio::join!(
+        store.add_first_signing_key(signing_key("node-a", T0)),
+        store.add_first_signing_key(signing_key("node-b", T0)),
+        store.add_first_signing_key(signing_key("node-c", T0)),
+        store.add_first_signing_key(signing_key("node-d", T0)),
+    );
+    let stored: Vec<bool> = [a?, b?, c?, d?].into();
+    assert_eq!(
+        stored.iter().filter(|s| **s).count(),
+        1,
+        "one offer wins: {stored:?}"
+    );
+    let eddsa: Vec<String> = store
+        .list_signing_keys()
+        .await?
+        .into_iter()
+        .filter(|k| k.algorithm == "EdDSA")
+        .map(|k| k.kid)
+        .collect();
+    assert_eq!(eddsa.len(), 1, "{eddsa:?}");
+    assert!(
+        !store
+            .add_first_signing_key(signing_key("late", T0 + 1))
+            .await?
+    );
+    // Once every key is retired, a new first key is stored again.
+    assert!(store.retire_signing_key(&eddsa[0], T0 + 2).await?);
+    assert!(
+        store
+            .add_first_signing_key(signing_key("after-retire", T0 + 3))
+            .await?
+    );
+    Ok(())
+}
+
 /// `Debug` of every record, as stored and as read back, names no secret.
 pub async fn debug_redacts_secrets(store: &dyn Store) -> Outcome {
     let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$TOPSECRETDIGEST";

@@ -280,7 +280,14 @@ fn redis_url(s: &str) -> Result<String, String> {
 fn tokens(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> TokensConfig {
     ctx.unknown_keys(
         t,
-        &["issuer", "audience", "access_ttl", "refresh_ttl", "leeway"],
+        &[
+            "issuer",
+            "audience",
+            "access_ttl",
+            "refresh_ttl",
+            "leeway",
+            "key_sync",
+        ],
     );
     let mut k = TokensConfig::default();
     if let Some(v) = t
@@ -306,6 +313,9 @@ fn tokens(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> TokensConfig {
     }
     if let Some(v) = t.get("leeway").and_then(|f| ctx.duration(&f)) {
         k.leeway = v;
+    }
+    if let Some(v) = t.get("key_sync").and_then(|f| ctx.duration(&f)) {
+        k.key_sync = v;
     }
     // Only judged when both were given or valid, so one bad value is not reported twice.
     let both_valid = t.get("access_ttl").is_none_or(|_| access.is_some())
