@@ -930,3 +930,28 @@ fn cluster_is_optional_and_warns_about_a_shared_sqlite_file() {
     assert!(warnings[0].message.contains("SQLite"), "{warnings:?}");
     assert!(!warnings[0].message.contains("hunter2"));
 }
+
+#[test]
+fn admin_section_names_the_administrators() {
+    let (c, _) = parse("").unwrap();
+    assert_eq!(c.admin.roles, ["admin"]);
+    assert!(!c.admin.metrics_auth, "/metrics is scrapeable by default");
+    let (c, warnings) =
+        parse("[admin]\nroles = [\"ops\", \"sre\"]\nmetrics_auth = true\n").unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(c.admin.roles, ["ops", "sre"]);
+    assert!(c.admin.metrics_auth);
+
+    let errors =
+        parse("[admin]\nroles = []\nmetrics_auth = \"yes\"\nusers = [\"alice\"]\n").unwrap_err();
+    let text = errors.to_string();
+    assert_eq!(errors.0.len(), 3, "{text}");
+    assert_eq!(
+        errors.0.iter().map(|e| e.line).collect::<Vec<_>>(),
+        [Some(2), Some(3), Some(4)],
+        "{text}"
+    );
+    for needle in ["at least one role", "metrics_auth", "unknown key `users`"] {
+        assert!(text.contains(needle), "{needle}: {text}");
+    }
+}

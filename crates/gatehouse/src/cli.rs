@@ -323,7 +323,8 @@ pub enum KeyCommand {
         #[arg(long)]
         name: Option<String>,
     },
-    /// Revoke a key by id or prefix.
+    /// Revoke a key by id, prefix, or the full key as printed (`-` reads it from standard
+    /// input, keeping a leaked key out of the shell history).
     Revoke {
         #[command(flatten)]
         config: ConfigArg,

@@ -74,8 +74,20 @@ pub struct AuditQuery {
     pub reason: Option<String>,
     /// The principal.
     pub user: Option<String>,
-    /// At most this many records: the newest ones, returned oldest first.
+    /// Records before this unix second.
+    pub until: Option<i64>,
+    /// Only records with a sequence number below this one (the cursor of paging backwards).
+    pub before_seq: Option<i64>,
+    /// The route name.
+    pub route: Option<String>,
+    /// The client address, as recorded.
+    pub client_ip: Option<String>,
+    pub request_id: Option<String>,
+    pub kind: Option<AuditKind>,
+    /// At most this many records: the newest ones, returned oldest first — or with
+    /// `oldest_first`, the oldest ones (an export walking forwards with `after_seq`).
     pub limit: u32,
+    pub oldest_first: bool,
 }
 
 impl Default for AuditQuery {
@@ -86,7 +98,14 @@ impl Default for AuditQuery {
             status: None,
             reason: None,
             user: None,
+            until: None,
+            before_seq: None,
+            route: None,
+            client_ip: None,
+            request_id: None,
+            kind: None,
             limit: 100,
+            oldest_first: false,
         }
     }
 }

@@ -575,5 +575,54 @@ pub async fn audit_append_and_query(store: &dyn Store) -> Outcome {
         )])
         .await?;
     assert_eq!(by(store.query_audit(after).await?), [30, 40, 50]);
+
+    // The admin API's filters: a time range, route, client address, request id, kind, and a
+    // cursor backwards (`before_seq`); `oldest_first` takes the oldest `limit` instead.
+    assert_eq!(
+        by(store
+            .query_audit(q(|q| {
+                q.since = Some(T0 + 10);
+                q.until = Some(T0 + 30);
+            }))
+            .await?),
+        [10, 20]
+    );
+    assert_eq!(
+        by(store
+            .query_audit(q(|q| q.kind = Some(AuditKind::Alert)))
+            .await?),
+        [40]
+    );
+    assert_eq!(
+        by(store
+            .query_audit(q(|q| q.client_ip = Some("192.0.2.1".into())))
+            .await?),
+        [0, 10, 20, 30, 50]
+    );
+    assert!(
+        store
+            .query_audit(q(|q| q.route = Some("nothere".into())))
+            .await?
+            .is_empty()
+    );
+    assert_eq!(
+        by(store
+            .query_audit(q(|q| q.request_id = Some(format!("req-{}-403", T0 + 10))))
+            .await?),
+        [10]
+    );
+    let before = AuditQuery {
+        before_seq: Some(third),
+        limit: 1,
+        ..AuditQuery::default()
+    };
+    assert_eq!(by(store.query_audit(before).await?), [10]);
+    let oldest = AuditQuery {
+        oldest_first: true,
+        after_seq: Some(all[0].seq),
+        limit: 2,
+        ..AuditQuery::default()
+    };
+    assert_eq!(by(store.query_audit(oldest).await?), [10, 20]);
     Ok(())
 }
