@@ -303,6 +303,9 @@ pub struct AdminConfig {
     /// `/metrics` asks for the same credentials as the admin API. Default `false`: scrapeable
     /// without credentials (the admin port is not public).
     pub metrics_auth: bool,
+    /// How long the per-minute decision rollups (the console's charts) are kept. Default
+    /// 30 days.
+    pub stats_retention: Duration,
 }
 
 impl Default for AdminConfig {
@@ -310,6 +313,7 @@ impl Default for AdminConfig {
         Self {
             roles: vec!["admin".to_owned()],
             metrics_auth: false,
+            stats_retention: Duration::from_secs(30 * 86_400),
         }
     }
 }

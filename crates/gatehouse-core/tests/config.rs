@@ -936,9 +936,13 @@ fn admin_section_names_the_administrators() {
     let (c, _) = parse("").unwrap();
     assert_eq!(c.admin.roles, ["admin"]);
     assert!(!c.admin.metrics_auth, "/metrics is scrapeable by default");
-    let (c, warnings) =
-        parse("[admin]\nroles = [\"ops\", \"sre\"]\nmetrics_auth = true\n").unwrap();
+    assert_eq!(c.admin.stats_retention, Duration::from_secs(30 * 86_400));
+    let (c, warnings) = parse(
+        "[admin]\nroles = [\"ops\", \"sre\"]\nmetrics_auth = true\nstats_retention = \"7d\"\n",
+    )
+    .unwrap();
     assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(c.admin.stats_retention, Duration::from_secs(7 * 86_400));
     assert_eq!(c.admin.roles, ["ops", "sre"]);
     assert!(c.admin.metrics_auth);
 

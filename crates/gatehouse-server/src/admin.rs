@@ -13,6 +13,7 @@ pub mod config_view;
 pub mod guard;
 pub mod keys;
 pub mod openapi;
+pub mod stats;
 pub mod users;
 
 use std::collections::HashMap;

@@ -97,6 +97,7 @@ pub async fn build_with_options(
     crate::revocations::Revocations::spawn_sync(Arc::downgrade(&gw), options.store_poll);
     spawn_own_key_sync(Arc::downgrade(&gw), Duration::from_secs(2));
     spawn_jwks_refresh(Arc::downgrade(&gw), Duration::from_secs(60));
+    crate::admin::stats::spawn(Arc::downgrade(&gw));
     Ok(gw)
 }
 

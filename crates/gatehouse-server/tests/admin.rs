@@ -799,3 +799,99 @@ async fn metrics_are_open_unless_metrics_auth() {
     assert_eq!(r.status, 200);
     assert!(r.text.contains("# TYPE"));
 }
+
+/// Three nodes on one store (PostgreSQL with `GATEHOUSE_TEST_STORE=postgres`): each folds
+/// its own answers, and any node's admin API shows the sum.
+#[tokio::test(flavor = "multi_thread")]
+async fn three_nodes_show_one_picture() {
+    gatehouse_server::install_crypto();
+    let (store, _schema) = common::test_store().await;
+    common::seed(store.as_ref()).await;
+    let mut nodes = Vec::new();
+    for _ in 0..3 {
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let upstream = common::echo_upstream(rx.clone()).await;
+        let h = Harness::start_store(
+            &common::config_text(upstream, ""),
+            upstream,
+            stop,
+            rx,
+            std::sync::Arc::clone(&store),
+        )
+        .await;
+        nodes.push(h);
+    }
+    let bob = basic("bob", "bob-pw");
+    for _ in 0..3 {
+        nodes[0].get("/api/posts", &[]).await;
+    }
+    for _ in 0..2 {
+        nodes[1]
+            .get("/api/admin/users", &[("authorization", &bob)])
+            .await;
+    }
+    nodes[2].get("/.git/config", &[]).await;
+    let t = now();
+    for h in &nodes {
+        assert!(gatehouse_server::admin::stats::flush(&h.gw, t).await > 0);
+        // A second reading without traffic adds nothing.
+        assert_eq!(gatehouse_server::admin::stats::flush(&h.gw, t).await, 0);
+    }
+    let first = nodes.remove(0);
+    let a = {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(gatehouse_server::serve_on(
+            l,
+            gatehouse_server::admin_router(std::sync::Arc::clone(&first.gw)),
+            std::future::pending(),
+        ));
+        Admin { h: first, addr }
+    };
+    let r = a.admin("GET", "/admin/api/stats?range=hour", "").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let v = r.json();
+    let mut counts: Vec<(u64, String, u64)> = v["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|b| b["counts"].as_array().unwrap().clone())
+        .map(|c| {
+            (
+                c["status"].as_u64().unwrap(),
+                c["reason"].as_str().unwrap().to_owned(),
+                c["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    counts.sort();
+    assert_eq!(
+        counts,
+        [
+            (401, "missing_credentials".to_owned(), 3),
+            (403, "forbidden_path".to_owned(), 1),
+            (403, "insufficient_role".to_owned(), 2),
+        ],
+        "{v}"
+    );
+    assert_eq!(v["routes"][0], json!({"route": "posts", "count": 3}), "{v}");
+    let r = a
+        .admin("GET", "/admin/api/stats?range=hour&answers=all", "")
+        .await;
+    assert!(r.text.contains("\"count\""), "{}", r.text);
+    let r = a.admin("GET", "/admin/api/stats?range=year", "").await;
+    assert_eq!(r.status, 400);
+    let r = a.admin("GET", "/admin/api/stats?step=90", "").await;
+    assert_eq!(r.status, 400);
+
+    // Top refused routes (all nodes), users and addresses (the audit trail).
+    for h in [&a.h, &nodes[0], &nodes[1]] {
+        h.gw.shutdown().await;
+    }
+    let r = a.admin("GET", "/admin/api/stats/top?range=hour", "").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let v = r.json();
+    assert_eq!(v["routes"][0]["route"], "posts", "{v}");
+    assert_eq!(v["users"][0], json!({"user": "bob", "count": 2}), "{v}");
+    assert_eq!(v["addresses"][0]["address"], "127.0.0.1", "{v}");
+}

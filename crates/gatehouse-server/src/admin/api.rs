@@ -3,6 +3,7 @@
 //! the [`Actor`] is in the request's extensions, and each change is an audit record naming
 //! it ([`AdminState::record_change`]).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -49,6 +50,8 @@ pub fn routes() -> Router<Arc<AdminState>> {
         .route("/admin/api/locks/{kind}/{id}", delete(unlock))
         .route("/admin/api/audit", get(audit))
         .route("/admin/api/audit/export", get(audit_export))
+        .route("/admin/api/stats", get(stats))
+        .route("/admin/api/stats/top", get(top))
         .route("/admin/api/alerts", get(alerts))
         .route("/admin/api/alerts/{seq}/ack", post(ack_alert))
         .route("/admin/api/config", get(running_config))
@@ -857,6 +860,173 @@ async fn audit_export(State(st): St, Query(f): Query<AuditFilter>) -> Answer {
             .insert(http::header::CONTENT_DISPOSITION, v);
     }
     Ok(resp)
+}
+
+// --- stats -----------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+struct StatsFilter {
+    /// `hour` (default), `day` or `week`: the range back from now, and its default step.
+    range: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    route: Option<String>,
+    /// Seconds per bucket, a multiple of 60.
+    step: Option<i64>,
+    /// `refusals` (default: 4xx and 5xx answers only) or `all`.
+    answers: Option<String>,
+}
+
+/// The range and the bucket width of a stats request.
+fn stats_range(f: &StatsFilter, now: i64) -> Result<(i64, i64, i64), ApiError> {
+    let (back, default_step) = match f.range.as_deref() {
+        None | Some("hour") => (3_600, 60),
+        Some("day") => (86_400, 900),
+        Some("week") => (7 * 86_400, 3_600),
+        Some(_) => return Err(ApiError::invalid("`range` is `hour`, `day` or `week`")),
+    };
+    let time = |s: &Option<String>, default: i64| {
+        s.as_deref()
+            .map_or(Ok(default), |s| parse_time(s, now))
+            .map_err(ApiError::invalid)
+    };
+    let until = time(&f.until, now + 60)?;
+    let since = time(&f.since, now - back)?;
+    let step = f.step.unwrap_or(default_step);
+    if step < 60 || step % 60 != 0 {
+        return Err(ApiError::invalid("`step` is a multiple of 60 seconds"));
+    }
+    if since >= until || (until - since) / step > 10_000 {
+        return Err(ApiError::invalid(
+            "`since` is before `until`, with at most 10000 steps between",
+        ));
+    }
+    Ok((since - since.rem_euclid(60), until, step))
+}
+
+/// The rollups of the range `f` asks for: `(since, until, step, rows)`.
+async fn rollups(
+    st: &AdminState,
+    f: &StatsFilter,
+) -> Result<(i64, i64, i64, Vec<gatehouse_store::StatRow>), ApiError> {
+    let (since, until, step) = stats_range(f, crate::ids::now())?;
+    let rows = st
+        .gw
+        .store
+        .query_stats(gatehouse_store::StatsQuery {
+            since,
+            until,
+            route: f.route.clone(),
+        })
+        .await?;
+    Ok((since, until, step, rows))
+}
+
+/// Answers per bucket, by status and reason, from the per-minute rollups of every node.
+async fn stats(State(st): St, Query(f): Query<StatsFilter>) -> Answer {
+    let refusals_only = match f.answers.as_deref() {
+        None | Some("refusals") => true,
+        Some("all") => false,
+        Some(_) => return Err(ApiError::invalid("`answers` is `refusals` or `all`")),
+    };
+    let (since, until, step, rows) = rollups(&st, &f).await?;
+    // bucket → (status, reason) → count; and the totals per route.
+    let mut buckets: std::collections::BTreeMap<
+        i64,
+        std::collections::BTreeMap<(u16, String), u64>,
+    > = std::collections::BTreeMap::new();
+    let mut routes: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+    for r in rows
+        .into_iter()
+        .filter(|r| !refusals_only || r.status >= 400)
+    {
+        let b = since + (r.minute - since) / step * step;
+        *buckets
+            .entry(b)
+            .or_default()
+            .entry((r.status, r.reason))
+            .or_default() += r.count;
+        *routes.entry(r.route).or_default() += r.count;
+    }
+    let series: Vec<Value> = buckets
+        .into_iter()
+        .map(|(t, counts)| {
+            let counts: Vec<Value> = counts
+                .into_iter()
+                .map(|((status, reason), count)| {
+                    json!({"status": status, "reason": reason, "count": count})
+                })
+                .collect();
+            json!({"time": rfc3339(t), "counts": counts})
+        })
+        .collect();
+    let by_route = ranked(routes, "route", usize::MAX);
+    ok(&json!({
+        "since": rfc3339(since),
+        "until": rfc3339(until),
+        "step": step,
+        "buckets": series,
+        "routes": by_route,
+    }))
+}
+
+/// `{key: name, count}` objects, most first (ties by name), at most `n`.
+fn ranked(m: impl IntoIterator<Item = (String, u64)>, key: &str, n: usize) -> Vec<Value> {
+    let mut v: Vec<(String, u64)> = m.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    v.into_iter()
+        .take(n)
+        .map(|(k, count)| json!({ key: k, "count": count }))
+        .collect()
+}
+
+/// Audit records read at most for the top users and addresses.
+const TOP_SCAN: u32 = 10_000;
+
+/// The most refused routes (from the rollups of every node), users and client addresses
+/// (from the newest refusals in the audit trail, up to 10 000 records).
+async fn top(State(st): St, Query(f): Query<StatsFilter>) -> Answer {
+    let (since, until, _, rows) = rollups(&st, &f).await?;
+    let mut routes: HashMap<String, u64> = HashMap::new();
+    for r in rows
+        .into_iter()
+        .filter(|r| matches!(r.status, 401 | 403 | 404 | 429))
+    {
+        *routes.entry(r.route).or_default() += r.count;
+    }
+    let records = st
+        .gw
+        .store
+        .query_audit(AuditQuery {
+            since: Some(since),
+            until: Some(until),
+            kind: Some(AuditKind::Request),
+            limit: TOP_SCAN,
+            ..AuditQuery::default()
+        })
+        .await?;
+    let scanned = records.len();
+    let mut users: HashMap<String, u64> = HashMap::new();
+    let mut addresses: HashMap<String, u64> = HashMap::new();
+    for e in records
+        .iter()
+        .filter(|e| e.record.error.is_some() && matches!(e.record.status, 401 | 403 | 404 | 429))
+    {
+        if let Some(p) = &e.record.principal {
+            *users.entry(p.clone()).or_default() += 1;
+        }
+        if let Some(ip) = &e.record.client_ip {
+            *addresses.entry(ip.clone()).or_default() += 1;
+        }
+    }
+    ok(&json!({
+        "since": rfc3339(since),
+        "until": rfc3339(until),
+        "routes": ranked(routes, "route", 10),
+        "users": ranked(users, "user", 10),
+        "addresses": ranked(addresses, "address", 10),
+        "audit_records_scanned": scanned,
+    }))
 }
 
 // --- alerts ----------------------------------------------------------------------------

@@ -59,6 +59,24 @@ const AUDIT_QUERY: &[(&str, &str)] = &[
     ("limit", "At most this many records (1–1000, default 100)"),
 ];
 
+const STATS_QUERY: &[(&str, &str)] = &[
+    ("range", "`hour` (default), `day` or `week` back from now"),
+    (
+        "since",
+        "Instead of `range`: unix seconds, RFC 3339 or a duration back from now",
+    ),
+    (
+        "until",
+        "Unix seconds, RFC 3339 or a duration back from now (default: now)",
+    ),
+    ("route", "Only this route"),
+    (
+        "step",
+        "Seconds per bucket, a multiple of 60 (default 60, 900 for a day, 3600 for a week)",
+    ),
+    ("answers", "`refusals` (default: 4xx and 5xx) or `all`"),
+];
+
 fn ops() -> Vec<Op> {
     vec![
         Op {
@@ -208,6 +226,22 @@ fn ops() -> Vec<Op> {
                 "get",
                 "/admin/api/audit/export",
                 "Every matching record, oldest first, streamed: `format=jsonl` (default) or `csv`",
+            )
+        },
+        Op {
+            query: STATS_QUERY,
+            ..op(
+                "get",
+                "/admin/api/stats",
+                "Answers per bucket by status and reason, from every node's per-minute rollups; totals per route",
+            )
+        },
+        Op {
+            query: STATS_QUERY,
+            ..op(
+                "get",
+                "/admin/api/stats/top",
+                "The most refused routes, users and client addresses",
             )
         },
         Op {

@@ -109,3 +109,27 @@ impl Default for AuditQuery {
         }
     }
 }
+
+/// One per-minute rollup of answers (the admin console's charts): how many answers of
+/// `status` and `reason` route `route` gave in the minute starting at `minute`, summed over
+/// the nodes that reported it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct StatRow {
+    /// Unix seconds at the start of the minute (a multiple of 60).
+    pub minute: i64,
+    pub route: String,
+    pub status: u16,
+    /// The `error` code of a refusal, or the pass label (`allowed`, `public`, …).
+    pub reason: String,
+    pub count: u64,
+}
+
+/// Filters of [`Store::query_stats`](crate::Store::query_stats).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StatsQuery {
+    /// Minutes at or after this unix second.
+    pub since: i64,
+    /// Minutes before this unix second.
+    pub until: i64,
+    pub route: Option<String>,
+}

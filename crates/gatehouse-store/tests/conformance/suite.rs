@@ -626,3 +626,58 @@ pub async fn audit_append_and_query(store: &dyn Store) -> Outcome {
     assert_eq!(by(store.query_audit(oldest).await?), [10, 20]);
     Ok(())
 }
+
+/// Per-minute rollups: counts of the same minute, route, status and reason add up (as
+/// several nodes report them), ranges and routes filter, old minutes are purged.
+pub async fn stats_add_up_and_purge(store: &dyn Store) -> Outcome {
+    use gatehouse_store::{StatRow, StatsQuery};
+    let m0 = T0 - T0 % 60;
+    let row = |minute: i64, route: &str, status: u16, reason: &str, count: u64| StatRow {
+        minute,
+        route: route.into(),
+        status,
+        reason: reason.into(),
+        count,
+    };
+    store.add_stats(Vec::new()).await?;
+    // One node, then another, report the same minute.
+    store
+        .add_stats(vec![
+            row(m0, "admin", 403, "insufficient_role", 3),
+            row(m0, "admin", 401, "missing_credentials", 1),
+            row(m0 + 60, "posts", 200, "allowed", 10),
+        ])
+        .await?;
+    store
+        .add_stats(vec![
+            row(m0, "admin", 403, "insufficient_role", 4),
+            row(m0 + 120, "posts", 401, "invalid_token", 2),
+        ])
+        .await?;
+    let all = |since, until| StatsQuery {
+        since,
+        until,
+        route: None,
+    };
+    assert_eq!(
+        store.query_stats(all(m0, m0 + 180)).await?,
+        [
+            row(m0, "admin", 401, "missing_credentials", 1),
+            row(m0, "admin", 403, "insufficient_role", 7),
+            row(m0 + 60, "posts", 200, "allowed", 10),
+            row(m0 + 120, "posts", 401, "invalid_token", 2),
+        ]
+    );
+    assert_eq!(
+        store.query_stats(all(m0 + 60, m0 + 120)).await?,
+        [row(m0 + 60, "posts", 200, "allowed", 10)]
+    );
+    let posts = StatsQuery {
+        route: Some("posts".into()),
+        ..all(m0, m0 + 180)
+    };
+    assert_eq!(store.query_stats(posts).await?.len(), 2);
+    assert_eq!(store.purge_stats(m0 + 60).await?, 2);
+    assert_eq!(store.query_stats(all(m0, m0 + 180)).await?.len(), 2);
+    Ok(())
+}

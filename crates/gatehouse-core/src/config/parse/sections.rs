@@ -435,7 +435,7 @@ fn alerts(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> AlertsConfig {
 }
 
 fn admin(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> AdminConfig {
-    ctx.unknown_keys(t, &["roles", "metrics_auth"]);
+    ctx.unknown_keys(t, &["roles", "metrics_auth", "stats_retention"]);
     let d = AdminConfig::default();
     let roles = match t.get("roles") {
         None => d.roles,
@@ -459,6 +459,10 @@ fn admin(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> AdminConfig {
             .get("metrics_auth")
             .and_then(|f| ctx.bool(&f))
             .unwrap_or(d.metrics_auth),
+        stats_retention: t
+            .get("stats_retention")
+            .and_then(|f| ctx.duration(&f))
+            .unwrap_or(d.stats_retention),
     }
 }
 
