@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod config_view;
+pub mod console;
 pub mod guard;
 pub mod keys;
 pub mod openapi;
@@ -86,6 +87,8 @@ pub fn router(gw: Arc<Gateway>) -> Router {
     ));
     Router::new()
         .route("/admin/api/openapi.json", get(openapi::document))
+        .route("/admin/assets/console.js", get(console::script))
+        .route("/admin/assets/console.css", get(console::style))
         .route("/metrics", get(api::metrics))
         .merge(api)
         .with_state(state)

@@ -895,3 +895,74 @@ async fn three_nodes_show_one_picture() {
     assert_eq!(v["users"][0], json!({"user": "bob", "count": 2}), "{v}");
     assert_eq!(v["addresses"][0]["address"], "127.0.0.1", "{v}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_console_page_is_guarded_and_live_refusals_stream() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let a = Admin::start("").await;
+    // The page: 401 with the sign-in page for a browser; the page for an administrator,
+    // with a CSP that allows its own script and style only and no framing.
+    let r = a
+        .send("GET", "/admin/", &[("accept", "text/html")], "")
+        .await;
+    assert_eq!(r.status, 401);
+    assert!(r.text.contains("/auth/login"));
+    let bob = a.h.own_token("bob", &[], "pwd", now(), 600).await;
+    let r = a
+        .send(
+            "GET",
+            "/admin/",
+            &[("authorization", &format!("Bearer {bob}"))],
+            "",
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    let r = a.admin("GET", "/admin/", "").await;
+    assert_eq!(r.status, 200);
+    assert!(r.text.contains("<title>Gatehouse console</title>"));
+    let csp = r.header("content-security-policy").unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    for (path, ct) in [
+        ("/admin/assets/console.js", "text/javascript"),
+        ("/admin/assets/console.css", "text/css"),
+    ] {
+        let r = a.send("GET", path, &[], "").await;
+        assert_eq!(r.status, 200, "{path}");
+        assert!(r.header("content-type").unwrap().starts_with(ct));
+    }
+    let r = a.admin("GET", "/admin/api/me", "").await;
+    assert_eq!(r.json(), json!({"subject": "alice", "scheme": "bearer"}));
+
+    // Live: a refusal on the public port arrives as a server-sent event.
+    let token = a.h.own_token("alice", &[], "pwd", now(), 600).await;
+    let mut s = tokio::net::TcpStream::connect(a.addr).await.unwrap();
+    let req = format!(
+        "GET /admin/api/live HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n",
+        a.addr
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    // The stream opens with a comment before the refusal is made.
+    while !seen.contains(": live") {
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(n > 0, "the stream closed: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(seen.contains("text/event-stream"), "{seen}");
+    a.h.get("/.git/config", &[]).await;
+    let read = async {
+        while !seen.contains("event: refusal") || !seen.contains("forbidden_path") {
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the stream closed: {seen}");
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    };
+    // Bounded so a broken stream fails instead of hanging (the poll is once a second).
+    tokio::time::timeout(Duration::from_secs(30), read)
+        .await
+        .expect("no refusal event");
+}

@@ -38,6 +38,9 @@ pub enum Command {
         /// Address of the demo upstream.
         #[arg(long, default_value = "127.0.0.1:3000")]
         upstream: std::net::SocketAddr,
+        /// Address of the admin port: the console, the admin API and `/metrics`.
+        #[arg(long, default_value = "127.0.0.1:9090")]
+        admin_listen: std::net::SocketAddr,
     },
     /// Validate a config file; warn about shadowed routes.
     Check(ConfigArg),

@@ -56,6 +56,10 @@ pub fn routes() -> Router<Arc<AdminState>> {
         .route("/admin/api/alerts/{seq}/ack", post(ack_alert))
         .route("/admin/api/config", get(running_config))
         .route("/admin/api/explain", post(explain))
+        .route("/admin/api/me", get(me))
+        .route("/admin/api/live", get(live))
+        .route("/admin", get(super::console::page))
+        .route("/admin/", get(super::console::page))
         // Unknown paths are guarded too: a non-administrator learns nothing of what exists
         // (403 everywhere), an administrator gets a 404.
         .route("/admin/api/{*rest}", axum::routing::any(unknown))
@@ -1208,6 +1212,84 @@ async fn explain(State(st): St, b: Bytes) -> Answer {
     v["steps"] = Value::Array(steps);
     v["route"] = Value::String(route.to_owned());
     ok(&v)
+}
+
+// --- the console's own ---------------------------------------------------------------
+
+/// Who is signed in.
+async fn me(Extension(actor): Extension<Actor>) -> Answer {
+    ok(&json!({"subject": actor.subject, "scheme": actor.scheme.as_str()}))
+}
+
+/// How often `/admin/api/live` looks for new refusals, and sends a keep-alive comment.
+const LIVE_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+const LIVE_PING_EVERY: u32 = 15;
+
+/// Refusals as they happen, as server-sent events (`event: refusal`, the audit record as
+/// JSON): the audit trail read from the newest record on, every second, so every node's
+/// refusals appear (they share the store), and nothing is added to the request path.
+async fn live(State(st): St) -> Answer {
+    let store = Arc::clone(&st.gw.store);
+    let newest = store
+        .query_audit(AuditQuery {
+            limit: 1,
+            ..AuditQuery::default()
+        })
+        .await?;
+    let mut after = newest.last().map_or(0, |e| e.seq);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+    tokio::spawn(async move {
+        // A first comment opens the stream at once (EventSource's `open`).
+        if tx.send(Bytes::from_static(b": live\n\n")).await.is_err() {
+            return;
+        }
+        let mut quiet = 0;
+        loop {
+            tokio::time::sleep(LIVE_POLL).await;
+            let page = match store
+                .query_audit(AuditQuery {
+                    after_seq: Some(after),
+                    kind: Some(AuditKind::Request),
+                    limit: 500,
+                    oldest_first: true,
+                    ..AuditQuery::default()
+                })
+                .await
+            {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(error = %e, "live refusals: store failed");
+                    Vec::new()
+                }
+            };
+            let mut chunk = String::new();
+            for e in &page {
+                after = after.max(e.seq);
+                if e.record.error.is_some() && e.record.status >= 400 {
+                    chunk.push_str("event: refusal\ndata: ");
+                    chunk.push_str(&entry_json(e).to_string());
+                    chunk.push_str("\n\n");
+                }
+            }
+            quiet += 1;
+            if chunk.is_empty() && quiet >= LIVE_PING_EVERY {
+                chunk.push_str(": ping\n\n");
+            }
+            if !chunk.is_empty() {
+                quiet = 0;
+                // The browser went away: stop reading for it.
+                if tx.send(Bytes::from(chunk)).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    let mut resp = Response::new(Body::new(ChannelBody(rx)));
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    Ok(resp)
 }
 
 // --- /metrics --------------------------------------------------------------------------

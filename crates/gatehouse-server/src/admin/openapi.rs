@@ -258,6 +258,11 @@ fn ops() -> Vec<Op> {
         },
         op(
             "get",
+            "/admin/api/me",
+            "Who is signed in: {subject, scheme}",
+        ),
+        op(
+            "get",
             "/admin/api/config",
             "The running config (secrets redacted), its hash and when it was loaded",
         ),
