@@ -13,28 +13,14 @@ import { createHmac } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { GATEHOUSE, IMG, haveChromium, launchChromium, requireChromium } from './support.mjs';
 
-const here = (rel) => fileURLToPath(new URL(rel, import.meta.url));
-const GATEHOUSE = process.env.GATEHOUSE_BIN || here('../../target/debug/gatehouse');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const IMG = here('../../docs/img/');
-const haveChromium = existsSync(CHROMIUM);
-
-if (!haveChromium) {
-  if (process.env.CI) {
-    test('chromium is installed (CI)', () => {
-      assert.fail(`${CHROMIUM} is missing; .ci/run installs Debian's chromium`);
-    });
-  } else {
-    console.log('skipped: chromium not installed');
-  }
-}
+requireChromium();
 
 /** Starts `gatehouse demo` on free ports; resolves with the process and the gateway URL. */
 function startDemo() {
   assert.ok(existsSync(GATEHOUSE), `${GATEHOUSE} is missing: run \`cargo build -p gatehouse\``);
-  const proc = spawn(GATEHOUSE, ['demo', '--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:0'], {
+  const proc = spawn(GATEHOUSE, ['demo', '--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
@@ -77,19 +63,7 @@ let browser;
 before(async () => {
   if (!haveChromium) return;
   demo = await startDemo();
-  const { chromium } = await import('playwright-core');
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {

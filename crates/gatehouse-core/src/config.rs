@@ -28,6 +28,7 @@ pub struct Config {
     pub throttle: ThrottleConfig,
     pub audit: AuditConfig,
     pub alerts: AlertsConfig,
+    pub admin: AdminConfig,
     pub cors: CorsConfig,
     pub defaults: DefaultsConfig,
     pub routes: Vec<RouteConfig>,
@@ -294,6 +295,30 @@ impl Default for AlertsConfig {
             factor: 3,
             baseline_minutes: 10,
             ip_burst_per_minute: 30,
+        }
+    }
+}
+
+/// `[admin]`: who may use the admin port's console and API (design §4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminConfig {
+    /// A principal with any of these roles is an administrator (Bearer token or session).
+    /// Default `["admin"]`. API keys need the scope `gatehouse:admin` instead.
+    pub roles: Vec<String>,
+    /// `/metrics` asks for the same credentials as the admin API. Default `false`: scrapeable
+    /// without credentials (the admin port is not public).
+    pub metrics_auth: bool,
+    /// How long the per-minute decision rollups (the console's charts) are kept. Default
+    /// 30 days.
+    pub stats_retention: Duration,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            roles: vec!["admin".to_owned()],
+            metrics_auth: false,
+            stats_retention: Duration::from_secs(30 * 86_400),
         }
     }
 }

@@ -117,6 +117,23 @@ impl<K: Eq + Hash + Clone> FailureLimiter<K> {
         self.entries.is_empty()
     }
 
+    /// Keys currently locked, with the unix second each lock ends.
+    pub fn locks(&self, now: i64) -> Vec<(K, i64)> {
+        self.entries
+            .iter()
+            .filter(|(_, e)| e.locked_until > now)
+            .map(|(k, e)| (k.clone(), e.locked_until))
+            .collect()
+    }
+
+    /// Lifts `key`'s lock and forgets its failures and strikes (an administrator's unlock).
+    /// Returns whether the key was locked at `now`.
+    pub fn unlock(&mut self, key: &K, now: i64) -> bool {
+        self.entries
+            .remove(key)
+            .is_some_and(|e| e.locked_until > now)
+    }
+
     /// Keys currently locked.
     pub fn locked_count(&self, now: i64) -> usize {
         self.entries

@@ -939,3 +939,32 @@ fn tokens_key_sync_is_a_positive_duration() {
     let errs = errors("[tokens]\nkey_sync = \"0s\"\n");
     assert_eq!(located(&errs), [(2, "tokens.key_sync")], "{errs:?}");
 }
+
+#[test]
+fn admin_section_names_the_administrators() {
+    let (c, _) = parse("").unwrap();
+    assert_eq!(c.admin.roles, ["admin"]);
+    assert!(!c.admin.metrics_auth, "/metrics is scrapeable by default");
+    assert_eq!(c.admin.stats_retention, Duration::from_secs(30 * 86_400));
+    let (c, warnings) = parse(
+        "[admin]\nroles = [\"ops\", \"sre\"]\nmetrics_auth = true\nstats_retention = \"7d\"\n",
+    )
+    .unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(c.admin.stats_retention, Duration::from_secs(7 * 86_400));
+    assert_eq!(c.admin.roles, ["ops", "sre"]);
+    assert!(c.admin.metrics_auth);
+
+    let errors =
+        parse("[admin]\nroles = []\nmetrics_auth = \"yes\"\nusers = [\"alice\"]\n").unwrap_err();
+    let text = errors.to_string();
+    assert_eq!(errors.0.len(), 3, "{text}");
+    assert_eq!(
+        errors.0.iter().map(|e| e.line).collect::<Vec<_>>(),
+        [Some(2), Some(3), Some(4)],
+        "{text}"
+    );
+    for needle in ["at least one role", "metrics_auth", "unknown key `users`"] {
+        assert!(text.contains(needle), "{needle}: {text}");
+    }
+}

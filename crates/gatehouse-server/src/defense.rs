@@ -303,6 +303,49 @@ impl Defense {
         Some(lock(&q.local).hit(&subject.to_owned(), now))
     }
 
+    /// Clients and accounts locked now on this node: `(kind, id, until)`, by expiry. The id
+    /// is the IP, or the account (its keyed hash in a cluster, where names never leave a
+    /// node).
+    pub fn locks(&self, now: i64) -> Vec<(LockKind, String, i64)> {
+        let mut out: Vec<(LockKind, String, i64)> = Vec::new();
+        if let Some(l) = &self.ip {
+            out.extend(
+                lock(&l.local)
+                    .locks(now)
+                    .into_iter()
+                    .map(|(ip, until)| (LockKind::Ip, ip.to_string(), until)),
+            );
+        }
+        if let Some(l) = &self.account {
+            out.extend(
+                lock(&l.local)
+                    .locks(now)
+                    .into_iter()
+                    .map(|(a, until)| (LockKind::Account, a, until)),
+            );
+        }
+        out.sort_by(|a, b| a.2.cmp(&b.2).then_with(|| a.1.cmp(&b.1)));
+        out
+    }
+
+    /// Lifts a lock on this node: an IP, or an account by name (or by the id [`locks`]
+    /// lists). Returns whether something was locked.
+    ///
+    /// [`locks`]: Self::locks
+    pub fn unlock(&self, kind: LockKind, id: &str, now: i64) -> bool {
+        match kind {
+            LockKind::Ip => match (&self.ip, id.parse::<IpAddr>()) {
+                (Some(l), Ok(ip)) => lock(&l.local).unlock(&ip, now),
+                _ => false,
+            },
+            LockKind::Account => self.account.as_ref().is_some_and(|l| {
+                let mut local = lock(&l.local);
+                let by_name = local.unlock(&self.account_key(id), now);
+                by_name || local.unlock(&id.to_owned(), now)
+            }),
+        }
+    }
+
     /// Keys currently locked (for metrics).
     pub fn locked_keys(&self, now: i64) -> usize {
         self.ip

@@ -38,6 +38,8 @@ pub struct Runtime {
     pub defense: crate::defense::Defense,
     /// Answers to the refusals without facts of their own, per route.
     pub refusals: crate::refusals::Prepared,
+    /// When this config was loaded (unix seconds; the admin API shows it).
+    pub loaded_at: i64,
 }
 
 impl Runtime {
@@ -63,6 +65,7 @@ impl Runtime {
             verifiers,
             defense,
             refusals,
+            loaded_at: crate::ids::now(),
         })
     }
 }

@@ -2,6 +2,7 @@
 //! and the demo upstream. Every verdict comes from `gatehouse-core`; this crate gathers the
 //! facts (store lookups, key fetches, password hashing off the runtime) and does the IO.
 
+pub mod admin;
 pub mod auth;
 pub mod cache;
 pub mod cluster;

@@ -63,6 +63,8 @@ pub struct RequestRecord<'a> {
 #[derive(Default)]
 pub struct Observer {
     pub metrics: Metrics,
+    /// The per-minute rollups not yet in the store (the admin console's charts).
+    pub stats: crate::admin::stats::Folder,
     pub audit: AuditSink,
     detector: Mutex<Detector>,
     webhook: OnceLock<crate::proxy::HttpsClient>,
@@ -270,6 +272,7 @@ impl Gateway {
     /// Writes every queued audit record and stops the writer. Call after the servers have
     /// stopped; records observed later are dropped and counted.
     pub async fn shutdown(&self) {
+        crate::admin::stats::flush(self, crate::ids::now()).await;
         self.observer.audit.shutdown().await;
     }
 

@@ -103,6 +103,7 @@ pub async fn build_with_options(
     crate::revocations::Revocations::spawn_sync(Arc::downgrade(&gw), options.store_poll);
     spawn_own_key_sync(Arc::downgrade(&gw));
     spawn_jwks_refresh(Arc::downgrade(&gw), Duration::from_secs(60));
+    crate::admin::stats::spawn(Arc::downgrade(&gw));
     Ok(gw)
 }
 
@@ -186,26 +187,10 @@ pub fn public_router(gw: Arc<Gateway>) -> Router {
         .with_state(gw)
 }
 
-/// The admin port's router: health and `/metrics` (never on the public port).
+/// The admin port's router: the admin API, its sign-in, health and `/metrics` (never on the
+/// public port); see [`crate::admin`].
 pub fn admin_router(gw: Arc<Gateway>) -> Router {
-    Router::new()
-        .route("/healthz", get(edge::healthz))
-        .route("/readyz", get(edge::readyz))
-        .route("/metrics", get(metrics))
-        .with_state(gw)
-}
-
-/// `/metrics`: Prometheus text format 0.0.4.
-async fn metrics(
-    axum::extract::State(gw): axum::extract::State<Arc<Gateway>>,
-) -> axum::response::Response {
-    let body = gw.render_metrics(crate::ids::now());
-    let mut r = axum::response::Response::new(axum::body::Body::from(body));
-    r.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-    );
-    r
+    crate::admin::router(gw)
 }
 
 /// Binds the configured listeners.

@@ -32,8 +32,8 @@ pub use error::StoreError;
 pub use model::{
     AccountStatus, ApiKey, AuditEntry, AuditKind, AuditQuery, AuditRecord, DigestAlgorithm,
     DigestHa1, DigestSecret, Export, NewApiKey, NewSession, NewUser, RecordCounts, RefreshToken,
-    Revocation, RevocationEntry, RevocationKind, RotateOutcome, Session, SigningKey, User,
-    UserRecord,
+    Revocation, RevocationEntry, RevocationKind, RotateOutcome, Session, SigningKey, StatRow,
+    StatsQuery, User, UserRecord,
 };
 pub use postgres::PgStore;
 pub use shared::AppliedMigration;

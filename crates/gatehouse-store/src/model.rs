@@ -6,7 +6,7 @@ mod identity;
 
 use std::fmt;
 
-pub use audit::{AuditEntry, AuditKind, AuditQuery, AuditRecord};
+pub use audit::{AuditEntry, AuditKind, AuditQuery, AuditRecord, StatRow, StatsQuery};
 pub use export::{DigestSecret, Export, RecordCounts, RefreshToken, RevocationEntry, UserRecord};
 pub use identity::{
     DigestAlgorithm, DigestHa1, NewSession, Revocation, RevocationKind, RotateOutcome, Session,

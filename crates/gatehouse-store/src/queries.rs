@@ -28,6 +28,8 @@ pub(super) mod migrate;
 mod revocations;
 #[path = "queries/sessions.rs"]
 mod sessions;
+#[path = "queries/stats.rs"]
+mod stats;
 #[path = "queries/store.rs"]
 mod store;
 #[path = "queries/users.rs"]

@@ -88,6 +88,7 @@ macro_rules! migrations {
             1, "init", "0001_init.sql";
             2, "identity", "0002_identity.sql";
             3, "audit", "0003_audit.sql";
+            4, "stats", "0004_stats.sql";
         )
     };
     (@ $dir:literal; $($version:literal, $description:literal, $file:literal;)+) => {

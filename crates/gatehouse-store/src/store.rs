@@ -6,7 +6,8 @@ use std::pin::Pin;
 use crate::error::StoreError;
 use crate::model::{
     ApiKey, AuditEntry, AuditQuery, AuditRecord, DigestAlgorithm, DigestHa1, Export, NewApiKey,
-    NewSession, NewUser, RecordCounts, Revocation, RotateOutcome, Session, SigningKey, User,
+    NewSession, NewUser, RecordCounts, Revocation, RotateOutcome, Session, SigningKey, StatRow,
+    StatsQuery, User,
 };
 
 /// The future every [`Store`] method returns. Boxed so the trait stays dyn-compatible and
@@ -205,6 +206,18 @@ pub trait Store: Send + Sync + 'static {
     fn append_audit(&self, records: Vec<AuditRecord>) -> BoxFuture<'_, ()>;
     /// The newest `query.limit` records matching every filter, returned oldest first.
     fn query_audit(&self, query: AuditQuery) -> BoxFuture<'_, Vec<AuditEntry>>;
+
+    // --- per-minute decision rollups (the admin console's charts) ---------------------
+
+    /// Adds each row's `count` to the stored row of the same minute, route, status and
+    /// reason (created at zero), atomically: nodes add their own counts and the rows hold the
+    /// sum. Rows must not repeat a key within one call.
+    fn add_stats(&self, rows: Vec<StatRow>) -> BoxFuture<'_, ()>;
+    /// Rows of minutes in `[since, until)` (of one route with `route`), by minute, route,
+    /// status and reason.
+    fn query_stats(&self, query: StatsQuery) -> BoxFuture<'_, Vec<StatRow>>;
+    /// Deletes rows of minutes before `before`. Returns how many.
+    fn purge_stats(&self, before: i64) -> BoxFuture<'_, u64>;
 
     // --- moving every record to another store (`gatehouse copy`, design §5) ---------------
 

@@ -38,6 +38,9 @@ pub enum Command {
         /// Address of the demo upstream.
         #[arg(long, default_value = "127.0.0.1:3000")]
         upstream: std::net::SocketAddr,
+        /// Address of the admin port: the console, the admin API and `/metrics`.
+        #[arg(long, default_value = "127.0.0.1:9090")]
+        admin_listen: std::net::SocketAddr,
     },
     /// Validate a config file; warn about shadowed routes.
     Check(ConfigArg),
@@ -323,7 +326,8 @@ pub enum KeyCommand {
         #[arg(long)]
         name: Option<String>,
     },
-    /// Revoke a key by id or prefix.
+    /// Revoke a key by id, prefix, or the full key as printed (`-` reads it from standard
+    /// input, keeping a leaked key out of the shell history).
     Revoke {
         #[command(flatten)]
         config: ConfigArg,

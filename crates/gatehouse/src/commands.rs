@@ -102,7 +102,11 @@ pub async fn store_for(arg: &ConfigArg) -> anyhow::Result<(Config, Arc<dyn Store
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(arg) => serve::serve(&arg).await,
-        Command::Demo { listen, upstream } => demo::demo(listen, upstream).await,
+        Command::Demo {
+            listen,
+            upstream,
+            admin_listen,
+        } => demo::demo(listen, upstream, admin_listen).await,
         Command::Check(arg) => check(&arg),
         Command::Explain {
             config,

@@ -4,6 +4,8 @@
 #[path = "cli/support.rs"]
 mod support;
 
+#[path = "cli/admin.rs"]
+mod admin;
 #[cfg(unix)] // SIGTERM via kill(1)
 #[path = "cli/audit.rs"]
 mod audit;

@@ -165,6 +165,26 @@ impl Metrics {
             .map_or(0, |(_, c)| c.load(Ordering::Relaxed))
     }
 
+    /// Every series of `gatehouse_decisions_total` with its count so far, sorted (the
+    /// per-minute rollups are the differences between two readings).
+    pub fn decision_counts(&self) -> Vec<(String, u16, &'static str, u64)> {
+        let map = match self.decisions.read() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let mut rows: Vec<(String, u16, &'static str, u64)> = map
+            .iter()
+            .flat_map(|(route, s)| {
+                s.iter().map(move |((st, r), c)| {
+                    (route.to_string(), *st, *r, c.load(Ordering::Relaxed))
+                })
+            })
+            .collect();
+        drop(map);
+        rows.sort_unstable();
+        rows
+    }
+
     /// `gatehouse_decisions_total` and both histograms.
     pub fn render(&self, out: &mut String) {
         out.push_str(
@@ -172,27 +192,13 @@ impl Metrics {
              (the true error code for hidden 404s; allowed, public, preflight, … for passes).\n\
              # TYPE gatehouse_decisions_total counter\n",
         );
-        {
-            let map = match self.decisions.read() {
-                Ok(g) => g,
-                Err(p) => p.into_inner(),
-            };
-            let mut rows: Vec<(&str, u16, &str, u64)> = map
-                .iter()
-                .flat_map(|(route, s)| {
-                    s.iter()
-                        .map(move |((st, r), c)| (&**route, *st, *r, c.load(Ordering::Relaxed)))
-                })
-                .collect();
-            rows.sort_unstable();
-            for (route, status, reason, n) in rows {
-                let _ = writeln!(
-                    out,
-                    "gatehouse_decisions_total{{route=\"{}\",status=\"{status}\",reason=\"{}\"}} {n}",
-                    escape(route),
-                    escape(reason)
-                );
-            }
+        for (route, status, reason, n) in self.decision_counts() {
+            let _ = writeln!(
+                out,
+                "gatehouse_decisions_total{{route=\"{}\",status=\"{status}\",reason=\"{}\"}} {n}",
+                escape(&route),
+                escape(reason)
+            );
         }
         self.decision_seconds.render(
             out,

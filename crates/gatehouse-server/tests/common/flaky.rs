@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use gatehouse_store::{
     ApiKey, AuditEntry, AuditQuery, AuditRecord, BoxFuture, DigestAlgorithm, DigestHa1, Export,
     NewApiKey, NewSession, NewUser, RecordCounts, Revocation, RotateOutcome, Session, SigningKey,
-    Store, StoreError, User,
+    StatRow, StatsQuery, Store, StoreError, User,
 };
 
 pub struct Flaky {
@@ -179,6 +179,15 @@ impl Store for Flaky {
     }
     fn query_audit(&self, query: AuditQuery) -> BoxFuture<'_, Vec<AuditEntry>> {
         self.gate(self.inner.query_audit(query))
+    }
+    fn add_stats(&self, rows: Vec<StatRow>) -> BoxFuture<'_, ()> {
+        self.gate(self.inner.add_stats(rows))
+    }
+    fn query_stats(&self, query: StatsQuery) -> BoxFuture<'_, Vec<StatRow>> {
+        self.gate(self.inner.query_stats(query))
+    }
+    fn purge_stats(&self, before: i64) -> BoxFuture<'_, u64> {
+        self.gate(self.inner.purge_stats(before))
     }
     fn export(&self) -> BoxFuture<'_, Export> {
         self.gate(self.inner.export())

@@ -319,9 +319,21 @@ impl Harness {
         headers: &[(&str, &str)],
         body: Body,
     ) -> Resp {
+        self.send_at(self.addr, method, path, headers, body).await
+    }
+
+    /// As [`Harness::send_body`] to another listener of this gateway (the admin port).
+    pub async fn send_at(
+        &self,
+        addr: SocketAddr,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Body,
+    ) -> Resp {
         let mut b = Request::builder()
             .method(method)
-            .uri(format!("http://{}{}", self.addr, path));
+            .uri(format!("http://{addr}{path}"));
         for (n, v) in headers {
             b = b.header(*n, *v);
         }

@@ -74,8 +74,20 @@ pub struct AuditQuery {
     pub reason: Option<String>,
     /// The principal.
     pub user: Option<String>,
-    /// At most this many records: the newest ones, returned oldest first.
+    /// Records before this unix second.
+    pub until: Option<i64>,
+    /// Only records with a sequence number below this one (the cursor of paging backwards).
+    pub before_seq: Option<i64>,
+    /// The route name.
+    pub route: Option<String>,
+    /// The client address, as recorded.
+    pub client_ip: Option<String>,
+    pub request_id: Option<String>,
+    pub kind: Option<AuditKind>,
+    /// At most this many records: the newest ones, returned oldest first — or with
+    /// `oldest_first`, the oldest ones (an export walking forwards with `after_seq`).
     pub limit: u32,
+    pub oldest_first: bool,
 }
 
 impl Default for AuditQuery {
@@ -86,7 +98,38 @@ impl Default for AuditQuery {
             status: None,
             reason: None,
             user: None,
+            until: None,
+            before_seq: None,
+            route: None,
+            client_ip: None,
+            request_id: None,
+            kind: None,
             limit: 100,
+            oldest_first: false,
         }
     }
+}
+
+/// One per-minute rollup of answers (the admin console's charts): how many answers of
+/// `status` and `reason` route `route` gave in the minute starting at `minute`, summed over
+/// the nodes that reported it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct StatRow {
+    /// Unix seconds at the start of the minute (a multiple of 60).
+    pub minute: i64,
+    pub route: String,
+    pub status: u16,
+    /// The `error` code of a refusal, or the pass label (`allowed`, `public`, …).
+    pub reason: String,
+    pub count: u64,
+}
+
+/// Filters of [`Store::query_stats`](crate::Store::query_stats).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StatsQuery {
+    /// Minutes at or after this unix second.
+    pub since: i64,
+    /// Minutes before this unix second.
+    pub until: i64,
+    pub route: Option<String>,
 }

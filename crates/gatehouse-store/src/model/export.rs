@@ -33,6 +33,8 @@ pub struct Export {
     pub revocation_seq: i64,
     /// The same for the audit trail.
     pub audit_seq: i64,
+    /// The per-minute decision rollups (the console's charts).
+    pub decision_stats: Vec<crate::model::StatRow>,
 }
 
 /// A [`User`] with what only the store reads: the last accepted TOTP time-step (RFC 6238
@@ -102,13 +104,14 @@ pub struct RecordCounts {
     pub revocations: u64,
     pub digest_secrets: u64,
     pub audit: u64,
+    pub decision_stats: u64,
 }
 
 impl RecordCounts {
     /// `(table, rows)` for every table that holds records, in the order an import fills them
     /// (owners before what refers to them). A migration that adds a table adds it here and to
     /// the copy (a conformance test lists the tables of the schema to make sure).
-    pub fn tables(&self) -> [(&'static str, u64); 8] {
+    pub fn tables(&self) -> [(&'static str, u64); 9] {
         [
             ("users", self.users),
             ("api_keys", self.api_keys),
@@ -118,6 +121,7 @@ impl RecordCounts {
             ("revocations", self.revocations),
             ("digest_secrets", self.digest_secrets),
             ("audit", self.audit),
+            ("decision_stats", self.decision_stats),
         ]
     }
 

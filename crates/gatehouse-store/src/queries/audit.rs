@@ -133,26 +133,50 @@ pub(super) async fn page(
 }
 
 pub(super) async fn query(pool: &Pool<Db>, q: AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
-    // Static SQL: an absent filter binds NULL and matches everything.
-    let rows = sqlx::query(concat!(
-        "SELECT ",
-        audit_columns!(),
-        " FROM audit \
-         WHERE ($1 IS NULL OR time >= $1) AND ($2 IS NULL OR seq > $2) \
-           AND ($3 IS NULL OR status = $3) AND ($4 IS NULL OR error = $4) \
-           AND ($5 IS NULL OR principal = $5) \
-         ORDER BY seq DESC LIMIT $6"
-    ))
-    .bind(q.since)
-    .bind(q.after_seq)
-    .bind(q.status.map(i32::from))
-    .bind(q.reason)
-    .bind(q.user)
-    .bind(i64::from(q.limit))
-    .fetch_all(pool)
-    .await
-    .map_err(|e| StoreError::db("read audit", e))?;
+    // Static SQL: an absent filter binds NULL and matches everything. The two orders are two
+    // constant statements (an `ORDER BY` cannot take a parameter).
+    macro_rules! filtered {
+        ($order:literal) => {
+            concat!(
+                "SELECT ",
+                audit_columns!(),
+                " FROM audit \
+                 WHERE ($1 IS NULL OR time >= $1) AND ($2 IS NULL OR seq > $2) \
+                   AND ($3 IS NULL OR status = $3) AND ($4 IS NULL OR error = $4) \
+                   AND ($5 IS NULL OR principal = $5) AND ($6 IS NULL OR time < $6) \
+                   AND ($7 IS NULL OR seq < $7) AND ($8 IS NULL OR route = $8) \
+                   AND ($9 IS NULL OR client_ip = $9) AND ($10 IS NULL OR request_id = $10) \
+                   AND ($11 IS NULL OR kind = $11) \
+                 ORDER BY seq ",
+                $order,
+                " LIMIT $12"
+            )
+        };
+    }
+    let sql = if q.oldest_first {
+        filtered!("ASC")
+    } else {
+        filtered!("DESC")
+    };
+    let rows = sqlx::query(sql)
+        .bind(q.since)
+        .bind(q.after_seq)
+        .bind(q.status.map(i32::from))
+        .bind(q.reason)
+        .bind(q.user)
+        .bind(q.until)
+        .bind(q.before_seq)
+        .bind(q.route)
+        .bind(q.client_ip)
+        .bind(q.request_id)
+        .bind(q.kind.map(AuditKind::as_str))
+        .bind(i64::from(q.limit))
+        .fetch_all(pool)
+        .await
+        .map_err(|e| StoreError::db("read audit", e))?;
     let mut out = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
-    out.reverse();
+    if !q.oldest_first {
+        out.reverse();
+    }
     Ok(out)
 }

@@ -20,6 +20,7 @@ use super::dialect::{
 use super::keys::{self, api_key_columns, signing_key_columns};
 use super::revocations::{self, revocation_columns};
 use super::sessions::{self, session_columns};
+use super::stats;
 use super::users::{self, user_columns};
 use crate::error::StoreError;
 use crate::model::{
@@ -145,6 +146,12 @@ pub(super) async fn export(pool: &Pool<Db>) -> Result<Export, StoreError> {
         .await?,
         revocation_seq: sequence_high(&mut tx, "revocations").await?,
         audit_seq: sequence_high(&mut tx, "audit").await?,
+        decision_stats: read_all(
+            &mut tx,
+            concat!("SELECT ", stats::stat_columns!(), " FROM decision_stats"),
+            stats::from_row,
+        )
+        .await?,
     };
     tx.rollback().await.map_err(err)?;
     Ok(export)
@@ -347,6 +354,20 @@ async fn write(conn: &mut Connection, export: &Export) -> Result<RecordCounts, S
         },
     )
     .await?;
+    insert(
+        conn,
+        concat!("INSERT INTO decision_stats (", stats::stat_columns!(), ") "),
+        &export.decision_stats,
+        |b, r| {
+            b.push_bind(r.minute)
+                .push_bind(&r.route)
+                .push_bind(i32::from(r.status))
+                .push_bind(&r.reason)
+                .push_bind(i64::try_from(r.count).unwrap_or(i64::MAX));
+            Ok(())
+        },
+    )
+    .await?;
     let rows = |n: usize| n as u64;
     Ok(RecordCounts {
         users: rows(export.users.len()),
@@ -357,6 +378,7 @@ async fn write(conn: &mut Connection, export: &Export) -> Result<RecordCounts, S
         revocations: rows(export.revocations.len()),
         digest_secrets: rows(export.digest_secrets.len()),
         audit: 0,
+        decision_stats: rows(export.decision_stats.len()),
     })
 }
 
@@ -447,7 +469,8 @@ async fn count(conn: &mut Connection) -> Result<RecordCounts, StoreError> {
                 (SELECT count(*) FROM refresh_tokens) AS refresh_tokens,
                 (SELECT count(*) FROM revocations) AS revocations,
                 (SELECT count(*) FROM digest_secrets) AS digest_secrets,
-                (SELECT count(*) FROM audit) AS audit",
+                (SELECT count(*) FROM audit) AS audit,
+                (SELECT count(*) FROM decision_stats) AS decision_stats",
     )
     .fetch_one(conn)
     .await
@@ -467,6 +490,7 @@ async fn count(conn: &mut Connection) -> Result<RecordCounts, StoreError> {
         revocations: get("revocations")?,
         digest_secrets: get("digest_secrets")?,
         audit: get("audit")?,
+        decision_stats: get("decision_stats")?,
     })
 }
 

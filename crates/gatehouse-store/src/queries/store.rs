@@ -2,11 +2,12 @@
 //! shared query of its table module on the backend's pool.
 
 use super::dialect::{Backend, MIGRATIONS};
-use super::{audit, copy, digest, keys, migrate, revocations, sessions, users};
+use super::{audit, copy, digest, keys, migrate, revocations, sessions, stats, users};
 use crate::error::StoreError;
 use crate::model::{
     ApiKey, AuditEntry, AuditQuery, AuditRecord, DigestAlgorithm, DigestHa1, Export, NewApiKey,
-    NewSession, NewUser, RecordCounts, Revocation, RotateOutcome, Session, SigningKey, User,
+    NewSession, NewUser, RecordCounts, Revocation, RotateOutcome, Session, SigningKey, StatRow,
+    StatsQuery, User,
 };
 use crate::shared::{AppliedMigration, latest};
 use crate::store::{BoxFuture, Store};
@@ -202,6 +203,16 @@ impl Store for Backend {
     }
     fn query_audit(&self, query: AuditQuery) -> BoxFuture<'_, Vec<AuditEntry>> {
         Box::pin(audit::query(&self.pool, query))
+    }
+
+    fn add_stats(&self, rows: Vec<StatRow>) -> BoxFuture<'_, ()> {
+        Box::pin(stats::add(&self.pool, rows))
+    }
+    fn query_stats(&self, query: StatsQuery) -> BoxFuture<'_, Vec<StatRow>> {
+        Box::pin(stats::query(&self.pool, query))
+    }
+    fn purge_stats(&self, before: i64) -> BoxFuture<'_, u64> {
+        Box::pin(stats::purge(&self.pool, before))
     }
 
     fn export(&self) -> BoxFuture<'_, Export> {

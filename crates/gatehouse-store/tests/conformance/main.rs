@@ -93,7 +93,8 @@ macro_rules! conformance {
                 refresh_expired_and_unknown, refresh_concurrent_rotation, session_step_up,
                 revoke_sessions_feed_the_revocation_list, revocation_cursor, revocation_purge,
                 totp_steps_are_monotonic, mfa_secret_round_trip, digest_secrets,
-                delete_user_removes_identity, audit_append_and_query, export_of_an_empty_store,
+                delete_user_removes_identity, audit_append_and_query, stats_add_up_and_purge,
+                export_of_an_empty_store,
                 export_reads_everything);
         }
     )+};

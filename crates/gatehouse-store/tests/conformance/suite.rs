@@ -617,5 +617,109 @@ pub async fn audit_append_and_query(store: &dyn Store) -> Outcome {
         )])
         .await?;
     assert_eq!(by(store.query_audit(after).await?), [30, 40, 50]);
+
+    // The admin API's filters: a time range, route, client address, request id, kind, and a
+    // cursor backwards (`before_seq`); `oldest_first` takes the oldest `limit` instead.
+    assert_eq!(
+        by(store
+            .query_audit(q(|q| {
+                q.since = Some(T0 + 10);
+                q.until = Some(T0 + 30);
+            }))
+            .await?),
+        [10, 20]
+    );
+    assert_eq!(
+        by(store
+            .query_audit(q(|q| q.kind = Some(AuditKind::Alert)))
+            .await?),
+        [40]
+    );
+    assert_eq!(
+        by(store
+            .query_audit(q(|q| q.client_ip = Some("192.0.2.1".into())))
+            .await?),
+        [0, 10, 20, 30, 50]
+    );
+    assert!(
+        store
+            .query_audit(q(|q| q.route = Some("nothere".into())))
+            .await?
+            .is_empty()
+    );
+    assert_eq!(
+        by(store
+            .query_audit(q(|q| q.request_id = Some(format!("req-{}-403", T0 + 10))))
+            .await?),
+        [10]
+    );
+    let before = AuditQuery {
+        before_seq: Some(third),
+        limit: 1,
+        ..AuditQuery::default()
+    };
+    assert_eq!(by(store.query_audit(before).await?), [10]);
+    let oldest = AuditQuery {
+        oldest_first: true,
+        after_seq: Some(all[0].seq),
+        limit: 2,
+        ..AuditQuery::default()
+    };
+    assert_eq!(by(store.query_audit(oldest).await?), [10, 20]);
+    Ok(())
+}
+
+/// Per-minute rollups: counts of the same minute, route, status and reason add up (as
+/// several nodes report them), ranges and routes filter, old minutes are purged.
+pub async fn stats_add_up_and_purge(store: &dyn Store) -> Outcome {
+    use gatehouse_store::{StatRow, StatsQuery};
+    let m0 = T0 - T0 % 60;
+    let row = |minute: i64, route: &str, status: u16, reason: &str, count: u64| StatRow {
+        minute,
+        route: route.into(),
+        status,
+        reason: reason.into(),
+        count,
+    };
+    store.add_stats(Vec::new()).await?;
+    // One node, then another, report the same minute.
+    store
+        .add_stats(vec![
+            row(m0, "admin", 403, "insufficient_role", 3),
+            row(m0, "admin", 401, "missing_credentials", 1),
+            row(m0 + 60, "posts", 200, "allowed", 10),
+        ])
+        .await?;
+    store
+        .add_stats(vec![
+            row(m0, "admin", 403, "insufficient_role", 4),
+            row(m0 + 120, "posts", 401, "invalid_token", 2),
+        ])
+        .await?;
+    let all = |since, until| StatsQuery {
+        since,
+        until,
+        route: None,
+    };
+    assert_eq!(
+        store.query_stats(all(m0, m0 + 180)).await?,
+        [
+            row(m0, "admin", 401, "missing_credentials", 1),
+            row(m0, "admin", 403, "insufficient_role", 7),
+            row(m0 + 60, "posts", 200, "allowed", 10),
+            row(m0 + 120, "posts", 401, "invalid_token", 2),
+        ]
+    );
+    assert_eq!(
+        store.query_stats(all(m0 + 60, m0 + 120)).await?,
+        [row(m0 + 60, "posts", 200, "allowed", 10)]
+    );
+    let posts = StatsQuery {
+        route: Some("posts".into()),
+        ..all(m0, m0 + 180)
+    };
+    assert_eq!(store.query_stats(posts).await?.len(), 2);
+    assert_eq!(store.purge_stats(m0 + 60).await?, 2);
+    assert_eq!(store.query_stats(all(m0, m0 + 180)).await?.len(), 2);
     Ok(())
 }

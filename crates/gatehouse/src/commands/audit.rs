@@ -3,8 +3,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
-use gatehouse_core::config::parse_duration;
+use anyhow::bail;
 use gatehouse_server::observe::record_json;
 use gatehouse_store::{AuditEntry, AuditQuery};
 
@@ -13,15 +12,7 @@ use crate::cli::AuditCommand;
 
 /// `--since`: a duration back from `now` or an RFC 3339 time, as unix seconds.
 pub fn parse_since(s: &str, now: i64) -> anyhow::Result<i64> {
-    if let Ok(d) = parse_duration(s) {
-        let back = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
-        return Ok(now.saturating_sub(back));
-    }
-    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-        .with_context(|| {
-            format!("`--since {s}`: expected a duration like `15m` or an RFC 3339 time")
-        })?;
-    Ok(t.unix_timestamp())
+    gatehouse_server::admin::api::parse_time(s, now).map_err(|e| anyhow::anyhow!("--since: {e}"))
 }
 
 fn print(entries: &[AuditEntry], json: bool) {
@@ -103,6 +94,7 @@ pub async fn audit(cmd: AuditCommand) -> anyhow::Result<ExitCode> {
                     reason,
                     user,
                     limit,
+                    ..AuditQuery::default()
                 })
                 .await?;
             print(&got, json);

@@ -14,7 +14,7 @@ use gatehouse_server::auth::mfa::seal_totp_secret;
 use gatehouse_server::demo::{demo_config, upstream_router};
 use gatehouse_server::ids::{now, random_bytes};
 use gatehouse_server::tokens::{TokenRequest, issue};
-use gatehouse_server::{bind, build, serve_on, serve_public};
+use gatehouse_server::{admin_router, bind, build, serve_on, serve_public};
 use gatehouse_store::{NewApiKey, NewUser, Store};
 
 use super::parse_config;
@@ -261,11 +261,72 @@ Press Ctrl-C to stop.\n",
     out
 }
 
-pub async fn demo(listen: SocketAddr, upstream: SocketAddr) -> anyhow::Result<ExitCode> {
+/// A header of a tour request: `(name, value)`.
+type Header = Option<(&'static str, String)>;
+/// A tour request: method, path and its credential header.
+type TourRequest = (&'static str, &'static str, Header);
+
+/// The tour's requests, sent once at start so the console's charts are not empty: what
+/// each asks and how (`Authorization` or `X-API-Key`).
+fn tour_traffic(s: &Seeded) -> Vec<TourRequest> {
+    use base64::Engine as _;
+    let basic = |u: &str, p: &str| {
+        let pair = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
+        Some(("Authorization", format!("Basic {pair}")))
+    };
+    let bearer = |t: &str| Some(("Authorization", format!("Bearer {t}")));
+    vec![
+        ("GET", "/api/posts", None),
+        ("GET", "/api/posts", None),
+        ("GET", "/api/posts", None),
+        ("GET", "/api/posts", bearer("not.a.jwt")),
+        ("GET", "/api/posts", bearer(&s.expired)),
+        ("GET", "/api/posts", basic("alice", "wrong")),
+        ("GET", "/api/admin/users", basic("alice", "alice-password")),
+        ("GET", "/api/admin/users", basic("bob", "bob-password")),
+        ("GET", "/api/admin/users", basic("bob", "bob-password")),
+        ("GET", "/api/posts", basic("carol", "carol-password")),
+        ("GET", "/api/posts", bearer(&s.bob)),
+        ("POST", "/api/posts", bearer(&s.bob)),
+        (
+            "DELETE",
+            "/api/posts/1",
+            Some(("X-API-Key", s.bob_key.clone())),
+        ),
+        ("GET", "/tenants/acme/reports", basic("bob", "bob-password")),
+        ("GET", "/users/alice/settings", basic("bob", "bob-password")),
+        ("GET", "/api/internal/metrics", basic("bob", "bob-password")),
+        ("GET", "/.git/config", None),
+        ("GET", "/api/billing/invoices", bearer(&s.alice)),
+    ]
+}
+
+/// Sends one request over a fresh connection and reads the answer to its end.
+async fn send(addr: SocketAddr, method: &str, path: &str, header: Option<&(&str, String)>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
+        return;
+    };
+    let extra = header.map_or_else(String::new, |(n, v)| format!("{n}: {v}\r\n"));
+    let req =
+        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Connection: close\r\n\r\n");
+    if s.write_all(req.as_bytes()).await.is_ok() {
+        let mut sink = Vec::new();
+        let _ = s.read_to_end(&mut sink).await;
+    }
+}
+
+pub async fn demo(
+    listen: SocketAddr,
+    upstream: SocketAddr,
+    admin_listen: SocketAddr,
+) -> anyhow::Result<ExitCode> {
     let up = bind(upstream).await?;
     let up_addr = up.local_addr()?;
     let public = bind(listen).await?;
     let addr = public.local_addr()?;
+    let admin = bind(admin_listen).await?;
+    let admin_addr = admin.local_addr()?;
     let cfg = parse_config(&demo_config(addr, up_addr), "<demo config>")?;
     let gw = build(cfg).await?;
     let seeded = seed(&gw).await?;
@@ -278,11 +339,30 @@ pub async fn demo(listen: SocketAddr, upstream: SocketAddr) -> anyhow::Result<Ex
     let t2 = tokio::spawn(serve_public(public, Arc::clone(&gw), async move {
         let _ = rx2.wait_for(|s| *s).await;
     }));
+    let mut rx3 = stop_rx.clone();
+    let t3 = tokio::spawn(serve_on(admin, admin_router(Arc::clone(&gw)), async move {
+        let _ = rx3.wait_for(|s| *s).await;
+    }));
+    // The tour's traffic, so the console opens on charts with something in them; the
+    // locks it may cause are lifted so the tour itself still works.
+    for (method, path, header) in tour_traffic(&seeded) {
+        send(addr, method, path, header.as_ref()).await;
+    }
+    let rt = gw.runtime();
+    for (kind, id, _) in rt.defense.locks(now()) {
+        rt.defense.unlock(kind, &id, now());
+    }
+    gatehouse_server::admin::stats::flush(&gw, now()).await;
     println!("gatehouse demo: gateway on http://{addr}, demo upstream on http://{up_addr}");
+    println!(
+        "Console: http://{admin_addr}/admin/ — sign in as alice / alice-password (an admin); admin API under http://{admin_addr}/admin/api/ (OpenAPI document: /admin/api/openapi.json)"
+    );
     println!("{}", tour(&format!("http://{addr}"), &seeded));
     tokio::signal::ctrl_c().await?;
     let _ = stop_tx.send(true);
     let _ = t1.await;
     let _ = t2.await;
+    let _ = t3.await;
+    gw.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }

@@ -5,13 +5,13 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use gatehouse_core::apikey::generate_api_key;
 use gatehouse_core::config::parse_duration;
 use gatehouse_core::htpasswd::parse_htpasswd;
 use gatehouse_core::password::hash_password;
+use gatehouse_server::admin::keys::{self as admin_keys, KeyError, KeySpec};
 use gatehouse_server::cluster::{Event, UserChange};
 use gatehouse_server::ids::{now, random_bytes};
-use gatehouse_store::{AccountStatus, NewApiKey, NewUser, StoreError};
+use gatehouse_store::{AccountStatus, NewUser, StoreError};
 
 use super::store_for;
 use crate::cli::{KeyCommand, TokenCommand, UserCommand};
@@ -34,16 +34,7 @@ fn hash(pw: &str) -> anyhow::Result<String> {
 }
 
 pub(super) fn valid_name(name: &str) -> anyhow::Result<()> {
-    if name.is_empty()
-        || name.len() > 128
-        || name.contains(':')
-        || name.chars().any(char::is_control)
-    {
-        bail!(
-            "user name `{name}` is not valid: 1–128 characters, no `:` and no control characters"
-        );
-    }
-    Ok(())
+    gatehouse_server::admin::users::valid_name(name).map_err(anyhow::Error::msg)
 }
 
 fn fmt_time(t: i64) -> String {
@@ -213,28 +204,17 @@ pub async fn key(cmd: KeyCommand) -> anyhow::Result<ExitCode> {
                 .map(|e| parse_duration(e).map_err(|m| anyhow::anyhow!("--expires `{e}`: {m}")))
                 .transpose()?;
             let (_, store) = store_for(&config).await?;
-            if store.get_user(&user).await?.is_none() {
-                bail!("no user `{user}`");
-            }
             let t = now();
-            let generated = generate_api_key(&random_bytes::<37>());
-            let id = format!("key_{}", generated.prefix);
             let expires_at = ttl.map(|d| t + i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2));
-            store
-                .create_api_key(
-                    NewApiKey {
-                        id: id.clone(),
-                        prefix: generated.prefix.clone(),
-                        hash: generated.hash,
-                        user: user.clone(),
-                        scopes: scopes.clone(),
-                        read_only,
-                        expires_at,
-                        label: name,
-                    },
-                    t,
-                )
-                .await?;
+            let spec = KeySpec {
+                user: user.clone(),
+                scopes: scopes.clone(),
+                read_only,
+                expires_at,
+                label: name,
+            };
+            let (key, secret) = admin_keys::create(store.as_ref(), spec, t).await?;
+            let id = key.id;
             eprintln!(
                 "created API key `{id}` for `{user}` (scopes: [{}]{}{}); it is shown only once:",
                 scopes.join(" "),
@@ -243,14 +223,25 @@ pub async fn key(cmd: KeyCommand) -> anyhow::Result<ExitCode> {
                     .map(|e| format!(", expires {}", fmt_time(e)))
                     .unwrap_or_default()
             );
-            println!("{}", generated.display.expose());
+            println!("{}", secret.expose());
         }
         KeyCommand::Revoke { config, key } => {
             let (_, store) = store_for(&config).await?;
-            if !store.revoke_api_key(&key, now()).await? {
-                bail!("no API key `{key}`");
+            // The id, the prefix, or the full key as printed (never echoed back).
+            let key = if key == "-" {
+                read_password_stdin().context("cannot read the key from standard input")?
+            } else {
+                key
+            };
+            match admin_keys::revoke(store.as_ref(), &key, now()).await {
+                Ok(k) => println!("revoked `{}` of `{}`", k.id, k.user),
+                // A full key is never repeated (it may be a live secret).
+                Err(KeyError::NoKey) if key.starts_with("gh_") => {
+                    bail!("no API key matches the key given")
+                }
+                Err(KeyError::NoKey) => bail!("no API key `{key}`"),
+                Err(e) => return Err(e.into()),
             }
-            println!("revoked `{key}`");
         }
         KeyCommand::List { config, user, json } => {
             let (_, store) = store_for(&config).await?;

@@ -95,6 +95,8 @@ fn demo_tour_answers_what_it_promises() {
             "127.0.0.1:0",
             "--upstream",
             "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
         ],
     );
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -118,6 +120,20 @@ fn demo_tour_answers_what_it_promises() {
         lines[0].starts_with("gatehouse demo: gateway on http://127.0.0.1:"),
         "{}",
         lines[0]
+    );
+    // The console is served too, and guarded: anonymous is a 401 with challenges.
+    let console = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("Console: http://"))
+        .and_then(|l| l.split_once("/admin/"))
+        .map(|(a, _)| a.parse::<std::net::SocketAddr>().unwrap())
+        .unwrap_or_else(|| panic!("no console line: {lines:#?}"));
+    let r = http(console, "GET", "/admin/api/users", &[]).unwrap();
+    assert_eq!(r.status, 401, "{r:#?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("sign in as alice / alice-password"))
     );
 
     // Each step: `NN. what`, `    curl …`, `    → <status> …`.

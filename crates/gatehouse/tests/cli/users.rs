@@ -172,6 +172,41 @@ fn key_create_list_revoke() {
 
     env.run(&["key", "revoke", "key_nothere"])
         .fails_with("no API key `key_nothere`");
+
+    // The full key as printed revokes it too (a person holding a leaked key pastes it), as
+    // an argument or from standard input (`-`); a key-shaped string whose secret does not
+    // match revokes nothing, and no full key is ever echoed.
+    let leaked = |env: &Env| {
+        let out = env.run(&["key", "create", "--user", "bob"]).ok().stdout;
+        out.lines().last().unwrap().to_owned()
+    };
+    let state_of = |env: &Env, full: &str| {
+        let id = format!("key_{}", full.split('_').nth(1).unwrap());
+        let keys = json_lines(&env.run(&["key", "list", "--json"]).ok().stdout);
+        let k = keys.into_iter().find(|k| k["id"] == id.as_str()).unwrap();
+        k["revoked_at"].is_string()
+    };
+    let full = leaked(&env);
+    // Same prefix, one character of the secret changed (not the last: its low bits are
+    // padding), so the key still parses and only the hash tells it apart.
+    let at = full.len() - 5;
+    let swapped = if &full[at..=at] == "A" { "B" } else { "A" };
+    let forged = format!("{}{swapped}{}", &full[..at], &full[at + 1..]);
+    let out = env
+        .run(&["key", "revoke", &forged])
+        .fails_with("no API key matches the key given");
+    assert!(!out.stderr.contains(&forged), "{out:#?}");
+    assert!(!state_of(&env, &full), "a wrong secret revoked the key");
+    let out = env.run(&["key", "revoke", &full]).ok();
+    assert!(!out.stdout.contains(&full), "{out:#?}");
+    assert!(state_of(&env, &full), "the full key did not revoke it");
+    let piped = leaked(&env);
+    env.run_stdin(&["key", "revoke", "-"], &format!("{piped}\n"))
+        .ok();
+    assert!(
+        state_of(&env, &piped),
+        "the key from stdin did not revoke it"
+    );
     let out = env
         .run(&["key", "create", "--user", "bob", "--expires", "1x"])
         .fails_with("`1x`");
@@ -180,7 +215,7 @@ fn key_create_list_revoke() {
         .fails_with("no user `nobody`");
     assert_eq!(
         json_lines(&env.run(&["key", "list", "--json"]).ok().stdout).len(),
-        2,
+        4,
         "failed creates made no keys"
     );
 }

@@ -3,14 +3,14 @@
 
 use super::{Ctx, Field, Table, issuers, route, values};
 use crate::config::{
-    Access, AlertsConfig, AuditConfig, ClusterConfig, Config, CorsConfig, DefaultsConfig,
-    Disclosure, ForwardAuthBody, Scheme, ServerConfig, StoreConfig, ThrottleConfig, TokensConfig,
-    UpstreamConfig,
+    Access, AdminConfig, AlertsConfig, AuditConfig, ClusterConfig, Config, CorsConfig,
+    DefaultsConfig, Disclosure, ForwardAuthBody, Scheme, ServerConfig, StoreConfig, ThrottleConfig,
+    TokensConfig, UpstreamConfig,
 };
 
 const SECTIONS: &[&str] = &[
     "server", "upstream", "store", "cluster", "tokens", "issuers", "throttle", "audit", "alerts",
-    "cors", "defaults", "route",
+    "admin", "cors", "defaults", "route",
 ];
 
 pub(super) const ACCESS: &[(&str, Access)] = &[
@@ -47,6 +47,9 @@ pub(super) fn document(ctx: &mut Ctx<'_>, root: &Table<'_, '_>) -> Config {
     }
     if let Some(t) = section(ctx, root, "alerts") {
         config.alerts = alerts(ctx, &t);
+    }
+    if let Some(t) = section(ctx, root, "admin") {
+        config.admin = admin(ctx, &t);
     }
     if let Some(t) = section(ctx, root, "cors") {
         config.cors = cors(ctx, &t);
@@ -438,6 +441,38 @@ fn alerts(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> AlertsConfig {
         factor,
         baseline_minutes,
         ip_burst_per_minute,
+    }
+}
+
+fn admin(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> AdminConfig {
+    ctx.unknown_keys(t, &["roles", "metrics_auth", "stats_retention"]);
+    let d = AdminConfig::default();
+    let roles = match t.get("roles") {
+        None => d.roles,
+        Some(f) => match ctx.list(&f, values::non_empty) {
+            Some(r) if r.is_empty() => {
+                // An empty list would make nobody an administrator by role: say so.
+                ctx.error(
+                    &f.span,
+                    &f.key,
+                    "expected at least one role, e.g. [\"admin\"]",
+                );
+                d.roles
+            }
+            Some(r) => r,
+            None => d.roles,
+        },
+    };
+    AdminConfig {
+        roles,
+        metrics_auth: t
+            .get("metrics_auth")
+            .and_then(|f| ctx.bool(&f))
+            .unwrap_or(d.metrics_auth),
+        stats_retention: t
+            .get("stats_retention")
+            .and_then(|f| ctx.duration(&f))
+            .unwrap_or(d.stats_retention),
     }
 }
 

@@ -122,6 +122,15 @@ pub async fn fill_one_of_everything(store: &dyn Store) -> Outcome {
             alert,
         ])
         .await?;
+    store
+        .add_stats(vec![gatehouse_store::StatRow {
+            minute: T0 - T0 % 60,
+            route: "admin".into(),
+            status: 403,
+            reason: "insufficient_role".into(),
+            count: 7,
+        }])
+        .await?;
 
     let counts = store.count_records().await?;
     assert!(
