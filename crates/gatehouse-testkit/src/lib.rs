@@ -121,10 +121,18 @@ pub const ALL: &[Need] = &[
 impl Need {
     /// Whether a missing `self` fails the test rather than skipping it.
     pub fn required(&self) -> bool {
+        self.required_by().is_some()
+    }
+
+    /// The switch that makes `self` required, as `NAME=value`.
+    fn required_by(&self) -> Option<String> {
         let var = std::env::var(REQUIRE_VAR).unwrap_or_default();
-        let cluster = std::env::var("GATEHOUSE_TEST_CLUSTER").is_ok_and(|v| v == "required")
-            && (*self == POSTGRES_SERVER || *self == REDIS_SERVER);
-        cluster || required_by(&var, self.key)
+        if required_by(&var, self.key) {
+            return Some(format!("{REQUIRE_VAR}={var}"));
+        }
+        let cluster = std::env::var("GATEHOUSE_TEST_CLUSTER").is_ok_and(|v| v == "required");
+        (cluster && (*self == POSTGRES_SERVER || *self == REDIS_SERVER))
+            .then(|| "GATEHOUSE_TEST_CLUSTER=required".to_owned())
     }
 
     /// The one line a skip prints (without the test's name).
@@ -136,11 +144,8 @@ impl Need {
     #[track_caller]
     pub fn skip(&self) {
         let line = self.message();
-        if self.required() {
-            panic!(
-                "{REQUIRE_VAR}={}: {line}",
-                std::env::var(REQUIRE_VAR).unwrap_or_default()
-            );
+        if let Some(switch) = self.required_by() {
+            panic!("{switch}: {line}");
         }
         let test = std::thread::current()
             .name()

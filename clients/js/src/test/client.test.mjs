@@ -333,9 +333,10 @@ test('MFA: login refuses with mfa_required and an mfa_token; completeMfa signs i
   assert.deepEqual(tokens.get(), pair);
   const claims = JSON.parse(Buffer.from(pair.accessToken.split('.')[1], 'base64url').toString());
   assert.equal(claims.acr, 'mfa');
-  // The route that made alice step up lets carol through.
+  assert.deepEqual(seen, ['POST /auth/login', 'POST /auth/mfa', 'POST /auth/mfa']);
+  // The route that made alice step up lets carol through (the 1 s token may need a refresh
+  // on a slow machine; the refreshed token keeps its `acr`).
   const res = await client.fetch('/mfa/settings');
   assert.equal(res.status, 200);
   assert.deepEqual(await res.json(), { ok: true, user: 'carol' });
-  assert.deepEqual(seen, ['POST /auth/login', 'POST /auth/mfa', 'POST /auth/mfa', 'GET /mfa/settings']);
 });
