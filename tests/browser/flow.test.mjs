@@ -5,7 +5,8 @@
 //
 // Run: cargo build -p gatehouse && npm ci --prefix tests/browser && node --test tests/browser/
 // Env: GATEHOUSE_BIN (default target/debug/gatehouse), CHROMIUM (default /usr/bin/chromium).
-// Without Chromium the test is skipped, except under CI, where it fails.
+// Without Chromium the test says so and is skipped, except under GATEHOUSE_TEST_REQUIRE=all
+// (set by .ci/run) or CI, where it fails.
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';

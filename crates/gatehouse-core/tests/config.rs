@@ -897,7 +897,7 @@ fn documented_example_parses() {
         .and_then(|s| s.split("```").next())
         .expect("docs/config.md has a complete example");
     let (c, warnings) = parse(example).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(c.issuers.len(), 2);
+    assert_eq!(c.issuers.len(), 3);
     assert_eq!(c.routes.len(), 4);
     assert!(c.upstream.is_some());
     assert_eq!(c.alerts.min_per_minute, 50);

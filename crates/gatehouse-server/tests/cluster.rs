@@ -8,7 +8,8 @@
 //! (self-contained tokens work, everything else is 503 `auth_unavailable`, never 401/403).
 //!
 //! Needs `GATEHOUSE_TEST_REDIS_URL` and `GATEHOUSE_TEST_POSTGRES_URL` (`.ci/run` sets both);
-//! without them each test prints `skipped` and passes.
+//! without them each test prints `skipped: … is not installed (…)` and passes (fails under
+//! `GATEHOUSE_TEST_REQUIRE=all`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -22,22 +23,13 @@ use gatehouse_core::digest::Algorithm;
 use gatehouse_server::BuildOptions;
 use gatehouse_server::cluster::{Event, UserChange, publish_once};
 use gatehouse_store::{Store, open_store};
+use gatehouse_testkit::{POSTGRES, REDIS, env};
 use tokio::sync::watch;
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
-fn skipped(test: &str) -> bool {
-    let missing: Vec<&str> = ["GATEHOUSE_TEST_REDIS_URL", "GATEHOUSE_TEST_POSTGRES_URL"]
-        .into_iter()
-        .filter(|n| env(n).is_none())
-        .collect();
-    if missing.is_empty() {
-        return false;
-    }
-    println!("skipped: {test}: {} not set", missing.join(", "));
-    true
+/// Whether the test must return for want of Redis or PostgreSQL (after saying which).
+fn skipped() -> bool {
+    !(REDIS.present(env("GATEHOUSE_TEST_REDIS_URL").is_some())
+        && POSTGRES.present(env("GATEHOUSE_TEST_POSTGRES_URL").is_some()))
 }
 
 /// A key prefix no other test (or run) uses.
@@ -232,7 +224,7 @@ async fn digest_request(h: &Harness, cnonce: &'static str) -> Request<'static> {
 
 #[tokio::test]
 async fn failures_on_two_nodes_add_up_to_one_lock_enforced_on_every_node() {
-    if skipped("failures_add_up") {
+    if skipped() {
         return;
     }
     let throttle = "failed_per_ip = { max = 4, per = \"1m\" }\nfailed_per_account = { max = 100, per = \"1m\" }";
@@ -287,7 +279,7 @@ async fn failures_on_two_nodes_add_up_to_one_lock_enforced_on_every_node() {
 
 #[tokio::test]
 async fn a_lock_answers_alike_for_existing_and_unknown_accounts() {
-    if skipped("lock_answers_alike") {
+    if skipped() {
         return;
     }
     let throttle = "failed_per_ip = { max = 100, per = \"1m\" }\nfailed_per_account = { max = 3, per = \"15m\" }";
@@ -337,7 +329,7 @@ async fn a_lock_answers_alike_for_existing_and_unknown_accounts() {
 
 #[tokio::test]
 async fn a_known_source_is_spared_on_every_node() {
-    if skipped("known_source") {
+    if skipped() {
         return;
     }
     let throttle = "failed_per_ip = { max = 100, per = \"1m\" }\nfailed_per_account = { max = 3, per = \"15m\" }";
@@ -379,7 +371,7 @@ async fn a_known_source_is_spared_on_every_node() {
 
 #[tokio::test]
 async fn a_quota_counts_requests_on_every_node() {
-    if skipped("quota") {
+    if skipped() {
         return;
     }
     let c = start(3, LOOSE, None, Duration::from_secs(1)).await;
@@ -421,7 +413,7 @@ async fn send(h: &Harness, req: &Request<'_>) -> Resp {
 
 #[tokio::test]
 async fn a_digest_nc_accepted_on_one_node_is_a_replay_on_another() {
-    if skipped("digest_nc") {
+    if skipped() {
         return;
     }
     let c = start(2, LOOSE, None, Duration::from_secs(1)).await;
@@ -441,7 +433,7 @@ async fn a_digest_nc_accepted_on_one_node_is_a_replay_on_another() {
 
 #[tokio::test]
 async fn a_logout_on_one_node_is_refused_on_another_through_pubsub() {
-    if skipped("logout_pubsub") {
+    if skipped() {
         return;
     }
     // The store poll is an hour away: only the event can carry the revocation.
@@ -472,7 +464,7 @@ async fn a_logout_on_one_node_is_refused_on_another_through_pubsub() {
 
 #[tokio::test]
 async fn a_suspension_is_enforced_on_every_node_at_once() {
-    if skipped("suspension_pubsub") {
+    if skipped() {
         return;
     }
     let c = start(2, LOOSE, None, Duration::from_secs(3_600)).await;
@@ -545,7 +537,7 @@ async fn a_suspension_is_enforced_on_every_node_at_once() {
 
 #[tokio::test]
 async fn an_unreachable_redis_leaves_local_limits_and_correct_answers() {
-    if skipped("redis_unreachable") {
+    if skipped() {
         return;
     }
     // A port nobody listens on.
@@ -615,8 +607,7 @@ async fn an_unreachable_redis_leaves_local_limits_and_correct_answers() {
 
 #[tokio::test]
 async fn with_postgres_gone_tokens_work_and_the_rest_is_503_never_401() {
-    let Some(base) = env("GATEHOUSE_TEST_POSTGRES_URL") else {
-        println!("skipped: postgres_gone: GATEHOUSE_TEST_POSTGRES_URL not set");
+    let Some(base) = POSTGRES.found(env("GATEHOUSE_TEST_POSTGRES_URL")) else {
         return;
     };
     gatehouse_server::install_crypto();

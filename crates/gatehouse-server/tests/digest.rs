@@ -15,6 +15,7 @@ use common::{Harness, Resp, basic};
 use gatehouse_core::digest::{Algorithm, make_nonce, make_opaque};
 use gatehouse_server::digest::{KEY_DIGEST, NONCE_TTL};
 use gatehouse_server::ids::now;
+use gatehouse_testkit::{CURL, REQUESTS, program};
 use tokio::sync::watch;
 
 const REALM: &str = "api";
@@ -374,17 +375,14 @@ async fn digest_algorithms_setting_limits_what_is_offered_and_accepted() {
 
 // --- real clients ---------------------------------------------------------------------
 
-const CURL: &str = "/usr/bin/curl";
-
 #[tokio::test]
 async fn curl_digest_gets_through() {
-    if !std::path::Path::new(CURL).exists() {
-        eprintln!("SKIPPED curl_digest_gets_through: {CURL} is not installed");
+    let Some(curl) = CURL.found(program("curl")) else {
         return;
-    }
+    };
     let h = start().await;
     let url = format!("http://{}/digest/curl?q=1", h.addr);
-    let out = tokio::process::Command::new(CURL)
+    let out = tokio::process::Command::new(&curl)
         .args(["-sS", "-v", "--noproxy", "*", "--max-time", "20"])
         .args(["--digest", "-u", "alice:alice-pw", &url])
         .output()
@@ -408,7 +406,7 @@ async fn curl_digest_gets_through() {
     assert_eq!(b["query"], "q=1", "{b}");
 
     // And a wrong password is refused.
-    let out = tokio::process::Command::new(CURL)
+    let out = tokio::process::Command::new(&curl)
         .args(["-sS", "--noproxy", "*", "--max-time", "20"])
         .args(["-o", "/dev/null", "-w", "%{http_code}"])
         .args(["--digest", "-u", "alice:nope", &url])
@@ -440,25 +438,21 @@ print(json.dumps(out))
 
 #[tokio::test]
 async fn python_requests_http_digest_auth_gets_through_and_reuses_the_nonce() {
+    let Some(python) = gatehouse_testkit::python_with("requests", &REQUESTS) else {
+        return;
+    };
     let h = start().await;
     let url = format!("http://{}/digest/py?x=y", h.addr);
     let run = |user: &str, pw: &str| {
-        tokio::process::Command::new("python3")
+        tokio::process::Command::new(&python)
             .args(["-c", PYTHON_CLIENT, &url, user, pw])
             .output()
     };
-    let out = match run("alice", "alice-pw").await {
-        Ok(o) => o,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            eprintln!("SKIPPED python_requests…: python3 is not installed");
-            return;
-        }
-        Err(e) => panic!("python3: {e}"),
-    };
+    let out = run("alice", "alice-pw").await.expect("run python3");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
-        "python3 with requests failed (`pip install requests`): {stderr}"
+        "python3 with requests failed: {stderr}"
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let first = &v[0];

@@ -9,12 +9,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
-use common::{Harness, Resp, basic};
+use common::{Harness, Resp, basic, send_to};
 use gatehouse_core::Scheme;
 use gatehouse_mock::{MockOptions, PresetSpec, Running};
 use gatehouse_server::ids::now;
-use http::Request;
-use http_body_util::BodyExt as _;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
@@ -44,24 +42,15 @@ async fn call(
     body: &str,
 ) -> Resp {
     let client = Client::builder(TokioExecutor::new()).build_http::<Body>();
-    let mut b = Request::builder()
-        .method(method)
-        .uri(format!("http://{addr}{path}"));
-    for (n, v) in headers {
-        b = b.header(*n, *v);
-    }
-    let resp = client
-        .request(b.body(Body::from(body.to_owned())).unwrap())
-        .await
-        .unwrap();
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    Resp {
-        status,
+    send_to(
+        &client,
+        addr,
+        method,
+        path,
         headers,
-        text: String::from_utf8_lossy(&bytes).into_owned(),
-    }
+        Body::from(body.to_owned()),
+    )
+    .await
 }
 
 /// The problem body without the members that differ per response.

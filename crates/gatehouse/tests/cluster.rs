@@ -16,8 +16,9 @@
 //!   recover by themselves when it is back.
 //!
 //! Needs PostgreSQL's server binaries (`initdb`, `pg_ctl`; Debian's `postgresql`) and
-//! `redis-server`. Without them it prints `skipped`, unless `GATEHOUSE_TEST_CLUSTER=required`
-//! (as in CI), where their absence fails the test.
+//! `redis-server`. Without them it prints `skipped: … is not installed (…)`, unless
+//! `GATEHOUSE_TEST_REQUIRE=all` or `GATEHOUSE_TEST_CLUSTER=required` (CI sets both), where
+//! their absence fails the test.
 
 #[allow(dead_code)]
 #[path = "cli/support.rs"]
@@ -28,15 +29,23 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use gatehouse_testkit::{POSTGRES_SERVER, REDIS_SERVER};
 use serde_json::{Value, json};
 use support::{Output, Response, Running, TempDir, Upstream, basic, free_addr, http, poll};
 
 // --- private servers --------------------------------------------------------------------
 
-/// The newest PostgreSQL server binaries on this machine.
+/// The PostgreSQL server binaries: `GATEHOUSE_TEST_PG_BIN`, else `initdb` on `PATH`, else
+/// the newest of Debian's `/usr/lib/postgresql/<version>/bin` (not on `PATH`).
 fn pg_bin_dir() -> Option<PathBuf> {
-    if let Ok(d) = std::env::var("GATEHOUSE_TEST_PG_BIN") {
+    if let Some(d) = gatehouse_testkit::env("GATEHOUSE_TEST_PG_BIN") {
         return Some(PathBuf::from(d));
+    }
+    if let Some(dir) = gatehouse_testkit::program("initdb")
+        .and_then(|p| p.parent().map(PathBuf::from))
+        .filter(|d| d.join("pg_ctl").exists())
+    {
+        return Some(dir);
     }
     let mut dirs: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .ok()?
@@ -459,19 +468,12 @@ fn ms(d: Duration) -> String {
 
 #[test]
 fn three_nodes_share_users_revocations_throttling_and_survive_outages() {
-    let required = std::env::var("GATEHOUSE_TEST_CLUSTER").is_ok_and(|v| v == "required");
-    let have_redis = Command::new("redis-server")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    let Some(pg_bin) = pg_bin_dir().filter(|_| have_redis) else {
-        assert!(
-            !required,
-            "GATEHOUSE_TEST_CLUSTER=required but PostgreSQL server binaries or redis-server are missing"
-        );
-        println!("skipped: needs PostgreSQL server binaries (initdb) and redis-server");
+    let Some(pg_bin) = POSTGRES_SERVER.found(pg_bin_dir()) else {
         return;
     };
+    if !REDIS_SERVER.present(gatehouse_testkit::program("redis-server").is_some()) {
+        return;
+    }
     let tmp = TempDir::new("cluster");
     let pg = Postgres::start_new(pg_bin);
     let mut redis = Redis::start_new();

@@ -5,6 +5,7 @@
 // Needs the binary: `cargo build -p gatehouse` (GATEHOUSE_BIN overrides target/debug/gatehouse).
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -13,6 +14,7 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import {
   ForbiddenError,
+  GatehouseError,
   MemoryTokenStore,
   RequestNotReplayableError,
   SignInRequiredError,
@@ -121,6 +123,25 @@ after(async () => {
   upstream?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
+
+/** RFC 6238 TOTP (HMAC-SHA-1, 6 digits, 30 s) of a base32 secret at time step `step`. */
+function totp(base32, step) {
+  let bits = '';
+  for (const c of base32.replace(/=+$/, '')) bits += 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'.indexOf(c).toString(2).padStart(5, '0');
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(step));
+  const mac = createHmac('sha1', key).update(counter).digest();
+  const o = mac[mac.length - 1] & 0xf;
+  return String((mac.readUInt32BE(o) & 0x7fffffff) % 1e6).padStart(6, '0');
+}
+
+/** Runs the gatehouse CLI against the test's config; its stdout. */
+function cli(args, input) {
+  const r = spawnSync(GATEHOUSE, [...args, '--config', join(dir, 'g.toml')], { input, encoding: 'utf8' });
+  assert.equal(r.status, 0, `gatehouse ${args.join(' ')} failed:\n${r.stderr}`);
+  return r.stdout;
+}
 
 /** A client whose `fetch` is counted: every request the server sees, by path. */
 function counted(extra = {}) {
@@ -287,4 +308,35 @@ test('a stream body is not replayed after a refresh: the caller is told', async 
   // The refreshed token works for the resend.
   const res = await client.fetch('/api/upload', { method: 'POST', body: '{"a":1}' });
   assert.equal(res.status, 200);
+});
+
+test('MFA: login refuses with mfa_required and an mfa_token; completeMfa signs in with acr mfa', async () => {
+  cli(['user', 'add', 'carol', '--password-stdin'], `${PASSWORD}\n`);
+  const secret = /secret: ([A-Z2-7]+)/.exec(cli(['user', 'mfa', 'enroll', 'carol']))?.[1];
+  assert.ok(secret, 'enroll prints the base32 secret');
+  const { client, tokens, seen } = counted();
+  const refused = await client.login('carol', PASSWORD).catch((e) => e);
+  assert.ok(refused instanceof GatehouseError, String(refused));
+  assert.equal(refused.status, 401);
+  assert.equal(refused.problem.error, 'mfa_required');
+  assert.equal(typeof refused.problem.mfa_token, 'string');
+  assert.equal(tokens.get(), null, 'no tokens before the second factor');
+
+  // A wrong code is refused; the same mfa_token then takes the right one.
+  const wrong = await client.completeMfa(refused.problem.mfa_token, '000000').catch((e) => e);
+  assert.ok(wrong instanceof GatehouseError, String(wrong));
+  assert.equal(wrong.status, 401);
+  assert.equal(wrong.problem.error, 'invalid_credentials');
+  const step = Math.floor(Date.now() / 1000 / 30);
+  const code = [step, step - 1, step + 1].map((s) => totp(secret, s)).find((c) => c !== '000000');
+  const pair = await client.completeMfa(refused.problem.mfa_token, code);
+  assert.deepEqual(tokens.get(), pair);
+  const claims = JSON.parse(Buffer.from(pair.accessToken.split('.')[1], 'base64url').toString());
+  assert.equal(claims.acr, 'mfa');
+  assert.deepEqual(seen, ['POST /auth/login', 'POST /auth/mfa', 'POST /auth/mfa']);
+  // The route that made alice step up lets carol through (the 1 s token may need a refresh
+  // on a slow machine; the refreshed token keeps its `acr`).
+  const res = await client.fetch('/mfa/settings');
+  assert.equal(res.status, 200);
+  assert.deepEqual(await res.json(), { ok: true, user: 'carol' });
 });

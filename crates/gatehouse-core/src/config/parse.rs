@@ -5,6 +5,8 @@
 //! derive stops at the first). Each section has its own module; the helpers here turn spans
 //! into 1-based lines and typed values into [`ConfigError`]s.
 
+#[cfg(test)]
+mod doc_coverage;
 mod issuers;
 mod route;
 mod sections;
@@ -112,6 +114,14 @@ pub fn parse(text: &str) -> Result<(Config, Vec<ConfigWarning>), ConfigErrors> {
 /// A byte range in the config text.
 type Span = Range<usize>;
 
+#[cfg(test)]
+thread_local! {
+    /// `(table path, known keys)` of every table [`Ctx::unknown_keys`] checked on this
+    /// thread: the doc-coverage test reads the parser's keys off it.
+    static SEEN: std::cell::RefCell<Vec<(String, Vec<String>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Error and warning sink plus line lookup.
 struct Ctx<'s> {
     text: &'s str,
@@ -174,6 +184,13 @@ impl<'s> Ctx<'s> {
 
     /// Reports every key of `t` that is not in `known`.
     fn unknown_keys(&mut self, t: &Table<'_, '_>, known: &[&str]) {
+        #[cfg(test)]
+        SEEN.with_borrow_mut(|seen| {
+            seen.push((
+                t.path.clone(),
+                known.iter().map(|k| (*k).to_owned()).collect(),
+            ));
+        });
         let mut unknown = Vec::new();
         for (k, _) in t.map.iter() {
             if !known.contains(&k.get_ref().as_ref()) {

@@ -331,21 +331,7 @@ impl Harness {
         headers: &[(&str, &str)],
         body: Body,
     ) -> Resp {
-        let mut b = Request::builder()
-            .method(method)
-            .uri(format!("http://{addr}{path}"));
-        for (n, v) in headers {
-            b = b.header(*n, *v);
-        }
-        let resp = self.client.request(b.body(body).unwrap()).await.unwrap();
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        Resp {
-            status,
-            headers,
-            text: String::from_utf8_lossy(&bytes).into_owned(),
-        }
+        send_to(&self.client, addr, method, path, headers, body).await
     }
 
     pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Resp {
@@ -470,6 +456,33 @@ pub async fn seed(store: &dyn Store) {
         .suspend_user("carol", "Terms of Service violation", 1_700_000_000)
         .await
         .unwrap();
+}
+
+/// Sends a request to any server on `addr` (a gateway, a proxy in front of one, a mock);
+/// `headers` may repeat names.
+pub async fn send_to(
+    client: &Client<HttpConnector, Body>,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Body,
+) -> Resp {
+    let mut b = Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{path}"));
+    for (n, v) in headers {
+        b = b.header(*n, *v);
+    }
+    let resp = client.request(b.body(body).unwrap()).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    Resp {
+        status,
+        headers,
+        text: String::from_utf8_lossy(&bytes).into_owned(),
+    }
 }
 
 pub fn basic(user: &str, pw: &str) -> String {

@@ -7,12 +7,19 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use sqlx::{AssertSqlSafe, Connection as _, PgConnection};
 
-/// The PostgreSQL URL to use, when the run asks for PostgreSQL.
+/// The PostgreSQL URL to use, when the run asks for PostgreSQL. Asking without a URL is a
+/// mistake, not a reason to test SQLite again under PostgreSQL's name.
 pub fn wanted() -> Option<String> {
-    (std::env::var("GATEHOUSE_TEST_STORE").ok().as_deref() == Some("postgres"))
-        .then(|| std::env::var("GATEHOUSE_TEST_POSTGRES_URL").ok())
-        .flatten()
-        .filter(|u| !u.is_empty())
+    if std::env::var("GATEHOUSE_TEST_STORE").ok().as_deref() != Some("postgres") {
+        return None;
+    }
+    let url = gatehouse_testkit::env("GATEHOUSE_TEST_POSTGRES_URL");
+    assert!(
+        url.is_some(),
+        "GATEHOUSE_TEST_STORE=postgres needs GATEHOUSE_TEST_POSTGRES_URL: {}",
+        gatehouse_testkit::POSTGRES.how
+    );
+    url
 }
 
 /// A schema of its own, dropped (with everything in it) on drop.

@@ -1,98 +1,37 @@
-//! A real nginx `auth_request` in front of the echo upstream, asking Gatehouse. The `http`
-//! block below is the snippet of `docs/forward-auth.md`, checked verbatim by a test.
+//! A real nginx `auth_request` in front of an application, asking Gatehouse. The `http`
+//! block is the ```` ```nginx ```` snippet of `docs/forward-auth.md`, read from the page, so
+//! the configuration a reader copies is the one tested.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
-use axum::body::Body;
-use http::Request;
-use http_body_util::BodyExt as _;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use tokio::net::{TcpListener, TcpStream};
 
-use gatehouse_server::ids::now;
-
-use super::common::{Harness, Resp, basic};
+use super::common::basic;
+use super::proxies::{
+    Proxy, doc_snippet, forward_auth_only, free_addr, header_echo,
+    identity_reaches_the_app_and_nothing_else, scratch_dir, send,
+};
 use super::{APIKEY, BASIC, BEARER, start_edited};
 
-/// The nginx side of forward-auth (inside `http { … }`); `{gatehouse}`, `{app}` and
-/// `{listen}` are filled in.
-const SNIPPET: &str = r#"upstream gatehouse {
-    server {gatehouse};
-    keepalive 16;
-}
-
-server {
-    listen {listen};
-
-    location / {
-        auth_request /_gatehouse_auth;
-        auth_request_set $gh_user $upstream_http_x_gatehouse_user;
-        auth_request_set $gh_roles $upstream_http_x_gatehouse_roles;
-        auth_request_set $gh_tenant $upstream_http_x_gatehouse_tenant;
-        auth_request_set $gh_scopes $upstream_http_x_gatehouse_scopes;
-        auth_request_set $gh_auth $upstream_http_x_gatehouse_auth;
-        auth_request_set $gh_status $upstream_status;
-        auth_request_set $gh_error $upstream_http_x_gatehouse_error;
-        auth_request_set $gh_retry_after $upstream_http_retry_after;
-        # On 401 nginx copies WWW-Authenticate itself (before 1.23.0: the first line only).
-        add_header X-Gatehouse-Error $gh_error always;
-        # Any auth status but 2xx/401/403 becomes 500: restore Gatehouse's status.
-        error_page 500 = @gatehouse_status;
-
-        proxy_set_header X-Gatehouse-User $gh_user;
-        proxy_set_header X-Gatehouse-Roles $gh_roles;
-        proxy_set_header X-Gatehouse-Tenant $gh_tenant;
-        proxy_set_header X-Gatehouse-Scopes $gh_scopes;
-        proxy_set_header X-Gatehouse-Auth $gh_auth;
-        proxy_pass http://{app};
-    }
-
-    location = /_gatehouse_auth {
-        internal;
-        proxy_pass http://gatehouse/_gatehouse/forward-auth;
-        proxy_pass_request_body off;
-        proxy_set_header Content-Length "";
-        proxy_set_header X-Original-URI $request_uri;
-        proxy_set_header X-Original-Method $request_method;
-        proxy_set_header X-Forwarded-Uri "";
-        proxy_set_header X-Forwarded-Method "";
-        proxy_set_header X-Forwarded-For $remote_addr;
-        proxy_http_version 1.1;
-        proxy_set_header Connection "";
-    }
-
-    location @gatehouse_status {
-        add_header X-Gatehouse-Error $gh_error always;
-        add_header Retry-After $gh_retry_after always;
-        if ($gh_status = 400) { return 400; }
-        if ($gh_status = 404) { return 404; }
-        if ($gh_status = 429) { return 429; }
-        if ($gh_status = 503) { return 503; }
-        return 500;
-    }
-}
-"#;
-
-fn snippet(gatehouse: &str, app: &str, listen: &str) -> String {
-    SNIPPET
-        .replace("{gatehouse}", gatehouse)
-        .replace("{app}", app)
-        .replace("{listen}", listen)
+/// The doc's snippet with the test's addresses: Gatehouse, the application, nginx itself.
+fn snippet(gatehouse: SocketAddr, app: SocketAddr, listen: SocketAddr) -> String {
+    doc_snippet(
+        "nginx",
+        &[
+            ("server 127.0.0.1:8080;", &format!("server {gatehouse};")),
+            ("http://127.0.0.1:3000;", &format!("http://{app};")),
+            ("listen 80;", &format!("listen {listen};")),
+        ],
+    )
 }
 
 /// An installed nginx with `auth_request`, and its (major, minor) version.
 fn find_nginx() -> Option<(PathBuf, (u32, u32))> {
-    let mut candidates: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).map(|d| d.join("nginx")).collect())
-        .unwrap_or_default();
-    candidates.extend(["/usr/sbin/nginx", "/usr/local/sbin/nginx"].map(PathBuf::from));
-    let bin = candidates.into_iter().find(|p| p.is_file())?;
+    let bin = gatehouse_testkit::program("nginx")?;
     let out = Command::new(&bin).arg("-V").output().ok()?;
     let text = String::from_utf8_lossy(&out.stderr).into_owned();
     if !text.contains("http_auth_request_module") {
@@ -103,119 +42,36 @@ fn find_nginx() -> Option<(PathBuf, (u32, u32))> {
     Some((bin, (parts.next()??, parts.next()??)))
 }
 
-/// A running nginx; killed and its directory removed on drop.
-struct Nginx {
-    child: Child,
-    dir: PathBuf,
-    addr: SocketAddr,
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-impl Nginx {
-    async fn start(bin: &Path, gatehouse: SocketAddr, app: SocketAddr) -> Self {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "gatehouse-nginx-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let addr = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap()
-        };
-        let d = dir.display();
-        let conf = format!(
-            "daemon off;\nmaster_process off;\nworker_processes 1;\n\
-             error_log {d}/error.log info;\npid {d}/nginx.pid;\n\
-             events {{ worker_connections 128; }}\n\
-             http {{\n\
-             access_log off;\n\
-             client_body_temp_path {d}/client_body;\nproxy_temp_path {d}/proxy;\n\
-             fastcgi_temp_path {d}/fastcgi;\nuwsgi_temp_path {d}/uwsgi;\nscgi_temp_path {d}/scgi;\n\
-             {}\n}}\n",
-            snippet(&gatehouse.to_string(), &app.to_string(), &addr.to_string())
-        );
-        let conf_path = dir.join("nginx.conf");
-        std::fs::write(&conf_path, conf).unwrap();
-        let stderr = std::fs::File::create(dir.join("stderr.log")).unwrap();
-        let child = Command::new(bin)
-            .arg("-e")
-            .arg(dir.join("error.log"))
-            .arg("-p")
-            .arg(&dir)
-            .arg("-c")
-            .arg(&conf_path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .unwrap();
-        let mut n = Self { child, dir, addr };
-        for _ in 0..400 {
-            if let Some(status) = n.child.try_wait().unwrap() {
-                panic!("nginx exited ({status}):\n{}", n.logs());
-            }
-            if TcpStream::connect(addr).await.is_ok() {
-                return n;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("nginx did not listen on {addr}:\n{}", n.logs());
-    }
-
-    fn logs(&self) -> String {
-        let read = |f: &str| std::fs::read_to_string(self.dir.join(f)).unwrap_or_default();
-        format!("{}{}", read("stderr.log"), read("error.log"))
-    }
-}
-
-async fn send(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> Resp {
-    let client = Client::builder(TokioExecutor::new()).build_http::<Body>();
-    let mut b = Request::builder()
-        .method(method)
-        .uri(format!("http://{addr}{path}"));
-    for (n, v) in headers {
-        b = b.header(*n, *v);
-    }
-    let resp = client
-        .request(b.body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    Resp {
-        status,
-        headers,
-        text: String::from_utf8_lossy(&bytes).into_owned(),
-    }
-}
-
-/// Gatehouse without `[upstream]`: forward-auth only, as deployed behind nginx.
-async fn forward_auth_only() -> Harness {
-    start_edited(|t| {
-        let start = t.find("[upstream]").unwrap();
-        let end = start + t[start..].find("[store]").unwrap();
-        format!("{}{}", &t[..start], &t[end..])
-    })
-    .await
+/// nginx with the doc's snippet, in front of `app`, asking Gatehouse at `gatehouse`.
+async fn nginx(bin: &Path, gatehouse: SocketAddr, app: SocketAddr) -> Proxy {
+    let dir = scratch_dir("nginx");
+    let addr = free_addr();
+    let d = dir.display();
+    let conf = format!(
+        "daemon off;\nmaster_process off;\nworker_processes 1;\n\
+         error_log {d}/error.log info;\npid {d}/nginx.pid;\n\
+         events {{ worker_connections 128; }}\n\
+         http {{\n\
+         access_log off;\n\
+         client_body_temp_path {d}/client_body;\nproxy_temp_path {d}/proxy;\n\
+         fastcgi_temp_path {d}/fastcgi;\nuwsgi_temp_path {d}/uwsgi;\nscgi_temp_path {d}/scgi;\n\
+         {}\n}}\n",
+        snippet(gatehouse, app, addr)
+    );
+    let conf_path = dir.join("nginx.conf");
+    std::fs::write(&conf_path, conf).unwrap();
+    let mut cmd = Command::new(bin);
+    cmd.arg("-e")
+        .arg(dir.join("error.log"))
+        .arg("-p")
+        .arg(&dir)
+        .arg("-c")
+        .arg(&conf_path);
+    Proxy::spawn(cmd, dir, addr).await
 }
 
 fn skip() -> Option<(PathBuf, (u32, u32))> {
-    let found = find_nginx();
-    if found.is_none() {
-        println!("skipped: nginx not found (apt-get install nginx-light)");
-    }
-    found
+    gatehouse_testkit::NGINX.found(find_nginx())
 }
 
 #[tokio::test]
@@ -228,7 +84,8 @@ async fn nginx_auth_request_end_to_end() {
         .get("/api/admin/users", &[("Authorization", &alice)])
         .await;
     assert_eq!(direct.status, 404);
-    let nginx = Nginx::start(&bin, h.addr, h.upstream).await;
+    let app = header_echo().await;
+    let nginx = nginx(&bin, h.addr, app).await;
     let at = nginx.addr;
     let ctx = || nginx.logs();
 
@@ -249,70 +106,7 @@ async fn nginx_auth_request_end_to_end() {
     assert!(r.challenges().is_empty());
     assert_eq!(r.header("x-gatehouse-error"), Some("insufficient_role"));
 
-    let r = send(
-        at,
-        "GET",
-        "/api/admin/users?page=2",
-        &[("Authorization", &alice)],
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", ctx());
-    let b = r.json();
-    assert_eq!(b["upstream"], "demo");
-    assert_eq!(
-        (b["path"].as_str(), b["query"].as_str()),
-        (Some("/api/admin/users"), Some("page=2"))
-    );
-    assert_eq!(b["user"], "alice");
-    assert_eq!(b["roles"], "admin,ops");
-    assert_eq!(b["tenant"], "acme");
-    assert_eq!(b["auth"], "basic");
-    assert!(r.header("x-gatehouse-error").is_none());
-
-    // Forged identity headers: the upstream sees the verified principal, or nobody.
-    let forged = [
-        ("X-Gatehouse-User", "alice"),
-        ("X-Gatehouse-Roles", "admin"),
-    ];
-    let mut with_bob = forged.to_vec();
-    with_bob.push(("Authorization", &bob));
-    let r = send(at, "GET", "/api/posts/1", &with_bob).await;
-    assert_eq!(r.status, 200);
-    assert_eq!(
-        (r.json()["user"].as_str(), r.json()["roles"].as_str()),
-        (Some("bob"), Some("editor"))
-    );
-    let r = send(at, "GET", "/public/info", &forged).await;
-    assert_eq!(r.status, 200);
-    assert_eq!(r.json()["user"], serde_json::Value::Null);
-    assert_eq!(r.json()["roles"], serde_json::Value::Null);
-
-    // The method reaches Gatehouse although the subrequest itself is a GET.
-    let reader = format!(
-        "Bearer {}",
-        h.own_token("bob", &["posts:read"], "pwd", now(), 600).await
-    );
-    let r = send(at, "PUT", "/api/posts/1", &[("Authorization", &reader)]).await;
-    assert_eq!(r.status, 403);
-    assert_eq!(r.header("x-gatehouse-error"), Some("insufficient_scope"));
-    // A client cannot pick the checked URI or its own address.
-    let r = send(
-        at,
-        "GET",
-        "/api/admin/users",
-        &[("X-Forwarded-Uri", "/public/x")],
-    )
-    .await;
-    assert_eq!(r.status, 401);
-    let r = send(
-        at,
-        "GET",
-        "/office/printer",
-        &[("X-Forwarded-For", "10.1.2.3")],
-    )
-    .await;
-    assert_eq!(r.status, 403);
-    assert_eq!(r.header("x-gatehouse-error"), Some("ip_blocked"));
+    identity_reaches_the_app_and_nothing_else(&h, at, &ctx).await;
 
     // Statuses nginx would turn into 500, restored by `@gatehouse_status`.
     let r = send(at, "GET", "/internal/metrics", &[("Authorization", &bob)]).await;
@@ -322,8 +116,8 @@ async fn nginx_auth_request_end_to_end() {
     assert_eq!(r.status, 400);
     assert_eq!(r.header("x-gatehouse-error"), Some("invalid_request"));
     let r = send(at, "GET", "/internal/metrics", &[("Authorization", &alice)]).await;
-    assert_eq!(r.status, 200);
-    assert_eq!(r.json()["user"], "alice");
+    assert_eq!(r.status, 200, "{}", ctx());
+    assert_eq!(r.json()["headers"]["x-gatehouse-user"], "alice");
 }
 
 /// Accepts on a loopback port, counts connections, relays each to `target`.
@@ -360,7 +154,7 @@ async fn nginx_reuses_auth_connections_only_for_empty_denials() {
         })
         .await;
         let (relay, count) = counting_relay(h.addr).await;
-        let nginx = Nginx::start(&bin, relay, h.upstream).await;
+        let nginx = nginx(&bin, relay, h.upstream).await;
         for _ in 0..20 {
             let r = send(nginx.addr, "GET", "/api/admin/users", &[]).await;
             assert_eq!(r.status, 401, "{}", nginx.logs());
@@ -376,18 +170,5 @@ async fn nginx_reuses_auth_connections_only_for_empty_denials() {
         connections[1] >= 19,
         "full bodies: {} connections for 20 checks",
         connections[1]
-    );
-}
-
-#[test]
-fn the_documented_snippet_is_the_tested_one() {
-    let doc = include_str!(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../docs/forward-auth.md"
-    ));
-    let documented = snippet("127.0.0.1:8080", "127.0.0.1:3000", "80");
-    assert!(
-        doc.contains(&documented),
-        "docs/forward-auth.md must contain the tested nginx snippet verbatim:\n{documented}"
     );
 }

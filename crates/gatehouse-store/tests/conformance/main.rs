@@ -1,8 +1,8 @@
 //! Store conformance: the suite in `suite.rs` run once per backend, each case on a fresh,
 //! empty store. SQLite-only behaviour (files, migrations) is tested in `sqlite.rs`,
 //! PostgreSQL-only behaviour in `postgres.rs`. The PostgreSQL arm runs when
-//! `GATEHOUSE_TEST_POSTGRES_URL` is set (each case in its own fresh schema) and prints
-//! `skipped: GATEHOUSE_TEST_POSTGRES_URL not set` otherwise.
+//! `GATEHOUSE_TEST_POSTGRES_URL` is set (each case in its own fresh schema) and otherwise
+//! skips, saying so (`gatehouse_testkit::POSTGRES`; a failure under `GATEHOUSE_TEST_REQUIRE`).
 //!
 //! `copy.rs` runs the copy cases (`Store::import_from`) for every pair of backends.
 //!

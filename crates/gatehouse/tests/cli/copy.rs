@@ -12,7 +12,7 @@ use gatehouse_core::totp::{self, Totp};
 use serde_json::json;
 use sqlx::{AssertSqlSafe, Connection as _, PgConnection};
 
-use crate::digest::{curl, htdigest_line};
+use crate::digest::{curl, have_curl, htdigest_line};
 use crate::identity::{Tokens, body, totp_now};
 use crate::support::send;
 use crate::support::{Env, Output, Running, Upstream, basic, free_addr, http, poll, run_in};
@@ -248,13 +248,14 @@ fn run_sql(url: &str, sql: &str) -> Result<(), sqlx::Error> {
 
 #[test]
 fn a_sqlite_install_copied_to_postgres_keeps_every_record() {
-    let Some(base) = std::env::var("GATEHOUSE_TEST_POSTGRES_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
+    let Some(base) =
+        gatehouse_testkit::POSTGRES.found(gatehouse_testkit::env("GATEHOUSE_TEST_POSTGRES_URL"))
     else {
-        println!("skipped: GATEHOUSE_TEST_POSTGRES_URL not set");
         return;
     };
+    if !have_curl() {
+        return;
+    }
     let upstream = Upstream::start();
 
     // --- a single node on SQLite, filled through the CLI and by serving ---------------
