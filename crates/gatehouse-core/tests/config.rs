@@ -939,3 +939,34 @@ fn tokens_key_sync_is_a_positive_duration() {
     let errs = errors("[tokens]\nkey_sync = \"0s\"\n");
     assert_eq!(located(&errs), [(2, "tokens.key_sync")], "{errs:?}");
 }
+
+#[test]
+fn server_connection_limits_are_bounded() {
+    let (c, _) = parse("[server]\nheader_timeout = \"2s\"\nmax_headers = 50\nmax_header_bytes = 16384\nmax_connections = 10\n").unwrap();
+    assert_eq!(c.server.header_timeout, Duration::from_secs(2));
+    assert_eq!(
+        (
+            c.server.max_headers,
+            c.server.max_header_bytes,
+            c.server.max_connections
+        ),
+        (50, 16384, 10)
+    );
+    let d = parse("").unwrap().0.server;
+    assert_eq!(d.header_timeout, Duration::from_secs(10));
+    assert_eq!(
+        (d.max_headers, d.max_header_bytes, d.max_connections),
+        (100, 32768, 4096)
+    );
+    let errs =
+        errors("[server]\nmax_header_bytes = 100\nmax_connections = 0\nheader_timeout = \"0s\"\n");
+    assert_eq!(
+        located(&errs),
+        [
+            (2, "server.max_header_bytes"),
+            (3, "server.max_connections"),
+            (4, "server.header_timeout")
+        ],
+        "{errs:?}"
+    );
+}

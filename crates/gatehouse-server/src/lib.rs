@@ -14,6 +14,7 @@ pub mod gateway;
 pub mod hashing;
 pub mod ids;
 pub mod keys;
+pub mod limits;
 pub mod mock;
 pub mod net;
 pub mod observe;

@@ -225,6 +225,7 @@ pub async fn serve_on(
         listener,
         move |peer| crate::server::RouterService::new(router.clone(), peer),
         shutdown,
+        crate::limits::Limits::default(),
     )
     .await
 }
@@ -238,10 +239,13 @@ pub async fn serve_public(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let own = public_router(Arc::clone(&gw));
+    // `[server]` connection limits; a change takes a restart.
+    let limits = crate::limits::Limits::from_config(&gw.runtime().config.server);
     crate::server::serve(
         listener,
         move |peer| crate::server::PublicService::new(Arc::clone(&gw), own.clone(), peer),
         shutdown,
+        limits,
     )
     .await
 }

@@ -17,22 +17,24 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use http::{Request, Response};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower::ServiceExt as _;
 
 use crate::gateway::Gateway;
+use crate::limits::Limits;
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 /// Accepts connections on `listener` and serves each with the service `make` builds for its
-/// peer, until `shutdown` completes; then drains (see the module docs).
+/// peer, within the connection `limits` of the listener, until `shutdown` completes; then
+/// drains (see the module docs).
 pub async fn serve<S, M>(
     listener: TcpListener,
     make: M,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    limits: Limits,
 ) -> std::io::Result<()>
 where
     M: Fn(SocketAddr) -> S,
@@ -46,6 +48,8 @@ where
     let (stop_tx, stop_rx) = watch::channel(());
     let (done_tx, done_rx) = watch::channel(());
     let mut shutdown = pin!(shutdown);
+    let builder = Arc::new(limits.builder());
+    let gate = limits.gate();
     loop {
         let (stream, peer) = tokio::select! {
             biased;
@@ -58,13 +62,23 @@ where
                 }
             },
         };
+        // Beyond `max_connections`: closed at once (the client sees the connection end).
+        let Some(permit) = gate.admit() else {
+            drop(stream);
+            continue;
+        };
         // The answer is written in one piece; small writes of a streamed body go out at once.
         let _ = stream.set_nodelay(true);
         let service = make(peer);
         let mut stop = stop_rx.clone();
         let done = done_rx.clone();
+        let builder = Arc::clone(&builder);
         tokio::spawn(async move {
-            let builder = auto::Builder::new(TokioExecutor::new());
+            let _permit = permit;
+            if !crate::limits::first_byte(&stream, limits.header_timeout).await {
+                drop(done);
+                return;
+            }
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
             let mut conn = pin!(conn);
             let mut stopping = pin!(stop.changed());

@@ -95,6 +95,10 @@ fn server(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> ServerConfig {
             "forward_auth_body",
             "max_body_bytes",
             "digest_algorithms",
+            "header_timeout",
+            "max_headers",
+            "max_header_bytes",
+            "max_connections",
         ],
     );
     let mut s = ServerConfig::default();
@@ -154,6 +158,25 @@ fn server(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> ServerConfig {
     }
     if let Some(v) = t.get("max_body_bytes").and_then(|f| ctx.u64(&f)) {
         s.max_body_bytes = v;
+    }
+    if let Some(v) = t.get("header_timeout").and_then(|f| ctx.duration(&f)) {
+        s.header_timeout = v;
+    }
+    // Connection limits: at least 1, and a head of at least 8 KiB (the HTTP/1 parser's
+    // smallest buffer; RFC 9112 §3 recommends supporting request lines of 8000 octets).
+    for (key, least, slot) in [
+        ("max_headers", 1, &mut s.max_headers),
+        ("max_header_bytes", 8192, &mut s.max_header_bytes),
+        ("max_connections", 1, &mut s.max_connections),
+    ] {
+        if let Some(f) = t.get(key)
+            && let Some(v) = ctx.u64(&f)
+        {
+            match usize::try_from(v) {
+                Ok(v) if v >= least => *slot = v,
+                _ => ctx.error(&f.span, &f.key, format!("expected at least {least}")),
+            }
+        }
     }
     if let Some(f) = t.get("digest_algorithms")
         && let Some(v) = ctx.list(&f, values::digest_algorithm)
