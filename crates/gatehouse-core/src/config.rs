@@ -65,6 +65,15 @@ pub struct ServerConfig {
     pub max_header_bytes: usize,
     /// Connections open at once on the listener. Default 4096.
     pub max_connections: usize,
+    /// TLS on `listen` and `admin_listen` (`tls = { cert, key }`); `None` = plain HTTP.
+    pub tls: Option<TlsFiles>,
+}
+
+/// PEM files of a listener's certificate chain and private key (`[server] tls`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
 }
 
 impl Default for ServerConfig {
@@ -86,6 +95,7 @@ impl Default for ServerConfig {
             max_headers: 100,
             max_header_bytes: 32 * 1024,
             max_connections: 4096,
+            tls: None,
         }
     }
 }

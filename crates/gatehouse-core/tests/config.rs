@@ -970,3 +970,21 @@ fn server_connection_limits_are_bounded() {
         "{errs:?}"
     );
 }
+
+#[test]
+fn server_tls_names_both_files() {
+    let (c, _) = parse("[server]\ntls = { cert = \"c.pem\", key = \"k.pem\" }\n").unwrap();
+    let tls = c.server.tls.unwrap();
+    assert_eq!(
+        (tls.cert.to_str(), tls.key.to_str()),
+        (Some("c.pem"), Some("k.pem"))
+    );
+    assert!(parse("").unwrap().0.server.tls.is_none());
+    let errs = errors("[server]\ntls = { cert = \"c.pem\", chain = \"x\" }\n");
+    let keys: Vec<&str> = errs.iter().map(|e| e.key.as_str()).collect();
+    assert!(keys.contains(&"server.tls.chain"), "{errs:?}");
+    assert!(
+        errs.iter().any(|e| e.message.contains("key")),
+        "the missing key is named: {errs:?}"
+    );
+}

@@ -404,3 +404,91 @@ async fn a_bare_lf_head_is_one_request() {
     assert_eq!(a.statuses(), [200], "{}", a.text);
     assert_eq!(edge.paths(), ["GET /public/lf"]);
 }
+
+/// The same requests with a real nginx reverse proxy in front (client → nginx → Gatehouse →
+/// upstream, nginx keeping its connections to Gatehouse alive, as in production): whatever
+/// nginx lets through, Gatehouse reads the same request boundaries, so nothing hidden in one
+/// client's request reaches the upstream, and the next client's request on the shared
+/// connection is answered as itself.
+#[tokio::test]
+async fn through_nginx_nothing_is_smuggled() {
+    let Some((bin, _)) = common::nginx::nginx_or_skip() else {
+        return;
+    };
+    let edge = start("").await;
+    let gatehouse = edge.h.addr;
+    let nginx = common::nginx::Nginx::start(&bin, |listen| {
+        format!(
+            "upstream gatehouse {{ server {gatehouse}; keepalive 4; }}\n\
+             server {{\n listen {listen};\n location / {{\n  proxy_pass http://gatehouse;\n  \
+             proxy_http_version 1.1;\n  proxy_set_header Connection \"\";\n }}\n}}\n"
+        )
+    })
+    .await;
+    let post = "POST /public/a HTTP/1.1\r\nHost: x\r\n";
+    // Each hides SMUGGLED from a hop that reads the framing one way and shows it to a hop
+    // that reads it the other way.
+    let hidden = format!("0\r\n\r\n{SMUGGLED}");
+    let attacks = [
+        // CL.TE: Content-Length covers SMUGGLED, chunked ends before it.
+        format!(
+            "{post}Content-Length: {}\r\nTransfer-Encoding: chunked\r\n\r\n{hidden}",
+            hidden.len()
+        ),
+        // TE.CL, with obfuscated Transfer-Encodings.
+        format!("{post}Content-Length: 5\r\nTransfer-Encoding: xchunked\r\n\r\n{hidden}"),
+        format!("{post}Content-Length: 5\r\nTransfer-Encoding : chunked\r\n\r\n{hidden}"),
+        format!(
+            "{post}Content-Length: 5\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n{hidden}"
+        ),
+        // Two Content-Lengths; obs-fold hiding a Transfer-Encoding.
+        format!(
+            "{post}Content-Length: 5\r\nContent-Length: {}\r\n\r\n{hidden}",
+            hidden.len()
+        ),
+        format!(
+            "{post}X-Note: a\r\n Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n{hidden}"
+        ),
+        // An oversized chunk size.
+        format!("{post}Transfer-Encoding: chunked\r\n\r\nfffffffffffffffffffffff\r\n{hidden}"),
+    ];
+    for (i, attack) in attacks.iter().enumerate() {
+        let mut s = TcpStream::connect(nginx.addr).await.unwrap();
+        s.write_all(attack.as_bytes()).await.unwrap();
+        // nginx may keep the client connection open after its answer: read the status only.
+        let mut status = [0u8; 12];
+        let _ = tokio::time::timeout(Duration::from_secs(20), s.read_exact(&mut status)).await;
+        drop(s);
+        // A victim's request right after, on nginx's (kept-alive) connection to Gatehouse.
+        let a = edge_exchange(
+            nginx.addr,
+            "GET /public/victim HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .await;
+        assert_eq!(
+            a.statuses(),
+            [200],
+            "attack {i}: the victim's answer: {}\n{}",
+            a.text,
+            nginx.logs()
+        );
+        let seen = edge.paths();
+        assert!(
+            seen.iter().all(|p| !p.contains("smuggled")),
+            "attack {i} ({}): the upstream saw {seen:?}",
+            String::from_utf8_lossy(&status)
+        );
+        assert_eq!(
+            seen.last().map(String::as_str),
+            Some("GET /public/victim"),
+            "attack {i}"
+        );
+    }
+}
+
+/// Sends `raw` to `addr` on a new connection and reads until it is closed.
+async fn edge_exchange(addr: SocketAddr, raw: &str) -> Answers {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(raw.as_bytes()).await.unwrap();
+    read_to_close(&mut s).await
+}

@@ -2,11 +2,9 @@
 //! block below is the snippet of `docs/forward-auth.md`, checked verbatim by a test.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use axum::body::Body;
 use http::Request;
@@ -17,6 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use gatehouse_server::ids::now;
 
+use super::common::nginx::{Nginx, nginx_or_skip};
 use super::common::{Harness, Resp, basic};
 use super::{APIKEY, BASIC, BEARER, start_edited};
 
@@ -86,96 +85,16 @@ fn snippet(gatehouse: &str, app: &str, listen: &str) -> String {
         .replace("{listen}", listen)
 }
 
-/// An installed nginx with `auth_request`, and its (major, minor) version.
-fn find_nginx() -> Option<(PathBuf, (u32, u32))> {
-    let mut candidates: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).map(|d| d.join("nginx")).collect())
-        .unwrap_or_default();
-    candidates.extend(["/usr/sbin/nginx", "/usr/local/sbin/nginx"].map(PathBuf::from));
-    let bin = candidates.into_iter().find(|p| p.is_file())?;
-    let out = Command::new(&bin).arg("-V").output().ok()?;
-    let text = String::from_utf8_lossy(&out.stderr).into_owned();
-    if !text.contains("http_auth_request_module") {
-        return None;
-    }
-    let version = text.split("nginx/").nth(1)?.split_whitespace().next()?;
-    let mut parts = version.split('.').map(|p| p.parse::<u32>().ok());
-    Some((bin, (parts.next()??, parts.next()??)))
-}
-
-/// A running nginx; killed and its directory removed on drop.
-struct Nginx {
-    child: Child,
-    dir: PathBuf,
-    addr: SocketAddr,
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-impl Nginx {
-    async fn start(bin: &Path, gatehouse: SocketAddr, app: SocketAddr) -> Self {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "gatehouse-nginx-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let addr = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap()
-        };
-        let d = dir.display();
-        let conf = format!(
-            "daemon off;\nmaster_process off;\nworker_processes 1;\n\
-             error_log {d}/error.log info;\npid {d}/nginx.pid;\n\
-             events {{ worker_connections 128; }}\n\
-             http {{\n\
-             access_log off;\n\
-             client_body_temp_path {d}/client_body;\nproxy_temp_path {d}/proxy;\n\
-             fastcgi_temp_path {d}/fastcgi;\nuwsgi_temp_path {d}/uwsgi;\nscgi_temp_path {d}/scgi;\n\
-             {}\n}}\n",
-            snippet(&gatehouse.to_string(), &app.to_string(), &addr.to_string())
-        );
-        let conf_path = dir.join("nginx.conf");
-        std::fs::write(&conf_path, conf).unwrap();
-        let stderr = std::fs::File::create(dir.join("stderr.log")).unwrap();
-        let child = Command::new(bin)
-            .arg("-e")
-            .arg(dir.join("error.log"))
-            .arg("-p")
-            .arg(&dir)
-            .arg("-c")
-            .arg(&conf_path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .unwrap();
-        let mut n = Self { child, dir, addr };
-        for _ in 0..400 {
-            if let Some(status) = n.child.try_wait().unwrap() {
-                panic!("nginx exited ({status}):\n{}", n.logs());
-            }
-            if TcpStream::connect(addr).await.is_ok() {
-                return n;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("nginx did not listen on {addr}:\n{}", n.logs());
-    }
-
-    fn logs(&self) -> String {
-        let read = |f: &str| std::fs::read_to_string(self.dir.join(f)).unwrap_or_default();
-        format!("{}{}", read("stderr.log"), read("error.log"))
-    }
+/// nginx with [`SNIPPET`] in front of Gatehouse at `gatehouse` and the app at `app`.
+async fn start_nginx(bin: &Path, gatehouse: SocketAddr, app: SocketAddr) -> Nginx {
+    Nginx::start(bin, |listen| {
+        snippet(
+            &gatehouse.to_string(),
+            &app.to_string(),
+            &listen.to_string(),
+        )
+    })
+    .await
 }
 
 async fn send(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> Resp {
@@ -210,17 +129,11 @@ async fn forward_auth_only() -> Harness {
     .await
 }
 
-fn skip() -> Option<(PathBuf, (u32, u32))> {
-    let found = find_nginx();
-    if found.is_none() {
-        println!("skipped: nginx not found (apt-get install nginx-light)");
-    }
-    found
-}
-
 #[tokio::test]
 async fn nginx_auth_request_end_to_end() {
-    let Some((bin, version)) = skip() else { return };
+    let Some((bin, version)) = nginx_or_skip() else {
+        return;
+    };
     let h = forward_auth_only().await;
     // Without an upstream, Gatehouse itself proxies nothing.
     let alice = basic("alice", "alice-pw");
@@ -228,7 +141,7 @@ async fn nginx_auth_request_end_to_end() {
         .get("/api/admin/users", &[("Authorization", &alice)])
         .await;
     assert_eq!(direct.status, 404);
-    let nginx = Nginx::start(&bin, h.addr, h.upstream).await;
+    let nginx = start_nginx(&bin, h.addr, h.upstream).await;
     let at = nginx.addr;
     let ctx = || nginx.logs();
 
@@ -349,7 +262,9 @@ async fn counting_relay(target: SocketAddr) -> (SocketAddr, Arc<AtomicUsize>) {
 /// denial has no body — the reason `forward_auth_body = "auto"` answers nginx empty.
 #[tokio::test]
 async fn nginx_reuses_auth_connections_only_for_empty_denials() {
-    let Some((bin, _)) = skip() else { return };
+    let Some((bin, _)) = nginx_or_skip() else {
+        return;
+    };
     let mut connections = Vec::new();
     for policy in ["auto", "full"] {
         let h = start_edited(|t| {
@@ -360,7 +275,7 @@ async fn nginx_reuses_auth_connections_only_for_empty_denials() {
         })
         .await;
         let (relay, count) = counting_relay(h.addr).await;
-        let nginx = Nginx::start(&bin, relay, h.upstream).await;
+        let nginx = start_nginx(&bin, relay, h.upstream).await;
         for _ in 0..20 {
             let r = send(nginx.addr, "GET", "/api/admin/users", &[]).await;
             assert_eq!(r.status, 401, "{}", nginx.logs());

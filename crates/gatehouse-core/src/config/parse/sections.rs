@@ -99,6 +99,7 @@ fn server(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> ServerConfig {
             "max_headers",
             "max_header_bytes",
             "max_connections",
+            "tls",
         ],
     );
     let mut s = ServerConfig::default();
@@ -158,6 +159,9 @@ fn server(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> ServerConfig {
     }
     if let Some(v) = t.get("max_body_bytes").and_then(|f| ctx.u64(&f)) {
         s.max_body_bytes = v;
+    }
+    if let Some(f) = t.get("tls") {
+        s.tls = tls_files(ctx, &f);
     }
     if let Some(v) = t.get("header_timeout").and_then(|f| ctx.duration(&f)) {
         s.header_timeout = v;
@@ -298,6 +302,27 @@ fn redis_url(s: &str) -> Result<String, String> {
             ))
         }
     }
+}
+
+/// `tls = { cert = "cert.pem", key = "key.pem" }`: both paths, non-empty. (The files are
+/// read when the listener starts; a bad file fails the start with its name.)
+fn tls_files(ctx: &mut Ctx<'_>, f: &Field<'_, '_>) -> Option<crate::config::TlsFiles> {
+    let t = ctx.table(f)?;
+    ctx.unknown_keys(&t, &["cert", "key"]);
+    let has_cert = ctx.require(&t, "cert");
+    let has_key = ctx.require(&t, "key");
+    let path = |ctx: &mut Ctx<'_>, k: &str| {
+        t.get(k)
+            .and_then(|f| ctx.parsed(&f, values::non_empty))
+            .map(std::path::PathBuf::from)
+    };
+    let cert = path(ctx, "cert");
+    let key = path(ctx, "key");
+    (has_cert && has_key).then_some(())?;
+    Some(crate::config::TlsFiles {
+        cert: cert?,
+        key: key?,
+    })
 }
 
 fn tokens(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> TokensConfig {
