@@ -57,6 +57,24 @@ pub struct ServerConfig {
     /// list serves users imported from Apache htdigest files, who have no SHA-256 HA1:
     /// clients answer the first challenge they support, which would be SHA-256.
     pub digest_algorithms: Vec<crate::digest::Algorithm>,
+    /// Time a client has to send a request's head (after connecting, and between requests
+    /// on a keep-alive connection). Default 10 s.
+    pub header_timeout: Duration,
+    /// Header fields per request. Default 100.
+    pub max_headers: usize,
+    /// Bytes of a request's head, request line included (at least 8192). Default 32 KiB.
+    pub max_header_bytes: usize,
+    /// Connections open at once on the listener. Default 4096.
+    pub max_connections: usize,
+    /// TLS on `listen` and `admin_listen` (`tls = { cert, key }`); `None` = plain HTTP.
+    pub tls: Option<TlsFiles>,
+}
+
+/// PEM files of a listener's certificate chain and private key (`[server] tls`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
 }
 
 impl Default for ServerConfig {
@@ -74,6 +92,11 @@ impl Default for ServerConfig {
                 crate::digest::Algorithm::Sha256,
                 crate::digest::Algorithm::Md5,
             ],
+            header_timeout: Duration::from_secs(10),
+            max_headers: 100,
+            max_header_bytes: 32 * 1024,
+            max_connections: 4096,
+            tls: None,
         }
     }
 }

@@ -968,3 +968,52 @@ fn admin_section_names_the_administrators() {
         assert!(text.contains(needle), "{needle}: {text}");
     }
 }
+
+#[test]
+fn server_connection_limits_are_bounded() {
+    let (c, _) = parse("[server]\nheader_timeout = \"2s\"\nmax_headers = 50\nmax_header_bytes = 16384\nmax_connections = 10\n").unwrap();
+    assert_eq!(c.server.header_timeout, Duration::from_secs(2));
+    assert_eq!(
+        (
+            c.server.max_headers,
+            c.server.max_header_bytes,
+            c.server.max_connections
+        ),
+        (50, 16384, 10)
+    );
+    let d = parse("").unwrap().0.server;
+    assert_eq!(d.header_timeout, Duration::from_secs(10));
+    assert_eq!(
+        (d.max_headers, d.max_header_bytes, d.max_connections),
+        (100, 32768, 4096)
+    );
+    let errs =
+        errors("[server]\nmax_header_bytes = 100\nmax_connections = 0\nheader_timeout = \"0s\"\n");
+    assert_eq!(
+        located(&errs),
+        [
+            (2, "server.max_header_bytes"),
+            (3, "server.max_connections"),
+            (4, "server.header_timeout")
+        ],
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn server_tls_names_both_files() {
+    let (c, _) = parse("[server]\ntls = { cert = \"c.pem\", key = \"k.pem\" }\n").unwrap();
+    let tls = c.server.tls.unwrap();
+    assert_eq!(
+        (tls.cert.to_str(), tls.key.to_str()),
+        (Some("c.pem"), Some("k.pem"))
+    );
+    assert!(parse("").unwrap().0.server.tls.is_none());
+    let errs = errors("[server]\ntls = { cert = \"c.pem\", chain = \"x\" }\n");
+    let keys: Vec<&str> = errs.iter().map(|e| e.key.as_str()).collect();
+    assert!(keys.contains(&"server.tls.chain"), "{errs:?}");
+    assert!(
+        errs.iter().any(|e| e.message.contains("key")),
+        "the missing key is named: {errs:?}"
+    );
+}

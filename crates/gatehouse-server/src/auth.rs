@@ -316,12 +316,15 @@ async fn start_session(
     }
 }
 
-/// Whether the browser reached us over https (directly or per a trusted proxy).
-fn is_secure(rt: &Runtime, peer: std::net::SocketAddr, headers: &HeaderMap) -> bool {
-    crate::net::is_trusted(peer.ip(), &rt.config.server.trusted_proxies)
-        && headers
-            .get("x-forwarded-proto")
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"))
+/// Whether the browser reached us over https: directly (the request came over our TLS), or
+/// per a trusted proxy's `X-Forwarded-Proto: https`.
+fn is_secure(rt: &Runtime, peer: std::net::SocketAddr, parts: &http::request::Parts) -> bool {
+    parts.extensions.get::<crate::tls::OverTls>().is_some()
+        || crate::net::is_trusted(peer.ip(), &rt.config.server.trusted_proxies)
+            && parts
+                .headers
+                .get("x-forwarded-proto")
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"))
 }
 
 /// CORS preflight of the `/auth/*` endpoints (single-page apps on another origin log in
@@ -416,7 +419,7 @@ async fn login_inner(
         let token = mfa::mfa_token(&ctx.gw, &user.name, ctx.now + MFA_TOKEN_TTL);
         return ctx.refuse(&Deny::MfaRequired { mfa_token: token }, &return_to);
     }
-    let secure = is_secure(&ctx.rt, peer, &parts.headers);
+    let secure = is_secure(&ctx.rt, peer, &parts);
     start_session(ctx, &user, "pwd", fields.form, &return_to, secure).await
 }
 
@@ -465,7 +468,7 @@ async fn mfa_inner(
             return ctx.refuse(&d, &return_to);
         }
     };
-    let secure = is_secure(&ctx.rt, peer, &parts.headers);
+    let secure = is_secure(&ctx.rt, peer, &parts);
     start_session(ctx, &user, "mfa", fields.form, &return_to, secure).await
 }
 
@@ -665,7 +668,7 @@ async fn logout_inner(
         }
         ctx.gw.revoked(jti, exp);
     }
-    let secure = is_secure(&ctx.rt, peer, &parts.headers);
+    let secure = is_secure(&ctx.rt, peer, parts);
     let mut resp = Response::new(Body::empty());
     if browser {
         *resp.status_mut() = StatusCode::SEE_OTHER;

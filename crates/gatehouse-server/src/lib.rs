@@ -15,6 +15,7 @@ pub mod gateway;
 pub mod hashing;
 pub mod ids;
 pub mod keys;
+pub mod limits;
 pub mod net;
 pub mod observe;
 pub mod proxy;
@@ -24,13 +25,14 @@ pub mod revocations;
 pub mod serve;
 pub mod server;
 pub mod suspended;
+pub mod tls;
 pub mod tokens;
 pub mod verified;
 
 pub use gateway::{Gateway, Runtime};
 pub use serve::{
     BuildOptions, StartError, admin_router, bind, build, build_with_options, build_with_store,
-    public_router, serve_on, serve_public,
+    public_router, serve_on, serve_on_tls, serve_public,
 };
 
 /// Installs the one crypto provider (aws-lc-rs) for rustls and jsonwebtoken. Call first in

@@ -207,7 +207,11 @@ impl Upstream {
         };
         let headers = &mut parts.headers;
         let original_host = headers.remove(http::header::HOST);
-        let proto = if peer_trusted {
+        let proto = if parts.extensions.get::<crate::tls::OverTls>().is_some() {
+            // Over our own TLS, whatever a client claims.
+            headers.remove(&X_FORWARDED_PROTO);
+            Some(HeaderValue::from_static("https"))
+        } else if peer_trusted {
             headers.remove(&X_FORWARDED_PROTO)
         } else {
             None

@@ -206,12 +206,35 @@ pub async fn serve_on(
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_on_tls(listener, router, None, shutdown).await
+}
+
+/// As [`serve_on`], over TLS with the certificate `tls` names (the admin listener under
+/// `[server] tls`).
+pub async fn serve_on_tls(
+    listener: TcpListener,
+    router: Router,
+    tls: Option<&gatehouse_core::config::TlsFiles>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     crate::server::serve(
         listener,
         move |peer| crate::server::RouterService::new(router.clone(), peer),
         shutdown,
+        crate::limits::Limits::default(),
+        tls_acceptor(tls)?,
     )
     .await
+}
+
+/// The acceptor of a listener with `[server] tls`; a certificate that cannot be loaded is an
+/// error naming its file.
+fn tls_acceptor(
+    tls: Option<&gatehouse_core::config::TlsFiles>,
+) -> std::io::Result<Option<tokio_rustls::TlsAcceptor>> {
+    tls.map(crate::tls::acceptor)
+        .transpose()
+        .map_err(|e| std::io::Error::other(format!("[server] tls: {e}")))
 }
 
 /// Serves the public port until `shutdown` completes, then drains: the same answers as
@@ -223,10 +246,17 @@ pub async fn serve_public(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let own = public_router(Arc::clone(&gw));
+    // `[server]` connection limits; a change takes a restart.
+    let rt = gw.runtime();
+    let limits = crate::limits::Limits::from_config(&rt.config.server);
+    let tls = tls_acceptor(rt.config.server.tls.as_ref())?;
+    drop(rt);
     crate::server::serve(
         listener,
         move |peer| crate::server::PublicService::new(Arc::clone(&gw), own.clone(), peer),
         shutdown,
+        limits,
+        tls,
     )
     .await
 }

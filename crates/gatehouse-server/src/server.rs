@@ -24,15 +24,19 @@ use tokio::sync::watch;
 use tower::ServiceExt as _;
 
 use crate::gateway::Gateway;
+use crate::limits::Limits;
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 /// Accepts connections on `listener` and serves each with the service `make` builds for its
-/// peer, until `shutdown` completes; then drains (see the module docs).
+/// peer, within the connection `limits` of the listener and over TLS when `tls` is given,
+/// until `shutdown` completes; then drains (see the module docs).
 pub async fn serve<S, M>(
     listener: TcpListener,
     make: M,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    limits: Limits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) -> std::io::Result<()>
 where
     M: Fn(SocketAddr) -> S,
@@ -46,6 +50,8 @@ where
     let (stop_tx, stop_rx) = watch::channel(());
     let (done_tx, done_rx) = watch::channel(());
     let mut shutdown = pin!(shutdown);
+    let builder = Arc::new(limits.builder());
+    let gate = limits.gate();
     loop {
         let (stream, peer) = tokio::select! {
             biased;
@@ -58,26 +64,39 @@ where
                 }
             },
         };
+        // Beyond `max_connections`: closed at once (the client sees the connection end).
+        let Some(permit) = gate.admit() else {
+            drop(stream);
+            continue;
+        };
         // The answer is written in one piece; small writes of a streamed body go out at once.
         let _ = stream.set_nodelay(true);
         let service = make(peer);
         let mut stop = stop_rx.clone();
         let done = done_rx.clone();
+        let builder = Arc::clone(&builder);
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let builder = auto::Builder::new(TokioExecutor::new());
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            let mut conn = pin!(conn);
-            let mut stopping = pin!(stop.changed());
-            let ended = tokio::select! {
-                biased;
-                r = conn.as_mut() => Some(r),
-                _ = &mut stopping => None,
-            };
-            let result = match ended {
-                Some(r) => r,
-                None => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
+            let _permit = permit;
+            if !crate::limits::first_byte(&stream, limits.header_timeout).await {
+                drop(done);
+                return;
+            }
+            let result = match tls {
+                None => serve_connection(&builder, TokioIo::new(stream), service, &mut stop).await,
+                // The handshake counts against the header timeout too.
+                Some(tls) => {
+                    match tokio::time::timeout(limits.header_timeout, tls.accept(stream)).await {
+                        Ok(Ok(s)) => {
+                            let service = MarkTls(service);
+                            serve_connection(&builder, TokioIo::new(s), service, &mut stop).await
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, %peer, "TLS handshake failed");
+                            Ok(())
+                        }
+                        Err(_) => Ok(()),
+                    }
                 }
             };
             if let Err(e) = result {
@@ -92,6 +111,56 @@ where
     drop(done_rx);
     done_tx.closed().await;
     Ok(())
+}
+
+/// Serves one connection until it ends, or until `stop` says so (then the request in flight
+/// is finished first).
+async fn serve_connection<I, S>(
+    builder: &auto::Builder<TokioExecutor>,
+    io: I,
+    service: S,
+    stop: &mut watch::Receiver<()>,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: hyper::service::Service<Request<Incoming>, Response = Response<Body>, Error = Infallible>
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let conn = builder.serve_connection_with_upgrades(io, service);
+    let mut conn = pin!(conn);
+    let mut stopping = pin!(stop.changed());
+    let ended = tokio::select! {
+        biased;
+        r = conn.as_mut() => Some(r),
+        _ = &mut stopping => None,
+    };
+    match ended {
+        Some(r) => r,
+        None => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    }
+}
+
+/// A connection's service that marks each request as having come over TLS.
+#[derive(Clone)]
+struct MarkTls<S>(S);
+
+impl<S> hyper::service::Service<Request<Incoming>> for MarkTls<S>
+where
+    S: hyper::service::Service<Request<Incoming>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn call(&self, mut req: Request<Incoming>) -> Self::Future {
+        req.extensions_mut().insert(crate::tls::OverTls);
+        self.0.call(req)
+    }
 }
 
 /// Accept errors: a connection that failed before we took it is not our problem; anything

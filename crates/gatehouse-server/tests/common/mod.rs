@@ -5,6 +5,7 @@
 
 pub mod digest_client;
 pub mod flaky;
+pub mod nginx;
 pub mod pg;
 
 use std::net::SocketAddr;

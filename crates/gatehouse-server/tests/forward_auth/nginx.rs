@@ -29,18 +29,6 @@ fn snippet(gatehouse: SocketAddr, app: SocketAddr, listen: SocketAddr) -> String
     )
 }
 
-/// An installed nginx with `auth_request`, and its (major, minor) version.
-fn find_nginx() -> Option<(PathBuf, (u32, u32))> {
-    let bin = gatehouse_testkit::program("nginx")?;
-    let out = Command::new(&bin).arg("-V").output().ok()?;
-    let text = String::from_utf8_lossy(&out.stderr).into_owned();
-    if !text.contains("http_auth_request_module") {
-        return None;
-    }
-    let version = text.split("nginx/").nth(1)?.split_whitespace().next()?;
-    let mut parts = version.split('.').map(|p| p.parse::<u32>().ok());
-    Some((bin, (parts.next()??, parts.next()??)))
-}
 
 /// nginx with the doc's snippet, in front of `app`, asking Gatehouse at `gatehouse`.
 async fn nginx(bin: &Path, gatehouse: SocketAddr, app: SocketAddr) -> Proxy {
@@ -71,7 +59,7 @@ async fn nginx(bin: &Path, gatehouse: SocketAddr, app: SocketAddr) -> Proxy {
 }
 
 fn skip() -> Option<(PathBuf, (u32, u32))> {
-    gatehouse_testkit::NGINX.found(find_nginx())
+    super::common::nginx::nginx_or_skip()
 }
 
 #[tokio::test]

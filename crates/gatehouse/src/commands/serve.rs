@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use gatehouse_server::{Gateway, Runtime, admin_router, bind, build, serve_on, serve_public};
+use gatehouse_server::{Gateway, Runtime, admin_router, bind, build, serve_on_tls, serve_public};
 
 use super::load_config;
 use crate::cli::ConfigArg;
@@ -14,6 +14,7 @@ pub async fn serve(arg: &ConfigArg) -> anyhow::Result<ExitCode> {
     let cfg = load_config(arg)?;
     let listen = cfg.server.listen;
     let admin = cfg.server.admin_listen;
+    let tls = cfg.server.tls.clone();
     let gw = build(cfg).await?;
     let public = bind(listen).await?;
     tracing::info!(addr = %public.local_addr()?, "gatehouse listening");
@@ -25,7 +26,7 @@ pub async fn serve(arg: &ConfigArg) -> anyhow::Result<ExitCode> {
         let mut rx = stop_rx.clone();
         let router = admin_router(Arc::clone(&gw));
         tasks.push(tokio::spawn(async move {
-            serve_on(l, router, async move {
+            serve_on_tls(l, router, tls.as_ref(), async move {
                 let _ = rx.wait_for(|s| *s).await;
             })
             .await
@@ -63,7 +64,11 @@ async fn signals(arg: &ConfigArg, gw: &Arc<Gateway>) -> anyhow::Result<()> {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => return Ok(()),
             _ = term.recv() => return Ok(()),
-            _ = hup.recv() => reload(arg, gw),
+            _ = hup.recv() => {
+                reload(arg, gw);
+                // The listeners' certificates too (also reloaded when their files change).
+                gatehouse_server::tls::reload_all();
+            }
         }
     }
 }

@@ -98,6 +98,11 @@ fn server(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> ServerConfig {
             "forward_auth_body",
             "max_body_bytes",
             "digest_algorithms",
+            "header_timeout",
+            "max_headers",
+            "max_header_bytes",
+            "max_connections",
+            "tls",
         ],
     );
     let mut s = ServerConfig::default();
@@ -157,6 +162,28 @@ fn server(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> ServerConfig {
     }
     if let Some(v) = t.get("max_body_bytes").and_then(|f| ctx.u64(&f)) {
         s.max_body_bytes = v;
+    }
+    if let Some(f) = t.get("tls") {
+        s.tls = tls_files(ctx, &f);
+    }
+    if let Some(v) = t.get("header_timeout").and_then(|f| ctx.duration(&f)) {
+        s.header_timeout = v;
+    }
+    // Connection limits: at least 1, and a head of at least 8 KiB (the HTTP/1 parser's
+    // smallest buffer; RFC 9112 §3 recommends supporting request lines of 8000 octets).
+    for (key, least, slot) in [
+        ("max_headers", 1, &mut s.max_headers),
+        ("max_header_bytes", 8192, &mut s.max_header_bytes),
+        ("max_connections", 1, &mut s.max_connections),
+    ] {
+        if let Some(f) = t.get(key)
+            && let Some(v) = ctx.u64(&f)
+        {
+            match usize::try_from(v) {
+                Ok(v) if v >= least => *slot = v,
+                _ => ctx.error(&f.span, &f.key, format!("expected at least {least}")),
+            }
+        }
     }
     if let Some(f) = t.get("digest_algorithms")
         && let Some(v) = ctx.list(&f, values::digest_algorithm)
@@ -278,6 +305,27 @@ fn redis_url(s: &str) -> Result<String, String> {
             ))
         }
     }
+}
+
+/// `tls = { cert = "cert.pem", key = "key.pem" }`: both paths, non-empty. (The files are
+/// read when the listener starts; a bad file fails the start with its name.)
+fn tls_files(ctx: &mut Ctx<'_>, f: &Field<'_, '_>) -> Option<crate::config::TlsFiles> {
+    let t = ctx.table(f)?;
+    ctx.unknown_keys(&t, &["cert", "key"]);
+    let has_cert = ctx.require(&t, "cert");
+    let has_key = ctx.require(&t, "key");
+    let path = |ctx: &mut Ctx<'_>, k: &str| {
+        t.get(k)
+            .and_then(|f| ctx.parsed(&f, values::non_empty))
+            .map(std::path::PathBuf::from)
+    };
+    let cert = path(ctx, "cert");
+    let key = path(ctx, "key");
+    (has_cert && has_key).then_some(())?;
+    Some(crate::config::TlsFiles {
+        cert: cert?,
+        key: key?,
+    })
 }
 
 fn tokens(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> TokensConfig {
