@@ -172,24 +172,14 @@ enum Stage {
     Done,
 }
 
-/// An answer waiting for [`Pipeline::next`].
-enum Answer<P> {
-    None,
-    Lock(Option<u64>),
-    Extracted(Extracted),
-    Cookie(Option<SecretString>),
-    Verified(Result<P, Deny>),
-    Counted,
-    SameOrigin(bool),
-    Quota(Option<QuotaState>),
-}
-
 /// The decision of one request, step by step.
 pub struct Pipeline<'p, P = Principal> {
     m: RouteMatch<'p>,
     req: Request<'p>,
+    /// Where the pipeline is: a step to run, or the question it waits on.
     stage: Stage,
-    answer: Answer<P>,
+    /// The question to hand out at the next [`Pipeline::next`].
+    ask: Option<Need>,
     credential: Option<Credential>,
     /// The account the credential names (row 4 by account).
     account: Option<String>,
@@ -227,7 +217,7 @@ impl<'p, P: Proven> Pipeline<'p, P> {
             m: policy.route(req.method, req.path),
             req,
             stage: Stage::Gate,
-            answer: Answer::None,
+            ask: None,
             credential: None,
             account: None,
             scheme: None,
@@ -283,37 +273,143 @@ impl<'p, P: Proven> Pipeline<'p, P> {
         self.scheme
     }
 
-    /// Answers [`Need::IpLock`] and [`Need::AccountLock`]: seconds the lock still holds.
+    /// Answers [`Need::IpLock`]: seconds the address's lock still holds.
     pub fn ip_lock(&mut self, retry_after: Option<u64>) {
-        self.answer = Answer::Lock(retry_after);
+        if self.stage != Stage::IpLock {
+            return;
+        }
+        match retry_after {
+            // Row 4 by address.
+            Some(retry_after) => {
+                self.note("throttle", |_| {
+                    "too many failures from this address".to_owned()
+                });
+                self.deny(Deny::TooManyAttempts { retry_after });
+            }
+            None => self.ask(Stage::Credentials, Need::Credentials),
+        }
     }
-    /// Answers [`Need::AccountLock`].
+
+    /// Answers [`Need::AccountLock`]: seconds the account's lock still holds.
     pub fn account_lock(&mut self, retry_after: Option<u64>) {
-        self.answer = Answer::Lock(retry_after);
+        if self.stage != Stage::AccountLock {
+            return;
+        }
+        match retry_after {
+            // Row 4 by account: refused before any password is hashed.
+            Some(retry_after) => {
+                self.note("throttle", |_| {
+                    "too many failures for this account".to_owned()
+                });
+                self.deny(Deny::TooManyAttempts { retry_after });
+            }
+            None => self.ask_verify(),
+        }
     }
-    /// Answers [`Need::Credentials`].
+
+    /// Answers [`Need::Credentials`]. The browser session cookie is ambient: it counts only
+    /// when nothing else was presented and the route takes sessions.
     pub fn credentials(&mut self, extracted: Extracted) {
-        self.answer = Answer::Extracted(extracted);
+        if self.stage != Stage::Credentials {
+            return;
+        }
+        if matches!(extracted, Extracted::None) && self.m.accepted().contains(&Scheme::Session) {
+            self.ask(Stage::SessionCookie, Need::SessionCookie);
+        } else {
+            self.select(extracted);
+        }
     }
+
     /// Answers [`Need::SessionCookie`].
     pub fn session_cookie(&mut self, cookie: Option<SecretString>) {
-        self.answer = Answer::Cookie(cookie);
+        if self.stage != Stage::SessionCookie {
+            return;
+        }
+        let extracted = cookie.map_or(Extracted::None, |c| Extracted::One(Credential::Session(c)));
+        self.select(extracted);
     }
-    /// Answers [`Need::Verify`].
+
+    /// Answers [`Need::Verify`] (rows 8–12, 22).
     pub fn verified(&mut self, result: Result<P, Deny>) {
-        self.answer = Answer::Verified(result);
+        if self.stage != Stage::Verify {
+            return;
+        }
+        match result {
+            Err(d) => {
+                self.note("verify", |_| format!("verification failed: {}", d.code()));
+                if d.entry().counts_as_failure {
+                    self.refused = Some(d);
+                    self.ask(Stage::CountFailure, Need::CountFailure);
+                } else {
+                    self.deny(d);
+                }
+            }
+            Ok(p) => {
+                self.note("verify", |_| {
+                    let p = p.principal();
+                    format!(
+                        "verified `{}` (roles [{}], scopes [{}], tenant {})",
+                        p.subject,
+                        p.roles.join(", "),
+                        p.scopes.join(" "),
+                        p.tenant.as_deref().unwrap_or("-")
+                    )
+                });
+                self.principal = Some(p);
+                if self.account.is_some() {
+                    self.ask(Stage::CountSuccess, Need::CountSuccess);
+                } else {
+                    self.stage = Stage::Csrf;
+                }
+            }
+        }
     }
+
     /// Answers [`Need::CountFailure`] and [`Need::CountSuccess`].
     pub fn counted(&mut self) {
-        self.answer = Answer::Counted;
+        match self.stage {
+            Stage::CountFailure => {
+                let d = self.refused.take().unwrap_or(Deny::InvalidCredentials);
+                self.deny(d);
+            }
+            Stage::CountSuccess => self.stage = Stage::Csrf,
+            _ => {}
+        }
     }
+
     /// Answers [`Need::SameOrigin`].
     pub fn same_origin(&mut self, same: bool) {
-        self.answer = Answer::SameOrigin(same);
+        if self.stage != Stage::SameOrigin {
+            return;
+        }
+        if same {
+            self.stage = Stage::Authorize;
+        } else {
+            self.note("authorize", |_| {
+                "cross-site request on a cookie session".to_owned()
+            });
+            self.deny(Deny::CsrfRejected);
+        }
     }
-    /// Answers [`Need::Quota`].
+
+    /// Answers [`Need::Quota`] (row 24: the route's quota, per authenticated subject).
     pub fn quota(&mut self, state: Option<QuotaState>) {
-        self.answer = Answer::Quota(state);
+        if self.stage != Stage::Quota {
+            return;
+        }
+        self.quota = state;
+        match state {
+            Some(q) if q.exceeded => {
+                self.note("quota", |_| {
+                    format!("over the quota of {} requests", q.limit)
+                });
+                self.deny(Deny::RateLimited {
+                    retry_after: q.reset,
+                    limit: q.limit,
+                });
+            }
+            _ => self.allow(),
+        }
     }
 
     fn note(&mut self, step: &'static str, text: impl FnOnce(&Self) -> String) {
@@ -325,8 +421,10 @@ impl<'p, P: Proven> Pipeline<'p, P> {
         }
     }
 
-    fn decide(&mut self, d: Decision<P>) -> Next {
-        if let Decision::Deny { reason, hidden } = &d {
+    fn decide(&mut self, d: Decision<P>) {
+        if self.trace.is_some()
+            && let Decision::Deny { reason, hidden } = &d
+        {
             let (code, row, hidden) = (reason.code(), reason.row(), *hidden);
             self.note("result", |_| {
                 format!(
@@ -342,17 +440,16 @@ impl<'p, P: Proven> Pipeline<'p, P> {
         }
         self.decision = Some(d);
         self.stage = Stage::Done;
-        Next::Done
     }
 
-    fn deny(&mut self, reason: Deny) -> Next {
+    fn deny(&mut self, reason: Deny) {
         let d = Decision::deny(&self.m, reason);
-        self.decide(d)
+        self.decide(d);
     }
 
-    fn ask(&mut self, stage: Stage, need: Need) -> Next {
+    fn ask(&mut self, stage: Stage, need: Need) {
         self.stage = stage;
-        Next::Need(need)
+        self.ask = Some(need);
     }
 
     fn facts(&self) -> RequestFacts<'p> {
@@ -369,192 +466,124 @@ impl<'p, P: Proven> Pipeline<'p, P> {
         reason = "a question needs its answer before the next one: not an iterator"
     )]
     pub fn next(&mut self) -> Next {
-        loop {
-            let answer = std::mem::replace(&mut self.answer, Answer::None);
-            match (self.stage, answer) {
-                (Stage::Done, _) => return Next::Done,
-                // Rows 2, 3, 23 and 1, in that order.
-                (Stage::Gate, _) => match decision::gate(&self.m, &self.facts()) {
-                    Gate::Deny(d) => {
-                        self.note("gate", |_| "refused before credentials".into());
-                        return self.deny(d);
-                    }
-                    Gate::Preflight => {
-                        self.note("gate", |_| {
-                            "CORS preflight: answered without credentials (row 23)".into()
-                        });
-                        return self.decide(Decision::Preflight);
-                    }
-                    Gate::Public => {
-                        self.note("gate", |_| {
-                            "public route: no credentials needed (row 1)".into()
-                        });
-                        return self.decide(Decision::Public);
-                    }
-                    Gate::Authenticate => return self.ask(Stage::IpLock, Need::IpLock),
-                },
-                // Row 4 by address.
-                (Stage::IpLock, Answer::Lock(Some(retry_after))) => {
-                    self.note("throttle", |_| {
-                        "too many failures from this address".to_owned()
+        if let Some(need) = self.ask.take() {
+            return Next::Need(need);
+        }
+        match self.stage {
+            Stage::Done => {}
+            // Rows 2, 3, 23 and 1, in that order; then row 4 by address.
+            Stage::Gate => match decision::gate(&self.m, &self.facts()) {
+                Gate::Deny(d) => {
+                    self.note("gate", |_| "refused before credentials".into());
+                    self.deny(d);
+                }
+                Gate::Preflight => {
+                    self.note("gate", |_| {
+                        "CORS preflight: answered without credentials (row 23)".into()
                     });
-                    return self.deny(Deny::TooManyAttempts { retry_after });
+                    self.decide(Decision::Preflight);
                 }
-                (Stage::IpLock, Answer::Lock(None)) => {
-                    return self.ask(Stage::Credentials, Need::Credentials);
-                }
-                // Rows 7, 5 and 6. The browser session cookie is ambient: it counts only
-                // when nothing else was presented and the route takes sessions.
-                (Stage::Credentials, Answer::Extracted(Extracted::None))
-                    if self.m.accepted().contains(&Scheme::Session) =>
-                {
-                    return self.ask(Stage::SessionCookie, Need::SessionCookie);
-                }
-                (Stage::Credentials, Answer::Extracted(extracted)) => {
-                    if let Some(next) = self.select(extracted) {
-                        return next;
-                    }
-                }
-                (Stage::SessionCookie, Answer::Cookie(cookie)) => {
-                    let extracted =
-                        cookie.map_or(Extracted::None, |c| Extracted::One(Credential::Session(c)));
-                    if let Some(next) = self.select(extracted) {
-                        return next;
-                    }
-                }
-                // Row 4 by account: refused before any password is hashed.
-                (Stage::AccountLock, Answer::Lock(Some(retry_after))) => {
-                    self.note("throttle", |_| {
-                        "too many failures for this account".to_owned()
+                Gate::Public => {
+                    self.note("gate", |_| {
+                        "public route: no credentials needed (row 1)".into()
                     });
-                    return self.deny(Deny::TooManyAttempts { retry_after });
+                    self.decide(Decision::Public);
                 }
-                (Stage::AccountLock, Answer::Lock(None)) => return self.ask_verify(),
-                // Rows 8–12 and 22.
-                (Stage::Verify, Answer::Verified(Err(d))) => {
-                    self.note("verify", |_| format!("verification failed: {}", d.code()));
-                    if d.entry().counts_as_failure {
-                        self.refused = Some(d);
-                        return self.ask(Stage::CountFailure, Need::CountFailure);
-                    }
-                    return self.deny(d);
+                Gate::Authenticate => return self.asking(Stage::IpLock, Need::IpLock),
+            },
+            // CSRF: an unsafe request riding on a cookie must come from our own origin.
+            Stage::Csrf => {
+                let on_cookie = self
+                    .principal
+                    .as_ref()
+                    .is_some_and(|p| p.principal().scheme == Scheme::Session);
+                if on_cookie && !decision::is_safe_method(self.req.method) {
+                    return self.asking(Stage::SameOrigin, Need::SameOrigin);
                 }
-                (Stage::Verify, Answer::Verified(Ok(p))) => {
-                    self.note("verify", |_| {
-                        let p = p.principal();
-                        format!(
-                            "verified `{}` (roles [{}], scopes [{}], tenant {})",
-                            p.subject,
-                            p.roles.join(", "),
-                            p.scopes.join(" "),
-                            p.tenant.as_deref().unwrap_or("-")
-                        )
-                    });
-                    self.principal = Some(p);
-                    if self.account().is_some() {
-                        return self.ask(Stage::CountSuccess, Need::CountSuccess);
-                    }
-                    self.stage = Stage::Csrf;
-                }
-                (Stage::CountFailure, Answer::Counted) => {
-                    let d = self.refused.take().unwrap_or(Deny::InvalidCredentials);
-                    return self.deny(d);
-                }
-                (Stage::CountSuccess, Answer::Counted) => self.stage = Stage::Csrf,
-                // CSRF: an unsafe request riding on a cookie must come from our own origin.
-                (Stage::Csrf, _) => {
-                    let on_cookie = self
-                        .principal
-                        .as_ref()
-                        .is_some_and(|p| p.principal().scheme == Scheme::Session);
-                    if on_cookie && !decision::is_safe_method(self.req.method) {
-                        return self.ask(Stage::SameOrigin, Need::SameOrigin);
-                    }
-                    self.stage = Stage::Authorize;
-                }
-                (Stage::SameOrigin, Answer::SameOrigin(false)) => {
-                    self.note("authorize", |_| {
-                        "cross-site request on a cookie session".to_owned()
-                    });
-                    return self.deny(Deny::CsrfRejected);
-                }
-                (Stage::SameOrigin, Answer::SameOrigin(true)) => self.stage = Stage::Authorize,
-                // Rows 13, 14 and 15–19.
-                (Stage::Authorize, _) => {
-                    let Some(p) = self.principal.as_ref() else {
-                        // Unreachable by construction; deny by default.
-                        return self.deny(Deny::InvalidCredentials);
-                    };
-                    if let Err(d) =
-                        decision::authorize(&self.m, p.principal(), &self.facts(), self.req.now)
-                    {
-                        self.note("authorize", |_| format!("refused: {}", d.code()));
-                        return self.deny(d);
-                    }
-                    if self.m.route.config.quota.is_some() {
-                        return self.ask(Stage::Quota, Need::Quota);
-                    }
-                    return self.allow();
-                }
-                // Row 24: the route's quota, per authenticated subject.
-                (Stage::Quota, Answer::Quota(state)) => {
-                    self.quota = state;
-                    if let Some(q) = state
-                        && q.exceeded
-                    {
-                        self.note("quota", |_| {
-                            format!("over the quota of {} requests", q.limit)
-                        });
-                        return self.deny(Deny::RateLimited {
-                            retry_after: q.reset,
-                            limit: q.limit,
-                        });
-                    }
-                    return self.allow();
-                }
-                // Asked and not (or wrongly) answered: the edge failed, our own fault, so
-                // row 22 and never a 401/403 (deny by default; asking again could spin).
-                (_, _) => {
-                    self.note("result", |_| "a question went unanswered".to_owned());
-                    return self.deny(unanswered());
-                }
+                self.authorize();
             }
+            Stage::Authorize => self.authorize(),
+            // Asked and not answered: the edge failed, our own fault, so row 22 and never
+            // a 401/403 (deny by default).
+            Stage::IpLock
+            | Stage::Credentials
+            | Stage::SessionCookie
+            | Stage::AccountLock
+            | Stage::Verify
+            | Stage::CountFailure
+            | Stage::CountSuccess
+            | Stage::SameOrigin
+            | Stage::Quota => {
+                self.note("result", |_| "a question went unanswered".to_owned());
+                self.deny(unanswered());
+            }
+        }
+        match self.ask.take() {
+            Some(need) => Next::Need(need),
+            None if self.stage == Stage::Done => Next::Done,
+            // A step that moved on without a question: run the next one.
+            None => self.next(),
+        }
+    }
+
+    fn asking(&mut self, stage: Stage, need: Need) -> Next {
+        self.stage = stage;
+        Next::Need(need)
+    }
+
+    /// Rows 13, 14 and 15–19, then the quota (24) or allow.
+    fn authorize(&mut self) {
+        let Some(p) = self.principal.as_ref() else {
+            // Unreachable by construction; deny by default.
+            self.deny(Deny::InvalidCredentials);
+            return;
+        };
+        if let Err(d) = decision::authorize(&self.m, p.principal(), &self.facts(), self.req.now) {
+            self.note("authorize", |_| format!("refused: {}", d.code()));
+            self.deny(d);
+            return;
+        }
+        if self.m.route.config.quota.is_some() {
+            self.ask(Stage::Quota, Need::Quota);
+        } else {
+            self.allow();
         }
     }
 
     /// Rows 7, 5, 6 on what was presented; then row 4 by account, or verification.
-    fn select(&mut self, extracted: Extracted) -> Option<Next> {
+    fn select(&mut self, extracted: Extracted) {
         match decision::select_credential(&self.m, extracted) {
             Err(d) => {
                 self.note("credentials", |_| {
                     format!("credential extraction failed: {}", d.code())
                 });
-                Some(self.deny(d))
+                self.deny(d);
             }
             Ok(c) => {
                 let scheme = c.scheme();
                 self.scheme = Some(scheme);
                 self.account = account_of(&c);
-                self.credential = Some(c);
                 self.note("credentials", |_| {
                     format!("one `{}` credential presented", scheme.as_str())
                 });
-                if self.account().is_some() {
-                    return Some(self.ask(Stage::AccountLock, Need::AccountLock));
+                self.credential = Some(c);
+                if self.account.is_some() {
+                    self.ask(Stage::AccountLock, Need::AccountLock);
+                } else {
+                    self.ask_verify();
                 }
-                Some(self.ask_verify())
             }
         }
     }
 
-    fn ask_verify(&mut self) -> Next {
+    fn ask_verify(&mut self) {
         match self.credential.take() {
             Some(c) => self.ask(Stage::Verify, Need::Verify(c)),
             None => self.deny(Deny::MissingCredentials),
         }
     }
 
-    fn allow(&mut self) -> Next {
+    fn allow(&mut self) {
         self.note("authorize", |_| {
             "all requirements of the route hold: allow".into()
         });
@@ -671,7 +700,8 @@ quota = { max = 1, per = "1m" }
     fn basic_login_asks_in_the_order_of_the_contract() {
         let p = policy(CONFIG);
         let (asked, done) = run(&p, "GET", |need, pipe| match need {
-            Need::IpLock | Need::AccountLock => pipe.ip_lock(None),
+            Need::IpLock => pipe.ip_lock(None),
+            Need::AccountLock => pipe.account_lock(None),
             Need::Credentials => basic(pipe),
             Need::Verify(c) => pipe.verified(Ok(Principal::new("bob", c.scheme()))),
             Need::CountSuccess | Need::CountFailure => pipe.counted(),
@@ -708,7 +738,8 @@ quota = { max = 1, per = "1m" }
             let code_of = deny.code();
             let mut deny = Some(deny);
             let (asked, done) = run(&p, "GET", |need, pipe| match need {
-                Need::IpLock | Need::AccountLock => pipe.ip_lock(None),
+                Need::IpLock => pipe.ip_lock(None),
+                Need::AccountLock => pipe.account_lock(None),
                 Need::Credentials => basic(pipe),
                 Need::Verify(_) => pipe.verified(Err(deny.take().unwrap_or(Deny::NotFound))),
                 Need::CountFailure => pipe.counted(),
