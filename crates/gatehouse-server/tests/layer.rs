@@ -32,6 +32,8 @@ struct App {
     addr: SocketAddr,
     client: Client<HttpConnector, axum::body::Body>,
     _stop: watch::Sender<bool>,
+    /// The PostgreSQL schema of this app, when the run uses PostgreSQL (dropped with it).
+    _schema: Option<common::pg::Schema>,
 }
 
 impl App {
@@ -40,7 +42,7 @@ impl App {
         // The semantics config; its `[upstream]` is not used by the Layer.
         let text = config_text("127.0.0.1:9".parse().unwrap(), "");
         let (cfg, _) = gatehouse_core::config::parse(&text).unwrap();
-        let (store, _schema) = test_store().await;
+        let (store, schema) = test_store().await;
         seed(store.as_ref()).await;
         let gatehouse = GatehouseLayer::from_config(cfg, store).await.unwrap();
         let app = Router::new()
@@ -60,6 +62,7 @@ impl App {
             addr,
             client: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
             _stop: stop,
+            _schema: schema,
         }
     }
 
