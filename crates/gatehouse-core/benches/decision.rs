@@ -15,14 +15,14 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::Ed25519KeyPair;
 use divan::{Bencher, black_box};
 use gatehouse_core::config::{Config, IssuerKeys, Scheme, parse};
-use gatehouse_core::credential::extract;
-use gatehouse_core::decision::{
-    Decision, Gate, Policy, RequestFacts, authorize, gate, select_credential,
-};
+use gatehouse_core::credential::{Extracted, extract};
+use gatehouse_core::decision::{Decision, Policy};
 use gatehouse_core::deny::{Credential, Deny};
 use gatehouse_core::path::normalize;
+use gatehouse_core::pipeline::{Need, Next, Pipeline, Proven, Request};
 use gatehouse_core::principal::Principal;
 use gatehouse_core::render::{RenderCtx, challenges, problem, problem_json, render};
+use gatehouse_core::secret::SecretString;
 use gatehouse_core::token::{
     AccessClaims, IssuerVerifier, KeySet, TokenVerifier, ed25519_public_jwk, sign_access_token,
 };
@@ -197,13 +197,41 @@ fn policy() -> Policy {
     Policy::new(&config()).expect("the benchmark policy compiles")
 }
 
-fn facts(method: &str) -> RequestFacts<'_> {
-    RequestFacts {
-        method,
-        client_ip: CLIENT,
-        preflight: false,
-        throttled: None,
+/// Drives core's pipeline for `GET ORDERS` as the edge does: no locks, no quota, the
+/// credentials `credentials` gives, verified by `verify`.
+fn drive<P: Proven>(
+    policy: &Policy,
+    credentials: impl FnOnce() -> Extracted,
+    verify: impl FnOnce(Credential) -> Result<P, Deny>,
+) -> (Decision<P>, Option<usize>) {
+    let mut pipe = Pipeline::new(policy, Request::new("GET", ORDERS, CLIENT, NOW));
+    let mut credentials = Some(credentials);
+    let mut verify = Some(verify);
+    while let Next::Need(need) = pipe.next() {
+        match need {
+            Need::IpLock => pipe.ip_lock(None),
+            Need::AccountLock => pipe.account_lock(None),
+            Need::Credentials => {
+                pipe.credentials(credentials.take().map_or(Extracted::None, |f| f()))
+            }
+            Need::SessionCookie => pipe.session_cookie(None),
+            Need::Verify(c) => match verify.take() {
+                Some(f) => pipe.verified(f(c)),
+                None => pipe.verified(Err(Deny::InvalidCredentials)),
+            },
+            Need::CountFailure | Need::CountSuccess => pipe.counted(),
+            Need::SameOrigin => pipe.same_origin(true),
+            Need::Quota => pipe.quota(None),
+        }
     }
+    let done = pipe.finish();
+    (done.decision, done.route)
+}
+
+/// A bearer credential that allocates nothing (an empty token): for the benchmarks that time
+/// the policy steps without extraction.
+fn bare_bearer() -> Extracted {
+    Extracted::One(Credential::Bearer(SecretString::new(String::new())))
 }
 
 /// The principal the EdDSA token below verifies to: what a verified-credential cache would
@@ -308,25 +336,24 @@ fn normalize_and_route(bencher: Bencher) {
     });
 }
 
-/// Route + gate (rows 2, 3, 23, 1, 4) + credential extraction (rows 7, 5, 6) + authorization
-/// (rows 13–19: RBAC, scopes, tenant) for an already-verified principal — the warm decision
-/// once a verified-credential cache answers. No signature crypto.
+/// Core's pipeline: route + gate (rows 2, 3, 23, 1, 4) + credential extraction (rows 7, 5, 6),
+/// then authorization (rows 13–19: RBAC, scopes, tenant) for an already-verified principal — the
+/// warm decision once a verified-credential cache answers. No signature crypto.
 #[divan::bench]
 fn route_gate_authorize_verified(bencher: Bencher) {
     let policy = policy();
     let principal = verified_principal();
     let header = format!("Bearer {}", tokens(&config()).eddsa);
     let decide = |policy: &Policy, header: &str, p: &Principal| {
-        let m = policy.route("GET", ORDERS);
-        let facts = facts("GET");
-        if gate(&m, &facts) != Gate::Authenticate {
-            return false;
-        }
-        let extracted = extract(&[header.as_bytes()], &[], None);
-        let Ok(Credential::Bearer(_token)) = select_credential(&m, extracted) else {
-            return false;
-        };
-        authorize(&m, p, &facts, NOW).is_ok()
+        let (d, _) = drive(
+            policy,
+            || extract(&[header.as_bytes()], &[], None),
+            |c| match c {
+                Credential::Bearer(_token) => Ok(p),
+                _ => Err(Deny::InvalidCredentials),
+            },
+        );
+        matches!(d, Decision::Allow(_))
     };
     assert!(decide(&policy, &header, &principal));
     bencher.bench(|| decide(&policy, black_box(&header), black_box(&principal)));
@@ -345,46 +372,33 @@ fn extract_bearer(bencher: Bencher) {
 }
 
 /// The same without extraction: route + gate + authorize only (the "route and policy
-/// evaluation" target).
+/// evaluation" target), through the pipeline with a credential that costs nothing.
 #[divan::bench]
 fn route_gate_authorize_only(bencher: Bencher) {
     let policy = policy();
     let principal = verified_principal();
     let decide = |p: &Principal| {
-        let m = policy.route("GET", ORDERS);
-        let facts = facts("GET");
-        gate(&m, &facts) == Gate::Authenticate && authorize(&m, p, &facts, NOW).is_ok()
+        let (d, _) = drive(&policy, bare_bearer, |_| Ok(p));
+        matches!(d, Decision::Allow(_))
     };
     assert!(decide(&principal));
     bencher.bench(|| decide(black_box(&principal)));
 }
 
 /// The full decision with token verification, as `Gateway::decide` runs it minus the
-/// suspension lookup: route → gate → extract → verify → authorize → `Decision::Allow`.
+/// suspension lookup: core's pipeline with the token verified by core's verifier.
 fn full_decision(policy: &Policy, verifier: &TokenVerifier, header: &str) -> Decision {
-    let m = policy.route("GET", ORDERS);
-    let facts = facts("GET");
-    match gate(&m, &facts) {
-        Gate::Deny(d) => return Decision::deny(&m, d),
-        Gate::Preflight => return Decision::Preflight,
-        Gate::Public => return Decision::Public,
-        Gate::Authenticate => {}
-    }
-    let credential = match select_credential(&m, extract(&[header.as_bytes()], &[], None)) {
-        Ok(c) => c,
-        Err(d) => return Decision::deny(&m, d),
-    };
-    let Credential::Bearer(token) = credential else {
-        return Decision::deny(&m, Deny::InvalidCredentials);
-    };
-    let principal = match verifier.verify(token.expose(), NOW) {
-        Ok(p) => p,
-        Err(e) => return Decision::deny(&m, e.to_deny()),
-    };
-    match authorize(&m, &principal, &facts, NOW) {
-        Ok(()) => Decision::Allow(principal),
-        Err(d) => Decision::deny(&m, d),
-    }
+    drive(
+        policy,
+        || extract(&[header.as_bytes()], &[], None),
+        |c| match c {
+            Credential::Bearer(token) => verifier
+                .verify(token.expose(), NOW)
+                .map_err(|e| e.to_deny()),
+            _ => Err(Deny::InvalidCredentials),
+        },
+    )
+    .0
 }
 
 /// Full decision with an external HS256 token (HMAC ≈0.45 µs of it).
@@ -465,22 +479,25 @@ fn render_401_parts(bencher: Bencher, part: &str) {
     });
 }
 
-/// The whole 401 path in core: route → gate → extract (nothing) → deny → render.
+/// The whole 401 path in core: the pipeline (route → gate → extract nothing → deny) → render.
 #[divan::bench]
 fn missing_credentials_401_end_to_end(bencher: Bencher) {
     let policy = policy();
     let run = || {
-        let m = policy.route("GET", black_box(ORDERS));
-        let facts = facts("GET");
-        let Gate::Authenticate = gate(&m, &facts) else {
+        let (d, route) = drive::<Principal>(
+            &policy,
+            || Extracted::None,
+            |_| Err(Deny::InvalidCredentials),
+        );
+        let Decision::Deny { reason, hidden } = d else {
             return None;
         };
-        let Err(deny) = select_credential(&m, extract(&[], &[], None)) else {
-            return None;
-        };
+        let accepted = route
+            .and_then(|i| policy.routes().get(i))
+            .map(|r| &r.config.auth[..])?;
         let ctx = RenderCtx {
             realm: &policy.realm,
-            accepted: m.accepted(),
+            accepted,
             disclosure: policy.disclosure,
             scope_challenge: policy.scope_challenge,
             html: false,
@@ -490,7 +507,7 @@ fn missing_credentials_401_end_to_end(bencher: Bencher) {
             form_post: false,
             digest: None,
         };
-        Some(render(&deny, m.hidden(), &ctx))
+        Some(render(&reason, hidden, &ctx))
     };
     assert_eq!(run().map(|r| r.status), Some(401));
     bencher.bench(run);
@@ -531,7 +548,7 @@ impl EdgeCacheModel {
     }
 }
 
-/// The warm decision: route → gate → extract → SHA-256 of the token → cache hit (lock, lookup,
+/// The warm decision, through the pipeline: route → gate → extract → SHA-256 of the token → cache hit (lock, lookup,
 /// reference count of the shared principal) → revocation check → authorize. What a repeated bearer token costs
 /// once the first request verified it (the issue's "warm decision < 2 µs"). The cache holds
 /// 10 000 other entries.
@@ -556,19 +573,17 @@ fn warm_decision_cached_bearer(bencher: Bencher) {
     }
     fill(EdgeCacheModel::key(&token));
     let decide = |header: &str| {
-        let m = policy.route("GET", ORDERS);
-        let facts = facts("GET");
-        if gate(&m, &facts) != Gate::Authenticate {
-            return false;
-        }
-        let extracted = extract(&[header.as_bytes()], &[], None);
-        let Ok(Credential::Bearer(token)) = select_credential(&m, extracted) else {
-            return false;
-        };
-        let Some(p) = cache.get(token.expose(), NOW) else {
-            return false;
-        };
-        authorize(&m, &p, &facts, NOW).is_ok()
+        let (d, _) = drive(
+            &policy,
+            || extract(&[header.as_bytes()], &[], None),
+            |c| match c {
+                Credential::Bearer(token) => cache
+                    .get(token.expose(), NOW)
+                    .ok_or(Deny::InvalidCredentials),
+                _ => Err(Deny::InvalidCredentials),
+            },
+        );
+        matches!(d, Decision::Allow(_))
     };
     assert!(decide(&header));
     bencher.bench(|| decide(black_box(&header)));

@@ -1,13 +1,9 @@
-//! The decision: a fixed list of pure steps in the order of design §2.
+//! The decision's pure steps: the policy, route matching, the gate (rows 2, 3, 23, 1),
+//! credential selection (7, 5, 6) and authorization (13–19). Their order is
+//! [`crate::pipeline`]'s, which alone runs them.
 //!
-//! ```text
-//! route match → 2 deny → 3 network → 23 preflight → 1 public → 4 throttle
-//!   → credential extraction (7, 5, 6) → verification (8–12, 22, at the edge with core's verifiers)
-//!   → account state (13) → authentication strength (14) → authorization (15–19)
-//!   → quota (24, edge) → allow.   Row 20 rewrites the answer at the very end.
-//! ```
 //! Each step returns facts or a [`Deny`]; nothing here knows about HTTP status codes, which
-//! are decided by [`crate::render`] alone.
+//! are the table's ([`Deny::entry`]).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -162,11 +158,9 @@ pub struct RequestFacts<'a> {
     pub client_ip: IpAddr,
     /// `OPTIONS` with `Access-Control-Request-Method` (row 23).
     pub preflight: bool,
-    /// Seconds to wait when failed-authentication throttling holds this client (row 4).
-    pub throttled: Option<u64>,
 }
 
-/// The outcome of the steps before credentials (rows 2, 3, 23, 1, 4).
+/// The outcome of the steps before credentials (rows 2, 3, 23, 1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Gate {
     Deny(Deny),
@@ -178,7 +172,7 @@ pub enum Gate {
     Authenticate,
 }
 
-/// Rows 2, 3, 23, 1 and 4, in that order.
+/// Rows 2, 3, 23 and 1, in that order (row 4 follows: [`crate::pipeline`] asks the edge).
 pub fn gate(m: &RouteMatch<'_>, facts: &RequestFacts<'_>) -> Gate {
     let r = &m.route.config;
     if r.access == Access::Deny {
@@ -194,9 +188,6 @@ pub fn gate(m: &RouteMatch<'_>, facts: &RequestFacts<'_>) -> Gate {
     }
     if r.access == Access::Public {
         return Gate::Public;
-    }
-    if let Some(retry_after) = facts.throttled {
-        return Gate::Deny(Deny::TooManyAttempts { retry_after });
     }
     Gate::Authenticate
 }
@@ -222,7 +213,7 @@ pub fn is_safe_method(method: &str) -> bool {
 }
 
 /// Rows 13 (account state), 14 (authentication strength) and 15–19 (authorization), in
-/// that order. `now` is unix seconds.
+/// that order (the pipeline calls it after verification and the CSRF step). `now` is unix seconds.
 pub fn authorize(
     m: &RouteMatch<'_>,
     p: &Principal,
@@ -298,6 +289,16 @@ pub enum Decision<P = Principal> {
 }
 
 impl<P> Decision<P> {
+    /// The same decision with the principal held another way.
+    pub fn map_principal<Q>(self, f: impl FnOnce(P) -> Q) -> Decision<Q> {
+        match self {
+            Self::Allow(p) => Decision::Allow(f(p)),
+            Self::Public => Decision::Public,
+            Self::Preflight => Decision::Preflight,
+            Self::Deny { reason, hidden } => Decision::Deny { reason, hidden },
+        }
+    }
+
     /// Wraps a refusal, applying row 20 for hidden routes.
     pub fn deny(m: &RouteMatch<'_>, reason: Deny) -> Self {
         let hidden = m.hidden() && reason.hideable();

@@ -1,11 +1,16 @@
 //! Why a request is refused. Each variant is one row (or one failure) of the semantics
-//! contract (design §2); [`crate::render`] maps it to status, challenge and body in one table.
+//! contract (design §2); its entry of the one table ([`Deny::entry`], in `deny/table.rs`)
+//! says everything about it, and [`crate::render`] renders that entry.
+
+mod table;
+
+pub use table::{Challenge, Entry, Extra, FIXED, Fact, Headers, KNOWN_SCHEMES, Page, Text};
 
 use crate::config::Scheme;
 
 /// A refusal, with the facts the response needs. Constructed by the decision steps and by
 /// the edge (which only reports facts: an upstream that timed out, a store that failed); the
-/// status code is decided in [`crate::render`] alone.
+/// status code is decided by its entry of the table alone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Deny {
     /// Row 2: route is `deny`.
@@ -73,75 +78,18 @@ pub enum Deny {
 
 impl Deny {
     /// The stable `error` code of the body (design §2).
-    pub const fn code(&self) -> &'static str {
-        match self {
-            Self::ForbiddenPath => "forbidden_path",
-            Self::IpBlocked => "ip_blocked",
-            Self::TooManyAttempts { .. } => "too_many_attempts",
-            Self::MissingCredentials => "missing_credentials",
-            Self::UnsupportedScheme { .. } => "unsupported_scheme",
-            Self::InvalidRequest { .. } => "invalid_request",
-            Self::InvalidToken { .. } => "invalid_token",
-            Self::TokenExpired { .. } => "token_expired",
-            Self::TokenRevoked => "token_revoked",
-            Self::InvalidCredentials => "invalid_credentials",
-            Self::StaleNonce => "stale_nonce",
-            Self::AccountSuspended { .. } => "account_suspended",
-            Self::InsufficientUserAuthentication { .. } => "insufficient_user_authentication",
-            Self::InsufficientRole { .. } => "insufficient_role",
-            Self::InsufficientScope { .. } => "insufficient_scope",
-            Self::TenantMismatch => "tenant_mismatch",
-            Self::NotOwner => "not_owner",
-            Self::ReadOnly => "read_only",
-            Self::UpstreamUnavailable => "upstream_unavailable",
-            Self::UpstreamTimeout => "upstream_timeout",
-            Self::AuthUnavailable { .. } => "auth_unavailable",
-            Self::RateLimited { .. } => "rate_limited",
-            Self::InvalidPath { .. } => "invalid_path",
-            Self::MethodNotAllowed { .. } => "method_not_allowed",
-            Self::PayloadTooLarge => "payload_too_large",
-            Self::NotFound => "not_found",
-            Self::MfaRequired { .. } => "mfa_required",
-            Self::CsrfRejected => "csrf_rejected",
-        }
+    pub fn code(&self) -> &'static str {
+        self.entry().code
     }
 
     /// The row of design §2 this refusal implements, for `explain` and the docs.
-    pub const fn row(&self) -> Option<u8> {
-        Some(match self {
-            Self::ForbiddenPath => 2,
-            Self::IpBlocked => 3,
-            Self::TooManyAttempts { .. } => 4,
-            Self::MissingCredentials => 5,
-            Self::UnsupportedScheme { .. } => 6,
-            Self::InvalidRequest { .. } => 7,
-            Self::InvalidToken { .. } => 8,
-            Self::TokenExpired { .. } => 9,
-            Self::TokenRevoked => 10,
-            Self::InvalidCredentials => 11,
-            Self::StaleNonce => 12,
-            Self::AccountSuspended { .. } => 13,
-            Self::InsufficientUserAuthentication { .. } => 14,
-            Self::InsufficientRole { .. } => 15,
-            Self::InsufficientScope { .. } => 16,
-            Self::TenantMismatch => 17,
-            Self::NotOwner => 18,
-            Self::ReadOnly => 19,
-            Self::UpstreamUnavailable | Self::UpstreamTimeout => 21,
-            Self::AuthUnavailable { .. } => 22,
-            Self::RateLimited { .. } => 24,
-            Self::InvalidPath { .. }
-            | Self::MethodNotAllowed { .. }
-            | Self::PayloadTooLarge
-            | Self::NotFound
-            | Self::MfaRequired { .. }
-            | Self::CsrfRejected => return None,
-        })
+    pub fn row(&self) -> Option<u8> {
+        self.entry().row
     }
 
     /// True for the 401/403 outcomes that `hidden = true` turns into 404 (row 20).
-    pub const fn hideable(&self) -> bool {
-        matches!(self.row(), Some(5..=19))
+    pub fn hideable(&self) -> bool {
+        self.entry().hideable
     }
 }
 

@@ -1,8 +1,10 @@
 //! The pure decision core of Gatehouse.
 //!
 //! Data flows one way: the edge extracts facts from a request, this crate decides, the edge
-//! renders and records. Nothing here does IO or reads the clock: time and randomness are
-//! arguments, so every decision is deterministic under test. (design §4)
+//! renders and records. The decision is one sans-IO step machine, [`pipeline::Pipeline`]
+//! (the order of the contract's rows exists there only); everything about a refusal is its
+//! entry of one table, [`Deny::entry`]. Nothing here does IO or reads the clock: time and
+//! randomness are arguments, so every decision is deterministic under test. (design §4)
 
 pub mod accept;
 pub mod apikey;
@@ -14,6 +16,7 @@ pub mod digest;
 pub mod htpasswd;
 pub mod password;
 pub mod path;
+pub mod pipeline;
 pub mod principal;
 pub mod render;
 pub mod route;

@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use serde_json::{Map, Value, json};
 
 use crate::config::{Disclosure, Scheme};
-use crate::deny::Deny;
+use crate::deny::{Challenge, Deny, Extra};
 use crate::digest::DigestChallenge;
 
 pub use html::escape_html;
@@ -53,142 +53,9 @@ pub struct Rendered {
 }
 
 /// Status of a refusal; `hidden` applies row 20.
-pub const fn status(deny: &Deny, hidden: bool) -> u16 {
-    if hidden && deny.hideable() {
-        return 404;
-    }
-    match deny {
-        Deny::ForbiddenPath | Deny::IpBlocked => 403,
-        Deny::TooManyAttempts { .. } | Deny::RateLimited { .. } => 429,
-        Deny::MissingCredentials
-        | Deny::UnsupportedScheme { .. }
-        | Deny::InvalidToken { .. }
-        | Deny::TokenExpired { .. }
-        | Deny::TokenRevoked
-        | Deny::InvalidCredentials
-        | Deny::StaleNonce
-        | Deny::InsufficientUserAuthentication { .. } => 401,
-        Deny::InvalidRequest { .. } | Deny::InvalidPath { .. } => 400,
-        Deny::AccountSuspended { .. }
-        | Deny::InsufficientRole { .. }
-        | Deny::InsufficientScope { .. }
-        | Deny::TenantMismatch
-        | Deny::NotOwner
-        | Deny::ReadOnly => 403,
-        Deny::UpstreamUnavailable => 502,
-        Deny::UpstreamTimeout => 504,
-        Deny::AuthUnavailable { .. } => 503,
-        Deny::MethodNotAllowed { .. } => 405,
-        Deny::PayloadTooLarge => 413,
-        Deny::NotFound => 404,
-        Deny::MfaRequired { .. } => 401,
-        Deny::CsrfRejected => 403,
-    }
-}
-
-/// Title and human text of each code. Texts never name internal rules or secrets.
-fn title_detail(deny: &Deny) -> (&'static str, String) {
-    match deny {
-        Deny::ForbiddenPath => ("Forbidden", "This path is not accessible.".into()),
-        Deny::IpBlocked => (
-            "Forbidden",
-            "Requests from your network are not allowed here.".into(),
-        ),
-        Deny::TooManyAttempts { retry_after } => (
-            "Too many attempts",
-            format!("Too many failed authentication attempts. Try again in {retry_after} seconds."),
-        ),
-        Deny::MissingCredentials => (
-            "Authentication required",
-            "This resource requires authentication.".into(),
-        ),
-        Deny::UnsupportedScheme { presented } => (
-            "Authentication required",
-            format!("The `{presented}` authentication scheme is not accepted here."),
-        ),
-        Deny::InvalidRequest { detail } => ("Bad request", format!("{detail}.")),
-        Deny::InvalidToken { detail } => (
-            "Invalid token",
-            format!("The access token is invalid: {detail}."),
-        ),
-        Deny::TokenExpired { .. } => ("Token expired", "The access token expired.".into()),
-        Deny::TokenRevoked => ("Token revoked", "The access token has been revoked.".into()),
-        Deny::InvalidCredentials => (
-            "Invalid credentials",
-            "The credentials are not valid.".into(),
-        ),
-        Deny::StaleNonce => (
-            "Stale nonce",
-            "The Digest nonce expired; retry with the new nonce.".into(),
-        ),
-        Deny::AccountSuspended { .. } => ("Account suspended", "This account is suspended.".into()),
-        Deny::InsufficientUserAuthentication {
-            acr_values,
-            max_age,
-        } => (
-            "Stronger authentication required",
-            match (acr_values, max_age) {
-                (Some(_), Some(age)) => format!(
-                    "This resource requires multi-factor authentication within the last {age} seconds."
-                ),
-                (Some(_), None) => "This resource requires multi-factor authentication.".into(),
-                (None, Some(age)) => {
-                    format!(
-                        "This resource requires an authentication within the last {age} seconds."
-                    )
-                }
-                (None, None) => "This resource requires a stronger authentication.".into(),
-            },
-        ),
-        Deny::InsufficientRole { .. } => (
-            "Forbidden",
-            "You do not have a role that may access this resource.".into(),
-        ),
-        Deny::InsufficientScope { .. } => (
-            "Insufficient scope",
-            "The credential lacks a scope this resource requires.".into(),
-        ),
-        Deny::TenantMismatch => (
-            "Forbidden",
-            "This resource belongs to another tenant.".into(),
-        ),
-        Deny::NotOwner => ("Forbidden", "This resource belongs to another user.".into()),
-        Deny::ReadOnly => (
-            "Forbidden",
-            "This credential is read-only; the method is not allowed.".into(),
-        ),
-        Deny::UpstreamUnavailable => ("Bad gateway", "The upstream service is unavailable.".into()),
-        Deny::UpstreamTimeout => (
-            "Gateway timeout",
-            "The upstream service did not answer in time.".into(),
-        ),
-        Deny::AuthUnavailable { .. } => (
-            "Service unavailable",
-            "Authentication is temporarily unavailable. Try again later.".into(),
-        ),
-        Deny::RateLimited { retry_after, .. } => (
-            "Too many requests",
-            format!("The request quota is exhausted. Try again in {retry_after} seconds."),
-        ),
-        Deny::InvalidPath { detail } => (
-            "Bad request",
-            format!("The request path is not valid: {detail}."),
-        ),
-        Deny::MethodNotAllowed { .. } => (
-            "Method not allowed",
-            "This method is not allowed here.".into(),
-        ),
-        Deny::PayloadTooLarge => ("Payload too large", "The request body is too large.".into()),
-        Deny::NotFound => ("Not found", "Nothing is here.".into()),
-        Deny::MfaRequired { .. } => (
-            "Second factor required",
-            "Enter the code from your authenticator app to finish signing in.".into(),
-        ),
-        Deny::CsrfRejected => (
-            "Forbidden",
-            "This request did not come from this site; reload the page and try again.".into(),
-        ),
-    }
+pub fn status(deny: &Deny, hidden: bool) -> u16 {
+    let e = deny.entry();
+    if hidden && e.hideable { 404 } else { e.status }
 }
 
 /// `type` member: a stable URN per code (RFC 9457 §3.1.1 allows any URI).
@@ -273,16 +140,11 @@ pub fn challenges(deny: &Deny, ctx: &RenderCtx<'_>) -> Vec<String> {
 
 /// The challenges of the table, before the form-post rule of [`challenges`].
 fn table_challenges(deny: &Deny, ctx: &RenderCtx<'_>) -> Vec<String> {
-    let bearer = ctx.accepted.contains(&Scheme::Bearer);
+    let e = deny.entry();
     let realm = ctx.realm;
-    match deny {
-        // Rows 5, 6, 11: one challenge per accepted scheme, no error attribute
-        // (RFC 6750 §3.1: no error code when the request lacked authentication).
-        // `mfa_required` is a 401 too (RFC 9110 §15.5.2 wants a challenge): the same ones.
-        Deny::MissingCredentials
-        | Deny::UnsupportedScheme { .. }
-        | Deny::InvalidCredentials
-        | Deny::MfaRequired { .. } => {
+    match e.challenge {
+        Challenge::None => Vec::new(),
+        Challenge::Accepted => {
             let mut out = Vec::with_capacity(ctx.accepted.len() + 1);
             for &scheme in ctx.accepted {
                 match (scheme, ctx.digest) {
@@ -293,37 +155,25 @@ fn table_challenges(deny: &Deny, ctx: &RenderCtx<'_>) -> Vec<String> {
             }
             out
         }
-        // Row 12: the client spoke Digest with an expired nonce; only Digest challenges,
-        // marked `stale=true` so it retries without asking the user (RFC 7616 §3.3).
-        Deny::StaleNonce => match ctx.digest {
+        Challenge::StaleDigest => match ctx.digest {
             Some(d) if ctx.accepted.contains(&Scheme::Digest) => d.render(realm, true),
             _ => Vec::new(),
         },
-        // Row 7 (RFC 6750 §3.1 invalid_request), only where Bearer is accepted.
-        Deny::InvalidRequest { .. } if bearer => vec![bearer_error(realm, "invalid_request", None)],
-        Deny::InvalidToken { detail } => {
-            vec![bearer_error(
-                realm,
-                "invalid_token",
-                Some(&capitalize(detail)),
-            )]
+        Challenge::InvalidRequest if ctx.accepted.contains(&Scheme::Bearer) => {
+            vec![bearer_error(realm, "invalid_request", None)]
         }
-        Deny::TokenExpired { .. } => vec![bearer_error(
-            realm,
-            "invalid_token",
-            Some("The access token expired"),
-        )],
-        Deny::TokenRevoked => vec![bearer_error(
-            realm,
-            "invalid_token",
-            Some("The access token has been revoked"),
-        )],
-        // Row 14, RFC 9470 §3.
-        Deny::InsufficientUserAuthentication {
+        Challenge::InvalidRequest => Vec::new(),
+        Challenge::InvalidToken(description) => {
+            let d = description
+                .as_static()
+                .map_or_else(|| capitalize(&description.to_string()), str::to_owned);
+            vec![bearer_error(realm, "invalid_token", Some(&d))]
+        }
+        Challenge::StepUp {
             acr_values,
             max_age,
         } => {
-            let (_, detail) = title_detail(deny);
+            let detail = e.detail.to_text();
             let mut c = bearer_error(
                 realm,
                 "insufficient_user_authentication",
@@ -338,13 +188,12 @@ fn table_challenges(deny: &Deny, ctx: &RenderCtx<'_>) -> Vec<String> {
             }
             vec![c]
         }
-        // Row 16, RFC 6750 §3.1.
-        Deny::InsufficientScope { required } if ctx.scope_challenge => {
+        Challenge::Scope(required) if ctx.scope_challenge => {
             let mut c = bearer_error(realm, "insufficient_scope", None);
             push_param(&mut c, "scope", &required.join(" "));
             vec![c]
         }
-        _ => Vec::new(),
+        Challenge::Scope(_) => Vec::new(),
     }
 }
 
@@ -492,54 +341,40 @@ fn members(deny: &Deny, hidden: bool, ctx: &RenderCtx<'_>, m: &mut dyn Members) 
     } else {
         deny
     };
-    let (title, detail) = title_detail(shown);
-    let code = shown.code();
-    m.str("type", &type_uri(code));
-    m.str("title", title);
-    m.num("status", u64::from(status(shown, false)));
-    m.str("detail", &detail);
-    m.str("error", code);
-    m.str("message", &detail);
+    let e = shown.entry();
+    let owned;
+    let detail = match e.detail.as_static() {
+        Some(d) => d,
+        None => {
+            owned = e.detail.to_string();
+            &owned
+        }
+    };
+    m.str("type", &type_uri(e.code));
+    m.str("title", e.title);
+    m.num("status", u64::from(e.status));
+    m.str("detail", detail);
+    m.str("error", e.code);
+    m.str("message", detail);
     m.str("timestamp", &rfc3339(ctx.now));
     m.str("request_id", ctx.request_id);
-    match shown {
-        Deny::TokenExpired { expired_at } => m.str("expired_at", &rfc3339(*expired_at)),
-        Deny::AccountSuspended {
-            suspended_at,
-            reason,
-        } => {
-            m.str("suspended_at", &rfc3339(*suspended_at));
-            m.str("reason", reason);
-        }
-        Deny::InsufficientRole { required } if ctx.disclosure == Disclosure::Helpful => {
-            m.list("required_roles", &mut required.iter().map(String::as_str));
-        }
-        // Scopes are part of the RFC 6750 challenge anyway, so they are always disclosed.
-        Deny::InsufficientScope { required } => {
-            m.list("required_scopes", &mut required.iter().map(String::as_str));
-        }
-        Deny::InsufficientUserAuthentication {
-            acr_values,
-            max_age,
-        } => {
-            if let Some(a) = acr_values {
-                m.str("acr_values", a);
+    for extra in e.extras {
+        match extra {
+            Extra::None => {}
+            Extra::Str(k, v) => m.str(k, v),
+            Extra::Time(k, t) => m.str(k, &rfc3339(t)),
+            Extra::Num(k, n) => m.num(k, n),
+            Extra::List(k, items) => m.list(k, &mut items.iter().map(String::as_str)),
+            Extra::Disclosed(k, items) => {
+                if ctx.disclosure == Disclosure::Helpful {
+                    m.list(k, &mut items.iter().map(String::as_str));
+                }
             }
-            if let Some(a) = max_age {
-                m.num("max_age", *a);
-            }
-        }
-        Deny::TooManyAttempts { retry_after }
-        | Deny::RateLimited { retry_after, .. }
-        | Deny::AuthUnavailable { retry_after } => m.num("retry_after", *retry_after),
-        Deny::UnsupportedScheme { .. } | Deny::MissingCredentials | Deny::InvalidCredentials => {
-            m.list(
+            Extra::AcceptedSchemes => m.list(
                 "accepted_schemes",
                 &mut ctx.accepted.iter().map(|s| s.as_str()),
-            );
+            ),
         }
-        Deny::MfaRequired { mfa_token } => m.str("mfa_token", mfa_token),
-        _ => {}
     }
 }
 
@@ -567,21 +402,22 @@ pub fn render(deny: &Deny, hidden: bool, ctx: &RenderCtx<'_>) -> Rendered {
         for c in challenges(deny, ctx) {
             headers.push(("www-authenticate", c));
         }
-        if let Deny::TooManyAttempts { retry_after }
-        | Deny::RateLimited { retry_after, .. }
-        | Deny::AuthUnavailable { retry_after } = deny
-        {
+        let h = deny.entry().headers;
+        if let Some(retry_after) = h.retry_after {
             // RFC 9110 §10.2.3 / RFC 6585 §4.
             headers.push(("retry-after", retry_after.to_string()));
         }
-        if let Deny::RateLimited { retry_after, limit } = deny {
+        if let Some(limit) = h.rate_limit {
             // draft-ietf-httpapi-ratelimit-headers (the widely deployed -Limit/-Remaining/-Reset form).
             headers.push(("ratelimit-limit", limit.to_string()));
             headers.push(("ratelimit-remaining", "0".to_owned()));
-            headers.push(("ratelimit-reset", retry_after.to_string()));
+            headers.push((
+                "ratelimit-reset",
+                h.retry_after.unwrap_or_default().to_string(),
+            ));
         }
-        if let Deny::MethodNotAllowed { allow } = deny {
-            headers.push(("allow", (*allow).to_owned()));
+        if let Some(allow) = h.allow {
+            headers.push(("allow", allow.to_owned()));
         }
     }
     // Refusals are personal and must not be cached by shared caches.

@@ -1,17 +1,18 @@
 //! Decision cases as data: each file in `tests/cases/` holds a config and requests with
-//! their expected answers, run through the core alone (normalize → route → gate →
-//! extract → verify-as-given → authorize → render). Verification itself is IO-bound at the
-//! edge, so a case states its outcome: the `principal` a credential proved, or the
-//! `verify_error` it failed with.
+//! their expected answers, run through the core alone: core's pipeline (the one order of
+//! design §2), then the table's rendering. Verification itself is IO-bound at the edge, so
+//! a case states its outcome: the `principal` a credential proved, or the `verify_error` it
+//! failed with.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::IpAddr;
 
 use gatehouse_core::config::{self, Scheme};
 use gatehouse_core::credential::extract;
-use gatehouse_core::decision::{self, Decision, Gate, Policy, RequestFacts};
+use gatehouse_core::decision::{Decision, Policy};
 use gatehouse_core::deny::Deny;
 use gatehouse_core::path::normalize;
+use gatehouse_core::pipeline::{Need, Next, Pipeline, Request};
 use gatehouse_core::principal::{AccountState, Principal};
 use gatehouse_core::render::{RenderCtx, render};
 use serde::Deserialize;
@@ -111,6 +112,32 @@ fn verify_error(code: &str) -> Deny {
     }
 }
 
+/// The principal a case's credential proved.
+fn principal(c: &Case, scheme: Scheme) -> Principal {
+    let p = c.principal.as_ref().unwrap_or_else(|| {
+        panic!(
+            "{}: a credential was accepted; give `principal` or `verify_error`",
+            c.name
+        )
+    });
+    let mut pr = Principal::new(p.subject.clone(), scheme);
+    pr.roles.clone_from(&p.roles);
+    pr.scopes.clone_from(&p.scopes);
+    pr.tenant.clone_from(&p.tenant);
+    pr.acr.clone_from(&p.acr);
+    pr.auth_time = p.auth_age.map(|a| NOW - a);
+    pr.read_only = p.read_only;
+    if let Some(reason) = &p.suspended {
+        pr.account = AccountState::Suspended {
+            at: NOW - 3600,
+            reason: reason.clone(),
+        };
+    }
+    pr
+}
+
+/// Drives core's pipeline, answering its questions from the case: no locks, no quota, the
+/// credentials of the case's headers and query, and verification as the case states it.
 fn run_case(policy: &Policy, c: &Case) -> (Decision, Option<usize>) {
     let path = match normalize(&c.path) {
         Ok(p) => p.decoded.into_owned(),
@@ -126,68 +153,39 @@ fn run_case(policy: &Policy, c: &Case) -> (Decision, Option<usize>) {
             );
         }
     };
-    let m = policy.route(&c.method, &path);
-    let facts = RequestFacts {
-        method: &c.method,
-        client_ip: c.client_ip,
-        preflight: c.method == "OPTIONS"
-            && c.headers
-                .iter()
-                .any(|[n, _]| n.eq_ignore_ascii_case("access-control-request-method")),
-        throttled: None,
+    let header = |name: &str| -> Vec<&[u8]> {
+        c.headers
+            .iter()
+            .filter(|[n, _]| n.eq_ignore_ascii_case(name))
+            .map(|[_, v]| v.as_bytes())
+            .collect()
     };
-    let d = match decision::gate(&m, &facts) {
-        Gate::Deny(d) => Decision::deny(&m, d),
-        Gate::Preflight => Decision::Preflight,
-        Gate::Public => Decision::Public,
-        Gate::Authenticate => {
-            let auth: Vec<&[u8]> = c
-                .headers
-                .iter()
-                .filter(|[n, _]| n.eq_ignore_ascii_case("authorization"))
-                .map(|[_, v]| v.as_bytes())
-                .collect();
-            let keys: Vec<&[u8]> = c
-                .headers
-                .iter()
-                .filter(|[n, _]| n.eq_ignore_ascii_case("x-api-key"))
-                .map(|[_, v]| v.as_bytes())
-                .collect();
-            match decision::select_credential(&m, extract(&auth, &keys, c.query.as_deref())) {
-                Err(d) => Decision::deny(&m, d),
-                Ok(cred) => {
-                    if let Some(code) = &c.verify_error {
-                        Decision::deny(&m, verify_error(code))
-                    } else {
-                        let p = c.principal.as_ref().unwrap_or_else(|| {
-                            panic!(
-                                "{}: a credential was accepted; give `principal` or `verify_error`",
-                                c.name
-                            )
-                        });
-                        let mut pr = Principal::new(p.subject.clone(), cred.scheme());
-                        pr.roles.clone_from(&p.roles);
-                        pr.scopes.clone_from(&p.scopes);
-                        pr.tenant.clone_from(&p.tenant);
-                        pr.acr.clone_from(&p.acr);
-                        pr.auth_time = p.auth_age.map(|a| NOW - a);
-                        pr.read_only = p.read_only;
-                        if let Some(reason) = &p.suspended {
-                            pr.account = AccountState::Suspended {
-                                at: NOW - 3600,
-                                reason: reason.clone(),
-                            };
-                        }
-                        match decision::authorize(&m, &pr, &facts, NOW) {
-                            Ok(()) => Decision::Allow(pr),
-                            Err(d) => Decision::deny(&m, d),
-                        }
-                    }
-                }
-            }
+    let request = Request {
+        preflight: c.method == "OPTIONS" && !header("access-control-request-method").is_empty(),
+        ..Request::new(&c.method, &path, c.client_ip, NOW)
+    };
+    let mut pipe = Pipeline::<Principal>::new(policy, request);
+    while let Next::Need(need) = pipe.next() {
+        match need {
+            Need::IpLock => pipe.ip_lock(None),
+            Need::AccountLock => pipe.account_lock(None),
+            Need::Credentials => pipe.credentials(extract(
+                &header("authorization"),
+                &header("x-api-key"),
+                c.query.as_deref(),
+            )),
+            Need::SessionCookie => pipe.session_cookie(None),
+            Need::Verify(cred) => pipe.verified(match &c.verify_error {
+                Some(code) => Err(verify_error(code)),
+                None => Ok(principal(c, cred.scheme())),
+            }),
+            Need::CountFailure | Need::CountSuccess => pipe.counted(),
+            Need::SameOrigin => pipe.same_origin(true),
+            Need::Quota => pipe.quota(None),
         }
-    };
-    (d, m.index)
+    }
+    let done = pipe.finish();
+    (done.decision, done.route)
 }
 
 fn toml_to_json(v: &toml::Value) -> Value {

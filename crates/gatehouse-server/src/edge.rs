@@ -110,7 +110,7 @@ impl Ctx<'_> {
         // A client locked out by the throttle (row 4) does not keep its keep-alive
         // connection: a flood then pays a TCP handshake per attempt instead of riding a
         // cheap stream of 429s (transport management only; status and body are the table's).
-        let close = self.http1 && matches!(deny, Deny::TooManyAttempts { .. });
+        let close = self.http1 && deny.entry().tarpit.is_some();
         seen.route = route;
         seen.deny = Some((deny, hidden));
         if close {
@@ -264,7 +264,74 @@ pub async fn proxy_handler(
 
 /// [`proxy_handler`] without the router's extractors: the future the public port's server
 /// boxes for every path that is not one of Gatehouse's own endpoints (its output is already
-/// the service's `Result`, so nothing wraps it).
+/// the service's `Result`, so nothing wraps it): [`guard`] with the upstream.
+pub fn proxy_request(
+    gw: Arc<Gateway>,
+    peer: SocketAddr,
+    req: Request<Body>,
+) -> impl Future<Output = Result<Response<Body>, Infallible>> + Send + 'static {
+    guard(gw, peer, req, ToUpstream)
+}
+
+/// Where a request the pipeline let through goes: the upstream (reverse proxy) or the
+/// application a [`crate::layer::GatehouseLayer`] guards. Everything before (the decision,
+/// refusals, CORS, the request id) and after (audit, metrics, the tarpit) is [`guard`]'s, so
+/// both answer the same.
+pub trait Pass: Send + 'static {
+    /// `false`: nothing to pass to (forward-auth only), answered 404 `not_found`.
+    fn ready(&self, rt: &Runtime) -> bool;
+    /// Hands on an allowed (or public) request; a [`Deny`] is answered through the table.
+    fn pass(
+        self,
+        rt: &Runtime,
+        req: Request<Body>,
+        to: Passed<'_>,
+    ) -> impl Future<Output = Result<Response<Body>, Deny>> + Send;
+}
+
+/// What [`Pass::pass`] is told about an allowed request.
+pub struct Passed<'a> {
+    /// The normalized path, percent-encoded again (what was checked is what is passed).
+    pub path: &'a str,
+    pub client_ip: IpAddr,
+    /// The peer is a trusted proxy (its `X-Forwarded-*` are kept).
+    pub peer_trusted: bool,
+    /// Who it is; `None` on a public route.
+    pub identity: Option<&'a Identity>,
+}
+
+/// The reverse proxy's [`Pass`]: the configured upstream.
+pub struct ToUpstream;
+
+impl Pass for ToUpstream {
+    fn ready(&self, rt: &Runtime) -> bool {
+        rt.upstream.is_some()
+    }
+
+    async fn pass(
+        self,
+        rt: &Runtime,
+        req: Request<Body>,
+        to: Passed<'_>,
+    ) -> Result<Response<Body>, Deny> {
+        let Some(upstream) = &rt.upstream else {
+            return Err(Deny::NotFound);
+        };
+        let limit = usize::try_from(rt.config.server.max_body_bytes).unwrap_or(usize::MAX);
+        upstream
+            .forward(
+                req.map(|b| Body::new(http_body_util::Limited::new(b, limit))),
+                to.path,
+                to.client_ip,
+                to.peer_trusted,
+                to.identity.map(|i| &**i),
+            )
+            .await
+    }
+}
+
+/// The public port's answer to one request, for the proxy and the tower Layer alike:
+/// normalize → core's pipeline → a refusal through the table, a CORS preflight, or `pass`.
 ///
 /// One async block rather than nested `async fn`s: this future is allocated and moved for
 /// every request (finding 11), and each `async fn` level would keep its own copies of the
@@ -274,10 +341,11 @@ pub async fn proxy_handler(
     clippy::manual_async_fn,
     reason = "an `async fn` would keep a second copy of the request in the future"
 )]
-pub fn proxy_request(
+pub fn guard<T: Pass>(
     gw: Arc<Gateway>,
     peer: SocketAddr,
     mut req: Request<Body>,
+    target: T,
 ) -> impl Future<Output = Result<Response<Body>, Infallible>> + Send + 'static {
     async move {
         let started = Instant::now();
@@ -371,19 +439,21 @@ pub fn proxy_request(
                 }
                 Decision::Allow(p) => Some(p),
             };
-            let Some(upstream) = &rt.upstream else {
+            if !target.ready(&rt) {
                 // Forward-auth only: nothing to proxy to.
                 break 'answer ctx.refusal(&mut seen, route, Deny::NotFound, false, &return_to);
-            };
-            let limit = usize::try_from(rt.config.server.max_body_bytes).unwrap_or(usize::MAX);
+            }
             let sent = Instant::now();
-            let forwarded = upstream
-                .forward(
-                    req.map(|b| Body::new(http_body_util::Limited::new(b, limit))),
-                    &path.encoded,
-                    ip,
-                    peer_trusted,
-                    principal.as_deref(),
+            let forwarded = target
+                .pass(
+                    &rt,
+                    req,
+                    Passed {
+                        path: &path.encoded,
+                        client_ip: ip,
+                        peer_trusted,
+                        identity: principal.as_ref(),
+                    },
                 )
                 .await;
             seen.upstream = Some(sent.elapsed());

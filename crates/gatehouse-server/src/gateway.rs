@@ -1,9 +1,6 @@
-//! The gateway: one shared state and the request pipeline (design §2 order, §4 flow).
+//! The gateway: one shared state, and the IO that answers core's decision pipeline
+//! ([`gatehouse_core::pipeline`], where the order of design §2 lives).
 //!
-//! ```text
-//! normalize path → route → gate (2, 3, 23, 1, 4) → extract credential (7, 5, 6)
-//!   → verify (8–12, 22) → authorize (13–19) → allow → proxy (21)
-//! ```
 //! The edge only gathers facts and performs IO (store lookups, JWKS fetches, password
 //! hashing on its own low-priority threads); every verdict comes from `gatehouse-core`.
 
@@ -16,8 +13,9 @@ use std::sync::{Arc, RwLock};
 
 use gatehouse_core::config::Config;
 use gatehouse_core::credential::{Extracted, extract};
-use gatehouse_core::decision::{self, Decision, Gate, Policy, RequestFacts, RouteMatch};
+use gatehouse_core::decision::{Decision, Policy};
 use gatehouse_core::deny::Deny;
+use gatehouse_core::pipeline::{Need, Next, Pipeline, Request};
 use gatehouse_core::render::{RenderCtx, Rendered, render};
 use gatehouse_store::Store;
 use http::HeaderMap;
@@ -113,19 +111,25 @@ pub struct Gateway {
 /// Entries each credential cache holds at most.
 const CACHE_CAPACITY: usize = 200_000;
 
-/// The account a credential names, for per-account throttling (row 4).
-fn account_name(c: &gatehouse_core::Credential) -> Option<String> {
-    match c {
-        gatehouse_core::Credential::Basic { username, .. } => Some(username.clone()),
-        gatehouse_core::Credential::Digest(p) if !p.userhash => Some(p.username.clone()),
-        _ => None,
-    }
+/// The credentials a request presents: `Authorization` headers, `X-API-Key` headers and the
+/// query (rows 5–7 decide on what this finds).
+pub fn extract_from(headers: &HeaderMap, query: Option<&str>) -> Extracted {
+    let auth: Vec<&[u8]> = headers
+        .get_all(http::header::AUTHORIZATION)
+        .iter()
+        .map(http::HeaderValue::as_bytes)
+        .collect();
+    let keys: Vec<&[u8]> = headers
+        .get_all("x-api-key")
+        .iter()
+        .map(http::HeaderValue::as_bytes)
+        .collect();
+    extract(&auth, &keys, query)
 }
 
-/// Failures that count towards row 4: wrong secrets, not expired or revoked tokens (their
-/// holders were once legitimate) and not our own outages.
+/// Failures that count towards row 4 (their entry of core's table says so).
 pub fn counts_as_failure(d: &Deny) -> bool {
-    matches!(d, Deny::InvalidCredentials | Deny::InvalidToken { .. })
+    d.entry().counts_as_failure
 }
 
 /// What a refusal's rendering needs besides the refusal.
@@ -139,12 +143,8 @@ pub struct RenderArgs<'a> {
     pub return_to: &'a str,
 }
 
-/// One step of a decision, for `gatehouse explain`.
-#[derive(Debug, Clone)]
-pub struct TraceStep {
-    pub step: &'static str,
-    pub note: String,
-}
+/// One step of a decision, for `gatehouse explain` (recorded by core's pipeline).
+pub use gatehouse_core::pipeline::TraceStep;
 
 /// A request as the pipeline sees it.
 pub struct RequestView<'a> {
@@ -171,13 +171,6 @@ pub struct Outcome {
     /// The proven subject of a request refused after verification (audit); for an allowed
     /// request it is in the [`Decision::Allow`] principal.
     pub subject: Option<String>,
-}
-
-/// Who a request turned out to be, as far as the pipeline got (audit).
-#[derive(Debug, Default)]
-struct Who {
-    scheme: Option<gatehouse_core::Scheme>,
-    subject: Option<String>,
 }
 
 impl Gateway {
@@ -261,209 +254,82 @@ impl Gateway {
         }
     }
 
-    /// Runs the whole decision for one request. `trace` collects the steps for `explain`.
+    /// Runs the whole decision for one request: drives core's pipeline
+    /// ([`gatehouse_core::pipeline`]), answering its questions with this gateway's IO.
+    /// `trace` collects the steps for `explain`.
     pub async fn decide(
         &self,
         rt: &Runtime,
         req: &RequestView<'_>,
-        mut trace: Option<&mut Vec<TraceStep>>,
+        trace: Option<&mut Vec<TraceStep>>,
     ) -> Outcome {
-        // Notes are built only when someone asks (`explain`): the hot path formats nothing.
-        let mut note = |step: &'static str, text: &dyn Fn() -> String| {
-            if let Some(t) = trace.as_deref_mut() {
-                t.push(TraceStep { step, note: text() });
-            }
-        };
-        let m = rt.policy.route(req.method, req.path);
-        note("route", &|| match m.index {
-            Some(i) => format!(
-                "matched route `{}` (#{}, line {}) by pattern `{}`",
-                m.name(),
-                i + 1,
-                m.route.config.line,
-                m.route.config.path
-            ),
-            None => "no route matched: [defaults] apply".to_owned(),
-        });
-        let facts = RequestFacts {
+        let request = Request {
             method: req.method,
+            path: req.path,
             client_ip: req.client_ip,
+            now: req.now,
             preflight: req.method == "OPTIONS"
                 && req.headers.contains_key("access-control-request-method"),
-            throttled: rt.defense.ip_locked(req.client_ip, req.now),
         };
-        let route = m.index;
-        let mut who = Who::default();
-        let (decision, quota) = self
-            .decide_matched(rt, &m, &facts, req, &mut who, &mut note)
-            .await;
-        if let Decision::Deny { reason, hidden } = &decision {
-            note("result", &|| {
-                format!(
-                    "deny: `{}` (row {}){}",
-                    reason.code(),
-                    reason
-                        .row()
-                        .map_or_else(|| "-".to_owned(), |r| r.to_string()),
-                    if *hidden {
-                        ", rewritten to 404 because the route is hidden (row 20)"
-                    } else {
-                        ""
+        let mut pipe = Pipeline::<Identity>::new(&rt.policy, request);
+        if trace.is_some() {
+            pipe = pipe.traced();
+        }
+        while let Next::Need(need) = pipe.next() {
+            match need {
+                Need::IpLock => pipe.ip_lock(rt.defense.ip_locked(req.client_ip, req.now)),
+                Need::Credentials => pipe.credentials(extract_from(req.headers, req.query)),
+                Need::SessionCookie => pipe.session_cookie(
+                    crate::auth::session::cookie_from(req.headers)
+                        .map(|c| gatehouse_core::secret::SecretString::new(c.to_owned())),
+                ),
+                Need::AccountLock => {
+                    let locked = match pipe.account() {
+                        Some(a) => rt.defense.account_locked(a, req.client_ip, req.now).await,
+                        None => None,
+                    };
+                    pipe.account_lock(locked);
+                }
+                Need::Verify(credential) => {
+                    let verified = self.verify(rt, credential, req).await;
+                    pipe.verified(verified);
+                }
+                Need::CountFailure => {
+                    rt.defense
+                        .failure(req.client_ip, pipe.account(), req.now)
+                        .await;
+                    pipe.counted();
+                }
+                Need::CountSuccess => {
+                    if let Some(a) = pipe.account() {
+                        rt.defense.success(req.client_ip, a, req.now);
                     }
-                )
-            });
+                    pipe.counted();
+                }
+                Need::SameOrigin => {
+                    pipe.same_origin(crate::auth::session::same_origin(req.headers))
+                }
+                Need::Quota => {
+                    let route = pipe.route().index;
+                    let quota = match pipe.subject() {
+                        Some(subject) => rt.defense.quota(route, subject, req.now).await,
+                        None => None,
+                    };
+                    pipe.quota(quota);
+                }
+            }
+        }
+        let done = pipe.finish();
+        if let Some(t) = trace {
+            *t = done.trace;
         }
         Outcome {
-            decision,
-            route,
-            quota,
-            scheme: who.scheme,
-            subject: who.subject,
+            decision: done.decision,
+            route: done.route,
+            quota: done.quota,
+            scheme: done.scheme,
+            subject: done.refused_principal.map(|p| p.subject.clone()),
         }
-    }
-
-    async fn decide_matched(
-        &self,
-        rt: &Runtime,
-        m: &RouteMatch<'_>,
-        facts: &RequestFacts<'_>,
-        req: &RequestView<'_>,
-        who: &mut Who,
-        note: &mut impl FnMut(&'static str, &dyn Fn() -> String),
-    ) -> (
-        Decision<Identity>,
-        Option<gatehouse_core::throttle::QuotaState>,
-    ) {
-        match decision::gate(m, facts) {
-            Gate::Deny(d) => {
-                note("gate", &|| "refused before credentials".into());
-                return (Decision::deny(m, d), None);
-            }
-            Gate::Preflight => {
-                note("gate", &|| {
-                    "CORS preflight: answered without credentials (row 23)".into()
-                });
-                return (Decision::Preflight, None);
-            }
-            Gate::Public => {
-                note("gate", &|| {
-                    "public route: no credentials needed (row 1)".into()
-                });
-                return (Decision::Public, None);
-            }
-            Gate::Authenticate => {}
-        }
-        let auth: Vec<&[u8]> = req
-            .headers
-            .get_all(http::header::AUTHORIZATION)
-            .iter()
-            .map(http::HeaderValue::as_bytes)
-            .collect();
-        let keys: Vec<&[u8]> = req
-            .headers
-            .get_all("x-api-key")
-            .iter()
-            .map(http::HeaderValue::as_bytes)
-            .collect();
-        let mut extracted: Extracted = extract(&auth, &keys, req.query);
-        // The browser session cookie is ambient: it counts only when nothing else was
-        // presented and the route takes sessions.
-        if matches!(extracted, Extracted::None)
-            && m.accepted().contains(&gatehouse_core::Scheme::Session)
-            && let Some(c) = crate::auth::session::cookie_from(req.headers)
-        {
-            extracted = Extracted::One(gatehouse_core::Credential::Session(
-                gatehouse_core::secret::SecretString::new(c.to_owned()),
-            ));
-        }
-        let credential = match decision::select_credential(m, extracted) {
-            Ok(c) => c,
-            Err(d) => {
-                note("credentials", &|| {
-                    format!("credential extraction failed: {}", d.code())
-                });
-                return (Decision::deny(m, d), None);
-            }
-        };
-        who.scheme = Some(credential.scheme());
-        note("credentials", &|| {
-            format!(
-                "one `{}` credential presented",
-                credential.scheme().as_str()
-            )
-        });
-        // Row 4 by account: refused before any password is hashed.
-        let account = account_name(&credential);
-        if let Some(a) = &account
-            && let Some(retry_after) = rt.defense.account_locked(a, req.client_ip, req.now).await
-        {
-            note("throttle", &|| {
-                "too many failures for this account".to_owned()
-            });
-            return (
-                Decision::deny(m, Deny::TooManyAttempts { retry_after }),
-                None,
-            );
-        }
-        let principal = match self.verify(rt, credential, req).await {
-            Ok(p) => p,
-            Err(d) => {
-                if counts_as_failure(&d) {
-                    rt.defense
-                        .failure(req.client_ip, account.as_deref(), req.now)
-                        .await;
-                }
-                note("verify", &|| format!("verification failed: {}", d.code()));
-                return (Decision::deny(m, d), None);
-            }
-        };
-        if let Some(a) = &account {
-            rt.defense.success(req.client_ip, a, req.now);
-        }
-        note("verify", &|| {
-            format!(
-                "verified `{}` (roles [{}], scopes [{}], tenant {})",
-                principal.subject,
-                principal.roles.join(", "),
-                principal.scopes.join(" "),
-                principal.tenant.as_deref().unwrap_or("-")
-            )
-        });
-        // CSRF: an unsafe request riding on a cookie must come from our own origin.
-        if principal.scheme == gatehouse_core::Scheme::Session
-            && !decision::is_safe_method(req.method)
-            && !crate::auth::session::same_origin(req.headers)
-        {
-            note("authorize", &|| {
-                "cross-site request on a cookie session".to_owned()
-            });
-            who.subject = Some(principal.subject.clone());
-            return (Decision::deny(m, Deny::CsrfRejected), None);
-        }
-        if let Err(d) = decision::authorize(m, &principal, facts, req.now) {
-            note("authorize", &|| format!("refused: {}", d.code()));
-            who.subject = Some(principal.subject.clone());
-            return (Decision::deny(m, d), None);
-        }
-        // Row 24: the route's quota, per authenticated subject.
-        let quota = rt.defense.quota(m.index, &principal.subject, req.now).await;
-        if let Some(q) = quota
-            && q.exceeded
-        {
-            note("quota", &|| {
-                format!("over the quota of {} requests", q.limit)
-            });
-            let deny = Deny::RateLimited {
-                retry_after: q.reset,
-                limit: q.limit,
-            };
-            who.subject = Some(principal.subject.clone());
-            return (Decision::deny(m, deny), quota);
-        }
-        note("authorize", &|| {
-            "all requirements of the route hold: allow".into()
-        });
-        (Decision::Allow(principal), quota)
     }
 
     /// Renders a refusal on route `args.route` (or `[defaults]`) through core's table.

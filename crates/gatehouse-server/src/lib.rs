@@ -1,6 +1,7 @@
-//! The HTTP edge of Gatehouse: reverse proxy, forward-auth, health and JWKS endpoints,
-//! and the demo upstream. Every verdict comes from `gatehouse-core`; this crate gathers the
-//! facts (store lookups, key fetches, password hashing off the runtime) and does the IO.
+//! The HTTP edge of Gatehouse: reverse proxy, forward-auth, health and JWKS endpoints, a
+//! tower Layer for embedding ([`GatehouseLayer`]), and the demo upstream. Every verdict comes
+//! from `gatehouse-core`'s pipeline; this crate answers its questions (store lookups, key
+//! fetches, password hashing off the runtime) and does the IO.
 
 pub mod admin;
 pub mod auth;
@@ -15,6 +16,7 @@ pub mod gateway;
 pub mod hashing;
 pub mod ids;
 pub mod keys;
+pub mod layer;
 pub mod limits;
 pub mod net;
 pub mod observe;
@@ -30,6 +32,7 @@ pub mod tokens;
 pub mod verified;
 
 pub use gateway::{Gateway, Runtime};
+pub use layer::{Authenticated, GatehouseLayer};
 pub use serve::{
     BuildOptions, StartError, admin_router, bind, build, build_with_options, build_with_store,
     public_router, serve_on, serve_on_tls, serve_public,

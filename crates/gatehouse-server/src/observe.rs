@@ -70,87 +70,10 @@ pub struct Observer {
     webhook: OnceLock<crate::proxy::HttpsClient>,
 }
 
-/// Schemes a client may name in `Authorization` that are worth recording as such; anything
-/// else could be a bare secret sent without a scheme and is not repeated.
-const KNOWN_SCHEMES: &[&str] = &[
-    "basic",
-    "bearer",
-    "digest",
-    "dpop",
-    "gnap",
-    "hoba",
-    "mutual",
-    "negotiate",
-    "ntlm",
-    "privatetoken",
-    "concealed",
-    "scram-sha-1",
-    "scram-sha-256",
-    "vapid",
-    "aws4-hmac-sha256",
-    "token",
-    "apikey",
-    "oauth",
-    "session",
-];
-
 /// The audit `detail` of a refusal: what happened, from the decision's facts only. Never a
 /// credential, token, `mfa_token` or unrecognised scheme word.
 pub fn audit_detail(deny: &Deny) -> String {
-    match deny {
-        Deny::ForbiddenPath => "route is `deny`".into(),
-        Deny::IpBlocked => "client address not allowed on this route".into(),
-        Deny::TooManyAttempts { retry_after } => {
-            format!("too many failed authentications; locked for {retry_after} s")
-        }
-        Deny::MissingCredentials => "no credentials".into(),
-        Deny::UnsupportedScheme { presented } => {
-            let p = presented.to_ascii_lowercase();
-            if KNOWN_SCHEMES.contains(&p.as_str()) {
-                format!("scheme `{p}` not accepted on this route")
-            } else {
-                "unrecognised authorization scheme".into()
-            }
-        }
-        Deny::InvalidRequest { detail } | Deny::InvalidPath { detail } => detail.clone(),
-        Deny::InvalidToken { detail } => format!("token rejected: {detail}"),
-        Deny::TokenExpired { expired_at } => format!(
-            "token expired at {}",
-            gatehouse_core::render::rfc3339(*expired_at)
-        ),
-        Deny::TokenRevoked => "token or session revoked".into(),
-        Deny::InvalidCredentials => "wrong credentials".into(),
-        Deny::StaleNonce => "digest nonce expired".into(),
-        Deny::AccountSuspended { reason, .. } => format!("account suspended: {reason}"),
-        Deny::InsufficientUserAuthentication {
-            acr_values,
-            max_age,
-        } => format!(
-            "step-up needed (acr_values {}, max_age {})",
-            acr_values.as_deref().unwrap_or("-"),
-            max_age.map_or_else(|| "-".to_owned(), |a| a.to_string())
-        ),
-        Deny::InsufficientRole { required } => {
-            format!("lacks any of roles [{}]", required.join(", "))
-        }
-        Deny::InsufficientScope { required } => {
-            format!("lacks scopes [{}]", required.join(" "))
-        }
-        Deny::TenantMismatch => "path tenant is not the principal's".into(),
-        Deny::NotOwner => "path owner is not the subject".into(),
-        Deny::ReadOnly => "read-only credential on an unsafe method".into(),
-        Deny::UpstreamUnavailable => "upstream unreachable".into(),
-        Deny::UpstreamTimeout => "upstream timed out".into(),
-        Deny::AuthUnavailable { .. } => "an authentication dependency is unavailable".into(),
-        Deny::RateLimited { limit, retry_after } => {
-            format!("over the quota of {limit} requests; retry in {retry_after} s")
-        }
-        Deny::MethodNotAllowed { .. } => "method not allowed".into(),
-        Deny::PayloadTooLarge => "request body too large".into(),
-        Deny::NotFound => "nothing here".into(),
-        Deny::MfaRequired { .. } => "password accepted; second factor required".into(),
-        Deny::CsrfRejected => "cross-site request on a session cookie".into(),
-    }
+    deny.entry().audit.to_text()
 }
 
 impl Gateway {
@@ -177,10 +100,7 @@ impl Gateway {
             }
             // The true status decides: a hidden 404 is still a 401/403 for alerting.
             Some(deny) => {
-                // `mfa_required` is a step of a successful login, not a refusal.
-                if matches!(gatehouse_core::render::status(deny, false), 401 | 403)
-                    && !matches!(deny, Deny::MfaRequired { .. })
-                {
+                if deny.entry().alerts {
                     let rt = self.runtime();
                     self.check_alerts(r.time, r.client_ip, &rt.config.alerts);
                 }

@@ -20,26 +20,11 @@ use http::{HeaderMap, Response, StatusCode};
 
 use crate::gateway::{Gateway, RenderArgs, Runtime};
 
-/// The refusals that carry no facts of their own, each with its slot number.
+/// The slot of a refusal that carries no facts of its own (its table entry's `fixed`).
 fn kind(deny: &Deny) -> Option<usize> {
-    Some(match deny {
-        Deny::ForbiddenPath => 0,
-        Deny::IpBlocked => 1,
-        Deny::MissingCredentials => 2,
-        Deny::TokenRevoked => 3,
-        Deny::InvalidCredentials => 4,
-        Deny::TenantMismatch => 5,
-        Deny::NotOwner => 6,
-        Deny::ReadOnly => 7,
-        Deny::UpstreamUnavailable => 8,
-        Deny::UpstreamTimeout => 9,
-        Deny::PayloadTooLarge => 10,
-        Deny::NotFound => 11,
-        Deny::CsrfRejected => 12,
-        _ => return None,
-    })
+    deny.entry().fixed.map(usize::from)
 }
-const KINDS: usize = 13;
+const KINDS: usize = gatehouse_core::deny::FIXED;
 
 /// One of each refusal [`kind`] prepares.
 pub const PREPARED_KINDS: [Deny; KINDS] = [

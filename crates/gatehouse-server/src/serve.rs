@@ -152,6 +152,16 @@ const OWN_PATHS: [&str; 8] = [
 
 /// The public port's router: Gatehouse's own endpoints, then everything else is proxied.
 pub fn public_router(gw: Arc<Gateway>) -> Router {
+    own_routes().fallback(edge::proxy_handler).with_state(gw)
+}
+
+/// Gatehouse's own endpoints on the public port (health, JWKS, forward-auth, `/auth/*`),
+/// without the proxy: the tower Layer merges them into the app it guards.
+pub fn own_endpoints(gw: Arc<Gateway>) -> Router {
+    own_routes().with_state(gw)
+}
+
+fn own_routes() -> Router<Arc<Gateway>> {
     let [
         healthz,
         readyz,
@@ -183,8 +193,6 @@ pub fn public_router(gw: Arc<Gateway>) -> Router {
             logout,
             post(crate::auth::logout).options(crate::auth::preflight),
         )
-        .fallback(edge::proxy_handler)
-        .with_state(gw)
 }
 
 /// The admin port's router: the admin API, its sign-in, health and `/metrics` (never on the

@@ -67,6 +67,12 @@ impl Deref for Verified {
     }
 }
 
+impl gatehouse_core::pipeline::Proven for Verified {
+    fn principal(&self) -> &Principal {
+        &self.principal
+    }
+}
+
 impl std::fmt::Debug for Verified {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.principal.fmt(f)

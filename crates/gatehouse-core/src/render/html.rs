@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use serde_json::{Map, Value};
 
 use super::RenderCtx;
-use crate::deny::Deny;
+use crate::deny::{Deny, Page};
 
 /// Escapes text for HTML element content and double-quoted attribute values.
 pub fn escape_html(s: &str) -> String {
@@ -50,21 +50,6 @@ fn shell(title: &str, inner: &str) -> String {
     )
 }
 
-/// Rows whose 401 a sign-in can fix.
-const fn signs_in(deny: &Deny) -> bool {
-    matches!(
-        deny,
-        Deny::MissingCredentials
-            | Deny::UnsupportedScheme { .. }
-            | Deny::InvalidRequest { .. }
-            | Deny::InvalidToken { .. }
-            | Deny::TokenExpired { .. }
-            | Deny::TokenRevoked
-            | Deny::InvalidCredentials
-            | Deny::InsufficientUserAuthentication { .. }
-    )
-}
-
 /// Only a same-origin path may be a return target (no `//host`, no scheme).
 fn safe_return(to: &str) -> &str {
     if to.starts_with('/') && !to.starts_with("//") && !to.contains('\\') {
@@ -90,7 +75,8 @@ pub(super) fn page(
         escape_html(title),
         escape_html(detail)
     );
-    if let Deny::MfaRequired { mfa_token } = deny {
+    let page = deny.entry().page;
+    if let Page::Code(mfa_token) = page {
         let _ = write!(
             inner,
             "<form method=\"post\" action=\"/auth/mfa\">\
@@ -101,7 +87,7 @@ pub(super) fn page(
             tok = escape_html(mfa_token),
             rt = escape_html(safe_return(ctx.return_to))
         );
-    } else if !hidden && signs_in(deny) {
+    } else if !hidden && page == Page::SignIn {
         let _ = write!(
             inner,
             "<form method=\"post\" action=\"/auth/login\">\
@@ -132,7 +118,7 @@ pub(super) fn page(
         if !missing.is_empty() {
             let _ = write!(inner, "<p>What is needed:</p><ul>{missing}</ul>");
         }
-        if matches!(deny.row(), Some(13..=19 | 2 | 3)) {
+        if page == (Page::Missing { final_: true }) {
             inner.push_str(
                 "<p>Signing in again will not change this. Ask an administrator for access, \
 quoting the request id below.</p>\

@@ -36,10 +36,9 @@ impl Tarpit {
     /// The hold for an answer that refused with `deny`: `Some` for a locked client (row 4)
     /// while `tarpit` is not zero and fewer than [`MAX_HELD`] answers are held.
     pub fn hold(&self, tarpit: Duration, deny: Option<&Deny>) -> Option<Held<'_>> {
-        let Some(Deny::TooManyAttempts { retry_after }) = deny else {
-            return None;
-        };
-        let wait = tarpit.min(Duration::from_secs(*retry_after));
+        // The table says which answers the tarpit holds, and for at most how long.
+        let retry_after = deny?.entry().tarpit?;
+        let wait = tarpit.min(Duration::from_secs(retry_after));
         if wait.is_zero() {
             return None;
         }

@@ -72,7 +72,18 @@ impl Resp {
 pub async fn echo_upstream(stop: watch::Receiver<bool>) -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
-    let router = gatehouse_server::demo::upstream_router()
+    let router = echo_app();
+    let mut rx = stop;
+    tokio::spawn(serve_on(l, router, async move {
+        let _ = rx.wait_for(|s| *s).await;
+    }));
+    addr
+}
+
+/// The echo upstream's app: what the proxy forwards to, and what the tower Layer guards in
+/// the layer runs of the semantics cases.
+pub fn echo_app() -> axum::Router {
+    gatehouse_server::demo::upstream_router()
         .route(
             "/slow",
             axum::routing::any(|| async {
@@ -107,12 +118,15 @@ pub async fn echo_upstream(stop: watch::Receiver<bool>) -> SocketAddr {
                     .collect();
                 axum::Json(serde_json::Value::Object(h))
             }),
-        );
-    let mut rx = stop;
-    tokio::spawn(serve_on(l, router, async move {
-        let _ = rx.wait_for(|s| *s).await;
-    }));
-    addr
+        )
+}
+
+/// How the gateway under test is run: as the reverse proxy, or as a tower Layer around the
+/// echo app ([`echo_app`]) in-process. The test binaries whose name ends in `_layer` (e.g.
+/// `semantics_layer`, which runs `semantics.rs`'s cases) use the Layer; every other one the
+/// proxy.
+pub fn layer_mode() -> bool {
+    env!("CARGO_CRATE_NAME").ends_with("_layer")
 }
 
 pub const HS_SECRET: &str = "an-hs256-shared-secret-of-32-bytes-or-more!";
@@ -294,9 +308,16 @@ impl Harness {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
         let mut rx2 = rx;
-        tokio::spawn(serve_public(l, Arc::clone(&gw), async move {
+        let stopped = async move {
             let _ = rx2.wait_for(|s| *s).await;
-        }));
+        };
+        if layer_mode() {
+            let layer = gatehouse_server::GatehouseLayer::new(Arc::clone(&gw));
+            let app = echo_app().layer(layer.clone()).merge(layer.endpoints());
+            tokio::spawn(serve_on(l, app, stopped));
+        } else {
+            tokio::spawn(serve_public(l, Arc::clone(&gw), stopped));
+        }
         let client = Client::builder(TokioExecutor::new()).build(HttpConnector::new());
         Self {
             addr,

@@ -5,15 +5,24 @@ use std::net::IpAddr;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
+use std::time::Duration;
+
+use gatehouse_core::Principal;
 use gatehouse_core::accept::prefers_html;
-use gatehouse_core::decision::Decision;
+use gatehouse_core::config::Config;
+use gatehouse_core::decision::{Decision, Policy};
 use gatehouse_core::deny::Deny;
 use gatehouse_core::path::normalize;
-use gatehouse_server::gateway::{RenderArgs, RequestView};
+use gatehouse_core::pipeline::{Need, Next, Pipeline, Proven, Request, TraceStep};
+use gatehouse_core::render::{RenderCtx, Rendered, render};
+use gatehouse_server::gateway::{RenderArgs, RequestView, extract_from};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::load_config;
 use crate::cli::ConfigArg;
+
+/// How long `explain` waits for the store before explaining without it.
+const STORE_WAIT: Duration = Duration::from_secs(10);
 
 pub async fn explain(
     config: &ConfigArg,
@@ -42,15 +51,29 @@ pub async fn explain(
         .split_once('?')
         .map_or((target, None), |(p, q)| (p, Some(q)));
     let method = method.to_ascii_uppercase();
-    let gw = gatehouse_server::build(cfg).await?;
-    let rt = gw.runtime();
-    let now = gatehouse_server::ids::now();
     let html = map
         .get(http::header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(prefers_html);
+    let now = gatehouse_server::ids::now();
+    // The store answers verification (users, keys, sessions, our signing keys). When it
+    // cannot be opened, core's pipeline still explains every step before verification.
+    let url = cfg.store.url.clone();
+    let gw = match tokio::time::timeout(STORE_WAIT, gatehouse_server::build(cfg.clone())).await {
+        Ok(Ok(gw)) => Some(gw),
+        Ok(Err(e)) => {
+            println!("store: `{url}` cannot be opened ({e}): explaining without it");
+            None
+        }
+        Err(_) => {
+            println!(
+                "store: `{url}` did not answer within {} s: explaining without it",
+                STORE_WAIT.as_secs()
+            );
+            None
+        }
+    };
     println!("request: {method} {target} from {client_ip}");
-    let mut trace = Vec::new();
     let (route, deny, hidden) = match normalize(raw_path) {
         Err(e) => {
             println!("  1. path: refused: {e}");
@@ -75,12 +98,24 @@ pub async fn explain(
                 client_ip,
                 now,
             };
-            let outcome = gw.decide(&rt, &view, Some(&mut trace)).await;
-            for (i, s) in trace.iter().enumerate() {
-                println!("  {}. {}: {}", i + 1, s.step, s.note);
-            }
-            match outcome.decision {
-                Decision::Deny { reason, hidden } => (outcome.route, Some(reason), hidden),
+            let (decision, route) = match &gw {
+                Some(gw) => {
+                    let rt = gw.runtime();
+                    let mut trace = Vec::new();
+                    let outcome = gw.decide(&rt, &view, Some(&mut trace)).await;
+                    print_trace(&trace);
+                    (
+                        outcome.decision.map_principal(|p| p.principal().clone()),
+                        outcome.route,
+                    )
+                }
+                None => match decide_offline(&cfg, &view)? {
+                    Some(decided) => decided,
+                    None => return Ok(ExitCode::SUCCESS),
+                },
+            };
+            match decision {
+                Decision::Deny { reason, hidden } => (route, Some(reason), hidden),
                 Decision::Allow(p) => {
                     let identity = format!(
                         "X-Gatehouse-User: {}, X-Gatehouse-Roles: {}, X-Gatehouse-Auth: {}",
@@ -88,7 +123,7 @@ pub async fn explain(
                         p.roles.join(","),
                         p.scheme.as_str()
                     );
-                    match &rt.config.upstream {
+                    match &cfg.upstream {
                         Some(u) => println!(
                             "\nanswer: forwarded to the upstream `{}` ({identity})",
                             u.url
@@ -100,7 +135,7 @@ pub async fn explain(
                     return Ok(ExitCode::SUCCESS);
                 }
                 Decision::Public => {
-                    match &rt.config.upstream {
+                    match &cfg.upstream {
                         Some(u) => println!(
                             "\nanswer: forwarded to the upstream `{}` without identity (row 1: public)",
                             u.url
@@ -121,19 +156,22 @@ pub async fn explain(
     let Some(deny) = deny else {
         return Ok(ExitCode::SUCCESS);
     };
-    let r = gw.render(
-        &rt,
-        &RenderArgs {
-            route,
-            form_post: false,
-            html,
-            request_id: "explain",
-            now,
-            return_to: target,
-        },
-        &deny,
-        hidden,
-    );
+    let r = match &gw {
+        Some(gw) => gw.render(
+            &gw.runtime(),
+            &RenderArgs {
+                route,
+                form_post: false,
+                html,
+                request_id: "explain",
+                now,
+                return_to: target,
+            },
+            &deny,
+            hidden,
+        ),
+        None => render_offline(&cfg, route, &deny, hidden, html, now, target)?,
+    };
     let row = if hidden && deny.hideable() {
         format!("row {} hidden by row 20", deny.row().unwrap_or(0))
     } else {
@@ -162,4 +200,96 @@ pub async fn explain(
         println!("{}", r.body);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_trace(trace: &[TraceStep]) {
+    for (i, s) in trace.iter().enumerate() {
+        println!("  {}. {}: {}", i + 1, s.step, s.note);
+    }
+}
+
+/// Drives core's pipeline without the store: every step before verification is decided as
+/// the gateway would (locks and quotas are the running gateway's and count as clear). `None`
+/// when the answer needs the store: the step that would read it was printed.
+fn decide_offline(
+    cfg: &Config,
+    view: &RequestView<'_>,
+) -> anyhow::Result<Option<(Decision<Principal>, Option<usize>)>> {
+    let policy = Policy::new(cfg).map_err(|(route, e)| anyhow::anyhow!("route `{route}`: {e}"))?;
+    let request = Request {
+        preflight: view.method == "OPTIONS"
+            && view.headers.contains_key("access-control-request-method"),
+        ..Request::new(view.method, view.path, view.client_ip, view.now)
+    };
+    let mut pipe = Pipeline::<Principal>::new(&policy, request).traced();
+    let mut needs_store = None;
+    while let Next::Need(need) = pipe.next() {
+        match need {
+            // Throttling state lives in the running gateways: not locked, as far as we know.
+            Need::IpLock => pipe.ip_lock(None),
+            Need::AccountLock => pipe.account_lock(None),
+            Need::Credentials => pipe.credentials(extract_from(view.headers, view.query)),
+            Need::SessionCookie => pipe.session_cookie(
+                gatehouse_server::auth::session::cookie_from(view.headers)
+                    .map(|c| gatehouse_core::secret::SecretString::new(c.to_owned())),
+            ),
+            Need::Verify(c) => {
+                needs_store = Some(c.scheme());
+                break;
+            }
+            Need::CountFailure | Need::CountSuccess => pipe.counted(),
+            Need::SameOrigin => {
+                pipe.same_origin(gatehouse_server::auth::session::same_origin(view.headers));
+            }
+            Need::Quota => pipe.quota(None),
+        }
+    }
+    let done = pipe.finish();
+    print_trace(&done.trace);
+    if let Some(scheme) = needs_store {
+        println!(
+            "  {}. verify: needs the store: verifying the `{}` credential (rows 8–13, 22) reads it",
+            done.trace.len() + 1,
+            scheme.as_str()
+        );
+        println!(
+            "\nanswer: needs the store: every step before verification lets the request through; \
+             the answer depends on the credential (rows 8–19, 24)"
+        );
+        return Ok(None);
+    }
+    Ok(Some((done.decision, done.route)))
+}
+
+/// Renders a refusal through core's table without the gateway: no Digest challenge (its nonce
+/// is sealed with the cluster's secret, which lives in the store).
+fn render_offline(
+    cfg: &Config,
+    route: Option<usize>,
+    deny: &Deny,
+    hidden: bool,
+    html: bool,
+    now: i64,
+    return_to: &str,
+) -> anyhow::Result<Rendered> {
+    let policy = Policy::new(cfg).map_err(|(route, e)| anyhow::anyhow!("route `{route}`: {e}"))?;
+    let accepted = route
+        .and_then(|i| policy.routes().get(i))
+        .map_or(&cfg.defaults.auth[..], |r| &r.config.auth[..]);
+    if accepted.contains(&gatehouse_core::Scheme::Digest) {
+        println!("  (a Digest challenge needs the store's secret for its nonce: not shown)");
+    }
+    let ctx = RenderCtx {
+        realm: &policy.realm,
+        accepted,
+        disclosure: policy.disclosure,
+        scope_challenge: policy.scope_challenge,
+        html,
+        request_id: "explain",
+        now,
+        return_to,
+        form_post: false,
+        digest: None,
+    };
+    Ok(render(deny, hidden, &ctx))
 }

@@ -131,3 +131,67 @@ fn explain_rejects_bad_input() {
     env.run(&["explain", "GET", "/x"])
         .fails_with("unknown key `lisen`");
 }
+
+#[test]
+fn explain_works_with_the_store_unreachable() {
+    let env = Env::new("explain-offline", CONFIG);
+    // A store under a directory that does not exist cannot be opened.
+    let missing = env.dir.path.join("no-such-dir").join("g.db");
+    std::fs::write(
+        &env.config,
+        format!(
+            "[store]\nurl = \"sqlite://{}\"\n\n{CONFIG}",
+            missing.display()
+        ),
+    )
+    .expect("write config");
+
+    // Everything before verification is explained: row 5 with the route's challenges.
+    let out = env.run(&["explain", "GET", "/api/admin/users"]).ok();
+    assert!(out.stdout.contains("explaining without it"), "{out:#?}");
+    assert!(
+        out.stdout
+            .contains("matched route `admin` (#1, line 11) by pattern `/api/admin/**`"),
+        "{out:#?}"
+    );
+    let a = answer(&out.stdout);
+    assert!(
+        a.starts_with("answer: 401 `missing_credentials` (row 5"),
+        "{a}"
+    );
+    assert!(a.contains("Basic realm=\"api\""), "{a}");
+
+    // Rows 7 and 6 need no store either.
+    let out = env
+        .run(&[
+            "explain",
+            "GET",
+            "/api/admin/users",
+            "-H",
+            "Authorization: Negotiate abc",
+        ])
+        .ok();
+    assert!(
+        answer(&out.stdout).starts_with("answer: 401 `unsupported_scheme` (row 6"),
+        "{out:#?}"
+    );
+
+    // A credential to verify: the answer names the step that needs the store.
+    let auth = format!("Authorization: {}", basic("bob", "bob-password"));
+    let out = env
+        .run(&["explain", "GET", "/api/admin/users", "-H", &auth])
+        .ok();
+    assert!(
+        out.stdout.contains("one `basic` credential presented"),
+        "{out:#?}"
+    );
+    assert!(
+        out.stdout
+            .contains("verify: needs the store: verifying the `basic` credential"),
+        "{out:#?}"
+    );
+    assert!(
+        answer(&out.stdout).starts_with("answer: needs the store"),
+        "{out:#?}"
+    );
+}

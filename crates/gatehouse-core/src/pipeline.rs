@@ -1,0 +1,801 @@
+//! The decision as one pure pipeline (sans-IO, in the manner of rustls): the order of
+//! design §2 exists here and nowhere else.
+//!
+//! ```text
+//!  route match ─▶ 2 deny ─▶ 3 network ─▶ 23 preflight ─▶ 1 public ─▶ 4 throttle (IP)?
+//!    ─▶ credentials? (7, 5, 6; the session cookie only when nothing else was presented)
+//!    ─▶ 4 throttle (account)? ─▶ verify? (8–12, 22) ─▶ count failure/success?
+//!    ─▶ CSRF (cookie sessions: same origin?) ─▶ 13 account ─▶ 14 strength ─▶ 15–19 authorization
+//!    ─▶ 24 quota? ─▶ allow                      row 20 rewrites a refusal on a hidden route
+//! ```
+//! A `?` marks a fact the pipeline asks the edge for ([`Need`]): the edge does the IO (a
+//! lock table, a store lookup, a password hash, a Redis counter) and hands the answer back;
+//! the pipeline itself reads no clock, no randomness and no network. The proxy, forward-auth,
+//! `gatehouse explain`, the core's decision cases and the benchmarks all drive this one
+//! machine:
+//!
+//! ```
+//! # use gatehouse_core::pipeline::{Need, Next, Pipeline, Request};
+//! # use gatehouse_core::credential::Extracted;
+//! # use gatehouse_core::decision::{Decision, Policy};
+//! # let (cfg, _) = gatehouse_core::config::parse("").unwrap();
+//! # let policy = Policy::new(&cfg).unwrap();
+//! let req = Request::new("GET", "/api/posts", [127, 0, 0, 1].into(), 1_700_000_000);
+//! let mut pipe = Pipeline::<gatehouse_core::Principal>::new(&policy, req);
+//! while let Next::Need(need) = pipe.next() {
+//!     match need {
+//!         Need::IpLock => pipe.ip_lock(None),
+//!         Need::Credentials => pipe.credentials(Extracted::None),
+//!         // … the other questions: verification, counting, quota
+//!         _ => {}
+//!     }
+//! }
+//! let done = pipe.finish();
+//! let Decision::Deny { reason, .. } = done.decision else { panic!() };
+//! assert_eq!(reason.code(), "missing_credentials");
+//! ```
+//! Each step's note is recorded when tracing is on ([`Pipeline::traced`]; `explain`): the hot
+//! path formats nothing and allocates nothing for it.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crate::config::Scheme;
+use crate::credential::Extracted;
+use crate::decision::{self, Decision, Gate, Policy, RequestFacts, RouteMatch};
+use crate::deny::{Credential, Deny};
+use crate::principal::Principal;
+use crate::secret::SecretString;
+use crate::throttle::QuotaState;
+
+/// How a verified principal is held: by value, or shared by the edge's caches.
+pub trait Proven {
+    fn principal(&self) -> &Principal;
+}
+
+impl Proven for Principal {
+    fn principal(&self) -> &Principal {
+        self
+    }
+}
+
+impl<T: Proven + ?Sized> Proven for &T {
+    fn principal(&self) -> &Principal {
+        (**self).principal()
+    }
+}
+
+impl<T: Proven + ?Sized> Proven for Arc<T> {
+    fn principal(&self) -> &Principal {
+        (**self).principal()
+    }
+}
+
+/// What the edge knows about a request before the pipeline starts.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub method: &'a str,
+    /// Normalized, decoded path.
+    pub path: &'a str,
+    pub client_ip: IpAddr,
+    /// Unix seconds.
+    pub now: i64,
+    /// `OPTIONS` with `Access-Control-Request-Method` (row 23).
+    pub preflight: bool,
+}
+
+impl<'a> Request<'a> {
+    pub const fn new(method: &'a str, path: &'a str, client_ip: IpAddr, now: i64) -> Self {
+        Self {
+            method,
+            path,
+            client_ip,
+            now,
+            preflight: false,
+        }
+    }
+}
+
+/// A question the pipeline asks the edge; answer it with the method named before calling
+/// [`Pipeline::next`] again. A question left unanswered ends the decision with row 22
+/// (`auth_unavailable`): the edge failed, and that is never a 401/403.
+#[derive(Debug)]
+pub enum Need {
+    /// Row 4 by address: is this client locked, for how many seconds? → [`Pipeline::ip_lock`].
+    IpLock,
+    /// The credentials the request presents (headers, query) → [`Pipeline::credentials`].
+    Credentials,
+    /// Nothing else was presented and the route takes sessions: the session cookie, if any
+    /// → [`Pipeline::session_cookie`].
+    SessionCookie,
+    /// Row 4 by account ([`Pipeline::account`]), asked before any password is hashed
+    /// → [`Pipeline::account_lock`].
+    AccountLock,
+    /// Verify this credential (rows 8–12, 22) → [`Pipeline::verified`].
+    Verify(Credential),
+    /// A wrong secret: count a failure for the address and [`Pipeline::account`]
+    /// → [`Pipeline::counted`].
+    CountFailure,
+    /// The account proved its secret: clear its failures → [`Pipeline::counted`].
+    CountSuccess,
+    /// An unsafe request on a cookie session: did it come from our own origin?
+    /// → [`Pipeline::same_origin`].
+    SameOrigin,
+    /// Row 24: the route's quota after this request of [`Pipeline::subject`]
+    /// → [`Pipeline::quota`].
+    Quota,
+}
+
+impl Need {
+    /// The step of the trace this question belongs to.
+    pub const fn step(&self) -> &'static str {
+        match self {
+            Self::IpLock | Self::AccountLock => "throttle",
+            Self::Credentials | Self::SessionCookie => "credentials",
+            Self::Verify(_) | Self::CountFailure | Self::CountSuccess => "verify",
+            Self::SameOrigin => "authorize",
+            Self::Quota => "quota",
+        }
+    }
+}
+
+/// What [`Pipeline::next`] says.
+#[derive(Debug)]
+pub enum Next {
+    Need(Need),
+    /// Decided: take the result with [`Pipeline::finish`].
+    Done,
+}
+
+/// One step of a decision, for `gatehouse explain`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceStep {
+    pub step: &'static str,
+    pub note: String,
+}
+
+/// Where the pipeline is: the question it waits on, or what it does next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Gate,
+    IpLock,
+    Credentials,
+    SessionCookie,
+    AccountLock,
+    Verify,
+    CountFailure,
+    CountSuccess,
+    Csrf,
+    SameOrigin,
+    Authorize,
+    Quota,
+    Done,
+}
+
+/// The decision of one request, step by step.
+pub struct Pipeline<'p, P = Principal> {
+    m: RouteMatch<'p>,
+    req: Request<'p>,
+    /// Where the pipeline is: a step to run, or the question it waits on.
+    stage: Stage,
+    /// The question to hand out at the next [`Pipeline::next`].
+    ask: Option<Need>,
+    credential: Option<Credential>,
+    /// The account the credential names (row 4 by account).
+    account: Option<String>,
+    scheme: Option<Scheme>,
+    /// The verified principal, while authorization runs; kept on a refusal (audit).
+    principal: Option<P>,
+    /// A refusal from verification, held while its failure is counted.
+    refused: Option<Deny>,
+    quota: Option<QuotaState>,
+    decision: Option<Decision<P>>,
+    trace: Option<Vec<TraceStep>>,
+}
+
+/// What a finished pipeline decided, and what the edge records about it.
+#[derive(Debug)]
+pub struct Finished<P> {
+    pub decision: Decision<P>,
+    /// Index of the matched route; `None` = `[defaults]`.
+    pub route: Option<usize>,
+    /// Scheme of the presented credential, once one was extracted (audit).
+    pub scheme: Option<Scheme>,
+    /// The principal of a request refused after verification (audit); an allowed one is in
+    /// [`Decision::Allow`].
+    pub refused_principal: Option<P>,
+    /// The route's quota after this request (`RateLimit-*` headers on allowed answers).
+    pub quota: Option<QuotaState>,
+    /// The steps, when traced.
+    pub trace: Vec<TraceStep>,
+}
+
+impl<'p, P: Proven> Pipeline<'p, P> {
+    /// Starts the decision of `req` on `policy`: matches the route (first match in file order).
+    pub fn new(policy: &'p Policy, req: Request<'p>) -> Self {
+        Self {
+            m: policy.route(req.method, req.path),
+            req,
+            stage: Stage::Gate,
+            ask: None,
+            credential: None,
+            account: None,
+            scheme: None,
+            principal: None,
+            refused: None,
+            quota: None,
+            decision: None,
+            trace: None,
+        }
+    }
+
+    /// Records a note per step (for `gatehouse explain`).
+    #[must_use]
+    pub fn traced(mut self) -> Self {
+        let m = &self.m;
+        let note = match m.index {
+            Some(i) => format!(
+                "matched route `{}` (#{}, line {}) by pattern `{}`",
+                m.name(),
+                i + 1,
+                m.route.config.line,
+                m.route.config.path
+            ),
+            None => "no route matched: [defaults] apply".to_owned(),
+        };
+        self.trace = Some(vec![TraceStep {
+            step: "route",
+            note,
+        }]);
+        self
+    }
+
+    /// The matched route.
+    pub fn route(&self) -> &RouteMatch<'p> {
+        &self.m
+    }
+
+    /// The account a credential names (Basic, Digest without `userhash`), for per-account
+    /// throttling (row 4).
+    pub fn account(&self) -> Option<&str> {
+        self.account.as_deref()
+    }
+
+    /// The subject proven so far.
+    pub fn subject(&self) -> Option<&str> {
+        self.principal
+            .as_ref()
+            .map(|p| p.principal().subject.as_str())
+    }
+
+    /// The credential's scheme, once extracted.
+    pub const fn scheme(&self) -> Option<Scheme> {
+        self.scheme
+    }
+
+    /// Answers [`Need::IpLock`]: seconds the address's lock still holds.
+    pub fn ip_lock(&mut self, retry_after: Option<u64>) {
+        if self.stage != Stage::IpLock {
+            return;
+        }
+        match retry_after {
+            // Row 4 by address.
+            Some(retry_after) => {
+                self.note("throttle", |_| {
+                    "too many failures from this address".to_owned()
+                });
+                self.deny(Deny::TooManyAttempts { retry_after });
+            }
+            None => self.ask(Stage::Credentials, Need::Credentials),
+        }
+    }
+
+    /// Answers [`Need::AccountLock`]: seconds the account's lock still holds.
+    pub fn account_lock(&mut self, retry_after: Option<u64>) {
+        if self.stage != Stage::AccountLock {
+            return;
+        }
+        match retry_after {
+            // Row 4 by account: refused before any password is hashed.
+            Some(retry_after) => {
+                self.note("throttle", |_| {
+                    "too many failures for this account".to_owned()
+                });
+                self.deny(Deny::TooManyAttempts { retry_after });
+            }
+            None => self.ask_verify(),
+        }
+    }
+
+    /// Answers [`Need::Credentials`]. The browser session cookie is ambient: it counts only
+    /// when nothing else was presented and the route takes sessions.
+    pub fn credentials(&mut self, extracted: Extracted) {
+        if self.stage != Stage::Credentials {
+            return;
+        }
+        if matches!(extracted, Extracted::None) && self.m.accepted().contains(&Scheme::Session) {
+            self.ask(Stage::SessionCookie, Need::SessionCookie);
+        } else {
+            self.select(extracted);
+        }
+    }
+
+    /// Answers [`Need::SessionCookie`].
+    pub fn session_cookie(&mut self, cookie: Option<SecretString>) {
+        if self.stage != Stage::SessionCookie {
+            return;
+        }
+        let extracted = cookie.map_or(Extracted::None, |c| Extracted::One(Credential::Session(c)));
+        self.select(extracted);
+    }
+
+    /// Answers [`Need::Verify`] (rows 8–12, 22).
+    pub fn verified(&mut self, result: Result<P, Deny>) {
+        if self.stage != Stage::Verify {
+            return;
+        }
+        match result {
+            Err(d) => {
+                self.note("verify", |_| format!("verification failed: {}", d.code()));
+                if d.entry().counts_as_failure {
+                    self.refused = Some(d);
+                    self.ask(Stage::CountFailure, Need::CountFailure);
+                } else {
+                    self.deny(d);
+                }
+            }
+            Ok(p) => {
+                self.note("verify", |_| {
+                    let p = p.principal();
+                    format!(
+                        "verified `{}` (roles [{}], scopes [{}], tenant {})",
+                        p.subject,
+                        p.roles.join(", "),
+                        p.scopes.join(" "),
+                        p.tenant.as_deref().unwrap_or("-")
+                    )
+                });
+                self.principal = Some(p);
+                if self.account.is_some() {
+                    self.ask(Stage::CountSuccess, Need::CountSuccess);
+                } else {
+                    self.stage = Stage::Csrf;
+                }
+            }
+        }
+    }
+
+    /// Answers [`Need::CountFailure`] and [`Need::CountSuccess`].
+    pub fn counted(&mut self) {
+        match self.stage {
+            Stage::CountFailure => {
+                let d = self.refused.take().unwrap_or(Deny::InvalidCredentials);
+                self.deny(d);
+            }
+            Stage::CountSuccess => self.stage = Stage::Csrf,
+            _ => {}
+        }
+    }
+
+    /// Answers [`Need::SameOrigin`].
+    pub fn same_origin(&mut self, same: bool) {
+        if self.stage != Stage::SameOrigin {
+            return;
+        }
+        if same {
+            self.stage = Stage::Authorize;
+        } else {
+            self.note("authorize", |_| {
+                "cross-site request on a cookie session".to_owned()
+            });
+            self.deny(Deny::CsrfRejected);
+        }
+    }
+
+    /// Answers [`Need::Quota`] (row 24: the route's quota, per authenticated subject).
+    pub fn quota(&mut self, state: Option<QuotaState>) {
+        if self.stage != Stage::Quota {
+            return;
+        }
+        self.quota = state;
+        match state {
+            Some(q) if q.exceeded => {
+                self.note("quota", |_| {
+                    format!("over the quota of {} requests", q.limit)
+                });
+                self.deny(Deny::RateLimited {
+                    retry_after: q.reset,
+                    limit: q.limit,
+                });
+            }
+            _ => self.allow(),
+        }
+    }
+
+    fn note(&mut self, step: &'static str, text: impl FnOnce(&Self) -> String) {
+        if self.trace.is_some() {
+            let note = text(self);
+            if let Some(t) = self.trace.as_mut() {
+                t.push(TraceStep { step, note });
+            }
+        }
+    }
+
+    fn decide(&mut self, d: Decision<P>) {
+        if self.trace.is_some()
+            && let Decision::Deny { reason, hidden } = &d
+        {
+            let (code, row, hidden) = (reason.code(), reason.row(), *hidden);
+            self.note("result", |_| {
+                format!(
+                    "deny: `{code}` (row {}){}",
+                    row.map_or_else(|| "-".to_owned(), |r| r.to_string()),
+                    if hidden {
+                        ", rewritten to 404 because the route is hidden (row 20)"
+                    } else {
+                        ""
+                    }
+                )
+            });
+        }
+        self.decision = Some(d);
+        self.stage = Stage::Done;
+    }
+
+    fn deny(&mut self, reason: Deny) {
+        let d = Decision::deny(&self.m, reason);
+        self.decide(d);
+    }
+
+    fn ask(&mut self, stage: Stage, need: Need) {
+        self.stage = stage;
+        self.ask = Some(need);
+    }
+
+    fn facts(&self) -> RequestFacts<'p> {
+        RequestFacts {
+            method: self.req.method,
+            client_ip: self.req.client_ip,
+            preflight: self.req.preflight,
+        }
+    }
+
+    /// Runs the steps until the next question or the decision.
+    #[expect(
+        clippy::should_implement_trait,
+        reason = "a question needs its answer before the next one: not an iterator"
+    )]
+    pub fn next(&mut self) -> Next {
+        if let Some(need) = self.ask.take() {
+            return Next::Need(need);
+        }
+        match self.stage {
+            Stage::Done => {}
+            // Rows 2, 3, 23 and 1, in that order; then row 4 by address.
+            Stage::Gate => match decision::gate(&self.m, &self.facts()) {
+                Gate::Deny(d) => {
+                    self.note("gate", |_| "refused before credentials".into());
+                    self.deny(d);
+                }
+                Gate::Preflight => {
+                    self.note("gate", |_| {
+                        "CORS preflight: answered without credentials (row 23)".into()
+                    });
+                    self.decide(Decision::Preflight);
+                }
+                Gate::Public => {
+                    self.note("gate", |_| {
+                        "public route: no credentials needed (row 1)".into()
+                    });
+                    self.decide(Decision::Public);
+                }
+                Gate::Authenticate => return self.asking(Stage::IpLock, Need::IpLock),
+            },
+            // CSRF: an unsafe request riding on a cookie must come from our own origin.
+            Stage::Csrf => {
+                let on_cookie = self
+                    .principal
+                    .as_ref()
+                    .is_some_and(|p| p.principal().scheme == Scheme::Session);
+                if on_cookie && !decision::is_safe_method(self.req.method) {
+                    return self.asking(Stage::SameOrigin, Need::SameOrigin);
+                }
+                self.authorize();
+            }
+            Stage::Authorize => self.authorize(),
+            // Asked and not answered: the edge failed, our own fault, so row 22 and never
+            // a 401/403 (deny by default).
+            Stage::IpLock
+            | Stage::Credentials
+            | Stage::SessionCookie
+            | Stage::AccountLock
+            | Stage::Verify
+            | Stage::CountFailure
+            | Stage::CountSuccess
+            | Stage::SameOrigin
+            | Stage::Quota => {
+                self.note("result", |_| "a question went unanswered".to_owned());
+                self.deny(unanswered());
+            }
+        }
+        match self.ask.take() {
+            Some(need) => Next::Need(need),
+            None if self.stage == Stage::Done => Next::Done,
+            // A step that moved on without a question: run the next one.
+            None => self.next(),
+        }
+    }
+
+    fn asking(&mut self, stage: Stage, need: Need) -> Next {
+        self.stage = stage;
+        Next::Need(need)
+    }
+
+    /// Rows 13, 14 and 15–19, then the quota (24) or allow.
+    fn authorize(&mut self) {
+        let Some(p) = self.principal.as_ref() else {
+            // Unreachable by construction; deny by default.
+            self.deny(Deny::InvalidCredentials);
+            return;
+        };
+        if let Err(d) = decision::authorize(&self.m, p.principal(), &self.facts(), self.req.now) {
+            self.note("authorize", |_| format!("refused: {}", d.code()));
+            self.deny(d);
+            return;
+        }
+        if self.m.route.config.quota.is_some() {
+            self.ask(Stage::Quota, Need::Quota);
+        } else {
+            self.allow();
+        }
+    }
+
+    /// Rows 7, 5, 6 on what was presented; then row 4 by account, or verification.
+    fn select(&mut self, extracted: Extracted) {
+        match decision::select_credential(&self.m, extracted) {
+            Err(d) => {
+                self.note("credentials", |_| {
+                    format!("credential extraction failed: {}", d.code())
+                });
+                self.deny(d);
+            }
+            Ok(c) => {
+                let scheme = c.scheme();
+                self.scheme = Some(scheme);
+                self.account = account_of(&c);
+                self.note("credentials", |_| {
+                    format!("one `{}` credential presented", scheme.as_str())
+                });
+                self.credential = Some(c);
+                if self.account.is_some() {
+                    self.ask(Stage::AccountLock, Need::AccountLock);
+                } else {
+                    self.ask_verify();
+                }
+            }
+        }
+    }
+
+    fn ask_verify(&mut self) {
+        match self.credential.take() {
+            Some(c) => self.ask(Stage::Verify, Need::Verify(c)),
+            None => self.deny(Deny::MissingCredentials),
+        }
+    }
+
+    fn allow(&mut self) {
+        self.note("authorize", |_| {
+            "all requirements of the route hold: allow".into()
+        });
+        match self.principal.take() {
+            Some(p) => self.decide(Decision::Allow(p)),
+            None => self.deny(Deny::InvalidCredentials),
+        }
+    }
+
+    /// The decision, the facts the edge records, and the trace. A pipeline finished before
+    /// it decided denies (deny by default: the edge stopped asking).
+    pub fn finish(self) -> Finished<P> {
+        let decision = self.decision.unwrap_or(Decision::Deny {
+            reason: unanswered(),
+            hidden: false,
+        });
+        Finished {
+            decision,
+            route: self.m.index,
+            scheme: self.scheme,
+            refused_principal: self.principal,
+            quota: self.quota,
+            trace: self.trace.unwrap_or_default(),
+        }
+    }
+
+    /// The decision so far (`None` until [`Next::Done`]).
+    pub const fn decision(&self) -> Option<&Decision<P>> {
+        self.decision.as_ref()
+    }
+}
+
+/// The refusal of a pipeline the edge stopped answering: our own fault (row 22).
+const fn unanswered() -> Deny {
+    Deny::AuthUnavailable {
+        retry_after: RETRY_AFTER_UNAVAILABLE,
+    }
+}
+
+/// Row 22: clients may retry our own outages after this many seconds.
+pub const RETRY_AFTER_UNAVAILABLE: u64 = 5;
+
+/// The account name a credential carries, for counting after its secret went to be verified.
+fn account_of(c: &Credential) -> Option<String> {
+    match c {
+        Credential::Basic { username, .. } => Some(username.clone()),
+        Credential::Digest(p) if !p.userhash => Some(p.username.clone()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::credential::extract;
+
+    const NOW: i64 = 1_700_000_000;
+
+    fn policy(text: &str) -> Policy {
+        let (cfg, _) = crate::config::parse(text).unwrap_or_else(|e| panic!("{e}"));
+        Policy::new(&cfg).unwrap_or_else(|(r, e)| panic!("{r}: {e}"))
+    }
+
+    const CONFIG: &str = r#"
+[[route]]
+name = "app"
+path = "/app/**"
+auth = ["basic", "session"]
+quota = { max = 1, per = "1m" }
+"#;
+
+    /// Drives a pipeline, answering from `answer`, and returns the questions and the result.
+    fn run(
+        p: &Policy,
+        method: &str,
+        mut answer: impl FnMut(&Need, &mut Pipeline<'_, Principal>),
+    ) -> (Vec<&'static str>, Finished<Principal>) {
+        let mut pipe = Pipeline::new(
+            p,
+            Request::new(method, "/app/x", [127, 0, 0, 1].into(), NOW),
+        );
+        let mut asked = Vec::new();
+        while let Next::Need(need) = pipe.next() {
+            asked.push(match &need {
+                Need::IpLock => "ip",
+                Need::Credentials => "credentials",
+                Need::SessionCookie => "cookie",
+                Need::AccountLock => "account",
+                Need::Verify(_) => "verify",
+                Need::CountFailure => "failure",
+                Need::CountSuccess => "success",
+                Need::SameOrigin => "origin",
+                Need::Quota => "quota",
+            });
+            answer(&need, &mut pipe);
+        }
+        (asked, pipe.finish())
+    }
+
+    fn code(d: &Decision<Principal>) -> &'static str {
+        match d {
+            Decision::Deny { reason, .. } => reason.code(),
+            Decision::Allow(_) => "allow",
+            Decision::Public | Decision::Preflight => "pass",
+        }
+    }
+
+    fn basic(pipe: &mut Pipeline<'_, Principal>) {
+        // "bob:pw"
+        pipe.credentials(extract(&[b"Basic Ym9iOnB3"], &[], None));
+    }
+
+    #[test]
+    fn basic_login_asks_in_the_order_of_the_contract() {
+        let p = policy(CONFIG);
+        let (asked, done) = run(&p, "GET", |need, pipe| match need {
+            Need::IpLock => pipe.ip_lock(None),
+            Need::AccountLock => pipe.account_lock(None),
+            Need::Credentials => basic(pipe),
+            Need::Verify(c) => pipe.verified(Ok(Principal::new("bob", c.scheme()))),
+            Need::CountSuccess | Need::CountFailure => pipe.counted(),
+            Need::Quota => pipe.quota(None),
+            _ => {}
+        });
+        assert_eq!(
+            asked,
+            ["ip", "credentials", "account", "verify", "success", "quota"]
+        );
+        assert_eq!(code(&done.decision), "allow");
+    }
+
+    #[test]
+    fn a_locked_account_is_refused_before_verification() {
+        let p = policy(CONFIG);
+        let (asked, done) = run(&p, "GET", |need, pipe| match need {
+            Need::IpLock => pipe.ip_lock(None),
+            Need::AccountLock => pipe.account_lock(Some(30)),
+            Need::Credentials => basic(pipe),
+            _ => {}
+        });
+        assert_eq!(asked, ["ip", "credentials", "account"]);
+        assert_eq!(code(&done.decision), "too_many_attempts");
+    }
+
+    #[test]
+    fn wrong_secrets_are_counted_expired_tokens_are_not() {
+        let p = policy(CONFIG);
+        for (deny, counted) in [
+            (Deny::InvalidCredentials, true),
+            (Deny::TokenExpired { expired_at: 1 }, false),
+        ] {
+            let code_of = deny.code();
+            let mut deny = Some(deny);
+            let (asked, done) = run(&p, "GET", |need, pipe| match need {
+                Need::IpLock => pipe.ip_lock(None),
+                Need::AccountLock => pipe.account_lock(None),
+                Need::Credentials => basic(pipe),
+                Need::Verify(_) => pipe.verified(Err(deny.take().unwrap_or(Deny::NotFound))),
+                Need::CountFailure => pipe.counted(),
+                _ => {}
+            });
+            assert_eq!(asked.contains(&"failure"), counted, "{asked:?}");
+            assert_eq!(code(&done.decision), code_of);
+        }
+    }
+
+    #[test]
+    fn cookie_sessions_are_asked_for_last_and_checked_for_csrf() {
+        let p = policy(CONFIG);
+        let (asked, done) = run(&p, "POST", |need, pipe| match need {
+            Need::IpLock => pipe.ip_lock(None),
+            Need::Credentials => pipe.credentials(Extracted::None),
+            Need::SessionCookie => pipe.session_cookie(Some(SecretString::new("c".into()))),
+            Need::Verify(c) => pipe.verified(Ok(Principal::new("bob", c.scheme()))),
+            Need::SameOrigin => pipe.same_origin(false),
+            _ => {}
+        });
+        assert_eq!(asked, ["ip", "credentials", "cookie", "verify", "origin"]);
+        assert_eq!(code(&done.decision), "csrf_rejected");
+        assert_eq!(
+            done.refused_principal.map(|p| p.subject),
+            Some("bob".into())
+        );
+    }
+
+    #[test]
+    fn an_unanswered_question_is_our_own_failure_not_a_401() {
+        let p = policy(CONFIG);
+        let (asked, done) = run(&p, "GET", |_, _| {});
+        assert_eq!(asked, ["ip"]);
+        assert_eq!(code(&done.decision), "auth_unavailable");
+        // Finished before deciding: the same.
+        let pipe =
+            Pipeline::<Principal>::new(&p, Request::new("GET", "/x", [127, 0, 0, 1].into(), NOW));
+        assert_eq!(code(&pipe.finish().decision), "auth_unavailable");
+    }
+
+    #[test]
+    fn the_trace_is_recorded_only_when_asked() {
+        let p = policy(CONFIG);
+        let req = Request::new("GET", "/app/x", [127, 0, 0, 1].into(), NOW);
+        let mut quiet = Pipeline::<Principal>::new(&p, req);
+        let mut traced = Pipeline::<Principal>::new(&p, req).traced();
+        for pipe in [&mut quiet, &mut traced] {
+            while let Next::Need(need) = pipe.next() {
+                if let Need::IpLock = need {
+                    pipe.ip_lock(Some(9));
+                }
+            }
+        }
+        assert!(quiet.finish().trace.is_empty());
+        let steps: Vec<_> = traced.finish().trace.iter().map(|s| s.step).collect();
+        assert_eq!(steps, ["route", "throttle", "result"]);
+    }
+}
