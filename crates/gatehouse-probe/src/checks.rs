@@ -50,6 +50,7 @@ pub enum Check {
     RedirectForApi,
     NoThrottling,
     EndpointMissing,
+    ResourceNotFound,
     ServerError,
     InvalidTokenNoError,
     InternalsLeaked,
@@ -64,7 +65,7 @@ pub struct Description {
 }
 
 impl Check {
-    pub const ALL: [Check; 20] = [
+    pub const ALL: [Check; 21] = [
         Self::AnonymousNot401,
         Self::ChallengeMissing,
         Self::ChallengeMalformed,
@@ -81,6 +82,7 @@ impl Check {
         Self::RedirectForApi,
         Self::NoThrottling,
         Self::EndpointMissing,
+        Self::ResourceNotFound,
         Self::ServerError,
         Self::InvalidTokenNoError,
         Self::InternalsLeaked,
@@ -105,6 +107,7 @@ impl Check {
             Self::RedirectForApi => "redirect-for-api",
             Self::NoThrottling => "no-throttling",
             Self::EndpointMissing => "endpoint-missing",
+            Self::ResourceNotFound => "resource-not-found",
             Self::ServerError => "server-error",
             Self::InvalidTokenNoError => "invalid-token-no-error",
             Self::InternalsLeaked => "internals-leaked",
@@ -132,6 +135,7 @@ impl Check {
             | Self::ForbiddenNot403
             | Self::ChallengeOn403
             | Self::InvalidTokenNoError
+            | Self::ResourceNotFound
             | Self::VersionDisclosed => Severity::Low,
             Self::ExistenceLeak => Severity::Info,
         }
@@ -218,6 +222,11 @@ impl Check {
                 "An endpoint that must answer was not found",
                 "A persona in `allow` (or anyone, on a public endpoint) got 404, 405, 410 or a permanent redirect: the method and path of the spec are not an endpoint of the target, so every other answer for it proves nothing.",
                 "Fix the path, method or base URL in the probe file (or the OpenAPI document).",
+            ),
+            Self::ResourceNotFound => (
+                "A persona in `allow` was let through to a resource that does not exist",
+                "On a path where other personas were refused (401/403), the persona in `allow` got 404 or 410: the path is guarded, so the request was authenticated and let through, and the answer is about the resource its path names (RFC 9110 §15.5.5). That is correct for a missing resource, but access to an existing one was not shown; on a server that authenticates every path first, it can also be a misspelled path.",
+                "Give the path (or the OpenAPI parameter's `example`) a resource that exists, or check the path's spelling.",
             ),
             Self::ServerError => (
                 "A 5xx where the request should have been answered",

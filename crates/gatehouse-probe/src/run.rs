@@ -732,6 +732,9 @@ async fn probe_endpoint(ctx: &Ctx, ep: &Endpoint) -> Out {
     let mut answered: Vec<(String, u16)> = Vec::new();
     let mut garbage_status = None;
     let mut forbidden: Vec<String> = Vec::new();
+    // Whether anyone was refused (401/403) at this very path: then it is guarded, and a 404
+    // for a persona in `allow` is about the resource, not a missing endpoint.
+    let mut guarded = false;
     for st in &plan.steps {
         if let Some(r) = st
             .source
@@ -782,6 +785,9 @@ async fn probe_endpoint(ctx: &Ctx, ep: &Endpoint) -> Out {
             continue;
         };
         let s = a.status.as_u16();
+        if matches!(s, 401 | 403) && !matches!(st.role, Role::Sibling | Role::Preflight) {
+            guarded = true;
+        }
         match st.role {
             Role::Anonymous if ep.public => judge_allowed(&mut out, ep, &p, &a, t),
             Role::Anonymous => judge_anonymous(&mut out, ep, &p, &a, t),
@@ -851,6 +857,20 @@ async fn probe_endpoint(ctx: &Ctx, ep: &Endpoint) -> Out {
                         ),
                     ));
                 }
+            }
+        }
+    }
+    if guarded {
+        for f in &mut out.findings {
+            let status = f.evidence["status"].as_u64();
+            if f.check == Check::EndpointMissing && matches!(status, Some(404 | 410)) {
+                f.check = Check::ResourceNotFound;
+                f.severity = Check::ResourceNotFound.severity();
+                f.message = format!(
+                    "`{}` is in `allow` and was let through (others were refused here), but got {}: the resource this path names does not exist, so access to an existing one was not shown",
+                    f.persona,
+                    status.unwrap_or(404)
+                );
             }
         }
     }

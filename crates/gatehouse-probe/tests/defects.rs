@@ -183,7 +183,8 @@ async fn d2_misspelled_paths_are_reported() {
     assert_set(
         &r,
         &[
-            ("endpoint-missing", "GET /itemz", "user"),
+            // Guarded (anonymous got 401): the user was let through to a missing resource.
+            ("resource-not-found", "GET /itemz", "user"),
             ("endpoint-missing", "GET /helth", "anonymous"),
         ],
     );
