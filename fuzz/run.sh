@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every fuzz target (or those named after the time) for SECONDS each (default 60) and
-# prints a table: target, seconds, executions, corpus size, result.
+# prints a table: target, seconds, CPU-minutes, executions, corpus size, result.
 #   fuzz/run.sh            # 60 s each
 #   fuzz/run.sh 300 path digest
 # Needs the nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`). The committed seeds
@@ -21,14 +21,17 @@ fi
 cargo +nightly fuzz build -s "$sanitizer" --debug-assertions || exit 2
 mkdir -p target/logs
 status=0
-printf '%-14s %8s %14s %8s  %s\n' target seconds executions corpus result
+printf '%-14s %8s %8s %14s %8s  %s\n' target seconds cpu-min executions corpus result
 for t in "${targets[@]}"; do
     mkdir -p "target/corpus/$t" "artifacts/$t"
     log="target/logs/$t.log"
-    cargo +nightly fuzz run -s "$sanitizer" --debug-assertions "$t" "target/corpus/$t" "corpus/$t" -- \
-        -max_total_time="$secs" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
-        ${FUZZ_ARGS:-} >"$log" 2>&1
-    rc=$?
+    # CPU seconds (user + system) of the run: on a busy machine fewer than the wall seconds.
+    TIMEFORMAT='%U %S'
+    cpu=$( { time cargo +nightly fuzz run -s "$sanitizer" --debug-assertions "$t" \
+        "target/corpus/$t" "corpus/$t" -- -max_total_time="$secs" -print_final_stats=1 \
+        -timeout=10 -rss_limit_mb=2048 ${FUZZ_ARGS:-} >"$log" 2>&1; echo "rc=$?" >"$log.rc"; } 2>&1 )
+    rc=$(sed 's/rc=//' "$log.rc")
+    cpu_min=$(echo "$cpu" | awk '{ printf "%.1f", ($1 + $2) / 60 }')
     execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
     if [ -z "$execs" ]; then
         execs=$(grep -o '#[0-9]*' "$log" | tail -1 | tr -d '#')
@@ -40,6 +43,6 @@ for t in "${targets[@]}"; do
         result="FAILED (rc $rc): $(grep -m1 -E "panicked|ERROR: libFuzzer|Test unit written" "$log" | cut -c1-100)"
         status=1
     fi
-    printf '%-14s %8s %14s %8s  %s\n' "$t" "$secs" "${execs:-?}" "$corpus" "$result"
+    printf '%-14s %8s %8s %14s %8s  %s\n' "$t" "$secs" "$cpu_min" "${execs:-?}" "$corpus" "$result"
 done
 exit "$status"

@@ -22,10 +22,17 @@ fuzz_target!(|data: &[u8]| {
     if let Extracted::One(Credential::Basic { username, password }) = &got {
         if header.starts_with(b"Basic ") && data.first().is_none_or(|b| b & 1 == 0) {
             let joined = format!("{username}:{}", password.expose());
-            assert_eq!(joined.as_bytes(), data, "Basic credential does not round-trip");
+            assert_eq!(
+                joined.as_bytes(),
+                data,
+                "Basic credential does not round-trip"
+            );
         }
         assert!(!username.contains(':'));
-        assert!(!username.chars().any(char::is_control), "control character in user-id");
+        assert!(
+            !username.chars().any(char::is_control),
+            "control character in user-id"
+        );
     } else {
         assert!(
             matches!(got, Extracted::Malformed { .. }),

@@ -33,10 +33,17 @@ fuzz_target!(|data: &[u8]| {
     let debug = format!("{got:?}");
     match &got {
         Extracted::None => {
-            assert!(auth.is_empty() && key.is_empty(), "lines given but no credential");
+            assert!(
+                auth.is_empty() && key.is_empty(),
+                "lines given but no credential"
+            );
         }
         Extracted::One(c) => {
-            assert_eq!(auth.len() + key.len(), 1, "one credential from several lines");
+            assert_eq!(
+                auth.len() + key.len(),
+                1,
+                "one credential from several lines"
+            );
             match c {
                 Credential::Basic { username, password } => {
                     // RFC 7617 §2: the user-id cannot contain a colon.
@@ -59,7 +66,11 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         Extracted::Unsupported { scheme } => {
-            assert_eq!(auth.len(), 1, "unsupported scheme without one Authorization line");
+            assert_eq!(
+                auth.len(),
+                1,
+                "unsupported scheme without one Authorization line"
+            );
             assert!(scheme.len() <= 32, "scheme longer than 32: {scheme:?}");
             assert!(
                 !scheme.bytes().any(|b| b.is_ascii_uppercase()),

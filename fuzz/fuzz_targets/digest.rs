@@ -54,7 +54,11 @@ fuzz_target!(|data: &[u8]| {
     let Ok(p) = DigestParams::parse(s) else {
         return;
     };
-    for (name, v) in [("username", &p.username), ("realm", &p.realm), ("uri", &p.uri)] {
+    for (name, v) in [
+        ("username", &p.username),
+        ("realm", &p.realm),
+        ("uri", &p.uri),
+    ] {
         assert!(!v.is_empty() || name == "realm", "empty {name} accepted");
     }
     assert!(!p.nonce.is_empty() && !p.cnonce.is_empty());
@@ -72,7 +76,13 @@ fuzz_target!(|data: &[u8]| {
         "full response in Debug"
     );
     // Round trip: the parsed parameters, rendered as quoted-strings, parse to the same value.
-    if !p.username.chars().chain(p.realm.chars()).chain(p.uri.chars()).any(char::is_control) {
+    if !p
+        .username
+        .chars()
+        .chain(p.realm.chars())
+        .chain(p.uri.chars())
+        .any(char::is_control)
+    {
         let again = DigestParams::parse(&render(&p))
             .unwrap_or_else(|e| panic!("rendered {:?} refused: {e}", render(&p)));
         let mut want = p.clone();

@@ -13,7 +13,10 @@ fn check_shape(p: &str) {
         assert!(!seg.starts_with("..;"), "`..;` segment survived: {p:?}");
     }
     assert!(!p.contains('\0'), "NUL survived: {p:?}");
-    assert!(!p.chars().any(|c| c.is_ascii_control()), "control character survived: {p:?}");
+    assert!(
+        !p.chars().any(|c| c.is_ascii_control()),
+        "control character survived: {p:?}"
+    );
     assert!(!p.contains('\\'), "backslash survived: {p:?}");
 }
 
@@ -30,11 +33,23 @@ fuzz_target!(|data: &[u8]| {
     // upstream sees exactly the path the route was matched against.
     let again = normalize(&n.encoded)
         .unwrap_or_else(|e| panic!("encoded form {:?} of {raw:?} refused: {e}", n.encoded));
-    assert_eq!(again.decoded, n.decoded, "decoded changed on re-normalization of {raw:?}");
-    assert_eq!(again.encoded, n.encoded, "encoded changed on re-normalization of {raw:?}");
+    assert_eq!(
+        again.decoded, n.decoded,
+        "decoded changed on re-normalization of {raw:?}"
+    );
+    assert_eq!(
+        again.encoded, n.encoded,
+        "encoded changed on re-normalization of {raw:?}"
+    );
     // A trailing slash is kept, never invented.
-    assert!(!raw.ends_with('/') || n.decoded.ends_with('/'), "trailing `/` of {raw:?} lost");
+    assert!(
+        !raw.ends_with('/') || n.decoded.ends_with('/'),
+        "trailing `/` of {raw:?} lost"
+    );
     if !raw.ends_with('/') && n.decoded != "/" {
-        assert!(!n.decoded.ends_with('/'), "trailing `/` invented for {raw:?}");
+        assert!(
+            !n.decoded.ends_with('/'),
+            "trailing `/` invented for {raw:?}"
+        );
     }
 });

@@ -10,6 +10,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     if let Err(e) = openapi::endpoints(text, &[]) {
-        assert!(!e.to_string().trim().is_empty(), "refused without a message");
+        assert!(
+            !e.to_string().trim().is_empty(),
+            "refused without a message"
+        );
     }
 });

@@ -8,7 +8,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     if let Err(e) = gatehouse_probe::spec::parse(text) {
-        assert!(!e.to_string().trim().is_empty(), "refused without a message");
+        assert!(
+            !e.to_string().trim().is_empty(),
+            "refused without a message"
+        );
     }
     let _ = gatehouse_probe::spec::expand_env(text);
     let _ = gatehouse_probe::spec::check_path(text);
