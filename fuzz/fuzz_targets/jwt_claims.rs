@@ -43,7 +43,13 @@ fuzz_target!(|data: &[u8]| {
     };
     let header: Value = serde_json::from_slice(header).expect("accepted header is JSON");
     assert_eq!(header["alg"], "HS256", "accepted alg");
-    let claims: Value = serde_json::from_slice(payload).expect("accepted claims are JSON");
+    let claims: Value = match serde_json::from_slice(payload) {
+        Ok(c) => c,
+        // RFC 8259 §6 lets an implementation limit the range of numbers: serde_json refuses
+        // `1e999`, the claims pass skips it in a member it does not read. Not a disagreement.
+        Err(e) if e.to_string().starts_with("number out of range") => return,
+        Err(e) => panic!("accepted claims are not JSON: {e}"),
+    };
     assert!(claims.is_object(), "accepted claims are not an object");
     assert_eq!(claims["iss"], common::HS_ISS, "issuer");
     assert_eq!(p.issuer.as_deref(), Some("hs"));
