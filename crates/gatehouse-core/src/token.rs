@@ -342,6 +342,12 @@ impl TokenVerifier {
         let header_bytes = jws::b64_decode(compact.header).map_err(jws_to_verify)?;
         let header = jws::parse_header(&header_bytes).map_err(jws_to_verify)?;
         let payload = jws::b64_decode(compact.payload).map_err(jws_to_verify)?;
+        // RFC 7519 §7.2 step 10: the claims set must be UTF-8 JSON (RFC 8259 §8.1). The claims
+        // pass skips unmapped members without looking at their bytes, so a payload with
+        // invalid UTF-8 in one was accepted (found by fuzzing): check it as a whole.
+        if std::str::from_utf8(&payload).is_err() {
+            return Err(invalid(msg::CLAIMS));
+        }
         let iss = claims::issuer(&payload)
             .map_err(|()| invalid(msg::CLAIMS))?
             .ok_or(invalid(msg::NO_ISSUER))?;

@@ -397,6 +397,30 @@ fn hs256_shared_secret_and_scope_array() {
     assert_eq!(verifier().issuer_by_name("hs").map(|(i, _)| i), Some(HS));
 }
 
+/// RFC 7519 §7.2 step 10: a claims set that is not UTF-8 is not JSON, even when the bad bytes
+/// sit in a member no issuer maps (found by fuzzing: such a token was accepted).
+#[test]
+fn claims_with_invalid_utf8_in_an_unmapped_member_are_refused() {
+    let mut payload = br#"{"iss":"https://hs.example","sub":"ann","aud":"api","exp":"#.to_vec();
+    payload.extend_from_slice(format!("{},\"note\":\"a", NOW + 600).as_bytes());
+    payload.extend_from_slice(&[0xff, 0xfe]);
+    payload.extend_from_slice(br#""}"#);
+    let input = format!("{}.{}", b64(r#"{"alg":"HS256"}"#), b64(&payload));
+    let sig = hmac::sign(
+        &hmac::Key::new(hmac::HMAC_SHA256, HS_SECRET),
+        input.as_bytes(),
+    );
+    let token = format!("{input}.{}", b64(sig.as_ref()));
+    assert_eq!(verifier().verify(&token, NOW), invalid(msg::CLAIMS));
+    // The same claims in valid UTF-8 are accepted: only the encoding is refused.
+    let fixed = String::from_utf8_lossy(&payload).into_owned();
+    assert!(
+        verifier()
+            .verify(&hs_token(&serde_json::from_str(&fixed).unwrap()), NOW)
+            .is_ok()
+    );
+}
+
 #[test]
 fn wrongly_typed_mapped_claim_is_invalid() {
     let mut c = claims(HS_ISS);

@@ -148,7 +148,10 @@ pub(crate) fn parse_header(bytes: &[u8]) -> Result<Header<'_>, JwsError> {
     if first != Some(&b'{') {
         return Err(invalid(msg::MALFORMED));
     }
-    let raw: RawHeader<'_> = serde_json::from_slice(bytes).map_err(|_| invalid(msg::MALFORMED))?;
+    // RFC 7515 §5.2 step 3: the header is UTF-8 JSON. serde_json does not check the UTF-8 of
+    // members it skips, so the whole header is checked first (found by fuzzing).
+    let text = std::str::from_utf8(bytes).map_err(|_| invalid(msg::MALFORMED))?;
+    let raw: RawHeader<'_> = serde_json::from_str(text).map_err(|_| invalid(msg::MALFORMED))?;
     let alg = match raw.alg.0.as_ref() {
         "HS256" => Algorithm::HS256,
         "HS384" => Algorithm::HS384,
@@ -269,6 +272,21 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    /// RFC 7515 §5.2 step 3: invalid UTF-8 in a header member Gatehouse skips still makes the
+    /// header malformed (found by fuzzing the claims, the same gap).
+    #[test]
+    fn header_with_invalid_utf8_in_a_skipped_member_is_malformed() {
+        let mut h = br#"{"alg":"HS256","x":""#.to_vec();
+        h.extend_from_slice(&[0xc3, 0x28]);
+        h.extend_from_slice(br#""}"#);
+        assert!(matches!(
+            parse_header(&h),
+            Err(JwsError::Invalid {
+                detail: msg::MALFORMED
+            })
+        ));
     }
 
     #[test]
