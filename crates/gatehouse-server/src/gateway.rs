@@ -83,6 +83,8 @@ pub struct Gateway {
     pub mfa_attempts: crate::auth::mfa::Attempts,
     /// Verified bearer tokens, keyed by SHA-256 of the token.
     pub bearer_cache: crate::cache::TtlCache<Identity>,
+    /// Verified API keys, keyed by SHA-256 of the key (30 s: see `API_KEY_CACHE_TTL`).
+    pub api_key_cache: crate::cache::TtlCache<Identity>,
     /// Verified Basic pairs, keyed by an HMAC of `user\0password` under `basic_key`.
     pub basic_cache: crate::cache::TtlCache<gatehouse_store::User>,
     /// Basic verifications in flight, by the same key: concurrent requests with one pair
@@ -191,6 +193,7 @@ impl Gateway {
             mfa_attempts: crate::auth::mfa::Attempts::default(),
             nonce_counts: crate::digest::NonceCounts::default(),
             bearer_cache: crate::cache::TtlCache::new(CACHE_CAPACITY),
+            api_key_cache: crate::cache::TtlCache::new(CACHE_CAPACITY),
             basic_cache: crate::cache::TtlCache::new(CACHE_CAPACITY),
             basic_inflight: crate::gateway::verify::InFlight::default(),
             basic_key: aws_lc_rs::hmac::Key::new(
@@ -278,6 +281,13 @@ impl Gateway {
         while let Next::Need(need) = pipe.next() {
             match need {
                 Need::IpLock => pipe.ip_lock(rt.defense.ip_locked(req.client_ip, req.now)),
+                Need::Cached => {
+                    let known = self.known(pipe.presented(), req.now).await;
+                    pipe.cached(known);
+                }
+                Need::TokenLock => {
+                    pipe.token_lock(rt.defense.token_locked(req.client_ip, req.now));
+                }
                 Need::Credentials => pipe.credentials(extract_from(req.headers, req.query)),
                 Need::SessionCookie => pipe.session_cookie(
                     crate::auth::session::cookie_from(req.headers)
@@ -298,6 +308,10 @@ impl Gateway {
                     rt.defense
                         .failure(req.client_ip, pipe.account(), req.now)
                         .await;
+                    pipe.counted();
+                }
+                Need::CountTokenFailure => {
+                    rt.defense.token_failure(req.client_ip, req.now).await;
                     pipe.counted();
                 }
                 Need::CountSuccess => {

@@ -549,6 +549,10 @@ async fn revoke_key_by_id(
 async fn revoke(st: &AdminState, actor: &Actor, given: &str) -> Answer {
     let now = crate::ids::now();
     let key = super::keys::revoke(st.gw.store.as_ref(), given, now).await?;
+    // Remembered keys stop at once here (other gateways: within the cache's 30 s).
+    st.gw
+        .api_key_cache
+        .remove_where(|p| p.token_id.as_deref() == Some(key.id.as_str()));
     // The record names the key by id: never the key that was pasted.
     st.record_change(
         actor,
@@ -605,7 +609,10 @@ fn lock_kind(s: &str) -> Result<LockKind, ApiError> {
     match s {
         "ip" => Ok(LockKind::Ip),
         "account" => Ok(LockKind::Account),
-        _ => Err(ApiError::invalid("the lock kind is `ip` or `account`")),
+        "tokens" => Ok(LockKind::Tokens),
+        _ => Err(ApiError::invalid(
+            "the lock kind is `ip`, `account` or `tokens`",
+        )),
     }
 }
 
