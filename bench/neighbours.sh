@@ -79,13 +79,12 @@ printf '%s\n' "bench-password-$RANDOM$RANDOM" | "$GATEHOUSE" user add bench --ro
 KEY=$("$GATEHOUSE" key create --user bench --scope bench:read --config "$TMP/gatehouse.toml" | tail -n 1)
 # The key with its last character changed: a real prefix, a wrong secret.
 case "$KEY" in *A) WRONG_KEY="${KEY%?}B" ;; *) WRONG_KEY="${KEY%?}A" ;; esac
-b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
 now=$(date +%s)
-jwt_h=$(printf '%s' '{"alg":"HS256","typ":"JWT"}' | b64url)
-jwt_p=$(printf '{"iss":"https://hs.bench.invalid","sub":"bench","aud":"api","iat":%d,"exp":%d}' \
-  "$now" "$((now + 3600))" | b64url)
-jwt_s=$(printf '%s' "$jwt_h.$jwt_p" | openssl dgst -sha256 -hmac "$HS_SECRET" -binary | b64url)
-TOKEN="$jwt_h.$jwt_p.$jwt_s"
+TOKEN=$(hs256_jwt '{"alg":"HS256","typ":"JWT"}' \
+  "$(printf '{"iss":"https://hs.bench.invalid","sub":"bench","aud":"api","iat":%d,"exp":%d}' \
+    "$now" "$((now + 3600))")" "$HS_SECRET")
+# The flood's tokens: the same header and claims, a random signature each.
+UNSIGNED=${TOKEN%.*}
 
 GATEHOUSE_LOG=error taskset -c 0 "$GATEHOUSE" serve --config "$TMP/gatehouse.toml" \
   >"$TMP/gatehouse.log" 2>&1 &
@@ -111,7 +110,7 @@ request = function()
     sig[i] = alphabet:sub(k, k)
   end
   return wrk.format("GET", "/bearer/x",
-    { ["Authorization"] = "Bearer $jwt_h.$jwt_p." .. table.concat(sig) })
+    { ["Authorization"] = "Bearer $UNSIGNED." .. table.concat(sig) })
 end
 EOF
 

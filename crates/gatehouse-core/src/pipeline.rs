@@ -118,8 +118,9 @@ pub enum Need {
     /// A token-class credential ([`Pipeline::presented`]: Bearer, API key, session cookie):
     /// does the edge know it already (its cache, or a check as cheap)? → [`Pipeline::cached`].
     Cached,
-    /// Row 4 by address, for an unknown token-class credential: is the address over its
-    /// budget of failed verifications? → [`Pipeline::token_lock`].
+    /// Row 4 by address, for a token-class credential not in the edge's cache: is the
+    /// address over its budget of failed verifications, and the credential unknown (never
+    /// verified before, as far as the edge remembers)? → [`Pipeline::token_lock`].
     TokenLock,
     /// The credentials the request presents (headers, query) → [`Pipeline::credentials`].
     Credentials,

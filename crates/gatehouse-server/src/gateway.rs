@@ -83,8 +83,10 @@ pub struct Gateway {
     pub mfa_attempts: crate::auth::mfa::Attempts,
     /// Verified bearer tokens, keyed by SHA-256 of the token.
     pub bearer_cache: crate::cache::TtlCache<Identity>,
-    /// Verified API keys, keyed by SHA-256 of the key (30 s: see `API_KEY_CACHE_TTL`).
-    pub api_key_cache: crate::cache::TtlCache<Identity>,
+    /// Bearer tokens and API keys verified within the last day (SHA-256, as the caches):
+    /// once their cache entry ends they are verified again even while their address is over
+    /// its verification budget (row 4: only unknown credentials are refused unverified).
+    pub known_good: crate::cache::TtlCache<()>,
     /// Verified Basic pairs, keyed by an HMAC of `user\0password` under `basic_key`.
     pub basic_cache: crate::cache::TtlCache<gatehouse_store::User>,
     /// Basic verifications in flight, by the same key: concurrent requests with one pair
@@ -193,7 +195,7 @@ impl Gateway {
             mfa_attempts: crate::auth::mfa::Attempts::default(),
             nonce_counts: crate::digest::NonceCounts::default(),
             bearer_cache: crate::cache::TtlCache::new(CACHE_CAPACITY),
-            api_key_cache: crate::cache::TtlCache::new(CACHE_CAPACITY),
+            known_good: crate::cache::TtlCache::new(CACHE_CAPACITY),
             basic_cache: crate::cache::TtlCache::new(CACHE_CAPACITY),
             basic_inflight: crate::gateway::verify::InFlight::default(),
             basic_key: aws_lc_rs::hmac::Key::new(
@@ -286,7 +288,12 @@ impl Gateway {
                     pipe.cached(known);
                 }
                 Need::TokenLock => {
-                    pipe.token_lock(rt.defense.token_locked(req.client_ip, req.now));
+                    // A credential verified before is no guess: it is verified again.
+                    let locked = rt
+                        .defense
+                        .token_locked(req.client_ip, req.now)
+                        .filter(|_| !self.known_good(pipe.presented(), req.now));
+                    pipe.token_lock(locked);
                 }
                 Need::Credentials => pipe.credentials(extract_from(req.headers, req.query)),
                 Need::SessionCookie => pipe.session_cookie(

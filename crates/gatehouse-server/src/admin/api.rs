@@ -549,10 +549,6 @@ async fn revoke_key_by_id(
 async fn revoke(st: &AdminState, actor: &Actor, given: &str) -> Answer {
     let now = crate::ids::now();
     let key = super::keys::revoke(st.gw.store.as_ref(), given, now).await?;
-    // Remembered keys stop at once here (other gateways: within the cache's 30 s).
-    st.gw
-        .api_key_cache
-        .remove_where(|p| p.token_id.as_deref() == Some(key.id.as_str()));
     // The record names the key by id: never the key that was pasted.
     st.record_change(
         actor,

@@ -20,11 +20,10 @@ const BEARER_CACHE_TTL: i64 = 300;
 /// Longest a verified Basic pair is remembered, seconds: a changed password or role reaches
 /// running gateways within this time; a suspension within a second (the suspended set).
 const BASIC_CACHE_TTL: i64 = 30;
-/// Longest a verified API key is remembered, seconds: a key revoked through another
-/// gateway's admin API or the CLI stops working within this time (at once on the gateway
-/// whose admin API revoked it). The cache lets a valid key pass while its address is over
-/// its verification budget (row 4).
-const API_KEY_CACHE_TTL: i64 = 30;
+/// How long a verified bearer token or API key stays known good: while its address is over
+/// its verification budget (row 4) it is still verified, not refused unverified. API keys
+/// are not cached (a revoked key stops at once): known good, they are looked up again.
+const KNOWN_GOOD_FOR: i64 = 86_400;
 
 /// Row 22: our own dependency failed. Clients may retry after this many seconds.
 pub const RETRY_AFTER_UNAVAILABLE: u64 = 5;
@@ -66,13 +65,11 @@ impl Gateway {
                 Box::pin(self.verify_basic(&username, password, now)).await
             }
             Credential::ApiKey(key) => {
-                let p = Verified::shared(Box::pin(self.verify_api_key(&key, now)).await?);
-                let until = p
-                    .expires_at
-                    .map_or(now + API_KEY_CACHE_TTL, |e| e.min(now + API_KEY_CACHE_TTL));
-                self.api_key_cache
-                    .insert(sha256(key.expose()), Arc::clone(&p), until, now);
-                return Ok(p);
+                let p = Box::pin(self.verify_api_key(&key, now)).await;
+                if let Ok(p) = &p {
+                    self.remember_good(sha256(key.expose()), p.expires_at, now);
+                }
+                p
             }
             Credential::Session(cookie) => Box::pin(self.verify_session(&cookie, now)).await,
             Credential::Digest(params) => {
@@ -92,8 +89,9 @@ impl Gateway {
 
     /// What the gateway already knows about a token-class credential without verifying it
     /// (the pipeline's [`Need::Cached`](gatehouse_core::pipeline::Need::Cached)): a bearer
-    /// token or API key in its cache, or a session cookie (opening one costs a MAC, not a
-    /// signature check). `None`: only a verification can tell, within the address's budget.
+    /// token in its cache, or a session cookie (opening one costs a MAC, not a signature
+    /// check). `None`: only a verification can tell — within the address's budget, or for a
+    /// credential verified before ([`Self::known_good`]).
     pub(super) async fn known(
         &self,
         credential: Option<&Credential>,
@@ -105,17 +103,27 @@ impl Gateway {
                 self.cache_stats.bearer.hit();
                 Some(self.bearer_checks(p))
             }
-            Credential::ApiKey(key) => {
-                let p = self.api_key_cache.get(&sha256(key.expose()), now)?;
-                Some(self.current(p, true))
-            }
             Credential::Session(cookie) => Some(
                 Box::pin(self.verify_session(cookie, now))
                     .await
                     .map(Verified::shared),
             ),
-            Credential::Basic { .. } | Credential::Digest(_) => None,
+            Credential::ApiKey(_) | Credential::Basic { .. } | Credential::Digest(_) => None,
         }
+    }
+
+    /// Whether this bearer token or API key was verified within [`KNOWN_GOOD_FOR`].
+    pub(super) fn known_good(&self, credential: Option<&Credential>, now: i64) -> bool {
+        let secret = match credential {
+            Some(Credential::Bearer(s) | Credential::ApiKey(s)) => s,
+            _ => return false,
+        };
+        self.known_good.get(&sha256(secret.expose()), now).is_some()
+    }
+
+    fn remember_good(&self, hash: [u8; 32], expires_at: Option<i64>, now: i64) {
+        let until = expires_at.map_or(now + KNOWN_GOOD_FOR, |e| e.min(now + KNOWN_GOOD_FOR));
+        self.known_good.insert(hash, (), until, now);
     }
 
     /// A remembered identity as of now: revoked since (row 10), or — when it names a
@@ -157,6 +165,7 @@ impl Gateway {
                 // withdraws stop being honoured within that time).
                 let until = p.expires_at.unwrap_or(now).min(now + BEARER_CACHE_TTL);
                 let p = Verified::shared(p);
+                self.remember_good(key, p.expires_at, now);
                 self.bearer_cache.insert(key, Arc::clone(&p), until, now);
                 p
             }
