@@ -70,3 +70,13 @@ roles = ["bench"]
 scopes = ["bench:read"]
 EOF
 }
+
+# An HS256 JWT (RFC 7519), signed with openssl: `hs256_jwt HEADER_JSON PAYLOAD_JSON SECRET`.
+b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
+hs256_jwt() {
+  local h p s
+  h=$(printf '%s' "$1" | b64url)
+  p=$(printf '%s' "$2" | b64url)
+  s=$(printf '%s' "$h.$p" | openssl dgst -sha256 -hmac "$3" -binary | b64url)
+  printf '%s.%s.%s' "$h" "$p" "$s"
+}

@@ -163,13 +163,10 @@ BASIC=$(printf '%s' "bench:$PASSWORD" | base64 -w0)
 ARGON=$(printf '%s' "argon:$ARGON_PASSWORD" | base64 -w0)
 COLD=$(printf '%s' "cold:$COLD_PASSWORD" | base64 -w0)
 # An external HS256 token (RFC 7519), signed here with openssl: the shape of a typical IdP token.
-b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
 now=$(date +%s)
-jwt_h=$(printf '%s' '{"alg":"HS256","typ":"JWT","kid":"k1"}' | b64url)
-jwt_p=$(printf '{"iss":"https://hs.bench.invalid","sub":"bench","aud":"api","iat":%d,"exp":%d,"roles":["bench"],"scope":"openid bench:read","tenant":"acme","jti":"b1"}' \
-  "$now" "$((now + 3600))" | b64url)
-jwt_s=$(printf '%s' "$jwt_h.$jwt_p" | openssl dgst -sha256 -hmac "$HS_SECRET" -binary | b64url)
-HS_TOKEN="$jwt_h.$jwt_p.$jwt_s"
+HS_TOKEN=$(hs256_jwt '{"alg":"HS256","typ":"JWT","kid":"k1"}' \
+  "$(printf '{"iss":"https://hs.bench.invalid","sub":"bench","aud":"api","iat":%d,"exp":%d,"roles":["bench"],"scope":"openid bench:read","tenant":"acme","jti":"b1"}' \
+    "$now" "$((now + 3600))")" "$HS_SECRET")
 GATEHOUSE_LOG=warn taskset -c 0 "$GATEHOUSE" serve --config "$TMP/gatehouse.toml" \
   >"$TMP/gatehouse.log" 2>&1 &
 GH=$!

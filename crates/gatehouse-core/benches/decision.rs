@@ -211,6 +211,8 @@ fn drive<P: Proven>(
         match need {
             Need::IpLock => pipe.ip_lock(None),
             Need::AccountLock => pipe.account_lock(None),
+            Need::Cached => pipe.cached(None),
+            Need::TokenLock => pipe.token_lock(None),
             Need::Credentials => {
                 pipe.credentials(credentials.take().map_or(Extracted::None, |f| f()))
             }
@@ -219,7 +221,7 @@ fn drive<P: Proven>(
                 Some(f) => pipe.verified(f(c)),
                 None => pipe.verified(Err(Deny::InvalidCredentials)),
             },
-            Need::CountFailure | Need::CountSuccess => pipe.counted(),
+            Need::CountFailure | Need::CountSuccess | Need::CountTokenFailure => pipe.counted(),
             Need::SameOrigin => pipe.same_origin(true),
             Need::Quota => pipe.quota(None),
         }

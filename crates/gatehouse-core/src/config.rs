@@ -257,12 +257,17 @@ pub struct Window {
     pub per: Duration,
 }
 
-/// `[throttle]`: failed-authentication limits (row 4). On by default: 20 failures a minute
-/// per client IP, 5 per 15 minutes per account; a locked client's 429 is held for a second.
+/// `[throttle]`: failed-authentication limits (row 4). On by default: 20 password failures
+/// a minute per client IP, 5 per 15 minutes per account, 100 failed token verifications a
+/// minute per client IP; a locked client's 429 is held for a second.
 #[derive(Debug, Clone)]
 pub struct ThrottleConfig {
     pub failed_per_ip: Option<Window>,
     pub failed_per_account: Option<Window>,
+    /// Failed verifications of bearer tokens, API keys and session cookies per client IP
+    /// (CPU protection; never counted toward `failed_per_ip`). Over it, unknown ones from
+    /// that address are refused without verifying; ones the gateway knows still pass.
+    pub failed_tokens_per_ip: Option<Window>,
     /// How long a locked client's `too_many_attempts` answer is held before it is sent
     /// (never past its `Retry-After`); zero answers at once.
     pub tarpit: Duration,
@@ -281,6 +286,10 @@ impl Default for ThrottleConfig {
             failed_per_account: Some(Window {
                 max: 5,
                 per: Duration::from_secs(900),
+            }),
+            failed_tokens_per_ip: Some(Window {
+                max: 100,
+                per: Duration::from_secs(60),
             }),
             tarpit: Duration::from_secs(1),
         }

@@ -2,15 +2,26 @@
 //! design §2 exists here and nowhere else.
 //!
 //! ```text
-//!  route match ─▶ 2 deny ─▶ 3 network ─▶ 23 preflight ─▶ 1 public ─▶ 4 throttle (IP)?
+//!  route match ─▶ 2 deny ─▶ 3 network ─▶ 23 preflight ─▶ 1 public
 //!    ─▶ credentials? (7, 5, 6; the session cookie only when nothing else was presented)
-//!    ─▶ 4 throttle (account)? ─▶ verify? (8–12, 22) ─▶ count failure/success?
+//!    ├ password (Basic, Digest): 4 throttle (IP)? ─▶ 4 throttle (account)?
+//!    │    ─▶ verify? (8–12, 22) ─▶ count failure/success?
+//!    └ token (Bearer, API key, session): cached? ─▶ 4 verification budget (IP)?
+//!         ─▶ verify? (8–12, 22) ─▶ count failed verification?
 //!    ─▶ CSRF (cookie sessions: same origin?) ─▶ 13 account ─▶ 14 strength ─▶ 15–19 authorization
 //!    ─▶ 24 quota? ─▶ allow                      row 20 rewrites a refusal on a hidden route
 //! ```
 //! A `?` marks a fact the pipeline asks the edge for ([`Need`]): the edge does the IO (a
 //! lock table, a store lookup, a password hash, a Redis counter) and hands the answer back;
-//! the pipeline itself reads no clock, no randomness and no network. The proxy, forward-auth,
+//! the pipeline itself reads no clock, no randomness and no network.
+//!
+//! Row 4 is two locks by address, so that one misbehaving client behind a NAT or a load
+//! balancer cannot lock out its neighbours' valid credentials. Passwords can be guessed and
+//! cost a hash: they meet the address's failure lock (and the account's) before any
+//! hashing. A bearer token, an API key or a session cookie cannot be guessed: a valid one
+//! the edge already knows (its cache) is never refused for its address; an unknown one is
+//! verified only while the address's budget of failed verifications lasts (CPU
+//! protection), and its failure counts toward that budget, never toward the password lock. The proxy, forward-auth,
 //! `gatehouse explain`, the core's decision cases and the benchmarks all drive this one
 //! machine:
 //!
@@ -101,8 +112,16 @@ impl<'a> Request<'a> {
 /// (`auth_unavailable`): the edge failed, and that is never a 401/403.
 #[derive(Debug)]
 pub enum Need {
-    /// Row 4 by address: is this client locked, for how many seconds? → [`Pipeline::ip_lock`].
+    /// Row 4 by address, for a password: is this client locked, for how many seconds?
+    /// → [`Pipeline::ip_lock`].
     IpLock,
+    /// A token-class credential ([`Pipeline::presented`]: Bearer, API key, session cookie):
+    /// does the edge know it already (its cache, or a check as cheap)? → [`Pipeline::cached`].
+    Cached,
+    /// Row 4 by address, for a token-class credential not in the edge's cache: is the
+    /// address over its budget of failed verifications, and the credential unknown (never
+    /// verified before, as far as the edge remembers)? → [`Pipeline::token_lock`].
+    TokenLock,
     /// The credentials the request presents (headers, query) → [`Pipeline::credentials`].
     Credentials,
     /// Nothing else was presented and the route takes sessions: the session cookie, if any
@@ -118,6 +137,9 @@ pub enum Need {
     CountFailure,
     /// The account proved its secret: clear its failures → [`Pipeline::counted`].
     CountSuccess,
+    /// A token-class credential failed verification: count it toward the address's
+    /// verification budget (not the password lock) → [`Pipeline::counted`].
+    CountTokenFailure,
     /// An unsafe request on a cookie session: did it come from our own origin?
     /// → [`Pipeline::same_origin`].
     SameOrigin,
@@ -130,9 +152,13 @@ impl Need {
     /// The step of the trace this question belongs to.
     pub const fn step(&self) -> &'static str {
         match self {
-            Self::IpLock | Self::AccountLock => "throttle",
+            Self::IpLock | Self::AccountLock | Self::TokenLock => "throttle",
             Self::Credentials | Self::SessionCookie => "credentials",
-            Self::Verify(_) | Self::CountFailure | Self::CountSuccess => "verify",
+            Self::Cached
+            | Self::Verify(_)
+            | Self::CountFailure
+            | Self::CountSuccess
+            | Self::CountTokenFailure => "verify",
             Self::SameOrigin => "authorize",
             Self::Quota => "quota",
         }
@@ -162,9 +188,12 @@ enum Stage {
     Credentials,
     SessionCookie,
     AccountLock,
+    Cached,
+    TokenLock,
     Verify,
     CountFailure,
     CountSuccess,
+    CountTokenFailure,
     Csrf,
     SameOrigin,
     Authorize,
@@ -286,7 +315,45 @@ impl<'p, P: Proven> Pipeline<'p, P> {
                 });
                 self.deny(Deny::TooManyAttempts { retry_after });
             }
-            None => self.ask(Stage::Credentials, Need::Credentials),
+            None if self.account.is_some() => self.ask(Stage::AccountLock, Need::AccountLock),
+            None => self.ask_verify(),
+        }
+    }
+
+    /// The credential presented, while [`Need::Cached`] and [`Need::TokenLock`] are asked.
+    pub const fn presented(&self) -> Option<&Credential> {
+        self.credential.as_ref()
+    }
+
+    /// Answers [`Need::Cached`]: `Some` with the edge's answer when it knows the credential
+    /// (a cache hit, or a check as cheap as one), `None` when only a verification can tell.
+    pub fn cached(&mut self, known: Option<Result<P, Deny>>) {
+        if self.stage != Stage::Cached {
+            return;
+        }
+        match known {
+            Some(result) => {
+                self.stage = Stage::Verify;
+                self.verified(result);
+            }
+            None => self.ask(Stage::TokenLock, Need::TokenLock),
+        }
+    }
+
+    /// Answers [`Need::TokenLock`]: seconds the address's verification budget stays spent.
+    pub fn token_lock(&mut self, retry_after: Option<u64>) {
+        if self.stage != Stage::TokenLock {
+            return;
+        }
+        match retry_after {
+            // Row 4 by address: refused without verifying (CPU protection).
+            Some(retry_after) => {
+                self.note("throttle", |_| {
+                    "too many failed verifications from this address".to_owned()
+                });
+                self.deny(Deny::TooManyAttempts { retry_after });
+            }
+            None => self.ask_verify(),
         }
     }
 
@@ -339,7 +406,11 @@ impl<'p, P: Proven> Pipeline<'p, P> {
                 self.note("verify", |_| format!("verification failed: {}", d.code()));
                 if d.entry().counts_as_failure {
                     self.refused = Some(d);
-                    self.ask(Stage::CountFailure, Need::CountFailure);
+                    if self.scheme.is_some_and(is_password) {
+                        self.ask(Stage::CountFailure, Need::CountFailure);
+                    } else {
+                        self.ask(Stage::CountTokenFailure, Need::CountTokenFailure);
+                    }
                 } else {
                     self.deny(d);
                 }
@@ -365,10 +436,11 @@ impl<'p, P: Proven> Pipeline<'p, P> {
         }
     }
 
-    /// Answers [`Need::CountFailure`] and [`Need::CountSuccess`].
+    /// Answers [`Need::CountFailure`], [`Need::CountSuccess`] and
+    /// [`Need::CountTokenFailure`].
     pub fn counted(&mut self) {
         match self.stage {
-            Stage::CountFailure => {
+            Stage::CountFailure | Stage::CountTokenFailure => {
                 let d = self.refused.take().unwrap_or(Deny::InvalidCredentials);
                 self.deny(d);
             }
@@ -489,7 +561,9 @@ impl<'p, P: Proven> Pipeline<'p, P> {
                     });
                     self.decide(Decision::Public);
                 }
-                Gate::Authenticate => return self.asking(Stage::IpLock, Need::IpLock),
+                Gate::Authenticate => {
+                    return self.asking(Stage::Credentials, Need::Credentials);
+                }
             },
             // CSRF: an unsafe request riding on a cookie must come from our own origin.
             Stage::Csrf => {
@@ -509,9 +583,12 @@ impl<'p, P: Proven> Pipeline<'p, P> {
             | Stage::Credentials
             | Stage::SessionCookie
             | Stage::AccountLock
+            | Stage::Cached
+            | Stage::TokenLock
             | Stage::Verify
             | Stage::CountFailure
             | Stage::CountSuccess
+            | Stage::CountTokenFailure
             | Stage::SameOrigin
             | Stage::Quota => {
                 self.note("result", |_| "a question went unanswered".to_owned());
@@ -550,7 +627,9 @@ impl<'p, P: Proven> Pipeline<'p, P> {
         }
     }
 
-    /// Rows 7, 5, 6 on what was presented; then row 4 by account, or verification.
+    /// Rows 7, 5, 6 on what was presented; then row 4: a password meets the address's
+    /// failure lock and the account's, a token-class credential the edge's cache and the
+    /// address's verification budget.
     fn select(&mut self, extracted: Extracted) {
         match decision::select_credential(&self.m, extracted) {
             Err(d) => {
@@ -567,10 +646,10 @@ impl<'p, P: Proven> Pipeline<'p, P> {
                     format!("one `{}` credential presented", scheme.as_str())
                 });
                 self.credential = Some(c);
-                if self.account.is_some() {
-                    self.ask(Stage::AccountLock, Need::AccountLock);
+                if is_password(scheme) {
+                    self.ask(Stage::IpLock, Need::IpLock);
                 } else {
-                    self.ask_verify();
+                    self.ask(Stage::Cached, Need::Cached);
                 }
             }
         }
@@ -626,6 +705,12 @@ const fn unanswered() -> Deny {
 /// Row 22: clients may retry our own outages after this many seconds.
 pub const RETRY_AFTER_UNAVAILABLE: u64 = 5;
 
+/// Password-class schemes: guessable secrets that cost a hash to check. Only these meet
+/// the address's failure lock (row 4); the other schemes carry secrets too long to guess.
+pub const fn is_password(scheme: Scheme) -> bool {
+    matches!(scheme, Scheme::Basic | Scheme::Digest)
+}
+
 /// The account name a credential carries, for counting after its secret went to be verified.
 fn account_of(c: &Credential) -> Option<String> {
     match c {
@@ -675,6 +760,9 @@ quota = { max = 1, per = "1m" }
                 Need::Verify(_) => "verify",
                 Need::CountFailure => "failure",
                 Need::CountSuccess => "success",
+                Need::Cached => "cached",
+                Need::TokenLock => "token_lock",
+                Need::CountTokenFailure => "token_failure",
                 Need::SameOrigin => "origin",
                 Need::Quota => "quota",
             });
@@ -710,7 +798,7 @@ quota = { max = 1, per = "1m" }
         });
         assert_eq!(
             asked,
-            ["ip", "credentials", "account", "verify", "success", "quota"]
+            ["credentials", "ip", "account", "verify", "success", "quota"]
         );
         assert_eq!(code(&done.decision), "allow");
     }
@@ -724,7 +812,7 @@ quota = { max = 1, per = "1m" }
             Need::Credentials => basic(pipe),
             _ => {}
         });
-        assert_eq!(asked, ["ip", "credentials", "account"]);
+        assert_eq!(asked, ["credentials", "ip", "account"]);
         assert_eq!(code(&done.decision), "too_many_attempts");
     }
 
@@ -757,11 +845,23 @@ quota = { max = 1, per = "1m" }
             Need::IpLock => pipe.ip_lock(None),
             Need::Credentials => pipe.credentials(Extracted::None),
             Need::SessionCookie => pipe.session_cookie(Some(SecretString::new("c".into()))),
+            Need::Cached => pipe.cached(None),
+            Need::TokenLock => pipe.token_lock(None),
             Need::Verify(c) => pipe.verified(Ok(Principal::new("bob", c.scheme()))),
             Need::SameOrigin => pipe.same_origin(false),
             _ => {}
         });
-        assert_eq!(asked, ["ip", "credentials", "cookie", "verify", "origin"]);
+        assert_eq!(
+            asked,
+            [
+                "credentials",
+                "cookie",
+                "cached",
+                "token_lock",
+                "verify",
+                "origin"
+            ]
+        );
         assert_eq!(code(&done.decision), "csrf_rejected");
         assert_eq!(
             done.refused_principal.map(|p| p.subject),
@@ -773,7 +873,7 @@ quota = { max = 1, per = "1m" }
     fn an_unanswered_question_is_our_own_failure_not_a_401() {
         let p = policy(CONFIG);
         let (asked, done) = run(&p, "GET", |_, _| {});
-        assert_eq!(asked, ["ip"]);
+        assert_eq!(asked, ["credentials"]);
         assert_eq!(code(&done.decision), "auth_unavailable");
         // Finished before deciding: the same.
         let pipe =
@@ -789,13 +889,113 @@ quota = { max = 1, per = "1m" }
         let mut traced = Pipeline::<Principal>::new(&p, req).traced();
         for pipe in [&mut quiet, &mut traced] {
             while let Next::Need(need) = pipe.next() {
-                if let Need::IpLock = need {
-                    pipe.ip_lock(Some(9));
+                match need {
+                    Need::Credentials => basic(pipe),
+                    Need::IpLock => pipe.ip_lock(Some(9)),
+                    _ => {}
                 }
             }
         }
         assert!(quiet.finish().trace.is_empty());
         let steps: Vec<_> = traced.finish().trace.iter().map(|s| s.step).collect();
-        assert_eq!(steps, ["route", "throttle", "result"]);
+        assert_eq!(steps, ["route", "credentials", "throttle", "result"]);
+    }
+
+    const TOKENS: &str = r#"
+[[route]]
+name = "api"
+path = "/app/**"
+auth = ["bearer", "api_key", "basic"]
+"#;
+
+    fn bearer(pipe: &mut Pipeline<'_, Principal>) {
+        pipe.credentials(extract(&[b"Bearer abc.def.ghi"], &[], None));
+    }
+
+    #[test]
+    fn a_known_token_passes_even_when_its_address_is_locked() {
+        let p = policy(TOKENS);
+        // Both address locks are on; the edge knows the token (its cache).
+        let (asked, done) = run(&p, "GET", |need, pipe| match need {
+            Need::IpLock => pipe.ip_lock(Some(60)),
+            Need::TokenLock => pipe.token_lock(Some(60)),
+            Need::Credentials => bearer(pipe),
+            Need::Cached => pipe.cached(Some(Ok(Principal::new("ann", Scheme::Bearer)))),
+            _ => {}
+        });
+        assert_eq!(asked, ["credentials", "cached"]);
+        assert_eq!(code(&done.decision), "allow");
+    }
+
+    #[test]
+    fn an_unknown_token_meets_the_verification_budget_not_the_password_lock() {
+        let p = policy(TOKENS);
+        // Over budget: refused without verifying.
+        let (asked, done) = run(&p, "GET", |need, pipe| match need {
+            Need::IpLock => pipe.ip_lock(Some(60)),
+            Need::Credentials => bearer(pipe),
+            Need::Cached => pipe.cached(None),
+            Need::TokenLock => pipe.token_lock(Some(7)),
+            _ => {}
+        });
+        assert_eq!(asked, ["credentials", "cached", "token_lock"]);
+        let Decision::Deny { reason, .. } = &done.decision else {
+            panic!("{:?}", done.decision)
+        };
+        assert_eq!(reason, &Deny::TooManyAttempts { retry_after: 7 });
+        assert_eq!(reason.row(), Some(4));
+        // Within budget: verified; its failure counts toward the budget only.
+        let (asked, done) = run(&p, "GET", |need, pipe| match need {
+            Need::Credentials => bearer(pipe),
+            Need::Cached => pipe.cached(None),
+            Need::TokenLock => pipe.token_lock(None),
+            Need::Verify(_) => pipe.verified(Err(Deny::InvalidToken {
+                detail: "bad signature".into(),
+            })),
+            Need::CountFailure | Need::CountTokenFailure => pipe.counted(),
+            _ => {}
+        });
+        assert_eq!(
+            asked,
+            [
+                "credentials",
+                "cached",
+                "token_lock",
+                "verify",
+                "token_failure"
+            ]
+        );
+        assert_eq!(code(&done.decision), "invalid_token");
+    }
+
+    #[test]
+    fn a_cached_refusal_is_counted_like_a_verified_one() {
+        let p = policy(TOKENS);
+        let (asked, done) = run(&p, "GET", |need, pipe| match need {
+            Need::Credentials => pipe.credentials(extract(&[], &[b"gh_x_y"], None)),
+            Need::Cached => pipe.cached(Some(Err(Deny::InvalidCredentials))),
+            Need::CountTokenFailure => pipe.counted(),
+            _ => {}
+        });
+        assert_eq!(asked, ["credentials", "cached", "token_failure"]);
+        assert_eq!(code(&done.decision), "invalid_credentials");
+    }
+
+    #[test]
+    fn passwords_meet_the_address_lock_before_any_verification() {
+        let p = policy(TOKENS);
+        let (asked, done) = run(&p, "GET", |need, pipe| match need {
+            Need::Credentials => basic(pipe),
+            Need::IpLock => pipe.ip_lock(Some(30)),
+            _ => {}
+        });
+        assert_eq!(asked, ["credentials", "ip"]);
+        assert_eq!(code(&done.decision), "too_many_attempts");
+        assert!(is_password(Scheme::Basic) && is_password(Scheme::Digest));
+        assert!(
+            ![Scheme::Bearer, Scheme::ApiKey, Scheme::Session]
+                .into_iter()
+                .any(is_password)
+        );
     }
 }

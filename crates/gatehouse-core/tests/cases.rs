@@ -169,6 +169,8 @@ fn run_case(policy: &Policy, c: &Case) -> (Decision, Option<usize>) {
         match need {
             Need::IpLock => pipe.ip_lock(None),
             Need::AccountLock => pipe.account_lock(None),
+            Need::Cached => pipe.cached(None),
+            Need::TokenLock => pipe.token_lock(None),
             Need::Credentials => pipe.credentials(extract(
                 &header("authorization"),
                 &header("x-api-key"),
@@ -179,7 +181,7 @@ fn run_case(policy: &Policy, c: &Case) -> (Decision, Option<usize>) {
                 Some(code) => Err(verify_error(code)),
                 None => Ok(principal(c, cred.scheme())),
             }),
-            Need::CountFailure | Need::CountSuccess => pipe.counted(),
+            Need::CountFailure | Need::CountSuccess | Need::CountTokenFailure => pipe.counted(),
             Need::SameOrigin => pipe.same_origin(true),
             Need::Quota => pipe.quota(None),
         }

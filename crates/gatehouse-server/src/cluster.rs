@@ -345,6 +345,28 @@ impl Cluster {
                 w,
             ));
         }
+        self.count_failures(keys, now).await
+    }
+
+    /// Counts one failed token / API key / session verification from `ip` (the verification
+    /// budget, row 4), with the same script and lock events as [`Self::failure`].
+    pub async fn token_failure(
+        &self,
+        ip: IpAddr,
+        window: crate::defense::Window,
+        now: i64,
+    ) -> Option<Vec<FailureResult>> {
+        let text = ip.to_string();
+        let key = self.key(&["fail", "tok", &text]);
+        self.count_failures(vec![(LockKind::Tokens, text, key, window)], now)
+            .await
+    }
+
+    async fn count_failures(
+        &self,
+        keys: Vec<(LockKind, String, String, crate::defense::Window)>,
+        now: i64,
+    ) -> Option<Vec<FailureResult>> {
         if keys.is_empty() {
             return Some(Vec::new());
         }

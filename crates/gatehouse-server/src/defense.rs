@@ -1,5 +1,11 @@
 //! Row 4 and row 24 at the edge: failed-authentication throttling per client IP and per
-//! account, and per-route request quotas. The counters are core's pure
+//! account, the per-IP budget of failed token verifications, and per-route request quotas.
+//!
+//! Three locks guard row 4 (the pipeline decides which one a request meets): password
+//! failures per client IP and per account, met by Basic, Digest and the sign-in form before
+//! any hash; and failed verifications of bearer tokens, API keys and session cookies per
+//! client IP, met only by credentials the gateway does not know yet (CPU protection). So
+//! garbage tokens from one client behind a NAT never lock out its neighbours' valid ones. The counters are core's pure
 //! [`gatehouse_core::throttle`] types behind short locks; nothing here awaits while holding
 //! one.
 //!
@@ -81,6 +87,8 @@ pub struct Defense {
     ip: Option<Limiter<IpAddr>>,
     /// Keyed by [`Defense::account_key`].
     account: Option<Limiter<String>>,
+    /// Failed token-class verifications per client IP.
+    tokens: Option<Limiter<IpAddr>>,
     known: Mutex<HashMap<String, Vec<(IpAddr, i64)>>>,
     /// Per route index, when the route has a `quota`.
     quotas: HashMap<usize, RouteQuota>,
@@ -94,6 +102,11 @@ impl Defense {
             account: config
                 .throttle
                 .failed_per_account
+                .as_ref()
+                .map(Limiter::new),
+            tokens: config
+                .throttle
+                .failed_tokens_per_ip
                 .as_ref()
                 .map(Limiter::new),
             known: Mutex::new(HashMap::new()),
@@ -132,6 +145,31 @@ impl Defense {
         self.ip
             .as_ref()
             .and_then(|l| lock(&l.local).locked(&ip, now))
+    }
+
+    /// Row 4 for unknown tokens, API keys and session cookies: seconds to wait, if the
+    /// address spent its verification budget.
+    pub fn token_locked(&self, ip: IpAddr, now: i64) -> Option<u64> {
+        self.tokens
+            .as_ref()
+            .and_then(|l| lock(&l.local).locked(&ip, now))
+    }
+
+    /// Counts a failed token-class verification from `ip` toward its budget (never toward
+    /// the password lock): in Redis for a cluster, as [`Self::failure`], else locally.
+    pub async fn token_failure(&self, ip: IpAddr, now: i64) {
+        let Some(l) = &self.tokens else {
+            return;
+        };
+        if let Some(c) = &self.cluster
+            && let Some(results) = Box::pin(c.token_failure(ip, l.window, now)).await
+        {
+            self.apply_shared(results, ip, None, now);
+            return;
+        }
+        if let Some(secs) = lock(&l.local).failure(&ip, now) {
+            self.log_lock(LockKind::Tokens, ip, None, i64::try_from(secs).unwrap_or(0));
+        }
     }
 
     /// Row 4 by account, unless `ip` is a known source of that account. In a cluster a
@@ -189,14 +227,7 @@ impl Defense {
             )
             .await;
             if let Some(results) = shared {
-                for r in results {
-                    if let Some(until) = r.locked_until {
-                        self.mirror(r.kind, &r.id, until, now);
-                        if r.fresh {
-                            self.log_lock(r.kind, ip, account, until - now);
-                        }
-                    }
-                }
+                self.apply_shared(results, ip, account, now);
                 return;
             }
         }
@@ -217,6 +248,24 @@ impl Defense {
         }
     }
 
+    /// Mirrors the locks Redis reports after counting a failure; logs the ones it started.
+    fn apply_shared(
+        &self,
+        results: Vec<crate::cluster::FailureResult>,
+        ip: IpAddr,
+        account: Option<&str>,
+        now: i64,
+    ) {
+        for r in results {
+            if let Some(until) = r.locked_until {
+                self.mirror(r.kind, &r.id, until, now);
+                if r.fresh {
+                    self.log_lock(r.kind, ip, account, until - now);
+                }
+            }
+        }
+    }
+
     fn log_lock(&self, kind: LockKind, ip: IpAddr, account: Option<&str>, secs: i64) {
         match kind {
             LockKind::Ip => {
@@ -227,14 +276,17 @@ impl Defense {
                 lock_seconds = secs,
                 "account locked after repeated authentication failures"
             ),
+            LockKind::Tokens => {
+                tracing::warn!(client_ip = %ip, lock_seconds = secs, "client over its budget of failed token verifications: unknown tokens refused unverified")
+            }
         }
     }
 
     /// Applies a lock decided in Redis (by this node or another) to the local limiter.
     pub fn mirror(&self, kind: LockKind, id: &str, until: i64, now: i64) {
         match kind {
-            LockKind::Ip => {
-                if let (Some(l), Ok(ip)) = (&self.ip, id.parse::<IpAddr>()) {
+            LockKind::Ip | LockKind::Tokens => {
+                if let (Some(l), Ok(ip)) = (self.by_ip(kind), id.parse::<IpAddr>()) {
                     lock(&l.local).lock_until(&ip, until, now);
                 }
             }
@@ -243,6 +295,15 @@ impl Defense {
                     lock(&l.local).lock_until(&id.to_owned(), until, now);
                 }
             }
+        }
+    }
+
+    /// The limiter of a per-IP lock kind.
+    const fn by_ip(&self, kind: LockKind) -> Option<&Limiter<IpAddr>> {
+        match kind {
+            LockKind::Ip => self.ip.as_ref(),
+            LockKind::Tokens => self.tokens.as_ref(),
+            LockKind::Account => None,
         }
     }
 
@@ -308,13 +369,15 @@ impl Defense {
     /// node).
     pub fn locks(&self, now: i64) -> Vec<(LockKind, String, i64)> {
         let mut out: Vec<(LockKind, String, i64)> = Vec::new();
-        if let Some(l) = &self.ip {
-            out.extend(
-                lock(&l.local)
-                    .locks(now)
-                    .into_iter()
-                    .map(|(ip, until)| (LockKind::Ip, ip.to_string(), until)),
-            );
+        for kind in [LockKind::Ip, LockKind::Tokens] {
+            if let Some(l) = self.by_ip(kind) {
+                out.extend(
+                    lock(&l.local)
+                        .locks(now)
+                        .into_iter()
+                        .map(|(ip, until)| (kind, ip.to_string(), until)),
+                );
+            }
         }
         if let Some(l) = &self.account {
             out.extend(
@@ -334,7 +397,7 @@ impl Defense {
     /// [`locks`]: Self::locks
     pub fn unlock(&self, kind: LockKind, id: &str, now: i64) -> bool {
         match kind {
-            LockKind::Ip => match (&self.ip, id.parse::<IpAddr>()) {
+            LockKind::Ip | LockKind::Tokens => match (self.by_ip(kind), id.parse::<IpAddr>()) {
                 (Some(l), Ok(ip)) => lock(&l.local).unlock(&ip, now),
                 _ => false,
             },
@@ -348,9 +411,11 @@ impl Defense {
 
     /// Keys currently locked (for metrics).
     pub fn locked_keys(&self, now: i64) -> usize {
-        self.ip
-            .as_ref()
-            .map_or(0, |l| lock(&l.local).locked_count(now))
+        [&self.ip, &self.tokens]
+            .into_iter()
+            .flatten()
+            .map(|l| lock(&l.local).locked_count(now))
+            .sum::<usize>()
             + self
                 .account
                 .as_ref()

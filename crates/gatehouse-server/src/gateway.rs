@@ -83,6 +83,10 @@ pub struct Gateway {
     pub mfa_attempts: crate::auth::mfa::Attempts,
     /// Verified bearer tokens, keyed by SHA-256 of the token.
     pub bearer_cache: crate::cache::TtlCache<Identity>,
+    /// Bearer tokens and API keys verified within the last day (SHA-256, as the caches):
+    /// once their cache entry ends they are verified again even while their address is over
+    /// its verification budget (row 4: only unknown credentials are refused unverified).
+    pub known_good: crate::cache::TtlCache<()>,
     /// Verified Basic pairs, keyed by an HMAC of `user\0password` under `basic_key`.
     pub basic_cache: crate::cache::TtlCache<gatehouse_store::User>,
     /// Basic verifications in flight, by the same key: concurrent requests with one pair
@@ -191,6 +195,7 @@ impl Gateway {
             mfa_attempts: crate::auth::mfa::Attempts::default(),
             nonce_counts: crate::digest::NonceCounts::default(),
             bearer_cache: crate::cache::TtlCache::new(CACHE_CAPACITY),
+            known_good: crate::cache::TtlCache::new(CACHE_CAPACITY),
             basic_cache: crate::cache::TtlCache::new(CACHE_CAPACITY),
             basic_inflight: crate::gateway::verify::InFlight::default(),
             basic_key: aws_lc_rs::hmac::Key::new(
@@ -278,6 +283,18 @@ impl Gateway {
         while let Next::Need(need) = pipe.next() {
             match need {
                 Need::IpLock => pipe.ip_lock(rt.defense.ip_locked(req.client_ip, req.now)),
+                Need::Cached => {
+                    let known = self.known(pipe.presented(), req.now).await;
+                    pipe.cached(known);
+                }
+                Need::TokenLock => {
+                    // A credential verified before is no guess: it is verified again.
+                    let locked = rt
+                        .defense
+                        .token_locked(req.client_ip, req.now)
+                        .filter(|_| !self.known_good(pipe.presented(), req.now));
+                    pipe.token_lock(locked);
+                }
                 Need::Credentials => pipe.credentials(extract_from(req.headers, req.query)),
                 Need::SessionCookie => pipe.session_cookie(
                     crate::auth::session::cookie_from(req.headers)
@@ -298,6 +315,10 @@ impl Gateway {
                     rt.defense
                         .failure(req.client_ip, pipe.account(), req.now)
                         .await;
+                    pipe.counted();
+                }
+                Need::CountTokenFailure => {
+                    rt.defense.token_failure(req.client_ip, req.now).await;
                     pipe.counted();
                 }
                 Need::CountSuccess => {

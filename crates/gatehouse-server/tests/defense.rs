@@ -61,16 +61,111 @@ async fn row04_client_ip_is_locked_and_nothing_is_hashed_meanwhile() {
     )
     .await;
     assert_eq!(r.status, 200);
-    // Bad tokens count too.
-    for _ in 0..3 {
-        get_as(&h, "/api/posts", "Bearer garbage", "198.51.100.9").await;
+    // Bad tokens do not count toward the password lock (they have their own budget).
+    for _ in 0..5 {
+        let r = get_as(&h, "/api/posts", "Bearer garbage", "198.51.100.9").await;
+        assert_eq!(r.error(), "invalid_token");
     }
-    assert_eq!(
-        get_as(&h, "/api/posts", "Bearer garbage", "198.51.100.9")
-            .await
-            .error(),
-        "too_many_attempts"
+    let r = get_as(&h, "/api/posts", &basic("a", "wrong"), "198.51.100.9").await;
+    assert_eq!(r.error(), "invalid_credentials");
+}
+
+/// Issue 21: one client behind an address (a NAT, an unlisted load balancer) floods garbage
+/// tokens and wrong API keys; another client on the same address keeps its valid token and
+/// key working, while passwords from that address still meet the lock before any hashing.
+#[tokio::test]
+async fn row04_garbage_tokens_never_lock_out_valid_ones_from_the_same_address() {
+    let h = start("[throttle]\ntarpit = \"0s\"\nfailed_per_ip = { max = 3, per = \"1m\" }\nfailed_per_account = { max = 100, per = \"1m\" }\nfailed_tokens_per_ip = { max = 5, per = \"1m\" }\n", "").await;
+    let nat = "203.0.113.50";
+    let now = gatehouse_server::ids::now();
+    let token = format!(
+        "Bearer {}",
+        h.own_token("alice", &["posts:read"], "pwd", now, 600).await
     );
+    let key = h.api_key("alice", &["posts:read"], false, None).await;
+    // A wrong key with a real prefix (store lookup and hash check) and one without.
+    let mut wrong_key = key.clone();
+    let last = if wrong_key.ends_with('A') { "B" } else { "A" };
+    wrong_key.replace_range(wrong_key.len() - 1.., last);
+    let key_as = |k: &str| {
+        let (n, v) = from(nat);
+        [("X-API-Key", k.to_owned()), (n, v)]
+    };
+    let get_key = |k: String| {
+        let h = &h;
+        async move {
+            let hs = key_as(&k);
+            let hs: Vec<(&str, &str)> = hs.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            h.get("/api/posts", &hs).await
+        }
+    };
+    for round in 0..20 {
+        // The neighbour: garbage tokens and wrong keys, counted against the address.
+        let r = get_as(&h, "/api/posts", "Bearer not.a.token", nat).await;
+        assert!(
+            ["invalid_token", "too_many_attempts"].contains(&r.error().as_str()),
+            "{round}: {}",
+            r.text
+        );
+        for k in [wrong_key.clone(), "gh_nothere_0000000000000000".to_owned()] {
+            let r = get_key(k).await;
+            assert!(
+                ["invalid_credentials", "too_many_attempts"].contains(&r.error().as_str()),
+                "{round}: {}",
+                r.text
+            );
+        }
+        // The legitimate client on the same address: every request is answered 200.
+        let r = get_as(&h, "/api/posts", &token, nat).await;
+        assert_eq!(r.status, 200, "{round}: {}", r.text);
+        let r = get_key(key.clone()).await;
+        assert_eq!(r.status, 200, "{round}: {}", r.text);
+    }
+    // The address spent its verification budget: unknown tokens are refused unverified,
+    // with row 4's answer.
+    let r = get_as(&h, "/api/posts", "Bearer other.garbage.token", nat).await;
+    assert_eq!(r.status, 429, "{}", r.text);
+    assert_eq!(r.error(), "too_many_attempts");
+    assert!(r.header("retry-after").is_some());
+    let locks = h.gw.runtime().defense.locks(gatehouse_server::ids::now());
+    assert!(
+        locks
+            .iter()
+            .any(|(k, id, _)| k.as_str() == "tokens" && id == nat),
+        "{locks:?}"
+    );
+    // None of that counted toward the password lock: wrong passwords are checked (3 of
+    // them), then the address is locked for passwords before any hashing.
+    for user in ["a", "b", "c"] {
+        let r = get_as(&h, "/api/posts", &basic(user, "wrong"), nat).await;
+        assert_eq!(r.error(), "invalid_credentials", "{}", r.text);
+    }
+    let hashed = h.gw.hashes_started.load(Ordering::SeqCst);
+    for pair in [basic("d", "wrong"), basic("alice", "alice-pw")] {
+        let r = get_as(&h, "/api/posts", &pair, nat).await;
+        assert_eq!(r.status, 429, "{}", r.text);
+        assert_eq!(r.error(), "too_many_attempts");
+    }
+    assert_eq!(h.gw.hashes_started.load(Ordering::SeqCst), hashed);
+    // Both address locks on: the valid token and key still pass.
+    assert_eq!(get_as(&h, "/api/posts", &token, nat).await.status, 200);
+    assert_eq!(get_key(key.clone()).await.status, 200);
+    // Even once the token's cache entry ends: verified before, it is verified again (API
+    // keys are never cached; a known one is looked up again).
+    h.gw.bearer_cache.remove_where(|_| true);
+    assert_eq!(get_as(&h, "/api/posts", &token, nat).await.status, 200);
+    assert_eq!(get_key(key.clone()).await.status, 200);
+    // Lifting the budget's lock (admin API: DELETE /admin/api/locks/tokens/<ip>) lets
+    // unknown tokens be verified again.
+    let defense = &h.gw.runtime().defense;
+    let kind = locks
+        .iter()
+        .find(|(k, _, _)| k.as_str() == "tokens")
+        .unwrap()
+        .0;
+    assert!(defense.unlock(kind, nat, gatehouse_server::ids::now()));
+    let r = get_as(&h, "/api/posts", "Bearer other.garbage.token", nat).await;
+    assert_eq!(r.error(), "invalid_token");
 }
 
 #[tokio::test]

@@ -605,7 +605,10 @@ fn lock_kind(s: &str) -> Result<LockKind, ApiError> {
     match s {
         "ip" => Ok(LockKind::Ip),
         "account" => Ok(LockKind::Account),
-        _ => Err(ApiError::invalid("the lock kind is `ip` or `account`")),
+        "tokens" => Ok(LockKind::Tokens),
+        _ => Err(ApiError::invalid(
+            "the lock kind is `ip`, `account` or `tokens`",
+        )),
     }
 }
 

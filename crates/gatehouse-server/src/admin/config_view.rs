@@ -150,6 +150,7 @@ pub fn redacted(c: &Config) -> Value {
         "throttle": {
             "failed_per_ip": window(c.throttle.failed_per_ip.as_ref()),
             "failed_per_account": window(c.throttle.failed_per_account.as_ref()),
+            "failed_tokens_per_ip": window(c.throttle.failed_tokens_per_ip.as_ref()),
             "tarpit_ms": c.throttle.tarpit.as_millis(),
         },
         "audit": {

@@ -209,7 +209,7 @@ fn ops() -> Vec<Op> {
             ..op(
                 "delete",
                 "/admin/api/locks/{kind}/{id}",
-                "Unlock an address (`ip`) or an account (`account`) on this node",
+                "Unlock an address's password lock (`ip`), an account (`account`) or an address's verification budget (`tokens`) on this node",
             )
         },
         Op {

@@ -12,8 +12,13 @@ use super::ClusterError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LockKind {
+    /// Password failures from a client IP.
     Ip,
+    /// Password failures on an account.
     Account,
+    /// Failed token / API key / session verifications from a client IP (the verification
+    /// budget).
+    Tokens,
 }
 
 impl LockKind {
@@ -21,6 +26,7 @@ impl LockKind {
         match self {
             Self::Ip => "ip",
             Self::Account => "account",
+            Self::Tokens => "tokens",
         }
     }
 }

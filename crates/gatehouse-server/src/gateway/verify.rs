@@ -20,6 +20,10 @@ const BEARER_CACHE_TTL: i64 = 300;
 /// Longest a verified Basic pair is remembered, seconds: a changed password or role reaches
 /// running gateways within this time; a suspension within a second (the suspended set).
 const BASIC_CACHE_TTL: i64 = 30;
+/// How long a verified bearer token or API key stays known good: while its address is over
+/// its verification budget (row 4) it is still verified, not refused unverified. API keys
+/// are not cached (a revoked key stops at once): known good, they are looked up again.
+const KNOWN_GOOD_FOR: i64 = 86_400;
 
 /// Row 22: our own dependency failed. Clients may retry after this many seconds.
 pub const RETRY_AFTER_UNAVAILABLE: u64 = 5;
@@ -29,6 +33,11 @@ fn unavailable(e: &StoreError) -> Deny {
     Deny::AuthUnavailable {
         retry_after: RETRY_AFTER_UNAVAILABLE,
     }
+}
+
+fn sha256(secret: &str) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(secret.as_bytes()).into()
 }
 
 fn principal_for_user(user: &User, scheme: Scheme) -> Principal {
@@ -55,7 +64,13 @@ impl Gateway {
             Credential::Basic { username, password } => {
                 Box::pin(self.verify_basic(&username, password, now)).await
             }
-            Credential::ApiKey(key) => Box::pin(self.verify_api_key(&key, now)).await,
+            Credential::ApiKey(key) => {
+                let p = Box::pin(self.verify_api_key(&key, now)).await;
+                if let Ok(p) = &p {
+                    self.remember_good(sha256(key.expose()), p.expires_at, now);
+                }
+                p
+            }
             Credential::Session(cookie) => Box::pin(self.verify_session(&cookie, now)).await,
             Credential::Digest(params) => {
                 Box::pin(self.verify_digest(
@@ -72,17 +87,71 @@ impl Gateway {
         proven.map(Verified::shared)
     }
 
+    /// What the gateway already knows about a token-class credential without verifying it
+    /// (the pipeline's [`Need::Cached`](gatehouse_core::pipeline::Need::Cached)): a bearer
+    /// token in its cache, or a session cookie (opening one costs a MAC, not a signature
+    /// check). `None`: only a verification can tell — within the address's budget, or for a
+    /// credential verified before ([`Self::known_good`]).
+    pub(super) async fn known(
+        &self,
+        credential: Option<&Credential>,
+        now: i64,
+    ) -> Option<Result<Identity, Deny>> {
+        match credential? {
+            Credential::Bearer(token) => {
+                let p = self.bearer_cache.get(&sha256(token.expose()), now)?;
+                self.cache_stats.bearer.hit();
+                Some(self.bearer_checks(p))
+            }
+            Credential::Session(cookie) => Some(
+                Box::pin(self.verify_session(cookie, now))
+                    .await
+                    .map(Verified::shared),
+            ),
+            Credential::ApiKey(_) | Credential::Basic { .. } | Credential::Digest(_) => None,
+        }
+    }
+
+    /// Whether this bearer token or API key was verified within [`KNOWN_GOOD_FOR`].
+    pub(super) fn known_good(&self, credential: Option<&Credential>, now: i64) -> bool {
+        let secret = match credential {
+            Some(Credential::Bearer(s) | Credential::ApiKey(s)) => s,
+            _ => return false,
+        };
+        self.known_good.get(&sha256(secret.expose()), now).is_some()
+    }
+
+    fn remember_good(&self, hash: [u8; 32], expires_at: Option<i64>, now: i64) {
+        let until = expires_at.map_or(now + KNOWN_GOOD_FOR, |e| e.min(now + KNOWN_GOOD_FOR));
+        self.known_good.insert(hash, (), until, now);
+    }
+
+    /// A remembered identity as of now: revoked since (row 10), or — when it names a
+    /// `local` account — suspended since (row 13's facts).
+    fn current(&self, p: Identity, local: bool) -> Result<Identity, Deny> {
+        // Row 10: logged out, revoked by an admin, or its refresh family caught being reused.
+        if self
+            .revocations
+            .is_revoked(p.token_id.as_deref(), p.session_id.as_deref())
+        {
+            return Err(Deny::TokenRevoked);
+        }
+        Ok(match self.suspended.get(&p.subject).filter(|_| local) {
+            Some(state) => p.with_account(state),
+            None => p,
+        })
+    }
+
     async fn verify_bearer(
         &self,
         rt: &Runtime,
         token: &SecretString,
         now: i64,
     ) -> Result<Identity, Deny> {
-        use sha2::Digest as _;
-        let key: [u8; 32] = sha2::Sha256::digest(token.expose().as_bytes()).into();
+        let key = sha256(token.expose());
         // A hit is a reference count: the principal and its rendered identity headers are
         // shared by every request of the token.
-        let mut p = match self.bearer_cache.get(&key, now) {
+        let p = match self.bearer_cache.get(&key, now) {
             Some(p) => {
                 self.cache_stats.bearer.hit();
                 p
@@ -96,24 +165,19 @@ impl Gateway {
                 // withdraws stop being honoured within that time).
                 let until = p.expires_at.unwrap_or(now).min(now + BEARER_CACHE_TTL);
                 let p = Verified::shared(p);
+                self.remember_good(key, p.expires_at, now);
                 self.bearer_cache.insert(key, Arc::clone(&p), until, now);
                 p
             }
         };
-        // Row 10: logged out, revoked by an admin, or its refresh family caught being reused.
-        if self
-            .revocations
-            .is_revoked(p.token_id.as_deref(), p.session_id.as_deref())
-        {
-            return Err(Deny::TokenRevoked);
-        }
-        if p.issuer.as_deref() == Some(crate::tokens::OWN_ISSUER) {
-            // Our own tokens name a local account: suspension applies (row 13).
-            if let Some(state) = self.suspended.get(&p.subject) {
-                p = p.with_account(state);
-            }
-        }
-        Ok(p)
+        self.bearer_checks(p)
+    }
+
+    /// Row 10 and, for our own tokens, row 13's facts on a verified or cached token.
+    fn bearer_checks(&self, p: Identity) -> Result<Identity, Deny> {
+        // Our own tokens name a local account: suspension applies (row 13).
+        let own = p.issuer.as_deref() == Some(crate::tokens::OWN_ISSUER);
+        self.current(p, own)
     }
 
     /// Argon2/bcrypt on the hashing threads (lowest CPU priority, one per CPU). A full

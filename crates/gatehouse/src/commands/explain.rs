@@ -228,6 +228,8 @@ fn decide_offline(
             // Throttling state lives in the running gateways: not locked, as far as we know.
             Need::IpLock => pipe.ip_lock(None),
             Need::AccountLock => pipe.account_lock(None),
+            Need::Cached => pipe.cached(None),
+            Need::TokenLock => pipe.token_lock(None),
             Need::Credentials => pipe.credentials(extract_from(view.headers, view.query)),
             Need::SessionCookie => pipe.session_cookie(
                 gatehouse_server::auth::session::cookie_from(view.headers)
@@ -237,7 +239,7 @@ fn decide_offline(
                 needs_store = Some(c.scheme());
                 break;
             }
-            Need::CountFailure | Need::CountSuccess => pipe.counted(),
+            Need::CountFailure | Need::CountSuccess | Need::CountTokenFailure => pipe.counted(),
             Need::SameOrigin => {
                 pipe.same_origin(gatehouse_server::auth::session::same_origin(view.headers));
             }

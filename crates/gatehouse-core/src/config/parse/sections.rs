@@ -386,7 +386,15 @@ fn tokens(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> TokensConfig {
 }
 
 fn throttle(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> ThrottleConfig {
-    ctx.unknown_keys(t, &["failed_per_ip", "failed_per_account", "tarpit"]);
+    ctx.unknown_keys(
+        t,
+        &[
+            "failed_per_ip",
+            "failed_per_account",
+            "failed_tokens_per_ip",
+            "tarpit",
+        ],
+    );
     let d = ThrottleConfig::default();
     let tarpit = match t.get("tarpit") {
         None => d.tarpit,
@@ -408,6 +416,9 @@ fn throttle(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> ThrottleConfig {
         failed_per_account: t
             .get("failed_per_account")
             .map_or(d.failed_per_account, |f| ctx.window(&f)),
+        failed_tokens_per_ip: t
+            .get("failed_tokens_per_ip")
+            .map_or(d.failed_tokens_per_ip, |f| ctx.window(&f)),
         tarpit,
     }
 }
