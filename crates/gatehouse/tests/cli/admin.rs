@@ -13,10 +13,11 @@ fn probe_finds_nothing_in_the_admin_api() {
     let env = Env::new(
         "admin-probe",
         // The probe's forged and garbage tokens are failed authentications from one address;
-        // a roomy per-IP budget keeps row 4 from answering 429 before every request is made.
+        // roomy per-IP budgets keep row 4 from answering 429 before every request is made.
         &format!(
             "[server]\nlisten = \"{listen}\"\nadmin_listen = \"{admin}\"\nrealm = \"api\"\n\
-             [throttle]\nfailed_per_ip = {{ max = 100000, per = \"1m\" }}\n"
+             [throttle]\nfailed_per_ip = {{ max = 100000, per = \"1m\" }}\n\
+             failed_tokens_per_ip = {{ max = 100000, per = \"1m\" }}\n"
         ),
     );
     env.add_user("alice", "alice-password", &["admin"], None);
