@@ -446,6 +446,7 @@ fn render_401_problem(bencher: Bencher) {
         return_to: ORDERS,
         form_post: false,
         digest: None,
+        grpc: false,
     };
     let r = render(&Deny::MissingCredentials, false, &ctx);
     assert_eq!((r.status, r.headers.len()), (401, 3));
@@ -470,6 +471,7 @@ fn render_401_parts(bencher: Bencher, part: &str) {
         return_to: ORDERS,
         form_post: false,
         digest: None,
+        grpc: false,
     };
     let deny = Deny::MissingCredentials;
     bencher.bench(|| match part {
@@ -506,6 +508,7 @@ fn missing_credentials_401_end_to_end(bencher: Bencher) {
             return_to: ORDERS,
             form_post: false,
             digest: None,
+            grpc: false,
         };
         Some(render(&reason, hidden, &ctx))
     };

@@ -162,6 +162,7 @@ pub async fn explain(
             &RenderArgs {
                 route,
                 form_post: false,
+                grpc: false,
                 html,
                 request_id: "explain",
                 now,
@@ -289,7 +290,9 @@ fn render_offline(
         now,
         return_to,
         form_post: false,
+        grpc: false,
         digest: None,
+        grpc: false,
     };
     Ok(render(deny, hidden, &ctx))
 }
