@@ -29,7 +29,6 @@ fn snippet(gatehouse: SocketAddr, app: SocketAddr, listen: SocketAddr) -> String
     )
 }
 
-
 /// nginx with the doc's snippet, in front of `app`, asking Gatehouse at `gatehouse`.
 async fn nginx(bin: &Path, gatehouse: SocketAddr, app: SocketAddr) -> Proxy {
     let dir = scratch_dir("nginx");

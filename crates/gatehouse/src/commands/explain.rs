@@ -290,7 +290,6 @@ fn render_offline(
         now,
         return_to,
         form_post: false,
-        grpc: false,
         digest: None,
         grpc: false,
     };
