@@ -448,6 +448,7 @@ fn render_401_problem(bencher: Bencher) {
         return_to: ORDERS,
         form_post: false,
         digest: None,
+        grpc: false,
     };
     let r = render(&Deny::MissingCredentials, false, &ctx);
     assert_eq!((r.status, r.headers.len()), (401, 3));
@@ -472,6 +473,7 @@ fn render_401_parts(bencher: Bencher, part: &str) {
         return_to: ORDERS,
         form_post: false,
         digest: None,
+        grpc: false,
     };
     let deny = Deny::MissingCredentials;
     bencher.bench(|| match part {
@@ -508,6 +510,7 @@ fn missing_credentials_401_end_to_end(bencher: Bencher) {
             return_to: ORDERS,
             form_post: false,
             digest: None,
+            grpc: false,
         };
         Some(render(&reason, hidden, &ctx))
     };

@@ -130,6 +130,9 @@ pub struct UpstreamConfig {
     pub connect_timeout: Duration,
     /// The whole upstream exchange up to the response head. Default 30 s (row 21: 504).
     pub timeout: Duration,
+    /// Speak HTTP/2 to the upstream (prior knowledge for `http://`, ALPN `h2` for
+    /// `https://`), e.g. for gRPC services. Default false: HTTP/1.1.
+    pub http2: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -4,7 +4,9 @@
 
 mod table;
 
-pub use table::{Challenge, Entry, Extra, FIXED, Fact, Headers, KNOWN_SCHEMES, Page, Text};
+pub use table::{
+    Challenge, Entry, Extra, FIXED, Fact, Headers, KNOWN_SCHEMES, Page, Text, grpc_code,
+};
 
 use crate::config::Scheme;
 

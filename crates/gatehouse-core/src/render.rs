@@ -38,6 +38,37 @@ pub struct RenderCtx<'a> {
     /// A fresh nonce and the realm's opaque for Digest challenges, computed by the edge per
     /// response (core reads no randomness). `None`: no Digest challenge is emitted.
     pub digest: Option<&'a DigestChallenge>,
+    /// The request is gRPC (`content-type: application/grpc[+…]`, see [`is_grpc`]): the
+    /// refusal also carries `grpc-status` and `grpc-message`.
+    pub grpc: bool,
+}
+
+/// Whether a `Content-Type` value is gRPC's: `application/grpc` or `application/grpc+…`
+/// (gRPC `doc/PROTOCOL-HTTP2.md`, "Content-Type"), case-insensitive, parameters ignored.
+pub fn is_grpc(content_type: &[u8]) -> bool {
+    let essence = content_type
+        .split(|&b| b == b';')
+        .next()
+        .unwrap_or_default()
+        .trim_ascii();
+    let prefix = b"application/grpc";
+    essence.len() >= prefix.len()
+        && essence[..prefix.len()].eq_ignore_ascii_case(prefix)
+        && matches!(essence.get(prefix.len()), None | Some(b'+'))
+}
+
+/// `grpc-message` is percent-encoded (gRPC `doc/PROTOCOL-HTTP2.md`, "Responses"): the
+/// UTF-8 bytes outside `%x20-%x7E`, and `%` itself, become `%XX`.
+pub fn grpc_message(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if (0x20..=0x7e).contains(&b) && b != b'%' {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
 }
 
 /// A rendered refusal. Header names are lower-case; `www-authenticate` may repeat (one
@@ -419,6 +450,13 @@ pub fn render(deny: &Deny, hidden: bool, ctx: &RenderCtx<'_>) -> Rendered {
         if let Some(allow) = h.allow {
             headers.push(("allow", allow.to_owned()));
         }
+    }
+    if ctx.grpc {
+        // Alongside the HTTP status, for gRPC clients (a Trailers-Only answer's status in
+        // its headers): what the shown refusal means, from the table.
+        let shown = if hide { &Deny::NotFound } else { deny }.entry();
+        headers.push(("grpc-status", shown.grpc.to_string()));
+        headers.push(("grpc-message", grpc_message(&shown.detail.to_text())));
     }
     // Refusals are personal and must not be cached by shared caches.
     headers.push(("cache-control", "no-store".to_owned()));

@@ -237,6 +237,7 @@ fn decision_cases() {
                         return_to: &c.path,
                         form_post: false,
                         digest: None,
+                        grpc: false,
                     };
                     let r = render(reason, *hidden, &ctx);
                     (r.status.to_string(), Some(r))

@@ -347,6 +347,7 @@ path = "/x"
     let u = c.upstream.unwrap();
     assert_eq!(u.connect_timeout, Duration::from_secs(5));
     assert_eq!(u.timeout, Duration::from_secs(30));
+    assert!(!u.http2, "HTTP/1.1 to the upstream unless asked");
     let i = &c.issuers[0];
     assert!(matches!(&i.keys, IssuerKeys::JwksFile(p) if p.as_os_str() == "jwks.json"));
     assert_eq!(
@@ -521,6 +522,12 @@ fn wrong_types_and_values() {
             1,
             "upstream.url",
             "missing required key `url`",
+        ),
+        (
+            "[upstream]\nurl = \"http://x\"\nhttp2 = \"yes\"",
+            3,
+            "upstream.http2",
+            "`true` or `false`",
         ),
         ("[store]\nurl = \"mysql://x\"", 2, "store.url", "`mysql`"),
         (

@@ -271,6 +271,7 @@ impl Mock {
             return_to,
             form_post: false,
             digest: digest.as_ref(),
+            grpc: false,
         };
         let mut resp = rendered_response(render(&deny, hidden, &ctx));
         if let Ok(v) = HeaderValue::from_str(&request_id) {

@@ -178,6 +178,7 @@ impl AuthCtx {
             &RenderArgs {
                 route: None,
                 form_post: self.form.load(std::sync::atomic::Ordering::Relaxed),
+                grpc: false,
                 html: self.html,
                 request_id: &self.request_id,
                 now: self.now,

@@ -37,6 +37,8 @@ struct Ctx<'a> {
     request_id: String,
     now: i64,
     html: bool,
+    /// `content-type: application/grpc[+…]`: refusals carry `grpc-status` too.
+    grpc: bool,
     origin: Option<HeaderValue>,
     /// The request came over HTTP/1.x (where `Connection: close` is meaningful).
     http1: bool,
@@ -94,6 +96,7 @@ impl Ctx<'_> {
         let args = crate::gateway::RenderArgs {
             route,
             form_post: false,
+            grpc: self.grpc,
             html: self.html,
             request_id: &self.request_id,
             now: self.now,
@@ -176,6 +179,13 @@ impl Ctx<'_> {
 }
 
 /// Builds a response from a rendered refusal. `with_body = false` for nginx forward-auth.
+/// A gRPC request (`content-type: application/grpc[+…]`): its refusals carry `grpc-status`.
+fn is_grpc_request(headers: &HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| gatehouse_core::render::is_grpc(v.as_bytes()))
+}
+
 pub fn rendered_response(r: Rendered, with_body: bool) -> Response<Body> {
     let mut headers = HeaderMap::with_capacity(r.headers.len() + 2);
     for (name, value) in r.headers {
@@ -357,6 +367,7 @@ pub fn guard<T: Pass>(
             request_id: gw.ids.next(),
             now,
             html: wants_html(req.headers()),
+            grpc: is_grpc_request(req.headers()),
             origin: req.headers().get(http::header::ORIGIN).cloned(),
             http1: req.version() <= http::Version::HTTP_11,
         };
@@ -514,6 +525,7 @@ pub fn forward_auth_handler(
                 .map_or_else(|| gw.ids.next(), str::to_owned),
             now,
             html: wants_html(headers),
+            grpc: is_grpc_request(headers),
             origin: None,
             // The peer is the proxy, not the flooding client: keep its connection.
             http1: false,
@@ -553,6 +565,7 @@ async fn forward_auth<'h>(
             &crate::gateway::RenderArgs {
                 route,
                 form_post: false,
+                grpc: ctx.grpc,
                 html: ctx.html,
                 request_id: &ctx.request_id,
                 now,

@@ -142,6 +142,8 @@ pub struct RenderArgs<'a> {
     pub html: bool,
     /// The browser's own post of the sign-in or code form (no credentials dialog).
     pub form_post: bool,
+    /// A gRPC request: the refusal also carries `grpc-status` and `grpc-message`.
+    pub grpc: bool,
     pub request_id: &'a str,
     pub now: i64,
     pub return_to: &'a str,
@@ -385,6 +387,7 @@ impl Gateway {
             return_to: args.return_to,
             form_post: args.form_post,
             digest: digest.as_ref(),
+            grpc: args.grpc,
         };
         render(deny, hidden, &ctx)
     }

@@ -103,16 +103,23 @@ pub struct Upstream {
     connector: Connector,
     pool: Arc<Pool>,
     timeout: Duration,
+    /// `[upstream] http2 = true`: the one multiplexed HTTP/2 connection, opened on first use
+    /// and again when it closes. `None`: HTTP/1.1 over [`Self::pool`].
+    h2: Option<tokio::sync::Mutex<Option<H2Sender>>>,
 }
 
-/// The rustls connector (aws-lc-rs provider, native roots) for HTTP and HTTPS.
-fn connector(connect_timeout: Duration) -> Connector {
+type H2Sender = hyper::client::conn::http2::SendRequest<Body>;
+
+/// The rustls connector (aws-lc-rs provider, native roots) for HTTP and HTTPS; `http2`
+/// offers only ALPN `h2` over TLS (RFC 9113 §3.2), otherwise only `http/1.1`.
+fn connector(connect_timeout: Duration, http2: bool) -> Connector {
     let mut http = HttpConnector::new();
     http.set_connect_timeout(Some(connect_timeout));
     http.set_nodelay(true);
     http.enforce_http(false);
     let builder = hyper_rustls::HttpsConnectorBuilder::new();
     match builder.with_native_roots() {
+        Ok(b) if http2 => b.https_or_http().enable_http2().wrap_connector(http),
         Ok(b) => b.https_or_http().enable_http1().wrap_connector(http),
         Err(e) => {
             tracing::warn!(error = %e, "no system CA certificates: https upstreams will fail");
@@ -120,11 +127,14 @@ fn connector(connect_timeout: Duration) -> Connector {
             let tls = rustls::ClientConfig::builder()
                 .with_root_certificates(roots)
                 .with_no_client_auth();
-            hyper_rustls::HttpsConnectorBuilder::new()
+            let b = hyper_rustls::HttpsConnectorBuilder::new()
                 .with_tls_config(tls)
-                .https_or_http()
-                .enable_http1()
-                .wrap_connector(http)
+                .https_or_http();
+            if http2 {
+                b.enable_http2().wrap_connector(http)
+            } else {
+                b.enable_http1().wrap_connector(http)
+            }
         }
     }
 }
@@ -134,7 +144,7 @@ pub fn https_client(connect_timeout: Duration) -> HttpsClient {
     Client::builder(TokioExecutor::new())
         .pool_idle_timeout(IDLE_TIMEOUT)
         .pool_max_idle_per_host(256)
-        .build(connector(connect_timeout))
+        .build(connector(connect_timeout, false))
 }
 
 /// Why an exchange with the upstream failed, before the status is chosen.
@@ -170,9 +180,10 @@ impl Upstream {
             authority,
             origin,
             base_path,
-            connector: connector(cfg.connect_timeout),
+            connector: connector(cfg.connect_timeout, cfg.http2),
             pool: Arc::default(),
             timeout: cfg.timeout,
+            h2: cfg.http2.then(tokio::sync::Mutex::default),
         })
     }
 
@@ -216,7 +227,19 @@ impl Upstream {
         } else {
             None
         };
+        // gRPC sends `TE: trailers`, the one TE value HTTP/2 allows (RFC 9113 §8.2.2).
+        let te_trailers = self.h2.is_some()
+            && headers
+                .get(http::header::TE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| {
+                    v.split(',')
+                        .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
+                });
         strip_hop_by_hop(headers);
+        if te_trailers {
+            headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
+        }
         strip_identity(headers);
         if identity.is_some() {
             headers.remove(http::header::AUTHORIZATION);
@@ -244,6 +267,25 @@ impl Upstream {
         }
         if let Some(p) = identity {
             identity_headers(headers, p);
+        }
+        if let Some(h2) = &self.h2 {
+            // HTTP/2 names the target in `:scheme` and `:authority` (RFC 9113 §8.3.1), which
+            // replace `Host`.
+            headers.remove(http::header::HOST);
+            let mut uri = self.origin.clone().into_parts();
+            uri.path_and_query = Some(pq);
+            parts.uri = Uri::from_parts(uri).map_err(|_| Deny::UpstreamUnavailable)?;
+            parts.version = http::Version::HTTP_2;
+            let out = Request::from_parts(parts, body);
+            let resp = match tokio::time::timeout(self.timeout, self.exchange_h2(h2, out)).await {
+                Err(_) => return Err(Deny::UpstreamTimeout),
+                Ok(Err(f)) => return Err(self.failed(&f)),
+                Ok(Ok(r)) => r,
+            };
+            let (mut parts, body) = resp.into_parts();
+            strip_hop_by_hop(&mut parts.headers);
+            // The body's frames, trailers (gRPC's `grpc-status`) included, pass through.
+            return Ok(Response::from_parts(parts, Body::new(body)));
         }
         parts.uri = Uri::from(pq);
         parts.version = http::Version::HTTP_11;
@@ -284,25 +326,66 @@ impl Upstream {
         }
     }
 
-    /// Opens a connection and starts its task (which ends when the connection closes).
-    async fn connect(&self) -> Result<SendRequest<Body>, Failure> {
+    /// Sends the request on the HTTP/2 connection, opening it first when there is none or
+    /// it has closed. Requests share the connection as streams (RFC 9113 §5).
+    async fn exchange_h2(
+        &self,
+        h2: &tokio::sync::Mutex<Option<H2Sender>>,
+        req: Request<Body>,
+    ) -> Result<Response<hyper::body::Incoming>, Failure> {
+        let mut sender = {
+            let mut slot = h2.lock().await;
+            match slot.as_ref() {
+                Some(s) if !s.is_closed() => s.clone(),
+                _ => {
+                    let s = Box::pin(self.connect_h2()).await?;
+                    *slot = Some(s.clone());
+                    s
+                }
+            }
+        };
+        sender.ready().await.map_err(Failure::Exchange)?;
+        sender.send_request(req).await.map_err(Failure::Exchange)
+    }
+
+    /// The connector's stream to the upstream (TCP, or TLS with the ALPN of [`connector`]).
+    async fn dial(&self) -> Result<<Connector as tower::Service<Uri>>::Response, Failure> {
         use tower::ServiceExt as _;
-        let io = self
-            .connector
+        self.connector
             .clone()
             .oneshot(self.origin.clone())
             .await
-            .map_err(Failure::Connect)?;
+            .map_err(Failure::Connect)
+    }
+
+    /// Opens the HTTP/2 connection and starts its task.
+    async fn connect_h2(&self) -> Result<H2Sender, Failure> {
+        let io = self.dial().await?;
+        let (sender, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
+            .await
+            .map_err(Failure::Handshake)?;
+        self.drive(conn);
+        Ok(sender)
+    }
+
+    /// Opens a connection and starts its task (which ends when the connection closes).
+    async fn connect(&self) -> Result<SendRequest<Body>, Failure> {
+        let io = self.dial().await?;
         let (sender, conn) = hyper::client::conn::http1::handshake(io)
             .await
             .map_err(Failure::Handshake)?;
+        self.drive(conn);
+        Ok(sender)
+    }
+
+    /// Runs a connection's task until the connection closes.
+    fn drive(&self, conn: impl Future<Output = Result<(), hyper::Error>> + Send + 'static) {
         let upstream = self.authority.clone();
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, %upstream, "upstream connection ended");
             }
         });
-        Ok(sender)
     }
 
     /// Logs a failed exchange and picks its refusal: 504 for timeouts, 502 otherwise.

@@ -68,7 +68,7 @@ impl Prepared {
         deny: &Deny,
         hidden: bool,
     ) -> Option<Response<Body>> {
-        if args.html || args.form_post {
+        if args.html || args.form_post || args.grpc {
             return None;
         }
         let k = kind(deny)?;
@@ -114,6 +114,7 @@ impl Template {
                     route,
                     html: false,
                     form_post: false,
+                    grpc: false,
                     request_id,
                     now,
                     return_to,

@@ -1,7 +1,9 @@
-//! Password checks run on the gateway's own hashing threads at the lowest CPU priority
-//! (`SCHED_IDLE`), never on the event loop or tokio's blocking pool: a flood of wrong
-//! passwords must not take the CPU from other requests (docs/benchmarks.md, "A legitimate
-//! user during a wrong-password flood"). Read from /proc, so Linux only; one test in its own
+//! Password checks run on the gateway's own hashing threads, never on the event loop or
+//! tokio's blocking pool: one thread at the process's priority for a budget of hashing per
+//! second (so sign-ins are not starved by a CPU hog, docs/benchmarks.md "Sign-ins beside a
+//! CPU hog"), the others at the lowest CPU priority (`SCHED_IDLE`) for the rest, so a flood
+//! of wrong passwords does not take the CPU from other requests (docs/benchmarks.md, "A
+//! legitimate user during a wrong-password flood"). Read from /proc, so Linux only; one test in its own
 //! binary, so no other test's gateway hashes meanwhile.
 #![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -66,7 +68,7 @@ fn hashing_cpu_ns(ts: &[Thread]) -> Option<u64> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn password_checks_run_on_sched_idle_threads_and_nothing_else_is_lowered() {
+async fn password_checks_run_on_the_budget_and_sched_idle_threads_and_nothing_else_is_lowered() {
     let h = Harness::start().await;
     let own_policy = threads()
         .into_iter()
@@ -83,14 +85,20 @@ async fn password_checks_run_on_sched_idle_threads_and_nothing_else_is_lowered()
     let ts = threads();
     let hashing: Vec<&Thread> = ts.iter().filter(|t| t.name == THREAD_NAME).collect();
     let cpus = std::thread::available_parallelism().unwrap().get();
-    assert_eq!(hashing.len(), cpus, "one hashing thread per usable CPU");
-    for t in &hashing {
-        assert_eq!(
-            t.policy, SCHED_IDLE,
-            "hashing thread {} is SCHED_IDLE",
-            t.tid
-        );
-    }
+    assert_eq!(
+        hashing.len(),
+        cpus + 1,
+        "one idle hashing thread per usable CPU and the budget's"
+    );
+    let idle = hashing.iter().filter(|t| t.policy == SCHED_IDLE).count();
+    assert_eq!(idle, cpus, "the idle lane is SCHED_IDLE");
+    let budget: Vec<&&Thread> = hashing.iter().filter(|t| t.policy != SCHED_IDLE).collect();
+    assert_eq!(budget.len(), 1);
+    assert_eq!(
+        budget[0].policy, own_policy,
+        "the budget's thread keeps the process's policy"
+    );
+    let budget_tid = budget[0].tid.clone();
     // Only they were lowered: the runtime's threads keep the process's policy.
     for t in ts.iter().filter(|t| t.name != THREAD_NAME) {
         assert_eq!(t.policy, own_policy, "thread {} `{}`", t.tid, t.name);
@@ -108,8 +116,15 @@ async fn password_checks_run_on_sched_idle_threads_and_nothing_else_is_lowered()
         .await;
     assert_eq!(r.error(), "invalid_credentials");
     assert_eq!(h.gw.hashes_started.load(Ordering::SeqCst), hashed + 1);
-    match (before, hashing_cpu_ns(&threads())) {
-        (Some(before), Some(after)) => assert!(after > before, "{before} → {after} ns"),
+    let now = threads();
+    let on_budget = |ts: &[Thread]| ts.iter().find(|t| t.tid == budget_tid)?.cpu_ns;
+    match (before, hashing_cpu_ns(&now)) {
+        (Some(before), Some(after)) => {
+            assert!(after > before, "{before} → {after} ns");
+            // Two checks are well within this second's budget: the budget's thread hashed.
+            let (b0, b1) = (on_budget(&ts).unwrap(), on_budget(&now).unwrap());
+            assert!(b1 > b0, "budget thread {b0} → {b1} ns");
+        }
         _ => eprintln!("no /proc/self/task/*/schedstat (CONFIG_SCHED_INFO): CPU time not checked"),
     }
     // The right password still works (and is checked the same way).

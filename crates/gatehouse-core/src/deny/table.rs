@@ -242,6 +242,27 @@ pub struct Entry<'a> {
     /// The audit record's `detail`: from the decision's facts only. Never a credential,
     /// token, `mfa_token` or unrecognised scheme word.
     pub audit: Text<'a>,
+    /// The `grpc-status` a gRPC client gets alongside the HTTP status (see [`grpc_code`]).
+    pub grpc: u8,
+}
+
+/// The gRPC status code (gRPC `doc/statuscodes.md`; the HTTP equivalents of
+/// `google/rpc/code.proto`) that means what an HTTP refusal status means: 401
+/// UNAUTHENTICATED, 403 PERMISSION_DENIED, 404 NOT_FOUND (row 20 hides a resource),
+/// 429 and 413 RESOURCE_EXHAUSTED, 400 INVALID_ARGUMENT, 405 UNIMPLEMENTED, 502 and 503
+/// UNAVAILABLE, 504 DEADLINE_EXCEEDED; anything else UNKNOWN.
+pub const fn grpc_code(status: u16) -> u8 {
+    match status {
+        400 => 3,
+        401 => 16,
+        403 => 7,
+        404 => 5,
+        405 => 12,
+        413 | 429 => 8,
+        502 | 503 => 14,
+        504 => 4,
+        _ => 2,
+    }
 }
 
 /// How many reasons have a [`Entry::fixed`] index.
@@ -281,6 +302,7 @@ impl<'a> Entry<'a> {
             },
             fixed: None,
             audit,
+            grpc: grpc_code(status),
         }
     }
     const fn challenge(mut self, c: Challenge<'a>) -> Self {

@@ -12,6 +12,7 @@ fn ctx(accepted: &[Scheme]) -> RenderCtx<'_> {
         return_to: "/api/x",
         form_post: false,
         digest: None,
+        grpc: false,
     }
 }
 
@@ -457,5 +458,91 @@ proptest::proptest! {
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap();
         proptest::prop_assert_eq!(rfc3339(unix), expected);
+    }
+}
+
+fn header<'r>(r: &'r Rendered, name: &str) -> Option<&'r str> {
+    r.headers
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+#[test]
+fn grpc_requests_get_grpc_status_beside_the_http_status() {
+    let accepted = [Scheme::Bearer];
+    let grpc = RenderCtx {
+        grpc: true,
+        ..ctx(&accepted)
+    };
+    let cases: [(Deny, bool, u16, &str); 7] = [
+        (Deny::MissingCredentials, false, 401, "16"),
+        (
+            Deny::InsufficientRole {
+                required: vec!["admin".into()],
+            },
+            false,
+            403,
+            "7",
+        ),
+        (Deny::MissingCredentials, true, 404, "5"),
+        (
+            Deny::RateLimited {
+                retry_after: 3,
+                limit: 10,
+            },
+            false,
+            429,
+            "8",
+        ),
+        (Deny::AuthUnavailable { retry_after: 5 }, false, 503, "14"),
+        (Deny::UpstreamTimeout, false, 504, "4"),
+        (
+            Deny::InvalidPath {
+                detail: "bad".into(),
+            },
+            false,
+            400,
+            "3",
+        ),
+    ];
+    for (deny, hidden, status, code) in cases {
+        let r = render(&deny, hidden, &grpc);
+        assert_eq!(r.status, status, "{deny:?}");
+        assert_eq!(header(&r, "grpc-status"), Some(code), "{deny:?}");
+        let shown = if hidden { &Deny::NotFound } else { &deny };
+        assert_eq!(
+            header(&r, "grpc-message").map(str::to_owned),
+            Some(grpc_message(&shown.entry().detail.to_text())),
+        );
+        // The HTTP answer is unchanged: same status, challenges and body.
+        let plain = render(&deny, hidden, &ctx(&accepted));
+        assert_eq!(www(&r), www(&plain));
+        assert_eq!(header(&plain, "grpc-status"), None);
+    }
+}
+
+#[test]
+fn grpc_message_is_percent_encoded() {
+    assert_eq!(grpc_message("Sign in: 100% ok."), "Sign in: 100%25 ok.");
+    assert_eq!(grpc_message("caf\u{e9}\n"), "caf%C3%A9%0A");
+}
+
+#[test]
+fn grpc_content_types() {
+    for yes in [
+        "application/grpc",
+        "application/grpc+proto",
+        "Application/GRPC+json; charset=utf-8",
+    ] {
+        assert!(is_grpc(yes.as_bytes()), "{yes}");
+    }
+    for no in [
+        "application/grpc-web",
+        "application/json",
+        "",
+        "application/grp",
+    ] {
+        assert!(!is_grpc(no.as_bytes()), "{no}");
     }
 }

@@ -117,6 +117,7 @@ pub fn redacted(c: &Config) -> Value {
             "url": without_password(&u.url),
             "connect_timeout_seconds": secs(u.connect_timeout),
             "timeout_seconds": secs(u.timeout),
+            "http2": u.http2,
         })),
         "store": {"url": without_password(&c.store.url)},
         "cluster": {

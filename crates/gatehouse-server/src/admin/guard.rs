@@ -249,6 +249,7 @@ fn render_args<'a>(
         route: Some(0),
         html,
         form_post: false,
+        grpc: false,
         request_id,
         now,
         return_to,

@@ -162,6 +162,7 @@ pub async fn explain(
             &RenderArgs {
                 route,
                 form_post: false,
+                grpc: false,
                 html,
                 request_id: "explain",
                 now,
@@ -292,6 +293,7 @@ fn render_offline(
         return_to,
         form_post: false,
         digest: None,
+        grpc: false,
     };
     Ok(render(deny, hidden, &ctx))
 }

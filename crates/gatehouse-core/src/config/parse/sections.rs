@@ -203,7 +203,7 @@ fn server(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> ServerConfig {
 }
 
 fn upstream(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> Option<UpstreamConfig> {
-    ctx.unknown_keys(t, &["url", "connect_timeout", "timeout"]);
+    ctx.unknown_keys(t, &["url", "connect_timeout", "timeout", "http2"]);
     ctx.require(t, "url");
     let url = t.get("url").and_then(|f| {
         ctx.parsed(&f, |s| {
@@ -213,10 +213,12 @@ fn upstream(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> Option<UpstreamConfig> {
     });
     let connect_timeout = t.get("connect_timeout").and_then(|f| ctx.duration(&f));
     let timeout = t.get("timeout").and_then(|f| ctx.duration(&f));
+    let http2 = t.get("http2").and_then(|f| ctx.bool(&f));
     Some(UpstreamConfig {
         url: url?,
         connect_timeout: connect_timeout.unwrap_or(std::time::Duration::from_secs(5)),
         timeout: timeout.unwrap_or(std::time::Duration::from_secs(30)),
+        http2: http2.unwrap_or(false),
     })
 }
 
