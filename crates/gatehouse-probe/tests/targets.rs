@@ -517,7 +517,7 @@ async fn reports_in_every_format() {
 
     let junit = r.render(Format::Junit);
     // Per endpoint: every check but `no-throttling` (not aggressive), plus `answered`.
-    assert_eq!(junit.matches("<testcase ").count(), 3 * 20);
+    assert_eq!(junit.matches("<testcase ").count(), 3 * 21);
     assert_eq!(junit.matches("<failure ").count(), 1);
     assert!(junit.contains("classname=\"GET /api/admin\" name=\"access-control-bypass\""));
 
