@@ -528,7 +528,7 @@ async fn reports_in_every_format() {
             .as_array()
             .unwrap()
             .len(),
-        20
+        21
     );
     let res = &sarif["runs"][0]["results"][0];
     assert_eq!(res["ruleId"], "access-control-bypass");
