@@ -45,7 +45,7 @@ fn sha256(s: &str) -> [u8; 32] {
 fn new_refresh_token() -> String {
     format!(
         "{REFRESH_PREFIX}{}",
-        URL_SAFE_NO_PAD.encode(crate::ids::random_bytes::<32>())
+        URL_SAFE_NO_PAD.encode(crate::random::random_bytes::<32>())
     )
 }
 
@@ -108,7 +108,7 @@ impl AuthCtx {
             request_id: gw.ids.next(),
             gw,
             rt,
-            now: crate::ids::now(),
+            now: crate::clock::now(),
             html,
             started: Instant::now(),
             endpoint,
@@ -254,7 +254,7 @@ async fn start_session(
     let tokens = &ctx.rt.config.tokens;
     let session_id = format!(
         "s_{}",
-        URL_SAFE_NO_PAD.encode(crate::ids::random_bytes::<18>())
+        URL_SAFE_NO_PAD.encode(crate::random::random_bytes::<18>())
     );
     let refresh = new_refresh_token();
     let expires_at = ctx.now + secs(tokens.refresh_ttl);
