@@ -22,6 +22,7 @@ use crate::gateway::{Gateway, Outcome, RequestView, Runtime};
 use crate::net::{client_ip, is_trusted};
 use crate::observe::{RequestRecord, Verdict};
 use crate::proxy::{identity_headers, strip_identity};
+use crate::telemetry::Trace;
 use crate::verified::Identity;
 
 const X_REQUEST_ID: http::header::HeaderName =
@@ -63,6 +64,8 @@ struct Seen<'a> {
     pass: &'static str,
     decided: Option<Duration>,
     upstream: Option<Duration>,
+    /// Its W3C trace context (`crate::telemetry`).
+    trace: Option<Trace>,
 }
 
 impl<'a> Seen<'a> {
@@ -80,6 +83,7 @@ impl<'a> Seen<'a> {
             pass: "allowed",
             decided: None,
             upstream: None,
+            trace: None,
         }
     }
 }
@@ -157,7 +161,7 @@ impl Ctx<'_> {
             },
             None => Verdict::Passed(seen.pass),
         };
-        self.gw.observe(&RequestRecord {
+        let record = RequestRecord {
             time: self.now,
             request_id: &self.request_id,
             route,
@@ -174,7 +178,11 @@ impl Ctx<'_> {
             verdict,
             decision: seen.decided.unwrap_or_else(|| seen.started.elapsed()),
             upstream: seen.upstream,
-        });
+        };
+        self.gw.observe(&record);
+        if let Some(t) = &seen.trace {
+            t.finish(self.rt, &self.gw.observer.spans, &record, seen.started);
+        }
     }
 }
 
@@ -379,6 +387,7 @@ pub fn guard<T: Pass>(
             Cow::Borrowed(method.as_str()),
             Cow::Borrowed(&raw_path),
         );
+        seen.trace = Some(Trace::start(req.headers()));
         let resp = 'answer: {
             let trusted = &rt.config.server.trusted_proxies;
             let ip = client_ip(peer, req.headers(), trusted);
@@ -453,6 +462,9 @@ pub fn guard<T: Pass>(
             if !target.ready(&rt) {
                 // Forward-auth only: nothing to proxy to.
                 break 'answer ctx.refusal(&mut seen, route, Deny::NotFound, false, &return_to);
+            }
+            if let Some(t) = &mut seen.trace {
+                t.propagate(req.headers_mut());
             }
             let sent = Instant::now();
             let forwarded = target
@@ -537,6 +549,7 @@ pub fn forward_auth_handler(
             Cow::Borrowed(req.uri().path()),
         );
         seen.ip = Some(peer.ip());
+        seen.trace = Some(Trace::start(headers));
         let resp = forward_auth(&ctx, &mut seen, peer, headers).await;
         ctx.observe(&seen, &resp);
         ctx.tarpit(&seen).await;

@@ -27,6 +27,7 @@ pub mod revocations;
 pub mod serve;
 pub mod server;
 pub mod suspended;
+pub mod telemetry;
 pub mod tls;
 pub mod tokens;
 pub mod verified;
