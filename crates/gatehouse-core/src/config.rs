@@ -29,6 +29,7 @@ pub struct Config {
     pub audit: AuditConfig,
     pub alerts: AlertsConfig,
     pub admin: AdminConfig,
+    pub telemetry: TelemetryConfig,
     pub cors: CorsConfig,
     pub defaults: DefaultsConfig,
     pub routes: Vec<RouteConfig>,
@@ -330,6 +331,33 @@ impl Default for AlertsConfig {
             factor: 3,
             baseline_minutes: 10,
             ip_burst_per_minute: 30,
+        }
+    }
+}
+
+/// `[telemetry]`: W3C Trace Context and the export of spans over OTLP/HTTP (design §6).
+/// `traceparent` is propagated to the upstream whether or not spans are exported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TelemetryConfig {
+    /// The OTLP/HTTP base URL (as `OTEL_EXPORTER_OTLP_ENDPOINT`): spans are `POST`ed as
+    /// OTLP JSON to `<otlp_endpoint>/v1/traces`. `None`: nothing is exported.
+    pub otlp_endpoint: Option<String>,
+    /// The resource's `service.name`. Default `gatehouse`.
+    pub service_name: String,
+    /// Spans are sent at least this often (and whenever 512 are waiting). Default 5 s.
+    pub export_interval: Duration,
+    /// Spans waiting for export at most; beyond it new spans are dropped (and counted), so
+    /// a slow collector never holds a request. Default 2048.
+    pub max_queue: usize,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: None,
+            service_name: "gatehouse".to_owned(),
+            export_interval: Duration::from_secs(5),
+            max_queue: 2048,
         }
     }
 }

@@ -62,6 +62,21 @@ pub struct MockOptions {
     pub journal_limit: usize,
 }
 
+impl MockOptions {
+    /// Serves `presets` (each `NAME[=ARG][@PATH]`, as `--preset` takes them) with the
+    /// challenges of `schemes`, everything else at its default.
+    pub fn with_presets(presets: &[&str], schemes: &[Scheme]) -> Result<Self, PresetError> {
+        Ok(Self {
+            presets: presets
+                .iter()
+                .map(|p| PresetSpec::parse(p))
+                .collect::<Result<_, _>>()?,
+            schemes: schemes.to_vec(),
+            ..Self::default()
+        })
+    }
+}
+
 impl Default for MockOptions {
     fn default() -> Self {
         Self {

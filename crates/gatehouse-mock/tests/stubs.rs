@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use gatehouse_core::Scheme;
-use gatehouse_mock::{self as mock, Mock, MockError, MockOptions, PresetSpec, Running};
+use gatehouse_mock::{self as mock, Mock, MockError, MockOptions, Running};
 use http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt as _;
 use hyper_util::client::legacy::Client;
@@ -35,17 +35,6 @@ impl Resp {
 
 async fn start(opts: MockOptions) -> Running {
     Running::start(opts).await.unwrap()
-}
-
-fn with_presets(presets: &[&str], schemes: &[Scheme]) -> MockOptions {
-    MockOptions {
-        presets: presets
-            .iter()
-            .map(|p| PresetSpec::parse(p).unwrap())
-            .collect(),
-        schemes: schemes.to_vec(),
-        ..MockOptions::default()
-    }
 }
 
 async fn call(
@@ -90,7 +79,9 @@ async fn stubs_win_over_presets_and_presets_take_paths() {
         "precedence",
         r#"[{"method": "GET", "url": "/api/me", "status": 200, "body": {"name": "bob"}}]"#,
     );
-    let mut opts = with_presets(&["step-up@/billing/**", "expired-token"], &[Scheme::Bearer]);
+    let mut opts =
+        MockOptions::with_presets(&["step-up@/billing/**", "expired-token"], &[Scheme::Bearer])
+            .unwrap();
     opts.stubs = Some(file);
     let m = start(opts).await;
     let r = call(m.addr, "GET", "/api/me", &[], "").await;
@@ -153,7 +144,7 @@ async fn wiremock_mappings_with_header_matchers_and_priorities() {
 
 #[tokio::test]
 async fn journal_records_what_the_client_sent_and_can_be_cleared() {
-    let m = start(with_presets(&["revoked-token"], &[Scheme::Bearer])).await;
+    let m = start(MockOptions::with_presets(&["revoked-token"], &[Scheme::Bearer]).unwrap()).await;
     let r = call(
         m.addr,
         "POST",

@@ -11,7 +11,10 @@
 //! `openIdConnect` as `bearer`, `apiKey` as `apikey` (`cookie` when `in: cookie`). A name
 //! not defined under `securitySchemes` is its own kind. Personas without a scheme are sent
 //! everywhere. A protected operation allows every valid persona in its scope unless it
-//! names them in the extension `x-probe-allow: ["admin"]`.
+//! names them in the extension `x-probe-allow: ["admin"]`. An operation marked
+//! `x-probe-absent: true` names, on purpose, a resource that does not exist (so that an
+//! allowed persona changes nothing): a 404 or 410 for an allowed persona there is expected
+//! where others were refused (see [`Endpoint::absent`]).
 //!
 //! Path parameters take the parameter's `example`, the first of `examples`,
 //! `schema.example`, `schema.default` or `schema.enum[0]`, else `1`.
@@ -176,6 +179,7 @@ pub fn endpoints(text: &str, personas: &[Persona]) -> Result<Vec<Endpoint>, Spec
                 allow,
                 personas: scope.iter().map(|p| p.name.clone()).collect(),
                 public,
+                absent: !public && op.get("x-probe-absent").and_then(Value::as_bool) == Some(true),
                 line: None,
             });
         }
@@ -289,7 +293,7 @@ mod tests {
             "/items/{id}": {
               "parameters": [{"$ref": "#/components/parameters/Id"}],
               "get": {},
-              "delete": {"x-probe-allow": ["admin"]}
+              "delete": {"x-probe-allow": ["admin"], "x-probe-absent": true}
             },
             "/users/{name}/posts/{post}": {"get": {"parameters": [
               {"name": "name", "in": "path", "example": "a b"},
@@ -307,14 +311,17 @@ mod tests {
         let eps = endpoints(doc, &ps).unwrap();
         let labels: Vec<String> = eps
             .iter()
-            .map(|e| format!("{} {} {} {:?}", e.method, e.path, e.public, e.allow))
+            .map(|e| {
+                let absent = if e.absent { " absent" } else { "" };
+                format!("{} {} {} {:?}{absent}", e.method, e.path, e.public, e.allow)
+            })
             .collect();
         assert_eq!(
             labels,
             vec![
                 "GET /health true []",
                 "GET /items/7 false [\"user\", \"admin\"]",
-                "DELETE /items/7 false [\"admin\"]",
+                "DELETE /items/7 false [\"admin\"] absent",
                 "GET /users/a%20b/posts/p1 false [\"user\", \"admin\"]",
                 "GET /opt true []",
                 "POST /bare/1 false [\"user\", \"admin\"]",

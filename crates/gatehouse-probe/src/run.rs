@@ -861,6 +861,14 @@ async fn probe_endpoint(ctx: &Ctx, ep: &Endpoint) -> Out {
         }
     }
     if guarded {
+        // Declared absent: the 404 is the answer the endpoint's author expects, and the
+        // refusals of the others at this very path show that the persona was let through.
+        if ep.absent {
+            out.findings.retain(|f| {
+                !(f.check == Check::EndpointMissing
+                    && matches!(f.evidence["status"].as_u64(), Some(404 | 410)))
+            });
+        }
         for f in &mut out.findings {
             let status = f.evidence["status"].as_u64();
             if f.check == Check::EndpointMissing && matches!(status, Some(404 | 410)) {

@@ -205,6 +205,10 @@ pub struct Endpoint {
     /// in `auth`, or every persona). Personas outside it are not sent at all.
     pub personas: Vec<String>,
     pub public: bool,
+    /// The path names a resource that does not exist, on purpose (so that a persona in
+    /// `allow` changes nothing): a 404 or 410 for it, where others were refused at this
+    /// path, is the expected answer rather than a `resource-not-found` note.
+    pub absent: bool,
     /// Line in the probe file, for reports (SARIF locations).
     pub line: Option<usize>,
 }
@@ -755,7 +759,9 @@ fn endpoint(ctx: &mut Ctx<'_>, v: &Spanned<DeValue<'_>>, personas: &[Persona]) -
     ctx.unknown_keys(
         t,
         "endpoint.",
-        &["method", "path", "allow", "public", "personas", "auth"],
+        &[
+            "method", "path", "allow", "public", "personas", "auth", "absent",
+        ],
     );
     let mut method = Method::GET;
     let mut ok = true;
@@ -789,6 +795,20 @@ fn endpoint(ctx: &mut Ctx<'_>, v: &Spanned<DeValue<'_>>, personas: &[Persona]) -
         .get("public")
         .and_then(|p| ctx.bool(p, "public"))
         .unwrap_or(false);
+    let absent = t
+        .get("absent")
+        .and_then(|a| ctx.bool(a, "absent"))
+        .unwrap_or(false);
+    if absent
+        && public
+        && let Some(a) = t.get("absent")
+    {
+        ctx.error(
+            &a.span(),
+            "`absent` has no meaning on a `public` endpoint (nobody is refused there)",
+        );
+        ok = false;
+    }
     // The scope: which personas are sent here at all.
     let mut scope: Vec<String> = personas.iter().map(|p| p.name.clone()).collect();
     if let Some(list) = t.get("personas") {
@@ -896,6 +916,7 @@ fn endpoint(ctx: &mut Ctx<'_>, v: &Spanned<DeValue<'_>>, personas: &[Persona]) -
         allow,
         personas: scope,
         public,
+        absent,
         line: Some(line),
     })
     .filter(|_| ok)

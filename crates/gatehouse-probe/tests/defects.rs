@@ -192,6 +192,33 @@ async fn d2_misspelled_paths_are_reported() {
     assert!(r.render(Format::Table).contains("FAIL"));
 }
 
+// 2. An endpoint declared `absent` (its path names nothing, on purpose, so an allowed
+//    persona changes nothing): a 404 behind the guard is the expected answer, but a 404
+//    for everyone still says the endpoint is missing.
+#[tokio::test]
+async fn d2_declared_absent_resource_is_expected_only_behind_the_guard() {
+    let t = serve(Arc::new(|s: &Seen| {
+        match (s.basic_user(), s.path.as_str()) {
+            (_, "/gone") => resp(404, &[], ""),
+            (Some(_), _) => resp(404, &[], ""),
+            (None, _) => resp(401, &[BASIC_CHALLENGE], ""),
+        }
+    }))
+    .await;
+    let text = format!(
+        "target = \"{t}\"\n[personas.user]\nheaders = {{ Authorization = \"{ALICE}\" }}\n[[endpoint]]\nmethod = \"DELETE\"\npath = \"/items/none\"\nallow = [\"user\"]\nabsent = true\n[[endpoint]]\npath = \"/gone\"\nallow = [\"user\"]\nabsent = true\n"
+    );
+    let r = probe_text(&text, fast()).await;
+    assert_set(&r, &[("endpoint-missing", "GET /gone", "user")]);
+    assert_eq!(r.outcome("DELETE /items/none"), Some(Outcome::Ok));
+    let bad = spec::parse(&format!(
+        "target = \"{t}\"\n[[endpoint]]\npath = \"/h\"\npublic = true\nabsent = true\n"
+    ))
+    .unwrap_err();
+    assert!(bad.0[0].message.contains("`absent`"), "{bad:?}");
+    assert_eq!(bad.0[0].line, Some(5));
+}
+
 // 2. An allowed persona redirected to a sign-in page, or answered 5xx, is reported.
 #[tokio::test]
 async fn d2_allowed_persona_redirected_or_failing() {

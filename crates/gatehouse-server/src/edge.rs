@@ -21,6 +21,7 @@ use crate::exchange::{Exchange, Seen, X_REQUEST_ID, json_response};
 use crate::gateway::{Gateway, Outcome, RequestView, Runtime};
 use crate::net::{client_ip, is_trusted};
 use crate::proxy::{identity_headers, strip_identity};
+use crate::telemetry::Trace;
 use crate::verified::Identity;
 
 /// The reverse-proxy handler: every path that is not one of Gatehouse's own endpoints.
@@ -134,6 +135,7 @@ pub fn guard<T: Pass>(
             Cow::Borrowed(method.as_str()),
             Cow::Borrowed(&raw_path),
         );
+        seen.trace = Some(Trace::start(req.headers()));
         let resp = 'answer: {
             let trusted = &rt.config.server.trusted_proxies;
             let ip = client_ip(peer, req.headers(), trusted);
@@ -208,6 +210,9 @@ pub fn guard<T: Pass>(
             if !target.ready(rt) {
                 // Forward-auth only: nothing to proxy to.
                 break 'answer ctx.refuse(&mut seen, route, Deny::NotFound, false, &return_to);
+            }
+            if let Some(t) = &mut seen.trace {
+                t.propagate(req.headers_mut());
             }
             let sent = Instant::now();
             let forwarded = target
@@ -296,6 +301,7 @@ pub fn forward_auth_handler(
             Cow::Borrowed(req.uri().path()),
         );
         seen.ip = Some(peer.ip());
+        seen.trace = Some(Trace::start(headers));
         let resp = forward_auth(&ctx, &mut seen, peer, headers).await;
         ctx.observe(&seen, &resp);
         ctx.tarpit(seen.deny.as_ref().map(|(d, _)| d)).await;

@@ -20,6 +20,7 @@ use http::{HeaderMap, Response, StatusCode};
 
 use crate::gateway::{Gateway, RenderArgs, Runtime};
 use crate::observe::{RequestRecord, Verdict};
+use crate::telemetry::Trace;
 use crate::verified::Identity;
 
 /// The request id, sent on every answer and taken from a trusted proxy's forward-auth
@@ -75,6 +76,8 @@ pub struct Seen<'a> {
     pub pass: &'static str,
     pub decided: Option<Duration>,
     pub upstream: Option<Duration>,
+    /// Its W3C trace context (`crate::telemetry`).
+    pub trace: Option<Trace>,
 }
 
 impl<'a> Seen<'a> {
@@ -93,6 +96,7 @@ impl<'a> Seen<'a> {
             pass: "allowed",
             decided: None,
             upstream: None,
+            trace: None,
         }
     }
 }
@@ -198,7 +202,7 @@ impl Exchange {
             },
             None => Verdict::Passed(seen.pass),
         };
-        self.gw.observe(&RequestRecord {
+        let record = RequestRecord {
             time: self.now,
             request_id: &self.request_id,
             route,
@@ -215,7 +219,11 @@ impl Exchange {
             verdict,
             decision: seen.decided.unwrap_or_else(|| seen.started.elapsed()),
             upstream: seen.upstream,
-        });
+        };
+        self.gw.observe(&record);
+        if let Some(t) = &seen.trace {
+            t.finish(&self.rt, &self.gw.observer.spans, &record, seen.started);
+        }
     }
 
     /// Row 4's tarpit: a locked client's answer waits here, after it was observed (so a

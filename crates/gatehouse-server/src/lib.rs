@@ -47,6 +47,7 @@ pub mod revocations;
 pub mod routes;
 pub mod startup;
 pub mod suspended;
+pub mod telemetry;
 pub mod tls;
 pub mod tokens;
 pub mod verified;

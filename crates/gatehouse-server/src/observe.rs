@@ -66,6 +66,8 @@ pub struct Observer {
     /// The per-minute rollups not yet in the store (the admin console's charts).
     pub stats: crate::admin::stats::Folder,
     pub audit: AuditSink,
+    /// Finished spans waiting for the OTLP exporter (`[telemetry]`).
+    pub spans: std::sync::Arc<crate::telemetry::Spans>,
     detector: Mutex<Detector>,
     webhook: OnceLock<crate::proxy::HttpsClient>,
 }
@@ -230,7 +232,20 @@ impl Gateway {
         }
         let rt = self.runtime();
         let stats = &obs.audit.stats;
-        let gauges: [(&str, &str, &str, u64); 12] = [
+        let spans = &obs.spans;
+        let gauges: [(&str, &str, &str, u64); 14] = [
+            (
+                "gatehouse_spans_exported_total",
+                "counter",
+                "Spans the OTLP collector took.",
+                spans.exported.load(Ordering::Relaxed),
+            ),
+            (
+                "gatehouse_spans_dropped_total",
+                "counter",
+                "Spans dropped: the export queue was full, or the collector refused them or did not answer.",
+                spans.dropped.load(Ordering::Relaxed),
+            ),
             (
                 "gatehouse_password_hashes_total",
                 "counter",

@@ -147,6 +147,39 @@ pub fn https_client(connect_timeout: Duration) -> HttpsClient {
         .build(connector(connect_timeout, false))
 }
 
+/// Why a [`post_json`] did not get an answer.
+#[derive(Debug, thiserror::Error)]
+pub enum PostError {
+    #[error("cannot build the request: {0}")]
+    Build(#[from] http::Error),
+    #[error("{0}")]
+    Send(#[from] hyper_util::client::legacy::Error),
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+}
+
+/// `POST`s a JSON `body` to `url` (alert webhooks, OTLP export) and returns the answer's
+/// status; the body of the answer is not read.
+pub async fn post_json(
+    client: &HttpsClient,
+    url: &str,
+    body: String,
+    user_agent: &'static str,
+    timeout: Duration,
+) -> Result<http::StatusCode, PostError> {
+    let req = Request::builder()
+        .method(http::Method::POST)
+        .uri(url)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header(http::header::USER_AGENT, user_agent)
+        .body(Body::from(body))?;
+    match tokio::time::timeout(timeout, client.request(req)).await {
+        Ok(Ok(resp)) => Ok(resp.status()),
+        Ok(Err(e)) => Err(PostError::Send(e)),
+        Err(_) => Err(PostError::Timeout(timeout)),
+    }
+}
+
 /// Why an exchange with the upstream failed, before the status is chosen.
 enum Failure {
     Connect(Box<dyn std::error::Error + Send + Sync>),

@@ -100,6 +100,7 @@ pub async fn build_with_options(
     spawn_own_key_sync(Arc::downgrade(&gw));
     spawn_jwks_refresh(Arc::downgrade(&gw), Duration::from_secs(60));
     crate::admin::stats::spawn(Arc::downgrade(&gw));
+    crate::telemetry::otlp::spawn(Arc::downgrade(&gw));
     Ok(gw)
 }
 

@@ -5,13 +5,12 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
 use common::{Harness, Resp, basic, send_to};
 use gatehouse_core::Scheme;
-use gatehouse_mock::{MockOptions, PresetSpec, Running};
+use gatehouse_mock::{MockOptions, Running};
 use gatehouse_server::clock::now;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -23,34 +22,10 @@ async fn start(opts: MockOptions) -> Running {
     Running::start(opts).await.unwrap()
 }
 
-fn with_presets(presets: &[&str], schemes: &[Scheme]) -> MockOptions {
-    MockOptions {
-        presets: presets
-            .iter()
-            .map(|p| PresetSpec::parse(p).unwrap())
-            .collect(),
-        schemes: schemes.to_vec(),
-        ..MockOptions::default()
-    }
-}
-
-async fn call(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> Resp {
+/// The same request the gateway got, sent to the mock (without a body).
+async fn ask_mock(m: &Running, method: &str, path: &str, headers: &[(&str, &str)]) -> Resp {
     let client = Client::builder(TokioExecutor::new()).build_http::<Body>();
-    send_to(
-        &client,
-        addr,
-        method,
-        path,
-        headers,
-        Body::from(body.to_owned()),
-    )
-    .await
+    send_to(&client, m.addr, method, path, headers, Body::empty()).await
 }
 
 /// The problem body without the members that differ per response.
@@ -202,9 +177,9 @@ async fn presets_answer_exactly_what_the_gateway_answers() {
     for (preset, schemes, method, path, headers) in cases {
         let hs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
         let real = h.send(method, path, &hs).await;
-        let m = start(with_presets(&[preset], schemes)).await;
+        let m = start(MockOptions::with_presets(&[preset], schemes).unwrap()).await;
         // Same request to the mock: the preset answers whatever was sent.
-        let fake = call(m.addr, method, path, &hs, "").await;
+        let fake = ask_mock(&m, method, path, &hs).await;
         assert_eq!(fake.status, real.status, "{preset}: {}", real.text);
         assert_eq!(fake.challenges(), real.challenges(), "{preset}");
         assert_eq!(fake.error(), real.error(), "{preset}");
@@ -237,8 +212,8 @@ async fn rate_limited_and_browser_presets_match_the_gateway() {
     let auth = format!("Bearer {token}");
     let _ = h.get("/quota/x", &[("Authorization", &auth)]).await;
     let real = h.get("/quota/x", &[("Authorization", &auth)]).await;
-    let m = start(with_presets(&["rate-limited"], BEARER_API)).await;
-    let fake = call(m.addr, "GET", "/quota/x", &[("Authorization", &auth)], "").await;
+    let m = start(MockOptions::with_presets(&["rate-limited"], BEARER_API).unwrap()).await;
+    let fake = ask_mock(&m, "GET", "/quota/x", &[("Authorization", &auth)]).await;
     assert_eq!((fake.status, fake.error()), (real.status, real.error()));
     assert_eq!(fake.challenges(), real.challenges());
     for header in [
@@ -255,8 +230,9 @@ async fn rate_limited_and_browser_presets_match_the_gateway() {
     // A browser asking for HTML gets the same status and challenges, and an HTML page.
     let html = [("Accept", "text/html")];
     let real = h.get("/api/posts", &html).await;
-    let m = start(with_presets(&["missing-credentials"], BEARER_API_BASIC)).await;
-    let fake = call(m.addr, "GET", "/api/posts", &html, "").await;
+    let m =
+        start(MockOptions::with_presets(&["missing-credentials"], BEARER_API_BASIC).unwrap()).await;
+    let fake = ask_mock(&m, "GET", "/api/posts", &html).await;
     assert_eq!(fake.status, real.status);
     assert_eq!(fake.challenges(), real.challenges());
     assert_eq!(fake.header("content-type"), real.header("content-type"));
@@ -265,8 +241,8 @@ async fn rate_limited_and_browser_presets_match_the_gateway() {
 /// Compares a preset with the gateway's real answer: status, challenges, `error`, the stable
 /// body members (minus `extra`, which differ per response) and `Retry-After` presence.
 async fn same_answer(preset: &str, schemes: &[Scheme], real: &Resp, extra: &[&str]) {
-    let m = start(with_presets(&[preset], schemes)).await;
-    let fake = call(m.addr, "GET", "/anything", &[], "").await;
+    let m = start(MockOptions::with_presets(&[preset], schemes).unwrap()).await;
+    let fake = ask_mock(&m, "GET", "/anything", &[]).await;
     assert_eq!(fake.status, real.status, "{preset}: {}", real.text);
     assert_eq!(fake.challenges(), real.challenges(), "{preset}");
     assert_eq!(fake.error(), real.error(), "{preset}");

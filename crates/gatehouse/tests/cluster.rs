@@ -300,6 +300,12 @@ tarpit = "0s"
 access = "authenticated"
 auth = ["bearer", "basic", "api_key"]
 
+# Refused for everyone (row 2): only the console section sends requests here.
+[[route]]
+name = "chart"
+path = "/chart/**"
+access = "deny"
+
 # No periodic key sync during the test: a node learns a signing key it has not loaded only
 # from the forced re-read an unknown `kid` triggers (or at start).
 [tokens]
@@ -700,6 +706,75 @@ fn three_nodes_share_users_revocations_throttling_and_survive_outages() {
     ];
     assert_eq!(cluster.get(2, &other).status, 200);
     println!("{IP_MAX} failures split over nodes a and b lock the client on c too");
+
+    // --- the console: traffic through each node in one chart, within a minute ----------
+    // Each node adds its per-minute rollups to the store (every 10 s); the admin stats API
+    // of any node reads them all. 3, 5 and 7 refusals on a route nothing else uses.
+    let out = cluster.cli(
+        0,
+        &["user", "add", "root", "--password-stdin", "--role", "admin"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(out.status.success(), "user add root: {out:#?}");
+    let (root, _) = cluster.login(1, "root");
+    let root = bearer(&root);
+    let sent = [3_u64, 5, 7];
+    for (i, n) in sent.iter().enumerate() {
+        for _ in 0..*n {
+            let r = http(cluster.nodes[i].addr, "GET", "/chart/x", &[])
+                .unwrap_or_else(|e| panic!("GET /chart/x on node {i}: {e}"));
+            assert_eq!(r.error().as_deref(), Some("forbidden_path"), "{r:#?}");
+        }
+    }
+    let want: u64 = sent.iter().sum();
+    let t = Instant::now();
+    for i in [2, 0, 1] {
+        let admin = cluster.nodes[i].admin;
+        poll(
+            Duration::from_secs(60),
+            "the chart to show every node's refusals",
+            || {
+                let r = http(
+                    admin,
+                    "GET",
+                    "/admin/api/stats?range=hour&route=chart",
+                    &[("Authorization", &root)],
+                )
+                .ok()?;
+                assert_eq!(r.status, 200, "stats on node {i}: {r:#?}");
+                let v: Value = serde_json::from_str(&r.body).expect("stats JSON");
+                let counts: Vec<(u64, String, u64)> = v["buckets"]
+                    .as_array()
+                    .expect("buckets")
+                    .iter()
+                    .flat_map(|b| b["counts"].as_array().expect("counts").iter())
+                    .map(|c| {
+                        (
+                            c["status"].as_u64().expect("status"),
+                            c["reason"].as_str().expect("reason").to_owned(),
+                            c["count"].as_u64().expect("count"),
+                        )
+                    })
+                    .collect();
+                assert!(
+                    counts
+                        .iter()
+                        .all(|(s, r, _)| *s == 403 && r == "forbidden_path"),
+                    "node {i}: {counts:?}"
+                );
+                let total: u64 = counts.iter().map(|c| c.2).sum();
+                assert!(
+                    total <= want,
+                    "node {i} counts {total} of {want}: {counts:?}"
+                );
+                (total == want).then_some(())
+            },
+        );
+    }
+    println!(
+        "{want} refusals sent through three nodes shown by each node's stats API after {}",
+        ms(t.elapsed())
+    );
 
     // --- Redis killed and brought back: no revocation lost -------------------------------
     redis.kill();

@@ -10,6 +10,7 @@ mod doc_coverage;
 mod issuers;
 mod route;
 mod sections;
+mod telemetry;
 mod values;
 
 use std::fmt;

@@ -169,6 +169,12 @@ pub fn redacted(c: &Config) -> Value {
             "roles": c.admin.roles,
             "metrics_auth": c.admin.metrics_auth,
         },
+        "telemetry": {
+            "otlp_endpoint": c.telemetry.otlp_endpoint.as_deref().map(origin_only),
+            "service_name": c.telemetry.service_name,
+            "export_interval_ms": c.telemetry.export_interval.as_millis(),
+            "max_queue": c.telemetry.max_queue,
+        },
         "cors": {
             "allowed_origins": c.cors.allowed_origins,
             "allowed_methods": c.cors.allowed_methods,

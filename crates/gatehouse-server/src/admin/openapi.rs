@@ -1,8 +1,9 @@
 //! The admin API's OpenAPI 3.1 document, served at `/admin/api/openapi.json` without
 //! credentials (it describes the API; it holds nothing secret). Every operation needs an
 //! administrator (`security`), and says so to `gatehouse probe` (`x-probe-allow: ["admin"]`);
-//! path parameters carry harmless examples (names that do not exist), so a probe run as an
-//! administrator changes nothing.
+//! path parameters carry harmless examples (names that do not exist, which the operation
+//! says with `x-probe-absent: true`), so a probe run as an administrator changes nothing and
+//! its 404 for such a name is the expected answer, not a note.
 
 use std::sync::{Arc, OnceLock};
 
@@ -338,6 +339,9 @@ pub fn build() -> Value {
             "responses": responses,
             "x-probe-allow": ["admin"],
         });
+        if !o.params.is_empty() {
+            operation["x-probe-absent"] = Value::Bool(true);
+        }
         if o.body {
             operation["requestBody"] = json!({
                 "required": true,

@@ -179,28 +179,13 @@ impl Detector {
 /// Posts `alert` to `url` as JSON; logs the outcome, never the URL (it often holds a token).
 pub async fn post_webhook(client: crate::proxy::HttpsClient, url: String, alert: Alert) {
     let body = alert.json().to_string();
-    let req = http::Request::builder()
-        .method(http::Method::POST)
-        .uri(&url)
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .header(http::header::USER_AGENT, "gatehouse-alerts")
-        .body(axum::body::Body::from(body));
-    let req = match req {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::error!(error = %e, "alert webhook: cannot build the request");
-            return;
+    let kind = alert.kind.code();
+    match crate::proxy::post_json(&client, &url, body, "gatehouse-alerts", WEBHOOK_TIMEOUT).await {
+        Ok(status) if status.is_success() => {
+            tracing::debug!(%status, kind, "alert webhook delivered");
         }
-    };
-    match tokio::time::timeout(WEBHOOK_TIMEOUT, client.request(req)).await {
-        Ok(Ok(resp)) if resp.status().is_success() => {
-            tracing::debug!(status = %resp.status(), kind = alert.kind.code(), "alert webhook delivered");
-        }
-        Ok(Ok(resp)) => {
-            tracing::warn!(status = %resp.status(), kind = alert.kind.code(), "alert webhook refused the alert");
-        }
-        Ok(Err(e)) => tracing::warn!(error = %e, kind = alert.kind.code(), "alert webhook failed"),
-        Err(_) => tracing::warn!(kind = alert.kind.code(), "alert webhook timed out"),
+        Ok(status) => tracing::warn!(%status, kind, "alert webhook refused the alert"),
+        Err(e) => tracing::warn!(error = %e, kind, "alert webhook failed"),
     }
 }
 

@@ -1,7 +1,8 @@
 //! The top level and the single-table sections: `[server]`, `[upstream]`, `[store]`,
-//! `[cluster]`, `[tokens]`, `[throttle]`, `[audit]`, `[alerts]`, `[cors]`, `[defaults]`.
+//! `[cluster]`, `[tokens]`, `[throttle]`, `[audit]`, `[alerts]`, `[cors]`, `[defaults]`
+//! (`[telemetry]` has its own module).
 
-use super::{Ctx, Field, Table, issuers, route, values};
+use super::{Ctx, Field, Table, issuers, route, telemetry, values};
 use crate::config::{
     Access, AdminConfig, AlertsConfig, AuditConfig, ClusterConfig, Config, CorsConfig,
     DefaultsConfig, Disclosure, ForwardAuthBody, Scheme, ServerConfig, StoreConfig, ThrottleConfig,
@@ -9,8 +10,20 @@ use crate::config::{
 };
 
 const SECTIONS: &[&str] = &[
-    "server", "upstream", "store", "cluster", "tokens", "issuers", "throttle", "audit", "alerts",
-    "admin", "cors", "defaults", "route",
+    "server",
+    "upstream",
+    "store",
+    "cluster",
+    "tokens",
+    "issuers",
+    "throttle",
+    "audit",
+    "alerts",
+    "admin",
+    "telemetry",
+    "cors",
+    "defaults",
+    "route",
 ];
 
 pub(super) const ACCESS: &[(&str, Access)] = &[
@@ -50,6 +63,9 @@ pub(super) fn document(ctx: &mut Ctx<'_>, root: &Table<'_, '_>) -> Config {
     }
     if let Some(t) = section(ctx, root, "admin") {
         config.admin = admin(ctx, &t);
+    }
+    if let Some(t) = section(ctx, root, "telemetry") {
+        config.telemetry = telemetry::telemetry(ctx, &t);
     }
     if let Some(t) = section(ctx, root, "cors") {
         config.cors = cors(ctx, &t);
