@@ -230,7 +230,7 @@ impl Gateway {
         }
         let rt = self.runtime();
         let stats = &obs.audit.stats;
-        let gauges: [(&str, &str, &str, u64); 12] = [
+        let gauges: [(&str, &str, &str, u64); 13] = [
             (
                 "gatehouse_password_hashes_total",
                 "counter",
@@ -288,8 +288,14 @@ impl Gateway {
             (
                 "gatehouse_audit_store_failures_total",
                 "counter",
-                "Audit records the store did not take after every retry.",
+                "Audit records given up for the store (backlog full, or the store still failing at shutdown); they are in the audit file.",
                 stats.store_failed.load(Ordering::Relaxed),
+            ),
+            (
+                "gatehouse_audit_store_backlog",
+                "gauge",
+                "Audit records waiting for the store to answer again.",
+                stats.store_backlog.load(Ordering::Relaxed),
             ),
             (
                 "gatehouse_audit_file_failures_total",
