@@ -7,7 +7,6 @@
 
 mod body;
 pub mod session;
-pub mod signed;
 
 use std::borrow::Cow;
 use std::net::IpAddr;

@@ -233,7 +233,7 @@ impl Gateway {
         let rt = self.runtime();
         let stats = &obs.audit.stats;
         let spans = &obs.spans;
-        let gauges: [(&str, &str, &str, u64); 14] = [
+        let gauges: [(&str, &str, &str, u64); 15] = [
             (
                 "gatehouse_spans_exported_total",
                 "counter",
@@ -303,8 +303,14 @@ impl Gateway {
             (
                 "gatehouse_audit_store_failures_total",
                 "counter",
-                "Audit records the store did not take after every retry.",
+                "Audit records given up for the store (backlog full, or the store still failing at shutdown); they are in the audit file.",
                 stats.store_failed.load(Ordering::Relaxed),
+            ),
+            (
+                "gatehouse_audit_store_backlog",
+                "gauge",
+                "Audit records waiting for the store to answer again.",
+                stats.store_backlog.load(Ordering::Relaxed),
             ),
             (
                 "gatehouse_audit_file_failures_total",

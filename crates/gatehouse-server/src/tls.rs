@@ -89,8 +89,15 @@ impl Certificate {
     /// Loads the files again if they changed since the last load (or always, with
     /// `force`). Returns whether a new certificate is in use.
     pub fn reload(&self, force: bool) -> Result<bool, String> {
+        // One reload at a time, from reading the stamps to swapping the key: a reload that
+        // read the files before they changed must not swap its (older) pair in after one
+        // that read them afterwards (the watch and SIGHUP's `reload_all` can run together).
+        let mut stamp = match self.stamp.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
         let now = (modified(&self.files.cert), modified(&self.files.key));
-        if !force && self.stamp.lock().is_ok_and(|s| *s == now) {
+        if !force && *stamp == now {
             return Ok(false);
         }
         let key = load(&self.files)?;
@@ -98,9 +105,7 @@ impl Certificate {
             Ok(mut g) => *g = Arc::new(key),
             Err(p) => *p.into_inner() = Arc::new(key),
         }
-        if let Ok(mut s) = self.stamp.lock() {
-            *s = now;
-        }
+        *stamp = now;
         Ok(true)
     }
 

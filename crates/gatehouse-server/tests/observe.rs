@@ -480,3 +480,86 @@ async fn a_401_spike_raises_an_alert_that_reaches_the_webhook() {
     );
     assert!(h.gw.observer.metrics.alerts_total.load(Ordering::Relaxed) >= 1);
 }
+
+/// The soak (`bench/soak.sh`) found it: restarting PostgreSQL under load lost the audit
+/// records of the batches written meanwhile from the `audit` table (two retries within
+/// 300 ms, then given up). Now they wait for the store and are written when it is back,
+/// oldest first, while the file has them at once.
+#[tokio::test]
+async fn audit_records_wait_out_a_store_outage_and_none_is_lost() {
+    use gatehouse_server::observe::AuditSink;
+    let (inner, _schema) = common::test_store().await;
+    let flaky = Arc::new(common::flaky::Flaky {
+        inner: Arc::clone(&inner),
+        down: std::sync::atomic::AtomicBool::new(true),
+    });
+    let file = temp_file("outage");
+    let sink = AuditSink::with_capacity(64);
+    sink.start(flaky.clone(), Some(file.clone()));
+    let rec = |i: i64| AuditRecord {
+        time: 1_700_000_000 + i,
+        kind: AuditKind::Request,
+        request_id: format!("outage-{i}"),
+        route: "default".into(),
+        method: "GET".into(),
+        path: "/x".into(),
+        client_ip: Some("192.0.2.7".into()),
+        principal: None,
+        scheme: None,
+        status: 401,
+        error: Some("missing_credentials".into()),
+        hidden: false,
+        detail: String::new(),
+    };
+    for i in 0..3 {
+        sink.push(rec(i), 1_700_000_000);
+    }
+    // The store refuses: the records are in the file and wait for the store, several
+    // attempts long (100, 200, 400, 800 ms pauses).
+    let waited = std::time::Instant::now();
+    while sink.stats.store_backlog.load(Ordering::Relaxed) < 3
+        || waited.elapsed() < Duration::from_millis(1600)
+    {
+        assert!(
+            waited.elapsed() < Duration::from_secs(10),
+            "records never waited"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for i in 3..5 {
+        sink.push(rec(i), 1_700_000_000);
+    }
+    let text = std::fs::read_to_string(&file).unwrap_or_default();
+    assert_eq!(text.lines().count(), 3, "the file has them at once: {text}");
+    assert_eq!(sink.stats.written.load(Ordering::Relaxed), 0);
+    assert_eq!(sink.stats.store_failed.load(Ordering::Relaxed), 0);
+    // The store is back: every record is written, in order, without a shutdown.
+    flaky.down.store(false, Ordering::SeqCst);
+    let back = std::time::Instant::now();
+    while sink.stats.written.load(Ordering::Relaxed) < 5 {
+        assert!(
+            back.elapsed() < Duration::from_secs(10),
+            "records not written after the store came back: {:?}",
+            sink.stats
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(sink.stats.store_backlog.load(Ordering::Relaxed), 0);
+    let rows = inner
+        .query_audit(AuditQuery::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.record.request_id)
+        .filter(|id| id.starts_with("outage-"))
+        .collect::<Vec<_>>();
+    let mut sorted = rows.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        (0..5).map(|i| format!("outage-{i}")).collect::<Vec<_>>()
+    );
+    sink.shutdown().await;
+    assert_eq!(sink.stats.store_failed.load(Ordering::Relaxed), 0);
+    let _ = std::fs::remove_file(&file);
+}

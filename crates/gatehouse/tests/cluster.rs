@@ -8,7 +8,9 @@
 //! - a logout, a `session revoke` and a `user suspend` on one node are enforced by the other
 //!   two (the time each took is printed);
 //! - failed logins count across nodes: failures spread over two nodes lock the client on
-//!   the third;
+//!   the third; so does the per-address budget of failed token and key verifications
+//!   (`failed_tokens_per_ip`, issue 21), which still lets the address's known-good tokens
+//!   and keys through on every node;
 //! - Redis killed and brought back: revocations made meanwhile still reach every node
 //!   (through the store), none is lost, and fan-out resumes;
 //! - PostgreSQL stopped: self-contained tokens keep working, everything that needs the
@@ -265,6 +267,9 @@ struct Cluster {
 const PASSWORD: &str = "correct horse battery";
 /// Failed authentications per client IP before the lock (`[throttle] failed_per_ip`).
 const IP_MAX: u32 = 6;
+/// Failed token / key verifications per client IP before the lock
+/// (`[throttle] failed_tokens_per_ip`).
+const TOKENS_MAX: u32 = 6;
 
 impl Cluster {
     fn start(tmp: TempDir, pg: &Postgres, redis: &Redis) -> Self {
@@ -294,6 +299,7 @@ url = "http://{upstream}"
 [throttle]
 failed_per_ip = {{ max = {IP_MAX}, per = "10m" }}
 failed_per_account = {{ max = 1000, per = "15m" }}
+failed_tokens_per_ip = {{ max = {TOKENS_MAX}, per = "10m" }}
 tarpit = "0s"
 
 [defaults]
@@ -774,6 +780,91 @@ fn three_nodes_share_users_revocations_throttling_and_survive_outages() {
     println!(
         "{want} refusals sent through three nodes shown by each node's stats API after {}",
         ms(t.elapsed())
+    );
+
+    // --- the token-verification budget is shared too (issue 21) ---------------------------
+    // Carol's token is known good on every node before her neighbour (same address) floods.
+    cluster.add_user(0, "carol2");
+    let (carol, _) = cluster.login(0, "carol2");
+    let carol = bearer(&carol);
+    let neighbour = "203.0.113.9";
+    for i in all {
+        let r = cluster.get(
+            i,
+            &[("Authorization", &carol), ("X-Forwarded-For", neighbour)],
+        );
+        assert_eq!(r.status, 200, "node {i}: {r:#?}");
+    }
+    let locks_before_on_c = cluster.metric(2, "gatehouse_throttled_keys").unwrap_or(0.0);
+    for n in 0..TOKENS_MAX {
+        let garbage = bearer(&format!("garbage.token.{n}"));
+        let r = cluster.get(
+            (n % 2) as usize,
+            &[("Authorization", &garbage), ("X-Forwarded-For", neighbour)],
+        );
+        assert_eq!(
+            (r.status, r.error().as_deref()),
+            (401, Some("invalid_token")),
+            "failed verification {n} is still a 401: {r:#?}"
+        );
+    }
+    // Counted on a and b; c has verified nothing from this address, so the lock it holds
+    // came from the others (watched on its lock gauge: polling with a token would count
+    // failures on c itself). Then an unknown token is refused there without being verified.
+    let t = Instant::now();
+    while cluster.metric(2, "gatehouse_throttled_keys").unwrap_or(0.0) < locks_before_on_c + 1.0 {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "node c never learnt the lock: {}",
+            cluster.nodes[2].process.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let unknown = bearer("never.seen.token");
+    for i in [2, 0, 1] {
+        let r = cluster.get(
+            i,
+            &[("Authorization", &unknown), ("X-Forwarded-For", neighbour)],
+        );
+        assert_eq!(
+            (r.status, r.error().as_deref()),
+            (429, Some("too_many_attempts")),
+            "node {i}: an unknown token from the address over its budget: {r:#?}"
+        );
+    }
+    // The same address's known-good token and API key pass on every node; its passwords
+    // are not locked by token failures (a separate lock); another address is unaffected.
+    for i in all {
+        let r = cluster.get(
+            i,
+            &[("Authorization", &carol), ("X-Forwarded-For", neighbour)],
+        );
+        assert_eq!(r.status, 200, "node {i}: the known token: {r:#?}");
+        let r = cluster.get(i, &[("X-API-Key", &key), ("X-Forwarded-For", neighbour)]);
+        assert_eq!(r.status, 200, "node {i}: the known key: {r:#?}");
+        let r = cluster.get(
+            i,
+            &[
+                ("Authorization", &unknown),
+                ("X-Forwarded-For", "203.0.113.10"),
+            ],
+        );
+        assert_eq!(
+            (r.status, r.error().as_deref()),
+            (401, Some("invalid_token")),
+            "node {i}: another address: {r:#?}"
+        );
+    }
+    let r = cluster.get(
+        2,
+        &[
+            ("Authorization", &alice_basic),
+            ("X-Forwarded-For", neighbour),
+        ],
+    );
+    assert_eq!(r.status, 200, "a password from the address: {r:#?}");
+    println!(
+        "{TOKENS_MAX} failed token verifications split over nodes a and b spend the address's budget on c too; its known token and key pass everywhere"
     );
 
     // --- Redis killed and brought back: no revocation lost -------------------------------

@@ -10,10 +10,10 @@ use gatehouse_core::deny::Deny;
 use gatehouse_core::totp::Totp;
 use gatehouse_store::User;
 
-use super::signed::{field, open, seal, unfield};
 use super::{KEY_MFA_SECRET, KEY_MFA_TOKEN, MFA_MAX_ATTEMPTS};
 use crate::gateway::Gateway;
 use crate::keys::Secrets;
+use gatehouse_core::sealed::{field, open, seal, unfield};
 
 /// Wrong-code counts per `mfa_token` nonce (bounded: entries expire with their token).
 #[derive(Default)]

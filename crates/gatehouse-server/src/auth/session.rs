@@ -6,24 +6,13 @@
 
 use gatehouse_core::Scheme;
 use gatehouse_core::principal::Principal;
+pub use gatehouse_core::session_cookie::{COOKIE, SessionCookie};
 use http::HeaderMap;
 
 use super::KEY_SESSION;
-use super::signed::{field, seal, unfield};
 use crate::keys::Secrets;
 
-pub const COOKIE: &str = "gatehouse_session";
-
-/// What a valid cookie says.
-pub struct SessionCookie {
-    pub session_id: String,
-    pub user: String,
-    pub acr: String,
-    pub auth_time: i64,
-    pub expires_at: i64,
-}
-
-/// `v1.<sid>.<user>.<acr>.<auth_time>.<expires_at>` sealed.
+/// `v1.<sid>.<user>.<acr>.<auth_time>.<expires_at>` sealed with the session key.
 pub fn cookie_value(
     secrets: &Secrets,
     sid: &str,
@@ -32,8 +21,14 @@ pub fn cookie_value(
     auth_time: i64,
     expires_at: i64,
 ) -> String {
-    let payload = format!("v1.{sid}.{}.{acr}.{auth_time}.{expires_at}", field(user));
-    seal(&secrets.derive(KEY_SESSION), &payload)
+    gatehouse_core::session_cookie::value(
+        &secrets.derive(KEY_SESSION),
+        sid,
+        user,
+        acr,
+        auth_time,
+        expires_at,
+    )
 }
 
 pub fn set_cookie(value: &str, max_age: i64, secure: bool) -> String {
@@ -49,47 +44,17 @@ pub fn clear_cookie(secure: bool) -> String {
 
 /// The session cookie's value, if the request has one.
 pub fn cookie_from(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get_all(http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
-        .map(|(_, v)| v)
-        .filter(|v| !v.is_empty())
+    gatehouse_core::session_cookie::find(
+        headers
+            .get_all(http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+    )
 }
 
 /// Opens a cookie: seal, shape and expiry (not revocation: that is the caller's).
 pub fn open(secrets: &Secrets, value: &str, now: i64) -> Option<SessionCookie> {
-    let payload = open_with(&secrets.derive(KEY_SESSION), value)?;
-    let mut p = payload.split('.');
-    let (Some("v1"), Some(sid), Some(user), Some(acr), Some(at), Some(exp), None) = (
-        p.next(),
-        p.next(),
-        p.next(),
-        p.next(),
-        p.next(),
-        p.next(),
-        p.next(),
-    ) else {
-        return None;
-    };
-    let expires_at: i64 = exp.parse().ok()?;
-    if expires_at <= now {
-        return None;
-    }
-    Some(SessionCookie {
-        session_id: sid.to_owned(),
-        user: unfield(user)?,
-        acr: acr.to_owned(),
-        auth_time: at.parse().ok()?,
-        expires_at,
-    })
-}
-
-fn open_with<'a>(key: &[u8; 32], value: &'a str) -> Option<&'a str> {
-    super::signed::open(key, value)
+    gatehouse_core::session_cookie::open(&secrets.derive(KEY_SESSION), value, now)
 }
 
 /// A principal for a verified cookie, filled from the account.

@@ -5,9 +5,17 @@
 //!
 //! Overflow policy: when the queue is full the newest record is dropped, counted
 //! (`gatehouse_audit_dropped_total`) and reported by a warning at most every 10 seconds — a
-//! record is never lost silently. Failed writes are retried, then counted and logged.
-//! [`AuditSink::shutdown`] closes the queue and waits until every queued record is written.
+//! record is never lost silently.
+//!
+//! Store outages: the file takes every batch at once; records the store refuses wait in a
+//! backlog (up to [`BACKLOG_CAPACITY`]) and are written, oldest first, once it answers again
+//! — tried again after 100 ms, doubling up to [`MAX_BACKOFF`] — so restarting PostgreSQL
+//! loses no record from the `audit` table. Beyond the backlog's capacity the oldest records
+//! are given up for the store (they are in the file), counted and logged.
+//! [`AuditSink::shutdown`] closes the queue and waits until every queued record is written
+//! (trying a failing store for up to the sink's shutdown patience, 10 s by default).
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,6 +25,7 @@ use gatehouse_store::{AuditRecord, Store};
 use tokio::io::AsyncWriteExt as _;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 /// Records the queue holds before it drops the newest.
 pub const QUEUE_CAPACITY: usize = 8192;
@@ -24,8 +33,14 @@ pub const QUEUE_CAPACITY: usize = 8192;
 const BATCH: usize = 512;
 /// How long the writer waits for more records before writing a batch that is not full.
 const GATHER: Duration = Duration::from_millis(20);
-/// Store write attempts per batch (with 100, 200 ms pauses).
-const ATTEMPTS: u32 = 3;
+/// Records kept for a store that does not answer (the file has them already).
+pub const BACKLOG_CAPACITY: usize = 100_000;
+/// The first pause after a failed store write; it doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// The longest pause between two store attempts while it fails.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How long [`AuditSink::shutdown`] keeps trying a failing store by default.
+const SHUTDOWN_PATIENCE: Duration = Duration::from_secs(10);
 /// Seconds between two overflow warnings.
 const WARN_EVERY: i64 = 10;
 
@@ -34,8 +49,11 @@ const WARN_EVERY: i64 = 10;
 pub struct AuditStats {
     pub dropped: AtomicU64,
     pub written: AtomicU64,
-    /// Records the store did not take after every retry.
+    /// Records given up for the store: the backlog overflowed, or the store still failed
+    /// when the writer shut down.
     pub store_failed: AtomicU64,
+    /// Records waiting for the store to answer again.
+    pub store_backlog: AtomicU64,
     /// Records the JSON-lines file did not take.
     pub file_failed: AtomicU64,
     last_warn: AtomicI64,
@@ -53,6 +71,7 @@ pub struct AuditSink {
     rx: Mutex<Option<mpsc::Receiver<AuditRecord>>>,
     stop: watch::Sender<bool>,
     writer: tokio::sync::Mutex<Option<JoinHandle<()>>>,
+    patience: Duration,
     pub stats: Arc<AuditStats>,
 }
 
@@ -70,8 +89,17 @@ impl AuditSink {
             rx: Mutex::new(Some(rx)),
             stop: watch::channel(false).0,
             writer: tokio::sync::Mutex::new(None),
+            patience: SHUTDOWN_PATIENCE,
             stats: Arc::default(),
         }
+    }
+
+    /// How long [`shutdown`](Self::shutdown) keeps trying a store that fails before the
+    /// records still waiting for it are given up (counted in `store_failed`).
+    #[must_use]
+    pub fn with_shutdown_patience(mut self, patience: Duration) -> Self {
+        self.patience = patience;
+        self
     }
 
     /// Queues a record without waiting; drops it (counted, logged) when the queue is full.
@@ -117,7 +145,8 @@ impl AuditSink {
         };
         let stop = self.stop.subscribe();
         let stats = Arc::clone(&self.stats);
-        let handle = tokio::spawn(run(rx, stop, store, file, stats));
+        let feed = StoreFeed::new(store, stats);
+        let handle = tokio::spawn(run(rx, stop, feed, file, self.patience));
         if let Ok(mut w) = self.writer.try_lock() {
             *w = Some(handle);
         }
@@ -138,13 +167,14 @@ impl AuditSink {
 async fn run(
     mut rx: mpsc::Receiver<AuditRecord>,
     mut stop: watch::Receiver<bool>,
-    store: Arc<dyn Store>,
+    mut feed: StoreFeed,
     file: Option<PathBuf>,
-    stats: Arc<AuditStats>,
+    patience: Duration,
 ) {
     let mut out = JsonLines::new(file);
     let mut buf = Vec::with_capacity(BATCH);
     loop {
+        let retry_at = feed.retry_at;
         tokio::select! {
             biased;
             n = rx.recv_many(&mut buf, BATCH) => {
@@ -162,18 +192,29 @@ async fn run(
                         buf.push(r);
                     }
                 }
-                write(&mut buf, store.as_ref(), &mut out, &stats).await;
+                out.append_counted(&buf, &feed.stats).await;
+                feed.add(&mut buf);
+                feed.flush().await;
             }
+            () = sleep_until(retry_at), if retry_at.is_some() => feed.flush().await,
             () = stopped(&mut stop) => {
                 rx.close();
                 while rx.recv_many(&mut buf, BATCH).await > 0 {
-                    write(&mut buf, store.as_ref(), &mut out, &stats).await;
+                    out.append_counted(&buf, &feed.stats).await;
+                    feed.add(&mut buf);
                 }
                 break;
             }
         }
     }
     out.flush().await;
+    feed.finish(Instant::now() + patience).await;
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    if let Some(at) = at {
+        tokio::time::sleep_until(at).await;
+    }
 }
 
 /// Completes when the stop flag is set or its sender is gone.
@@ -182,37 +223,112 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await.map(|_| ());
 }
 
-async fn write(
-    buf: &mut Vec<AuditRecord>,
-    store: &dyn Store,
-    out: &mut JsonLines,
-    stats: &AuditStats,
-) {
-    let n = buf.len() as u64;
-    if let Err(e) = out.append(buf).await {
-        stats.file_failed.fetch_add(n, Ordering::Relaxed);
-        tracing::error!(error = %e, records = n, "audit records not written to the audit file");
-    }
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match store.append_audit(buf.clone()).await {
-            Ok(()) => {
-                stats.written.fetch_add(n, Ordering::Relaxed);
-                break;
-            }
-            Err(e) if attempt < ATTEMPTS => {
-                tracing::warn!(error = %e, attempt, "audit store write failed; retrying");
-                tokio::time::sleep(Duration::from_millis(100 << (attempt - 1))).await;
-            }
-            Err(e) => {
-                stats.store_failed.fetch_add(n, Ordering::Relaxed);
-                tracing::error!(error = %e, records = n, "audit records not written to the store");
-                break;
-            }
+/// The records on their way to the store, oldest first, and its state: answering, or
+/// failing until `retry_at`.
+struct StoreFeed {
+    store: Arc<dyn Store>,
+    stats: Arc<AuditStats>,
+    backlog: VecDeque<AuditRecord>,
+    /// Set while the store fails: the next attempt waits until then.
+    retry_at: Option<Instant>,
+    backoff: Duration,
+    /// Records given up during this outage (logged once it ends, and at every overflow).
+    given_up: u64,
+}
+
+impl StoreFeed {
+    fn new(store: Arc<dyn Store>, stats: Arc<AuditStats>) -> Self {
+        Self {
+            store,
+            stats,
+            backlog: VecDeque::new(),
+            retry_at: None,
+            backoff: FIRST_BACKOFF,
+            given_up: 0,
         }
     }
-    buf.clear();
+
+    /// Takes `buf`'s records; beyond [`BACKLOG_CAPACITY`] the oldest are given up.
+    fn add(&mut self, buf: &mut Vec<AuditRecord>) {
+        self.backlog.extend(buf.drain(..));
+        let excess = self.backlog.len().saturating_sub(BACKLOG_CAPACITY);
+        if excess > 0 {
+            self.backlog.drain(..excess);
+            self.stats
+                .store_failed
+                .fetch_add(excess as u64, Ordering::Relaxed);
+            self.given_up += excess as u64;
+            tracing::error!(
+                records = excess,
+                capacity = BACKLOG_CAPACITY,
+                "audit backlog full while the store fails: the oldest records are given up for the store (they are in the audit file)"
+            );
+        }
+        self.stats
+            .store_backlog
+            .store(self.backlog.len() as u64, Ordering::Relaxed);
+    }
+
+    /// Writes the backlog, a batch per transaction, unless the store failed and its pause is
+    /// not over; after a failure the records stay, and the pause doubles.
+    async fn flush(&mut self) {
+        if self.retry_at.is_some_and(|at| Instant::now() < at) {
+            return;
+        }
+        while !self.backlog.is_empty() {
+            let n = self.backlog.len().min(BATCH);
+            let batch: Vec<AuditRecord> = self.backlog.iter().take(n).cloned().collect();
+            match self.store.append_audit(batch).await {
+                Ok(()) => {
+                    self.backlog.drain(..n);
+                    self.stats.written.fetch_add(n as u64, Ordering::Relaxed);
+                    self.stats
+                        .store_backlog
+                        .store(self.backlog.len() as u64, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    if self.retry_at.is_none() {
+                        tracing::warn!(
+                            error = %e,
+                            waiting = self.backlog.len(),
+                            "audit store write failed: records wait in memory (and are in the audit file) until the store answers"
+                        );
+                    }
+                    self.retry_at = Some(Instant::now() + self.backoff);
+                    self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+                    return;
+                }
+            }
+        }
+        if self.retry_at.take().is_some() {
+            tracing::info!(
+                given_up = self.given_up,
+                "audit store writes resumed; the waiting records are written"
+            );
+        }
+        self.backoff = FIRST_BACKOFF;
+        self.given_up = 0;
+    }
+
+    /// At shutdown: keeps trying until `deadline`, then gives up what is left.
+    async fn finish(&mut self, deadline: Instant) {
+        loop {
+            self.flush().await;
+            match self.retry_at {
+                None => return,
+                Some(at) if at < deadline => tokio::time::sleep_until(at).await,
+                Some(_) => break,
+            }
+        }
+        let left = self.backlog.len() as u64;
+        self.backlog.clear();
+        self.stats.store_failed.fetch_add(left, Ordering::Relaxed);
+        self.stats.store_backlog.store(0, Ordering::Relaxed);
+        tracing::error!(
+            records = left,
+            "audit records not written to the store: it still failed at shutdown (they are in the audit file)"
+        );
+    }
 }
 
 /// The JSON-lines file, opened (created, mode 0600) at the first write.
@@ -255,6 +371,15 @@ impl JsonLines {
             self.file = None;
         }
         written
+    }
+
+    /// [`append`](Self::append), counting and logging a failure.
+    async fn append_counted(&mut self, records: &[AuditRecord], stats: &AuditStats) {
+        if let Err(e) = self.append(records).await {
+            let n = records.len() as u64;
+            stats.file_failed.fetch_add(n, Ordering::Relaxed);
+            tracing::error!(error = %e, records = n, "audit records not written to the audit file");
+        }
     }
 
     async fn flush(&mut self) {
@@ -341,7 +466,7 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         // A closed store fails every write.
         sqlite.close().await;
-        let sink = AuditSink::with_capacity(8);
+        let sink = AuditSink::with_capacity(8).with_shutdown_patience(Duration::from_millis(300));
         sink.start(Arc::new(sqlite), None);
         sink.push(rec(1), 0);
         sink.push(rec(2), 0);

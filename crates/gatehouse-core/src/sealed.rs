@@ -1,6 +1,7 @@
 //! Small HMAC-sealed strings: the `mfa_token` of a half-finished login and the browser
-//! session cookie. `payload.signature`, the signature an HMAC-SHA256 over the payload with a
-//! key derived for that one purpose, compared in constant time.
+//! session cookie ([`crate::session_cookie`]). `payload.signature`, the signature an
+//! HMAC-SHA256 over the payload with a key derived for that one purpose, compared in
+//! constant time.
 
 use aws_lc_rs::hmac;
 use base64::Engine as _;
