@@ -21,9 +21,12 @@ pub struct SessionCookie {
     pub acr: String,
     pub auth_time: i64,
     pub expires_at: i64,
+    /// The `[[login_providers]]` entry the user signed in through (step-up at the provider,
+    /// RP-initiated logout); `None` for a password sign-in.
+    pub provider: Option<String>,
 }
 
-/// `v1.<sid>.<user>.<acr>.<auth_time>.<expires_at>` sealed.
+/// `v1.<sid>.<user>.<acr>.<auth_time>.<expires_at>[.<provider>]` sealed.
 pub fn cookie_value(
     gw: &Gateway,
     sid: &str,
@@ -31,8 +34,13 @@ pub fn cookie_value(
     acr: &str,
     auth_time: i64,
     expires_at: i64,
+    provider: Option<&str>,
 ) -> String {
-    let payload = format!("v1.{sid}.{}.{acr}.{auth_time}.{expires_at}", field(user));
+    let mut payload = format!("v1.{sid}.{}.{acr}.{auth_time}.{expires_at}", field(user));
+    if let Some(p) = provider {
+        payload.push('.');
+        payload.push_str(&field(p));
+    }
     seal(&gw.secrets.derive(KEY_SESSION), &payload)
 }
 
@@ -49,13 +57,18 @@ pub fn clear_cookie(secure: bool) -> String {
 
 /// The session cookie's value, if the request has one.
 pub fn cookie_from(headers: &HeaderMap) -> Option<&str> {
+    cookie_named(headers, COOKIE)
+}
+
+/// The value of the cookie `name`, if the request has a non-empty one.
+pub fn cookie_named<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers
         .get_all(http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|c| c.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .find(|(n, _)| *n == name)
         .map(|(_, v)| v)
         .filter(|v| !v.is_empty())
 }
@@ -64,7 +77,8 @@ pub fn cookie_from(headers: &HeaderMap) -> Option<&str> {
 pub fn open(gw: &Gateway, value: &str, now: i64) -> Option<SessionCookie> {
     let payload = self::open_sealed(gw, value)?;
     let mut p = payload.split('.');
-    let (Some("v1"), Some(sid), Some(user), Some(acr), Some(at), Some(exp), None) = (
+    let (Some("v1"), Some(sid), Some(user), Some(acr), Some(at), Some(exp), provider, None) = (
+        p.next(),
         p.next(),
         p.next(),
         p.next(),
@@ -74,6 +88,10 @@ pub fn open(gw: &Gateway, value: &str, now: i64) -> Option<SessionCookie> {
         p.next(),
     ) else {
         return None;
+    };
+    let provider = match provider {
+        Some(f) => Some(unfield(f)?),
+        None => None,
     };
     let expires_at: i64 = exp.parse().ok()?;
     if expires_at <= now {
@@ -85,6 +103,7 @@ pub fn open(gw: &Gateway, value: &str, now: i64) -> Option<SessionCookie> {
         acr: acr.to_owned(),
         auth_time: at.parse().ok()?,
         expires_at,
+        provider,
     })
 }
 

@@ -1,7 +1,7 @@
 //! The top level and the single-table sections: `[server]`, `[upstream]`, `[store]`,
 //! `[cluster]`, `[tokens]`, `[throttle]`, `[audit]`, `[alerts]`, `[cors]`, `[defaults]`.
 
-use super::{Ctx, Field, Table, issuers, route, values};
+use super::{Ctx, Field, Table, issuers, login_providers, route, values};
 use crate::config::{
     Access, AdminConfig, AlertsConfig, AuditConfig, ClusterConfig, Config, CorsConfig,
     DefaultsConfig, Disclosure, ForwardAuthBody, Scheme, ServerConfig, StoreConfig, ThrottleConfig,
@@ -9,8 +9,20 @@ use crate::config::{
 };
 
 const SECTIONS: &[&str] = &[
-    "server", "upstream", "store", "cluster", "tokens", "issuers", "throttle", "audit", "alerts",
-    "admin", "cors", "defaults", "route",
+    "server",
+    "upstream",
+    "store",
+    "cluster",
+    "tokens",
+    "issuers",
+    "login_providers",
+    "throttle",
+    "audit",
+    "alerts",
+    "admin",
+    "cors",
+    "defaults",
+    "route",
 ];
 
 pub(super) const ACCESS: &[(&str, Access)] = &[
@@ -60,6 +72,9 @@ pub(super) fn document(ctx: &mut Ctx<'_>, root: &Table<'_, '_>) -> Config {
     if let Some(f) = root.get("issuers") {
         config.issuers = issuers::issuers(ctx, &f);
     }
+    if let Some(f) = root.get("login_providers") {
+        config.login_providers = login_providers::login_providers(ctx, &f);
+    }
     if let Some(f) = root.get("route") {
         config.routes = route::routes(ctx, &f, &config.defaults);
     }
@@ -103,6 +118,7 @@ fn server(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> ServerConfig {
             "max_header_bytes",
             "max_connections",
             "tls",
+            "password_sign_in",
         ],
     );
     let mut s = ServerConfig::default();
@@ -148,6 +164,9 @@ fn server(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> ServerConfig {
     }
     if let Some(v) = t.get("scope_challenge").and_then(|f| ctx.bool(&f)) {
         s.scope_challenge = v;
+    }
+    if let Some(v) = t.get("password_sign_in").and_then(|f| ctx.bool(&f)) {
+        s.password_sign_in = v;
     }
     let body = [
         ("auto", ForwardAuthBody::Auto),
