@@ -128,7 +128,7 @@ async fn step_up_is_surfaced() {
     assert_eq!(acr_values.as_deref(), Some("mfa"));
     assert_eq!(*max_age, None);
     // Authenticated too long ago for a `max_age = "5m"` route.
-    let now = gatehouse_server::ids::now();
+    let now = gatehouse_server::clock::now();
     c.set_tokens(Tokens::new(
         h.token("bob", "pwd", now - 1000, 3600).await,
         None,

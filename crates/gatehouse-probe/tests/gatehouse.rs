@@ -9,7 +9,7 @@ use base64::Engine as _;
 use gatehouse_core::config;
 use gatehouse_core::password::hash_password;
 use gatehouse_probe::{Format, Limits, Options, Report, spec};
-use gatehouse_server::ids::now;
+use gatehouse_server::clock::now;
 use gatehouse_server::{Gateway, build_with_store, public_router, serve_on};
 use gatehouse_store::{NewUser, open_store};
 use tokio::net::TcpListener;
@@ -19,7 +19,8 @@ async fn upstream() -> SocketAddr {
     let addr = l.local_addr().unwrap();
     tokio::spawn(serve_on(
         l,
-        gatehouse_server::demo::upstream_router(),
+        // The app behind the gateway: whatever reaches it is allowed, and answers 200.
+        axum::Router::new().fallback(|| async { axum::Json(serde_json::json!({ "ok": true })) }),
         std::future::pending(),
     ));
     addr

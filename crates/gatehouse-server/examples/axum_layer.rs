@@ -55,7 +55,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     gatehouse_server::install_crypto();
     let (config, _warnings) = gatehouse_core::config::parse(CONFIG)?;
     let store = open_store(&config.store.url).await?;
-    let salt = gatehouse_server::ids::random_bytes::<16>();
+    let salt = gatehouse_server::random::random_bytes::<16>();
     store
         .create_user(
             NewUser {
@@ -64,7 +64,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 roles: vec!["editor".into()],
                 tenant: None,
             },
-            gatehouse_server::ids::now(),
+            gatehouse_server::clock::now(),
         )
         .await?;
     let gatehouse = GatehouseLayer::from_config(config, store).await?;

@@ -46,7 +46,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         query: None,
         headers: &headers,
         client_ip: peer.ip(),
-        now: gatehouse_server::ids::now(),
+        now: gatehouse_server::clock::now(),
         target: "/api/x",
     };
     let proxied =

@@ -49,7 +49,7 @@ impl AdminState {
     /// Writes the audit record of a change made through the API: the actor is the record's
     /// principal, `detail` says what changed (never a secret).
     pub fn record_change(&self, actor: &Actor, status: u16, detail: String) {
-        let now = crate::ids::now();
+        let now = crate::clock::now();
         self.gw.observer.audit.push(
             AuditRecord {
                 time: now,

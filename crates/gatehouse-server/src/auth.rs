@@ -46,7 +46,7 @@ fn sha256(s: &str) -> [u8; 32] {
 fn new_refresh_token() -> String {
     format!(
         "{REFRESH_PREFIX}{}",
-        URL_SAFE_NO_PAD.encode(crate::ids::random_bytes::<32>())
+        URL_SAFE_NO_PAD.encode(crate::random::random_bytes::<32>())
     )
 }
 
@@ -111,7 +111,7 @@ impl AuthCtx {
             request_id: gw.ids.next(),
             gw,
             rt,
-            now: crate::ids::now(),
+            now: crate::clock::now(),
             html,
             started: Instant::now(),
             endpoint,
@@ -283,7 +283,7 @@ async fn start_session(
         how.provider
             .as_ref()
             .map_or("s_", |(_, prefix)| prefix.as_str()),
-        URL_SAFE_NO_PAD.encode(crate::ids::random_bytes::<18>())
+        URL_SAFE_NO_PAD.encode(crate::random::random_bytes::<18>())
     );
     let refresh = new_refresh_token();
     let expires_at = ctx.now + secs(tokens.refresh_ttl);

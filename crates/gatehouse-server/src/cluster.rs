@@ -545,7 +545,7 @@ impl Cluster {
                                 return Subscription::GatewayGone;
                             };
                             if let Some(event) = events::decode(&push.data) {
-                                gw.apply_event(&event, crate::ids::now());
+                                gw.apply_event(&event, crate::clock::now());
                             }
                         }
                         _ => {}
@@ -605,7 +605,7 @@ impl Gateway {
     /// Re-reads revocations and suspensions from the store (after a (re)subscribe).
     pub async fn resync(&self) {
         self.revocations
-            .sync(self.store.as_ref(), crate::ids::now())
+            .sync(self.store.as_ref(), crate::clock::now())
             .await;
         self.suspended.refresh(self.store.as_ref()).await;
     }

@@ -57,7 +57,7 @@ impl NonceCounts {
 pub fn challenge(gw: &Gateway, realm: &str, algorithms: &[Algorithm], now: i64) -> DigestChallenge {
     let key = gw.secrets.derive(KEY_DIGEST);
     DigestChallenge {
-        nonce: make_nonce(&key, now, &crate::ids::random_bytes::<16>()),
+        nonce: make_nonce(&key, now, &crate::random::random_bytes::<16>()),
         opaque: make_opaque(&key, realm),
         algorithms: algorithms.to_vec(),
         userhash: true,

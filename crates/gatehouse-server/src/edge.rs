@@ -216,7 +216,7 @@ pub fn rendered_response(r: Rendered, with_body: bool) -> Response<Body> {
 }
 
 /// The headers [`rendered_response`] sends for `r` with its body (the prepared refusals'
-/// copy, [`crate::refusals`]); `None` where it would answer 500.
+/// copy, [`crate::prepared_refusals`]); `None` where it would answer 500.
 pub fn rendered_headers(r: &Rendered) -> Option<HeaderMap> {
     let mut headers = HeaderMap::with_capacity(r.headers.len() + 2);
     for (name, value) in &r.headers {
@@ -360,7 +360,7 @@ pub fn guard<T: Pass>(
     async move {
         let started = Instant::now();
         let rt = gw.runtime();
-        let now = crate::ids::now();
+        let now = crate::clock::now();
         let ctx = Ctx {
             gw: &gw,
             rt: &rt,
@@ -524,7 +524,7 @@ pub fn forward_auth_handler(
     async move {
         let started = Instant::now();
         let rt = gw.runtime();
-        let now = crate::ids::now();
+        let now = crate::clock::now();
         // Identity headers from the client never count (stripped in place: no copy of the map).
         strip_identity(req.headers_mut());
         let headers = req.headers();

@@ -20,9 +20,9 @@ use gatehouse_core::render::{RenderCtx, Rendered, render};
 use gatehouse_store::Store;
 use http::HeaderMap;
 
-use crate::ids::RequestIds;
 use crate::keys::OwnKeys;
 use crate::proxy::Upstream;
+use crate::request_id::RequestIds;
 use crate::tokens::Verifiers;
 use crate::verified::Identity;
 
@@ -35,7 +35,7 @@ pub struct Runtime {
     /// Throttling and quota counters (rows 4, 24).
     pub defense: crate::defense::Defense,
     /// Answers to the refusals without facts of their own, per route.
-    pub refusals: crate::refusals::Prepared,
+    pub refusals: crate::prepared_refusals::Prepared,
     /// When this config was loaded (unix seconds; the admin API shows it).
     pub loaded_at: i64,
 }
@@ -55,7 +55,7 @@ impl Runtime {
         };
         let verifiers = Verifiers::new(&config, own_keys)?;
         let defense = crate::defense::Defense::new(&config, cluster);
-        let refusals = crate::refusals::Prepared::new(policy.routes().len());
+        let refusals = crate::prepared_refusals::Prepared::new(policy.routes().len());
         Ok(Self {
             config,
             policy,
@@ -63,7 +63,7 @@ impl Runtime {
             verifiers,
             defense,
             refusals,
-            loaded_at: crate::ids::now(),
+            loaded_at: crate::clock::now(),
         })
     }
 }
@@ -205,7 +205,7 @@ impl Gateway {
             basic_inflight: crate::gateway::verify::InFlight::default(),
             basic_key: aws_lc_rs::hmac::Key::new(
                 aws_lc_rs::hmac::HMAC_SHA256,
-                &crate::ids::random_bytes::<32>(),
+                &crate::random::random_bytes::<32>(),
             ),
             cache_stats: crate::cache::CacheStats::default(),
             ids: RequestIds::new(),

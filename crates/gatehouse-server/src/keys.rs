@@ -156,7 +156,7 @@ impl Gateway {
         let ok = self
             .own_key_reload
             .run(|| async {
-                match OwnKeys::load_or_create(self.store.as_ref(), crate::ids::now()).await {
+                match OwnKeys::load_or_create(self.store.as_ref(), crate::clock::now()).await {
                     Ok(keys) => {
                         // `rt` may be a runtime a config reload has just replaced: it
                         // verifies the retry, so it gets the keys too.
@@ -219,7 +219,7 @@ impl Secrets {
         let fresh = SigningKey {
             kid: MASTER_KID.to_owned(),
             algorithm: MASTER_ALG.to_owned(),
-            private_pkcs8: crate::ids::random_bytes::<32>().to_vec(),
+            private_pkcs8: crate::random::random_bytes::<32>().to_vec(),
             public: Vec::new(),
             created_at: now,
             retired_at: None,

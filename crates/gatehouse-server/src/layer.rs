@@ -78,7 +78,7 @@ impl GatehouseLayer {
     /// Gatehouse's own endpoints (`/auth/*`, `/.well-known/jwks.json`, `/healthz`,
     /// `/readyz`, forward-auth), to merge into the app after the layer.
     pub fn endpoints(&self) -> axum::Router {
-        crate::serve::own_endpoints(Arc::clone(&self.gw))
+        crate::routes::own_endpoints(Arc::clone(&self.gw))
     }
 }
 

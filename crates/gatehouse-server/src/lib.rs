@@ -1,31 +1,33 @@
-//! The HTTP edge of Gatehouse: reverse proxy, forward-auth, health and JWKS endpoints, a
-//! tower Layer for embedding ([`GatehouseLayer`]), and the demo upstream. Every verdict comes
+//! The HTTP edge of Gatehouse: reverse proxy, forward-auth, health and JWKS endpoints, and a
+//! tower Layer for embedding ([`GatehouseLayer`]). Every verdict comes
 //! from `gatehouse-core`'s pipeline; this crate answers its questions (store lookups, key
 //! fetches, password hashing off the runtime) and does the IO.
 
 pub mod admin;
 pub mod auth;
 pub mod cache;
+pub mod clock;
 pub mod cluster;
 pub mod cors;
 pub mod defense;
-pub mod demo;
 pub mod digest;
 pub mod edge;
 pub mod gateway;
 pub mod hashing;
-pub mod ids;
 pub mod keys;
 pub mod layer;
 pub mod limits;
+pub mod listener;
 pub mod net;
 pub mod observe;
+pub mod prepared_refusals;
 pub mod proxy;
+pub mod random;
 pub mod refetch;
-pub mod refusals;
+pub mod request_id;
 pub mod revocations;
-pub mod serve;
-pub mod server;
+pub mod routes;
+pub mod startup;
 pub mod suspended;
 pub mod tls;
 pub mod tokens;
@@ -33,10 +35,9 @@ pub mod verified;
 
 pub use gateway::{Gateway, Runtime};
 pub use layer::{Authenticated, GatehouseLayer};
-pub use serve::{
-    BuildOptions, StartError, admin_router, bind, build, build_with_options, build_with_store,
-    public_router, serve_on, serve_on_tls, serve_public,
-};
+pub use listener::{bind, serve_on, serve_on_tls, serve_public};
+pub use routes::{admin_router, public_router};
+pub use startup::{BuildOptions, StartError, build, build_with_options, build_with_store};
 
 /// Installs the one crypto provider (aws-lc-rs) for rustls and jsonwebtoken. Call first in
 /// `main` and in test harnesses; calling twice is harmless.

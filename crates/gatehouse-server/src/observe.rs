@@ -192,7 +192,7 @@ impl Gateway {
     /// Writes every queued audit record and stops the writer. Call after the servers have
     /// stopped; records observed later are dropped and counted.
     pub async fn shutdown(&self) {
-        crate::admin::stats::flush(self, crate::ids::now()).await;
+        crate::admin::stats::flush(self, crate::clock::now()).await;
         self.observer.audit.shutdown().await;
     }
 

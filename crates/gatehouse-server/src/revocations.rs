@@ -82,7 +82,7 @@ impl Revocations {
                 tick.tick().await;
                 let Some(gw) = gw.upgrade() else { return };
                 gw.revocations
-                    .sync(gw.store.as_ref(), crate::ids::now())
+                    .sync(gw.store.as_ref(), crate::clock::now())
                     .await;
             }
         });

@@ -246,8 +246,8 @@ pub fn issue(
 ) -> Result<String, String> {
     use base64::Engine as _;
     let key = keys.current().ok_or("no signing key")?;
-    let jti =
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crate::ids::random_bytes::<16>());
+    let jti = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(crate::random::random_bytes::<16>());
     let claims = AccessClaims {
         iss: tokens.issuer.clone(),
         aud: tokens.audience.clone(),

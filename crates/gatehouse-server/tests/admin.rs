@@ -79,7 +79,7 @@ impl Admin {
 }
 
 fn now() -> i64 {
-    gatehouse_server::ids::now()
+    gatehouse_server::clock::now()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -34,7 +34,7 @@ fn skipped() -> bool {
 
 /// A key prefix no other test (or run) uses.
 fn fresh_prefix() -> String {
-    let r = gatehouse_server::ids::random_bytes::<6>();
+    let r = gatehouse_server::random::random_bytes::<6>();
     let hex: String = r.iter().map(|b| format!("{b:02x}")).collect();
     format!("ghtest-{}-{hex}", std::process::id())
 }
@@ -270,7 +270,7 @@ async fn failures_on_two_nodes_add_up_to_one_lock_enforced_on_every_node() {
     // Other clients are not affected.
     let r = as_ip(&c[2], "/api", &basic("alice", "alice-pw"), "198.51.100.21").await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let metrics = c[2].gw.render_metrics(gatehouse_server::ids::now());
+    let metrics = c[2].gw.render_metrics(gatehouse_server::clock::now());
     assert!(
         metrics.contains("gatehouse_cluster_redis_up 1"),
         "{metrics}"
@@ -375,7 +375,7 @@ async fn a_quota_counts_requests_on_every_node() {
         return;
     }
     let c = start(3, LOOSE, None, Duration::from_secs(1)).await;
-    let now = gatehouse_server::ids::now();
+    let now = gatehouse_server::clock::now();
     let token = c[0].own_token("bob", &[], "pwd", now, 600).await;
     let bearer = format!("Bearer {token}");
     for (node, remaining) in [(0, "2"), (1, "1"), (2, "0")] {
@@ -470,7 +470,7 @@ async fn a_suspension_is_enforced_on_every_node_at_once() {
     let c = start(2, LOOSE, None, Duration::from_secs(3_600)).await;
     subscribed(&c).await;
     let token = c[0]
-        .own_token("bob", &[], "pwd", gatehouse_server::ids::now(), 600)
+        .own_token("bob", &[], "pwd", gatehouse_server::clock::now(), 600)
         .await;
     let bearer = format!("Bearer {token}");
     for h in &c.nodes {
@@ -486,7 +486,7 @@ async fn a_suspension_is_enforced_on_every_node_at_once() {
         .collect();
     // What `gatehouse user suspend` does: the store first, then the event.
     let store = &c[0].gw.store;
-    let t = gatehouse_server::ids::now();
+    let t = gatehouse_server::clock::now();
     store.suspend_user("bob", "chargeback", t).await.unwrap();
     let cluster = gatehouse_core::config::ClusterConfig {
         redis_url: Some(c.redis_url.clone()),
@@ -549,7 +549,7 @@ async fn an_unreachable_redis_leaves_local_limits_and_correct_answers() {
     let throttle = "failed_per_ip = { max = 3, per = \"1m\" }\nfailed_per_account = { max = 100, per = \"1m\" }";
     let c = start(2, throttle, Some(&url), Duration::from_secs(1)).await;
     let (a, b) = (&c[0], &c[1]);
-    let now = gatehouse_server::ids::now();
+    let now = gatehouse_server::clock::now();
     let token = a.own_token("bob", &[], "pwd", now, 600).await;
     let bearer = format!("Bearer {token}");
     // Nothing fails because of Redis: tokens, passwords, quotas answer as on one node.
@@ -591,7 +591,7 @@ async fn an_unreachable_redis_leaves_local_limits_and_correct_answers() {
     assert!(!cluster.is_up());
     assert!(cluster.fallbacks() > 0);
     assert!(!cluster.is_subscribed());
-    let metrics = a.gw.render_metrics(gatehouse_server::ids::now());
+    let metrics = a.gw.render_metrics(gatehouse_server::clock::now());
     assert!(
         metrics.contains("gatehouse_cluster_redis_up 0"),
         "{metrics}"
@@ -619,7 +619,7 @@ async fn with_postgres_gone_tokens_work_and_the_rest_is_503_never_401() {
     let text = common::config_text(upstream, "");
     let store: Arc<dyn Store> = pg.clone();
     let h = Harness::start_store(&text, upstream, stop, rx, store).await;
-    let now = gatehouse_server::ids::now();
+    let now = gatehouse_server::clock::now();
     let token = h.own_token("bob", &[], "pwd", now, 600).await;
     let key = h.api_key("bob", &["posts:read"], false, None).await;
     let bearer = format!("Bearer {token}");

@@ -77,7 +77,7 @@ async fn row04_client_ip_is_locked_and_nothing_is_hashed_meanwhile() {
 async fn row04_garbage_tokens_never_lock_out_valid_ones_from_the_same_address() {
     let h = start("[throttle]\ntarpit = \"0s\"\nfailed_per_ip = { max = 3, per = \"1m\" }\nfailed_per_account = { max = 100, per = \"1m\" }\nfailed_tokens_per_ip = { max = 5, per = \"1m\" }\n", "").await;
     let nat = "203.0.113.50";
-    let now = gatehouse_server::ids::now();
+    let now = gatehouse_server::clock::now();
     let token = format!(
         "Bearer {}",
         h.own_token("alice", &["posts:read"], "pwd", now, 600).await
@@ -127,7 +127,7 @@ async fn row04_garbage_tokens_never_lock_out_valid_ones_from_the_same_address() 
     assert_eq!(r.status, 429, "{}", r.text);
     assert_eq!(r.error(), "too_many_attempts");
     assert!(r.header("retry-after").is_some());
-    let locks = h.gw.runtime().defense.locks(gatehouse_server::ids::now());
+    let locks = h.gw.runtime().defense.locks(gatehouse_server::clock::now());
     assert!(
         locks
             .iter()
@@ -163,7 +163,7 @@ async fn row04_garbage_tokens_never_lock_out_valid_ones_from_the_same_address() 
         .find(|(k, _, _)| k.as_str() == "tokens")
         .unwrap()
         .0;
-    assert!(defense.unlock(kind, nat, gatehouse_server::ids::now()));
+    assert!(defense.unlock(kind, nat, gatehouse_server::clock::now()));
     let r = get_as(&h, "/api/posts", "Bearer other.garbage.token", nat).await;
     assert_eq!(r.error(), "invalid_token");
 }
@@ -260,7 +260,7 @@ async fn row04_tarpit_holds_a_locked_clients_answer_after_recording_it() {
             }
         }
     }
-    let metrics = h.gw.render_metrics(gatehouse_server::ids::now());
+    let metrics = h.gw.render_metrics(gatehouse_server::clock::now());
     assert!(
         metrics.contains("reason=\"too_many_attempts\"} 1\n"),
         "recorded before the hold: {metrics}"
@@ -351,7 +351,7 @@ async fn credential_cache_skips_rehashing_and_respects_suspension_and_revocation
     );
     // Suspension reaches cached credentials within the suspended-set refresh (1 s).
     h.gw.store
-        .suspend_user("alice", "audit", gatehouse_server::ids::now())
+        .suspend_user("alice", "audit", gatehouse_server::clock::now())
         .await
         .unwrap();
     let mut refused = false;
@@ -410,7 +410,7 @@ async fn cached_bearer_tokens_keep_their_identity_headers_and_see_suspensions() 
             "alice",
             &["posts:read", "posts:write"],
             "pwd",
-            gatehouse_server::ids::now(),
+            gatehouse_server::clock::now(),
             600,
         )
         .await;

@@ -13,8 +13,8 @@ mod common;
 use common::digest_client::{Request, param};
 use common::{Harness, Resp, basic};
 use gatehouse_core::digest::{Algorithm, make_nonce, make_opaque};
+use gatehouse_server::clock::now;
 use gatehouse_server::digest::{KEY_DIGEST, NONCE_TTL};
-use gatehouse_server::ids::now;
 use gatehouse_testkit::{CURL, REQUESTS, program};
 use tokio::sync::watch;
 

@@ -14,7 +14,7 @@ mod nginx;
 mod proxies;
 
 use common::{Harness, Resp, basic, config_text, echo_upstream};
-use gatehouse_server::ids::now;
+use gatehouse_server::clock::now;
 use serde_json::json;
 use tokio::sync::watch;
 

@@ -166,7 +166,7 @@ async fn call(addr: SocketAddr, path: &str, token: Option<&str>, msg: &str) -> C
 #[tokio::test]
 async fn an_allowed_call_reaches_the_grpc_service_over_http2() {
     let h = start().await;
-    let now = gatehouse_server::ids::now();
+    let now = gatehouse_server::clock::now();
     let token = h.own_token("bob", &[], "pwd", now, 300).await;
     let c = call(h.addr, "/demo.Echo/Say", Some(&token), "hello").await;
     assert_eq!(c.http, 200);
@@ -205,7 +205,7 @@ async fn a_call_without_a_token_is_unauthenticated() {
 #[tokio::test]
 async fn a_call_with_the_wrong_role_is_permission_denied() {
     let h = start().await;
-    let now = gatehouse_server::ids::now();
+    let now = gatehouse_server::clock::now();
     let bob = h.own_token("bob", &[], "pwd", now, 300).await;
     let c = call(h.addr, "/demo.Admin/Say", Some(&bob), "hello").await;
     assert_eq!(c.http, 403);

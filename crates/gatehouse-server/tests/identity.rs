@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::Harness;
 use gatehouse_core::totp::Totp;
-use gatehouse_server::ids::now;
+use gatehouse_server::clock::now;
 
 const SESSION_ROUTE: &str = r#"
 [[route]]

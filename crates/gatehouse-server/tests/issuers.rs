@@ -13,7 +13,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::flaky::Flaky;
 use common::{Harness, basic};
-use gatehouse_server::ids::now;
+use gatehouse_server::clock::now;
 use gatehouse_store::open_store;
 use serde_json::json;
 use tokio::sync::watch;

@@ -12,7 +12,7 @@ use axum::body::Body;
 use common::{Harness, Resp, basic, send_to};
 use gatehouse_core::Scheme;
 use gatehouse_mock::{MockOptions, PresetSpec, Running};
-use gatehouse_server::ids::now;
+use gatehouse_server::clock::now;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;

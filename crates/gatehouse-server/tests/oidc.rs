@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::{Harness, Resp};
-use gatehouse_server::ids::now;
+use gatehouse_server::clock::now;
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 use tokio::sync::watch;

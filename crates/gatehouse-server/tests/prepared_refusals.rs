@@ -1,4 +1,4 @@
-//! Prepared refusals (`refusals.rs`) answer exactly what core's table renders: for every
+//! Prepared refusals (`prepared_refusals.rs`) answer exactly what core's table renders: for every
 //! route of the shared test config (plus a Digest route and `[defaults]`), every refusal
 //! without facts of its own and both values of `hidden`, the prepared answer's status,
 //! headers (names, values, order) and body equal `rendered_response(render(…))` for
@@ -11,7 +11,7 @@ use common::Harness;
 use gatehouse_core::deny::Deny;
 use gatehouse_server::edge::rendered_response;
 use gatehouse_server::gateway::RenderArgs;
-use gatehouse_server::refusals::PREPARED_KINDS;
+use gatehouse_server::prepared_refusals::PREPARED_KINDS;
 use http_body_util::BodyExt as _;
 
 async fn parts(r: http::Response<axum::body::Body>) -> (u16, Vec<(String, Vec<u8>)>, Vec<u8>) {
@@ -45,7 +45,7 @@ auth = ["digest", "bearer"]
             for deny in &PREPARED_KINDS {
                 for hidden in [false, true] {
                     let id = h.gw.ids.next();
-                    let now = gatehouse_server::ids::now() + round * 86_399;
+                    let now = gatehouse_server::clock::now() + round * 86_399;
                     let args = RenderArgs {
                         route,
                         html: false,
@@ -82,7 +82,7 @@ auth = ["digest", "bearer"]
 async fn a_request_id_json_would_escape_is_rendered_instead() {
     let h = Harness::start().await;
     let rt = h.gw.runtime();
-    let now = gatehouse_server::ids::now();
+    let now = gatehouse_server::clock::now();
     let deny = Deny::MissingCredentials;
     let args = |request_id| RenderArgs {
         route: None,

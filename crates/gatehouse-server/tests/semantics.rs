@@ -5,7 +5,7 @@
 mod common;
 
 use common::{Harness, basic, partner_token};
-use gatehouse_server::ids::now;
+use gatehouse_server::clock::now;
 use serde_json::json;
 
 const BEARER: &str = "Bearer realm=\"api\"";

@@ -11,7 +11,7 @@ use axum::body::Body;
 use gatehouse_client::{Client, Credentials, StoreError, TokenStore, Tokens};
 use gatehouse_core::config;
 use gatehouse_core::password::hash_password;
-use gatehouse_server::ids::now;
+use gatehouse_server::clock::now;
 use gatehouse_server::{Gateway, build_with_store, public_router, serve_on};
 use gatehouse_store::{NewUser, open_store};
 use http::{Request, StatusCode};

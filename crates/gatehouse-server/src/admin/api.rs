@@ -144,7 +144,7 @@ impl axum::response::IntoResponse for ApiError {
             "detail": self.detail,
             "error": self.error,
             "message": self.detail,
-            "timestamp": rfc3339(crate::ids::now()),
+            "timestamp": rfc3339(crate::clock::now()),
         });
         let mut r = Response::new(Body::from(body.to_string()));
         *r.status_mut() = self.status;
@@ -200,7 +200,7 @@ fn user_changed(gw: &Gateway, name: &str, change: UserChange) {
         name: name.to_owned(),
         change,
     };
-    gw.apply_event(&event, crate::ids::now());
+    gw.apply_event(&event, crate::clock::now());
     if let Some(c) = &gw.cluster {
         c.publish(&event);
     }
@@ -276,7 +276,7 @@ async fn hash_password(password: String) -> Result<String, ApiError> {
         return Err(ApiError::invalid("`password` must not be empty"));
     }
     tokio::task::spawn_blocking(move || {
-        let salt = crate::ids::random_bytes::<16>();
+        let salt = crate::random::random_bytes::<16>();
         gatehouse_core::password::hash_password(password.as_bytes(), &salt)
     })
     .await
@@ -301,7 +301,7 @@ async fn create_user(State(st): St, Extension(actor): Extension<Actor>, b: Bytes
                 roles: req.roles,
                 tenant: req.tenant,
             },
-            crate::ids::now(),
+            crate::clock::now(),
         )
         .await?;
     st.record_change(&actor, 201, format!("created user `{}`", user.name));
@@ -391,7 +391,7 @@ async fn suspend_user(
     if reason.is_empty() {
         return Err(ApiError::invalid("`reason` must not be empty"));
     }
-    let now = crate::ids::now();
+    let now = crate::clock::now();
     let store = &st.gw.store;
     store.suspend_user(&name, reason, now).await?;
     // A suspended account keeps no session (as `gatehouse user suspend`).
@@ -448,7 +448,7 @@ async fn sign_out_user(
     if store.get_user(&name).await?.is_none() {
         return Err(ApiError::not_found(format!("no user `{name}`")));
     }
-    let now = crate::ids::now();
+    let now = crate::clock::now();
     let ids = store
         .revoke_user_sessions(&name, "revoked by an administrator", now)
         .await?;
@@ -472,7 +472,7 @@ struct KeyFilter {
 }
 
 async fn list_keys(State(st): St, Query(f): Query<KeyFilter>) -> Answer {
-    let now = crate::ids::now();
+    let now = crate::clock::now();
     let keys = st.gw.store.list_api_keys(f.user.as_deref()).await?;
     let items: Vec<Value> = keys.iter().map(|k| key_json(k, now)).collect();
     ok(&json!({ "items": items }))
@@ -493,7 +493,7 @@ struct NewKeyBody {
 
 async fn create_key(State(st): St, Extension(actor): Extension<Actor>, b: Bytes) -> Answer {
     let req: NewKeyBody = body(&b)?;
-    let now = crate::ids::now();
+    let now = crate::clock::now();
     let expires_at = match &req.expires {
         Some(e) => {
             let d = gatehouse_core::config::parse_duration(e)
@@ -547,7 +547,7 @@ async fn revoke_key_by_id(
 }
 
 async fn revoke(st: &AdminState, actor: &Actor, given: &str) -> Answer {
-    let now = crate::ids::now();
+    let now = crate::clock::now();
     let key = super::keys::revoke(st.gw.store.as_ref(), given, now).await?;
     // The record names the key by id: never the key that was pasted.
     st.record_change(
@@ -570,7 +570,7 @@ struct SessionFilter {
 }
 
 async fn list_sessions(State(st): St, Query(f): Query<SessionFilter>) -> Answer {
-    let now = crate::ids::now();
+    let now = crate::clock::now();
     let sessions = st.gw.store.list_sessions(f.user.as_deref(), f.all).await?;
     let items: Vec<Value> = sessions.iter().map(|s| session_json(s, now)).collect();
     ok(&json!({ "items": items }))
@@ -581,7 +581,7 @@ async fn revoke_session(
     Extension(actor): Extension<Actor>,
     Path(id): Path<String>,
 ) -> Answer {
-    let now = crate::ids::now();
+    let now = crate::clock::now();
     let store = &st.gw.store;
     let Some(session) = store.get_session(&id).await? else {
         return Err(ApiError::not_found(format!("no session `{id}`")));
@@ -613,7 +613,7 @@ fn lock_kind(s: &str) -> Result<LockKind, ApiError> {
 }
 
 async fn list_locks(State(st): St) -> Answer {
-    let now = crate::ids::now();
+    let now = crate::clock::now();
     let items: Vec<Value> = st
         .gw
         .runtime()
@@ -638,7 +638,12 @@ async fn unlock(
     Path((kind, id)): Path<(String, String)>,
 ) -> Answer {
     let kind = lock_kind(&kind)?;
-    if !st.gw.runtime().defense.unlock(kind, &id, crate::ids::now()) {
+    if !st
+        .gw
+        .runtime()
+        .defense
+        .unlock(kind, &id, crate::clock::now())
+    {
         return Err(ApiError::not_found(format!(
             "no {} lock on `{id}`",
             kind.as_str()
@@ -708,7 +713,7 @@ fn entry_json(e: &AuditEntry) -> Value {
 
 /// One page, newest first; `next` is the cursor of the following (older) page.
 async fn audit(State(st): St, Query(f): Query<AuditFilter>) -> Answer {
-    let q = f.query(crate::ids::now())?;
+    let q = f.query(crate::clock::now())?;
     let limit = q.limit as usize;
     let mut page = st.gw.store.query_audit(q).await?;
     page.reverse();
@@ -812,7 +817,7 @@ async fn audit_export(State(st): St, Query(f): Query<AuditFilter>) -> Answer {
         Some("csv") => true,
         Some(_) => return Err(ApiError::invalid("`format` is `jsonl` or `csv`")),
     };
-    let mut q = f.query(crate::ids::now())?;
+    let mut q = f.query(crate::clock::now())?;
     q.oldest_first = true;
     q.limit = 1000;
     let store = Arc::clone(&st.gw.store);
@@ -916,7 +921,7 @@ async fn rollups(
     st: &AdminState,
     f: &StatsFilter,
 ) -> Result<(i64, i64, i64, Vec<gatehouse_store::StatRow>), ApiError> {
-    let (since, until, step) = stats_range(f, crate::ids::now())?;
+    let (since, until, step) = stats_range(f, crate::clock::now())?;
     let rows = st
         .gw
         .store
@@ -1081,7 +1086,7 @@ async fn ack_alert(
     if st.gw.store.query_audit(q).await?.is_empty() {
         return Err(ApiError::not_found(format!("no alert `{seq}`")));
     }
-    let now = crate::ids::now();
+    let now = crate::clock::now();
     super::lock(&st.acked).insert(seq, (actor.subject.clone(), now));
     st.record_change(&actor, 200, format!("acknowledged alert `{seq}`"));
     ok(&json!({"seq": seq, "acknowledged": {"by": actor.subject, "at": rfc3339(now)}}))
@@ -1159,7 +1164,7 @@ async fn explain(State(st): St, b: Bytes) -> Answer {
         .path
         .split_once('?')
         .map_or((req.path.as_str(), None), |(p, q)| (p, Some(q)));
-    let now = crate::ids::now();
+    let now = crate::clock::now();
     let path = match normalize(raw_path) {
         Ok(p) => p,
         Err(e) => {
@@ -1309,7 +1314,7 @@ pub async fn metrics(
     {
         return refused;
     }
-    let body = st.gw.render_metrics(crate::ids::now());
+    let body = st.gw.render_metrics(crate::clock::now());
     let mut r = Response::new(Body::from(body));
     r.headers_mut().insert(
         http::header::CONTENT_TYPE,

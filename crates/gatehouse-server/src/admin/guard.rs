@@ -135,7 +135,7 @@ pub async fn authorize(
     let started = Instant::now();
     let gw = &st.gw;
     let main = gw.runtime();
-    let now = crate::ids::now();
+    let now = crate::clock::now();
     let request_id = gw.ids.next();
     let ip = crate::net::client_ip(peer, &req.headers, &main.config.server.trusted_proxies);
     let html = req

@@ -37,7 +37,7 @@ pub async fn create(
     if store.get_user(&spec.user).await?.is_none() {
         return Err(KeyError::NoUser(spec.user));
     }
-    let generated = generate_api_key(&crate::ids::random_bytes::<37>());
+    let generated = generate_api_key(&crate::random::random_bytes::<37>());
     let key = store
         .create_api_key(
             NewApiKey {

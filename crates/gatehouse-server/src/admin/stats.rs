@@ -107,7 +107,7 @@ pub fn spawn(gw: Weak<Gateway>) {
         loop {
             tick.tick().await;
             let Some(gw) = gw.upgrade() else { return };
-            flush(&gw, crate::ids::now()).await;
+            flush(&gw, crate::clock::now()).await;
         }
     });
 }

@@ -49,8 +49,8 @@ impl Attempts {
 /// `v1.<user>.<expires_at>.<nonce>` sealed with the MFA-token key.
 pub fn mfa_token(gw: &Gateway, user: &str, expires_at: i64) -> String {
     use base64::Engine as _;
-    let nonce =
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crate::ids::random_bytes::<12>());
+    let nonce = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(crate::random::random_bytes::<12>());
     let payload = format!("v1.{}.{expires_at}.{nonce}", field(user));
     seal(&gw.secrets.derive(KEY_MFA_TOKEN), &payload)
 }
@@ -68,7 +68,7 @@ pub fn totp_secret(secrets: &Secrets, user: &User) -> Option<zeroize::Zeroizing<
 
 /// Encrypts a TOTP secret for the store.
 pub fn seal_totp_secret(secrets: &Secrets, user: &str, secret: &[u8]) -> Result<Vec<u8>, String> {
-    let nonce = crate::ids::random_bytes::<12>();
+    let nonce = crate::random::random_bytes::<12>();
     gatehouse_core::secretbox::seal(
         &secrets.derive(KEY_MFA_SECRET),
         &nonce,

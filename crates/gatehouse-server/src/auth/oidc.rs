@@ -57,7 +57,7 @@ pub fn is_oidc_path(path: &str) -> bool {
 }
 
 fn random() -> String {
-    URL_SAFE_NO_PAD.encode(crate::ids::random_bytes::<32>())
+    URL_SAFE_NO_PAD.encode(crate::random::random_bytes::<32>())
 }
 
 /// What the flow cookie remembers between `start` and `callback`.
@@ -611,7 +611,7 @@ pub fn step_up(
     if !html || hidden || headers.contains_key(http::header::AUTHORIZATION) {
         return None;
     }
-    let now = crate::ids::now();
+    let now = crate::clock::now();
     let session = super::session::open(gw, super::session::cookie_from(headers)?, now)?;
     let name = session.provider?;
     provider(rt, &name)?;

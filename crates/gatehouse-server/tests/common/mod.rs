@@ -16,7 +16,7 @@ use axum::body::Body;
 use gatehouse_core::apikey::generate_api_key;
 use gatehouse_core::config;
 use gatehouse_core::password::hash_password;
-use gatehouse_server::ids::now;
+use gatehouse_server::clock::now;
 use gatehouse_server::{BuildOptions, Gateway, build_with_options, serve_on, serve_public};
 use gatehouse_store::{NewApiKey, NewUser, Store, open_store};
 use http::{HeaderMap, Request, StatusCode};
@@ -83,7 +83,26 @@ pub async fn echo_upstream(stop: watch::Receiver<bool>) -> SocketAddr {
 /// The echo upstream's app: what the proxy forwards to, and what the tower Layer guards in
 /// the layer runs of the semantics cases.
 pub fn echo_app() -> axum::Router {
-    gatehouse_server::demo::upstream_router()
+    axum::Router::new()
+        .fallback(|req: Request<Body>| async move {
+            let h = req.headers();
+            // Identity values are UTF-8 (a user may be `josé`); header bytes, not just ASCII.
+            let get = |n: &str| {
+                h.get(n)
+                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            };
+            axum::Json(serde_json::json!({
+                "upstream": "echo",
+                "method": req.method().as_str(),
+                "path": req.uri().path(),
+                "query": req.uri().query(),
+                "user": get("x-gatehouse-user"),
+                "roles": get("x-gatehouse-roles"),
+                "tenant": get("x-gatehouse-tenant"),
+                "scopes": get("x-gatehouse-scopes"),
+                "auth": get("x-gatehouse-auth"),
+            }))
+        })
         .route(
             "/slow",
             axum::routing::any(|| async {

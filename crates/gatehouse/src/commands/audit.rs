@@ -83,7 +83,7 @@ pub async fn audit(cmd: AuditCommand) -> anyhow::Result<ExitCode> {
                 bail!("`--limit` must be at least 1");
             }
             let since = since
-                .map(|s| parse_since(&s, gatehouse_server::ids::now()))
+                .map(|s| parse_since(&s, gatehouse_server::clock::now()))
                 .transpose()?;
             let (_, store) = store_for(&config).await?;
             let got = store

@@ -11,13 +11,16 @@ use gatehouse_core::apikey::generate_api_key;
 use gatehouse_core::password::hash_password;
 use gatehouse_core::totp;
 use gatehouse_server::auth::mfa::seal_totp_secret;
-use gatehouse_server::demo::{demo_config, upstream_router};
-use gatehouse_server::ids::{now, random_bytes};
+use gatehouse_server::clock::now;
+use gatehouse_server::random::random_bytes;
 use gatehouse_server::tokens::{TokenRequest, issue};
 use gatehouse_server::{admin_router, bind, build, serve_on, serve_public};
 use gatehouse_store::{NewApiKey, NewUser, Store};
 
 use super::parse_config;
+use upstream::{demo_config, upstream_router};
+
+mod upstream;
 
 struct Seeded {
     alice: String,

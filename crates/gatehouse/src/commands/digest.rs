@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use gatehouse_core::digest::{Algorithm, ha1, userhash};
 use gatehouse_core::password::verify_password;
-use gatehouse_server::ids::now;
+use gatehouse_server::clock::now;
 use gatehouse_store::{DigestAlgorithm, DigestHa1, NewUser, Store};
 
 use super::store_for;

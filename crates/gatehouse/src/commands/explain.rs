@@ -55,7 +55,7 @@ pub async fn explain(
         .get(http::header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(prefers_html);
-    let now = gatehouse_server::ids::now();
+    let now = gatehouse_server::clock::now();
     // The store answers verification (users, keys, sessions, our signing keys). When it
     // cannot be opened, core's pipeline still explains every step before verification.
     let url = cfg.store.url.clone();

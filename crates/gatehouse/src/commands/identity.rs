@@ -5,8 +5,9 @@ use std::process::ExitCode;
 use anyhow::bail;
 use gatehouse_core::totp;
 use gatehouse_server::auth::mfa::seal_totp_secret;
-use gatehouse_server::ids::{now, random_bytes};
+use gatehouse_server::clock::now;
 use gatehouse_server::keys::{Secrets, generate};
+use gatehouse_server::random::random_bytes;
 
 use super::store_for;
 use crate::cli::{KeysCommand, MfaCommand, SessionCommand};

@@ -9,8 +9,9 @@ use gatehouse_core::config::parse_duration;
 use gatehouse_core::htpasswd::parse_htpasswd;
 use gatehouse_core::password::hash_password;
 use gatehouse_server::admin::keys::{self as admin_keys, KeyError, KeySpec};
+use gatehouse_server::clock::now;
 use gatehouse_server::cluster::{Event, UserChange};
-use gatehouse_server::ids::{now, random_bytes};
+use gatehouse_server::random::random_bytes;
 use gatehouse_store::{AccountStatus, NewUser, StoreError};
 
 use super::store_for;

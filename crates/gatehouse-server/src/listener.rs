@@ -25,6 +25,8 @@ use tower::ServiceExt as _;
 
 use crate::gateway::Gateway;
 use crate::limits::Limits;
+use crate::routes::public_router;
+use crate::startup::StartError;
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
@@ -231,7 +233,7 @@ impl hyper::service::Service<Request<Incoming>> for PublicService {
     type Future = BoxFuture<Result<Response<Body>, Infallible>>;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
-        if crate::serve::is_own_path(req.uri().path()) {
+        if crate::routes::is_own_path(req.uri().path()) {
             return route(self.own.clone(), self.peer, req);
         }
         Box::pin(crate::edge::proxy_request(
@@ -240,4 +242,72 @@ impl hyper::service::Service<Request<Incoming>> for PublicService {
             req.map(Body::new),
         ))
     }
+}
+
+/// Binds the configured listeners.
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Listen { addr, source })
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then drains.
+pub async fn serve_on(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_on_tls(listener, router, None, shutdown).await
+}
+
+/// As [`serve_on`], over TLS with the certificate `tls` names (the admin listener under
+/// `[server] tls`).
+pub async fn serve_on_tls(
+    listener: TcpListener,
+    router: Router,
+    tls: Option<&gatehouse_core::config::TlsFiles>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve(
+        listener,
+        move |peer| RouterService::new(router.clone(), peer),
+        shutdown,
+        crate::limits::Limits::default(),
+        tls_acceptor(tls)?,
+    )
+    .await
+}
+
+/// The acceptor of a listener with `[server] tls`; a certificate that cannot be loaded is an
+/// error naming its file.
+fn tls_acceptor(
+    tls: Option<&gatehouse_core::config::TlsFiles>,
+) -> std::io::Result<Option<tokio_rustls::TlsAcceptor>> {
+    tls.map(crate::tls::acceptor)
+        .transpose()
+        .map_err(|e| std::io::Error::other(format!("[server] tls: {e}")))
+}
+
+/// Serves the public port until `shutdown` completes, then drains: the same answers as
+/// [`serve_on`] with [`public_router`], but a proxied request (every path that is not one of
+/// Gatehouse's own) goes straight to the proxy, past the router and its extractors.
+pub async fn serve_public(
+    listener: TcpListener,
+    gw: Arc<Gateway>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let own = public_router(Arc::clone(&gw));
+    // `[server]` connection limits; a change takes a restart.
+    let rt = gw.runtime();
+    let limits = crate::limits::Limits::from_config(&rt.config.server);
+    let tls = tls_acceptor(rt.config.server.tls.as_ref())?;
+    drop(rt);
+    serve(
+        listener,
+        move |peer| PublicService::new(Arc::clone(&gw), own.clone(), peer),
+        shutdown,
+        limits,
+        tls,
+    )
+    .await
 }

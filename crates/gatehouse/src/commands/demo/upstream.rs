@@ -1,5 +1,4 @@
-//! `gatehouse demo`: a built-in upstream, a config with the classic scenarios of a small
-//! API, seeded users, keys and tokens, and a tour of `curl` commands.
+//! The demo's built-in upstream and its config with the classic scenarios of a small API.
 
 use std::net::SocketAddr;
 
@@ -10,7 +9,7 @@ use gatehouse_core::render::escape_html;
 use http::{Request, Response};
 
 /// The demo's config; `{upstream}` and `{listen}` are filled in at start.
-pub const DEMO_CONFIG: &str = r#"
+const DEMO_CONFIG: &str = r#"
 [server]
 listen = "{listen}"
 realm = "api"
@@ -102,7 +101,7 @@ networks = ["10.0.0.0/8"]
 
 /// The demo upstream: echoes what it received, including the identity headers, as JSON; a
 /// browser (`Accept` prefers HTML) gets small HTML pages for `/` and `/app/...` instead.
-pub fn upstream_router() -> Router {
+pub(super) fn upstream_router() -> Router {
     Router::new().fallback(|req: Request<Body>| async move {
         let h = req.headers();
         // Identity values are UTF-8 (a user may be `josé`); header bytes, not just ASCII.
@@ -174,7 +173,7 @@ fn app_page(path: &str, user: Option<&str>) -> String {
 }
 
 /// Fills the demo config's addresses.
-pub fn demo_config(listen: SocketAddr, upstream: SocketAddr) -> String {
+pub(super) fn demo_config(listen: SocketAddr, upstream: SocketAddr) -> String {
     DEMO_CONFIG
         .replace("{listen}", &listen.to_string())
         .replace("{upstream}", &upstream.to_string())

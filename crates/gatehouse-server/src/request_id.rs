@@ -43,23 +43,6 @@ impl Default for RequestIds {
     }
 }
 
-/// 32 random bytes from the OS RNG (tokens, salts, keys).
-pub fn random_bytes<const N: usize>() -> [u8; N] {
-    let mut b = [0u8; N];
-    if aws_lc_rs::rand::fill(&mut b).is_err() {
-        // Without a working RNG no secret can be made safely.
-        panic!("the operating system's random number generator failed");
-    }
-    b
-}
-
-/// Unix seconds now.
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
