@@ -3,7 +3,8 @@
 //! authentication, registered redirect URI) and signs ID and logout tokens with Ed25519:
 //! the code flow landing on the asked page, the users policies, the refusals by the contract
 //! (403 page, 400 `invalid_request`, 503 `auth_unavailable`), step-up at the provider,
-//! RP-initiated and back-channel logout.
+//! RP-initiated and back-channel logout. The browser journeys against the certified
+//! `oidc-provider` package are in `tests/oidc/` (Node + Chromium).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -696,4 +697,20 @@ async fn back_channel_logout_revokes_the_session_on_a_second_node() {
         assert!(Instant::now() < deadline, "node A still admits the session");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+
+    // Another provider session is left alone; a token naming only the subject ends all of
+    // the subject's sessions from this provider.
+    let r = sign_in(&a, &op, "/sso/x").await;
+    let again = set_cookie(&r, "gatehouse_session").unwrap();
+    let mut other = json!({
+        "iss": format!("http://{}", op.addr), "aud": CLIENT_ID, "iat": t, "exp": t + 120,
+        "jti": "lt-2", "sid": "another-op-session",
+        "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
+    });
+    assert_eq!(backchannel(&a, &op, &other).await.status, 200);
+    assert_eq!(a.get("/sso/x", &[("Cookie", &again)]).await.status, 200);
+    other.as_object_mut().unwrap().remove("sid");
+    other["sub"] = json!("u-1");
+    assert_eq!(backchannel(&a, &op, &other).await.status, 200);
+    assert_eq!(a.get("/sso/x", &[("Cookie", &again)]).await.status, 401);
 }

@@ -694,13 +694,16 @@ async fn backchannel_inner(
         .subject
         .as_deref()
         .map(|sub| tag(name, &format!("sub:{sub}")));
+    // §2.5: a `sid` names that provider session; only a `sub` names all of the subject's.
+    // A session whose ID token carried no `sid` is found by its subject.
+    let no_sid = tag(name, "");
     let named = |id: &str| {
         let (Some(s), Some(u)) = (id.get(2..18), id.get(18..34)) else {
             return false;
         };
         id.starts_with("o_")
-            && by_sid.as_deref().is_none_or(|t| t == s)
-            && by_sub.as_deref().is_none_or(|t| t == u)
+            && (by_sid.as_deref() == Some(s)
+                || by_sub.as_deref() == Some(u) && (by_sid.is_none() || s == no_sid))
     };
     let mut revoked = 0u32;
     for s in sessions.iter().filter(|s| named(&s.id)) {
