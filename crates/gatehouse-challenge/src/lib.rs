@@ -14,8 +14,16 @@
 //!
 //! The one parser of the workspace: the client (`gatehouse-client`) reads the challenges of
 //! the answers it gets with it, the probe (`gatehouse-probe`) audits other APIs' with it.
+//! The crate also holds the pure text pieces that core, the client and the probe share:
+//! the RFC 9110 token / quoted-string grammar ([`grammar`]) and one HTML/XML escaper
+//! ([`markup`]).
 
 use std::fmt;
+
+pub mod grammar;
+pub mod markup;
+
+use grammar::{is_qdtext, is_quoted_pair_char, is_tchar, is_token68_char, push_quoted};
 
 /// One challenge: a scheme with a token68 or a list of parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,14 +93,6 @@ pub fn parse(input: &[u8]) -> Result<Vec<Challenge>, ChallengeError> {
 struct Parser<'a> {
     s: &'a [u8],
     i: usize,
-}
-
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
-
-fn is_token68_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-._~+/".contains(&b)
 }
 
 impl Parser<'_> {
@@ -254,15 +254,13 @@ impl Parser<'_> {
                     return Ok(String::from_utf8_lossy(&out).into_owned());
                 }
                 Some(b'\\') => match self.peek_at(self.i + 1) {
-                    Some(b)
-                        if b == b'\t' || b == b' ' || (0x21..=0x7e).contains(&b) || b >= 0x80 =>
-                    {
+                    Some(b) if is_quoted_pair_char(b) => {
                         out.push(b);
                         self.i += 2;
                     }
                     _ => return Err(self.err("invalid quoted-pair")),
                 },
-                Some(b) if b == b'\t' || b == b' ' || (0x21..=0x7e).contains(&b) || b >= 0x80 => {
+                Some(b) if is_qdtext(b) => {
                     out.push(b);
                     self.i += 1;
                 }
@@ -281,14 +279,9 @@ impl fmt::Display for Challenge {
         }
         for (i, (n, v)) in self.params.iter().enumerate() {
             f.write_str(if i == 0 { " " } else { ", " })?;
-            write!(f, "{n}=\"")?;
-            for ch in v.chars() {
-                if ch == '"' || ch == '\\' {
-                    f.write_str("\\")?;
-                }
-                write!(f, "{ch}")?;
-            }
-            f.write_str("\"")?;
+            let mut quoted = String::with_capacity(v.len() + 2);
+            push_quoted(&mut quoted, v);
+            write!(f, "{n}={quoted}")?;
         }
         Ok(())
     }

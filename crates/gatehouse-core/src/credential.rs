@@ -10,6 +10,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use gatehouse_challenge::grammar::{is_tchar, is_token68, is_token68_char};
 
 use crate::deny::{Credential, Deny};
 use crate::digest::DigestParams;
@@ -263,53 +264,6 @@ fn utf8_field_value(raw: &[u8]) -> Option<&str> {
 fn auth_scheme(value: &str) -> &str {
     let len = value.bytes().take_while(|&b| is_tchar(b)).count();
     value.get(..len).unwrap_or("")
-}
-
-/// `token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="` (RFC 9110
-/// §11.2; identical to RFC 6750's b64token).
-fn is_token68(s: &str) -> bool {
-    let body = s.trim_end_matches('=');
-    !body.is_empty() && body.bytes().all(is_token68_char)
-}
-
-/// The characters of a token68 before its `=` padding, as a table: bearer tokens run to
-/// hundreds of bytes, and one lookup per byte beats the chain of range checks.
-static TOKEN68_CHARS: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        // `b < 256`: the cast keeps every bit.
-        let c = b as u8;
-        t[b] = c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
-        b += 1;
-    }
-    t
-};
-
-fn is_token68_char(b: u8) -> bool {
-    TOKEN68_CHARS[usize::from(b)]
-}
-
-/// `tchar` of RFC 9110 §5.6.2.
-pub const fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'!' | b'#'
-                | b'$'
-                | b'%'
-                | b'&'
-                | b'\''
-                | b'*'
-                | b'+'
-                | b'-'
-                | b'.'
-                | b'^'
-                | b'_'
-                | b'`'
-                | b'|'
-                | b'~'
-        )
 }
 
 /// Whether the part after the auth scheme holds the start of another credential: a

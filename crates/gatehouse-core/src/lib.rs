@@ -6,6 +6,15 @@
 //! entry of one table, [`Deny::entry`]. Nothing here does IO or reads the clock: time and
 //! randomness are arguments, so every decision is deterministic under test. (design §4)
 
+// Stage 5 of issue 12: no unwrap, expect or panic outside tests (an override is an
+// `#[expect(..., reason = "...")]` beside the code), and nothing `pub` that no one outside
+// can reach.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+#![deny(unreachable_pub)]
+
 pub mod accept;
 pub mod apikey;
 pub mod config;

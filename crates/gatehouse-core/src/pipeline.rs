@@ -202,22 +202,26 @@ enum Stage {
 }
 
 /// The decision of one request, step by step.
+///
+/// Kept small and answered in place: the edge's answers advance the steps at once, the
+/// question to hand out is the stage itself (no slot holding a [`Need`]), and a refusal held
+/// while its failure is counted waits in the decision's own slot. The state is moved only
+/// by [`Pipeline::finish`].
 pub struct Pipeline<'p, P = Principal> {
     m: RouteMatch<'p>,
     req: Request<'p>,
     /// Where the pipeline is: a step to run, or the question it waits on.
     stage: Stage,
-    /// The question to hand out at the next [`Pipeline::next`].
-    ask: Option<Need>,
+    /// The question of `stage` is still to be handed out by [`Pipeline::next`].
+    asking: bool,
+    scheme: Option<Scheme>,
     credential: Option<Credential>,
     /// The account the credential names (row 4 by account).
     account: Option<String>,
-    scheme: Option<Scheme>,
     /// The verified principal, while authorization runs; kept on a refusal (audit).
     principal: Option<P>,
-    /// A refusal from verification, held while its failure is counted.
-    refused: Option<Deny>,
     quota: Option<QuotaState>,
+    /// The decision; while a failure is counted, the refusal it will be.
     decision: Option<Decision<P>>,
     trace: Option<Vec<TraceStep>>,
 }
@@ -246,12 +250,11 @@ impl<'p, P: Proven> Pipeline<'p, P> {
             m: policy.route(req.method, req.path),
             req,
             stage: Stage::Gate,
-            ask: None,
+            asking: false,
+            scheme: None,
             credential: None,
             account: None,
-            scheme: None,
             principal: None,
-            refused: None,
             quota: None,
             decision: None,
             trace: None,
@@ -315,7 +318,7 @@ impl<'p, P: Proven> Pipeline<'p, P> {
                 });
                 self.deny(Deny::TooManyAttempts { retry_after });
             }
-            None if self.account.is_some() => self.ask(Stage::AccountLock, Need::AccountLock),
+            None if self.account.is_some() => self.ask(Stage::AccountLock),
             None => self.ask_verify(),
         }
     }
@@ -336,7 +339,7 @@ impl<'p, P: Proven> Pipeline<'p, P> {
                 self.stage = Stage::Verify;
                 self.verified(result);
             }
-            None => self.ask(Stage::TokenLock, Need::TokenLock),
+            None => self.ask(Stage::TokenLock),
         }
     }
 
@@ -381,7 +384,7 @@ impl<'p, P: Proven> Pipeline<'p, P> {
             return;
         }
         if matches!(extracted, Extracted::None) && self.m.accepted().contains(&Scheme::Session) {
-            self.ask(Stage::SessionCookie, Need::SessionCookie);
+            self.ask(Stage::SessionCookie);
         } else {
             self.select(extracted);
         }
@@ -405,11 +408,12 @@ impl<'p, P: Proven> Pipeline<'p, P> {
             Err(d) => {
                 self.note("verify", |_| format!("verification failed: {}", d.code()));
                 if d.entry().counts_as_failure {
-                    self.refused = Some(d);
+                    // Held in the decision's slot while its failure is counted.
+                    self.decision = Some(Decision::deny(&self.m, d));
                     if self.scheme.is_some_and(is_password) {
-                        self.ask(Stage::CountFailure, Need::CountFailure);
+                        self.ask(Stage::CountFailure);
                     } else {
-                        self.ask(Stage::CountTokenFailure, Need::CountTokenFailure);
+                        self.ask(Stage::CountTokenFailure);
                     }
                 } else {
                     self.deny(d);
@@ -428,7 +432,7 @@ impl<'p, P: Proven> Pipeline<'p, P> {
                 });
                 self.principal = Some(p);
                 if self.account.is_some() {
-                    self.ask(Stage::CountSuccess, Need::CountSuccess);
+                    self.ask(Stage::CountSuccess);
                 } else {
                     self.stage = Stage::Csrf;
                 }
@@ -440,10 +444,11 @@ impl<'p, P: Proven> Pipeline<'p, P> {
     /// [`Need::CountTokenFailure`].
     pub fn counted(&mut self) {
         match self.stage {
-            Stage::CountFailure | Stage::CountTokenFailure => {
-                let d = self.refused.take().unwrap_or(Deny::InvalidCredentials);
-                self.deny(d);
-            }
+            Stage::CountFailure | Stage::CountTokenFailure => match self.decision.take() {
+                Some(Decision::Deny { reason, .. }) => self.deny(reason),
+                // Unreachable by construction; deny by default.
+                _ => self.deny(Deny::InvalidCredentials),
+            },
             Stage::CountSuccess => self.stage = Stage::Csrf,
             _ => {}
         }
@@ -519,9 +524,28 @@ impl<'p, P: Proven> Pipeline<'p, P> {
         self.decide(d);
     }
 
-    fn ask(&mut self, stage: Stage, need: Need) {
+    fn ask(&mut self, stage: Stage) {
         self.stage = stage;
-        self.ask = Some(need);
+        self.asking = true;
+    }
+
+    /// The question the pipeline waits on at `stage`; `None` at a step that asks nothing.
+    fn question(&mut self) -> Option<Need> {
+        Some(match self.stage {
+            Stage::IpLock => Need::IpLock,
+            Stage::Credentials => Need::Credentials,
+            Stage::SessionCookie => Need::SessionCookie,
+            Stage::AccountLock => Need::AccountLock,
+            Stage::Cached => Need::Cached,
+            Stage::TokenLock => Need::TokenLock,
+            Stage::Verify => Need::Verify(self.credential.take()?),
+            Stage::CountFailure => Need::CountFailure,
+            Stage::CountSuccess => Need::CountSuccess,
+            Stage::CountTokenFailure => Need::CountTokenFailure,
+            Stage::SameOrigin => Need::SameOrigin,
+            Stage::Quota => Need::Quota,
+            Stage::Gate | Stage::Csrf | Stage::Authorize | Stage::Done => return None,
+        })
     }
 
     fn facts(&self) -> RequestFacts<'p> {
@@ -538,74 +562,78 @@ impl<'p, P: Proven> Pipeline<'p, P> {
         reason = "a question needs its answer before the next one: not an iterator"
     )]
     pub fn next(&mut self) -> Next {
-        if let Some(need) = self.ask.take() {
-            return Next::Need(need);
-        }
-        match self.stage {
-            Stage::Done => {}
-            // Rows 2, 3, 23 and 1, in that order; then row 4 by address.
-            Stage::Gate => match decision::gate(&self.m, &self.facts()) {
-                Gate::Deny(d) => {
-                    self.note("gate", |_| "refused before credentials".into());
-                    self.deny(d);
+        loop {
+            if self.asking {
+                self.asking = false;
+                match self.question() {
+                    Some(need) => return Next::Need(need),
+                    // Deny by default: a question without its facts (unreachable by
+                    // construction).
+                    None => self.deny(Deny::MissingCredentials),
                 }
-                Gate::Preflight => {
-                    self.note("gate", |_| {
-                        "CORS preflight: answered without credentials (row 23)".into()
-                    });
-                    self.decide(Decision::Preflight);
-                }
-                Gate::Public => {
-                    self.note("gate", |_| {
-                        "public route: no credentials needed (row 1)".into()
-                    });
-                    self.decide(Decision::Public);
-                }
-                Gate::Authenticate => {
-                    return self.asking(Stage::Credentials, Need::Credentials);
-                }
-            },
-            // CSRF: an unsafe request riding on a cookie must come from our own origin.
-            Stage::Csrf => {
-                let on_cookie = self
-                    .principal
-                    .as_ref()
-                    .is_some_and(|p| p.principal().scheme == Scheme::Session);
-                if on_cookie && !decision::is_safe_method(self.req.method) {
-                    return self.asking(Stage::SameOrigin, Need::SameOrigin);
-                }
-                self.authorize();
             }
-            Stage::Authorize => self.authorize(),
-            // Asked and not answered: the edge failed, our own fault, so row 22 and never
-            // a 401/403 (deny by default).
-            Stage::IpLock
-            | Stage::Credentials
-            | Stage::SessionCookie
-            | Stage::AccountLock
-            | Stage::Cached
-            | Stage::TokenLock
-            | Stage::Verify
-            | Stage::CountFailure
-            | Stage::CountSuccess
-            | Stage::CountTokenFailure
-            | Stage::SameOrigin
-            | Stage::Quota => {
-                self.note("result", |_| "a question went unanswered".to_owned());
-                self.deny(unanswered());
+            match self.stage {
+                Stage::Done => return Next::Done,
+                // Rows 2, 3, 23 and 1, in that order; then row 4 by address.
+                Stage::Gate => self.gate(),
+                // CSRF: an unsafe request riding on a cookie must come from our own origin.
+                Stage::Csrf => {
+                    let on_cookie = self
+                        .principal
+                        .as_ref()
+                        .is_some_and(|p| p.principal().scheme == Scheme::Session);
+                    if on_cookie && !decision::is_safe_method(self.req.method) {
+                        self.ask(Stage::SameOrigin);
+                    } else {
+                        self.authorize();
+                    }
+                }
+                Stage::Authorize => self.authorize(),
+                // Asked and not answered: the edge failed, our own fault, so row 22 and
+                // never a 401/403 (deny by default).
+                Stage::IpLock
+                | Stage::Credentials
+                | Stage::SessionCookie
+                | Stage::AccountLock
+                | Stage::Cached
+                | Stage::TokenLock
+                | Stage::Verify
+                | Stage::CountFailure
+                | Stage::CountSuccess
+                | Stage::CountTokenFailure
+                | Stage::SameOrigin
+                | Stage::Quota => self.unanswered(),
             }
-        }
-        match self.ask.take() {
-            Some(need) => Next::Need(need),
-            None if self.stage == Stage::Done => Next::Done,
-            // A step that moved on without a question: run the next one.
-            None => self.next(),
         }
     }
 
-    fn asking(&mut self, stage: Stage, need: Need) -> Next {
-        self.stage = stage;
-        Next::Need(need)
+    #[cold]
+    fn unanswered(&mut self) {
+        self.note("result", |_| "a question went unanswered".to_owned());
+        self.deny(unanswered());
+    }
+
+    /// Rows 2, 3, 23 and 1, in that order.
+    fn gate(&mut self) {
+        match decision::gate(&self.m, &self.facts()) {
+            Gate::Deny(d) => {
+                self.note("gate", |_| "refused before credentials".into());
+                self.deny(d);
+            }
+            Gate::Preflight => {
+                self.note("gate", |_| {
+                    "CORS preflight: answered without credentials (row 23)".into()
+                });
+                self.decide(Decision::Preflight);
+            }
+            Gate::Public => {
+                self.note("gate", |_| {
+                    "public route: no credentials needed (row 1)".into()
+                });
+                self.decide(Decision::Public);
+            }
+            Gate::Authenticate => self.ask(Stage::Credentials),
+        }
     }
 
     /// Rows 13, 14 and 15–19, then the quota (24) or allow.
@@ -621,7 +649,7 @@ impl<'p, P: Proven> Pipeline<'p, P> {
             return;
         }
         if self.m.route.config.quota.is_some() {
-            self.ask(Stage::Quota, Need::Quota);
+            self.ask(Stage::Quota);
         } else {
             self.allow();
         }
@@ -647,18 +675,19 @@ impl<'p, P: Proven> Pipeline<'p, P> {
                 });
                 self.credential = Some(c);
                 if is_password(scheme) {
-                    self.ask(Stage::IpLock, Need::IpLock);
+                    self.ask(Stage::IpLock);
                 } else {
-                    self.ask(Stage::Cached, Need::Cached);
+                    self.ask(Stage::Cached);
                 }
             }
         }
     }
 
     fn ask_verify(&mut self) {
-        match self.credential.take() {
-            Some(c) => self.ask(Stage::Verify, Need::Verify(c)),
-            None => self.deny(Deny::MissingCredentials),
+        if self.credential.is_some() {
+            self.ask(Stage::Verify);
+        } else {
+            self.deny(Deny::MissingCredentials);
         }
     }
 
@@ -675,7 +704,12 @@ impl<'p, P: Proven> Pipeline<'p, P> {
     /// The decision, the facts the edge records, and the trace. A pipeline finished before
     /// it decided denies (deny by default: the edge stopped asking).
     pub fn finish(self) -> Finished<P> {
-        let decision = self.decision.unwrap_or(Decision::Deny {
+        let decided = if self.stage == Stage::Done {
+            self.decision
+        } else {
+            None
+        };
+        let decision = decided.unwrap_or(Decision::Deny {
             reason: unanswered(),
             hidden: false,
         });
@@ -690,8 +724,8 @@ impl<'p, P: Proven> Pipeline<'p, P> {
     }
 
     /// The decision so far (`None` until [`Next::Done`]).
-    pub const fn decision(&self) -> Option<&Decision<P>> {
-        self.decision.as_ref()
+    pub fn decision(&self) -> Option<&Decision<P>> {
+        self.decision.as_ref().filter(|_| self.stage == Stage::Done)
     }
 }
 

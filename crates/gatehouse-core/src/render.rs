@@ -119,14 +119,8 @@ pub(crate) fn push_param(out: &mut String, name: &str, value: &str) {
         out.push_str(", ");
     }
     out.push_str(name);
-    out.push_str("=\"");
-    for c in value.chars() {
-        if c == '"' || c == '\\' {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
+    out.push('=');
+    gatehouse_challenge::grammar::push_quoted(out, value);
 }
 
 /// The challenge of one scheme without error attributes (rows 5, 6, 11).

@@ -175,17 +175,27 @@ impl Pattern {
         if parts.len() < fixed || (!self.ends_with_rest() && parts.len() != fixed) {
             return None;
         }
-        let mut params = Vec::new();
+        // Match first, then collect: a route that fails on a later literal allocates
+        // nothing, and a matching one allocates its parameters once, at their size.
+        let mut count = 0;
         for (seg, part) in self.segments.iter().zip(parts.iter()) {
             match seg {
-                Segment::Rest => return Some(params),
+                Segment::Rest => break,
                 Segment::Literal(l) => {
                     if *part != &**l {
                         return None;
                     }
                 }
                 Segment::One => {}
-                Segment::Param(name) => params.push((&**name, *part)),
+                Segment::Param(_) => count += 1,
+            }
+        }
+        let mut params = Vec::with_capacity(count);
+        if count > 0 {
+            for (seg, part) in self.segments.iter().zip(parts.iter()) {
+                if let Segment::Param(name) = seg {
+                    params.push((&**name, *part));
+                }
             }
         }
         Some(params)

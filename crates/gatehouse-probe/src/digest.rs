@@ -62,14 +62,7 @@ pub fn pick(challenges: &[Challenge]) -> Option<&Challenge> {
 /// Quotes a value as a quoted-string (RFC 9110 §5.6.4).
 fn quoted(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        if c == '"' || c == '\\' {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
+    gatehouse_challenge::grammar::push_quoted(&mut out, s);
     out
 }
 

@@ -293,23 +293,7 @@ impl FromStr for Format {
     }
 }
 
-/// Escapes text for XML and HTML content and attribute values.
-pub(crate) fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // XML 1.0 forbids most control characters even escaped.
-            c if (c as u32) < 0x20 && c != '\n' && c != '\t' && c != '\r' => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub(crate) use gatehouse_challenge::markup::escape as xml_escape;
 
 /// Evidence as short lines: request, status, relevant headers, problem `error`.
 pub(crate) fn evidence_lines(e: &Value) -> Vec<String> {
@@ -355,7 +339,7 @@ mod tests {
     fn escapes() {
         assert_eq!(
             xml_escape("<a href=\"x\">&'\u{1}"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&apos;\u{FFFD}"
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;\u{FFFD}"
         );
         assert_eq!("sarif".parse::<Format>(), Ok(Format::Sarif));
         assert!("xml".parse::<Format>().is_err());

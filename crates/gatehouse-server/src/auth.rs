@@ -10,6 +10,7 @@ pub mod oidc;
 pub mod session;
 pub mod signed;
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,8 +25,8 @@ use gatehouse_store::{NewSession, RotateOutcome, Session, User};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use sha2::{Digest as _, Sha256};
 
-use crate::gateway::{Gateway, RenderArgs, Runtime};
-use crate::observe::{RequestRecord, Verdict};
+use crate::exchange::{Exchange, Seen};
+use crate::gateway::{Gateway, Runtime};
 use crate::tokens::{TokenRequest, issue};
 
 /// How long a half-finished login (password right, TOTP code pending) stays open.
@@ -66,32 +67,12 @@ pub fn safe_return_to(to: Option<&str>) -> &str {
     }
 }
 
-/// Per-request context of an auth endpoint.
+/// Per-request context of an auth endpoint: its [`Exchange`] and what it saw. The endpoint's
+/// steps share it by reference across their awaits, hence the lock around [`Seen`].
 struct AuthCtx {
-    gw: Arc<Gateway>,
-    rt: Arc<Runtime>,
-    request_id: String,
-    now: i64,
-    html: bool,
-    started: Instant,
-    /// `/auth/login` etc.: the path, and (without the slash) the route label.
-    endpoint: &'static str,
+    x: Exchange,
     ip: IpAddr,
-    seen: Mutex<AuthSeen>,
-    /// `Origin` of a cross-origin script (SPA) call, for CORS headers per `[cors]`.
-    origin: Option<HeaderValue>,
-    /// The request is a form post from the sign-in or code page (set once the body is read).
-    form: std::sync::atomic::AtomicBool,
-    /// The request's method, for the audit record.
-    method: &'static str,
-}
-
-/// What the endpoint learnt, for [`Gateway::observe`].
-#[derive(Default)]
-struct AuthSeen {
-    deny: Option<Deny>,
-    subject: Option<String>,
-    scheme: Option<gatehouse_core::Scheme>,
+    seen: Mutex<Seen<'static>>,
 }
 
 impl AuthCtx {
@@ -102,28 +83,27 @@ impl AuthCtx {
         peer: std::net::SocketAddr,
     ) -> Self {
         let rt = gw.runtime();
-        let html = headers
-            .get(http::header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(gatehouse_core::accept::prefers_html);
         let ip = crate::net::client_ip(peer, headers, &rt.config.server.trusted_proxies);
+        let mut x = Exchange::new(gw, rt, headers, None);
+        // The sign-in endpoints keep the connection of a throttled client (only the
+        // proxied routes close it).
+        x.http1 = false;
+        let mut seen = Seen::new(
+            Instant::now(),
+            Cow::Borrowed("POST"),
+            Cow::Borrowed(endpoint),
+        );
+        seen.ip = Some(ip);
+        // `/auth/login` is recorded as the route `auth/login`.
+        seen.endpoint = Some(endpoint.trim_start_matches('/'));
         Self {
-            request_id: gw.ids.next(),
-            gw,
-            rt,
-            now: crate::clock::now(),
-            html,
-            started: Instant::now(),
-            endpoint,
+            x,
             ip,
-            seen: Mutex::new(AuthSeen::default()),
-            origin: headers.get(http::header::ORIGIN).cloned(),
-            form: std::sync::atomic::AtomicBool::new(false),
-            method: "POST",
+            seen: Mutex::new(seen),
         }
     }
 
-    fn seen(&self) -> std::sync::MutexGuard<'_, AuthSeen> {
+    fn seen(&self) -> std::sync::MutexGuard<'_, Seen<'static>> {
         match self.seen.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
@@ -137,72 +117,24 @@ impl AuthCtx {
         seen.scheme = scheme;
     }
 
-    /// Hands the finished request to [`Gateway::observe`]; `pass` labels a success.
+    /// Hands the finished request to the observer; `pass` labels a success.
     fn observe(&self, resp: &Response<Body>, pass: &'static str) {
-        let seen = self.seen();
-        let verdict = match &seen.deny {
-            Some(deny) => Verdict::Refused {
-                deny,
-                hidden: false,
-            },
-            None => Verdict::Passed(pass),
-        };
-        let elapsed = self.started.elapsed();
-        self.gw.observe(&RequestRecord {
-            time: self.now,
-            request_id: &self.request_id,
-            route: Some(self.endpoint.trim_start_matches('/')),
-            method: self.method,
-            path: self.endpoint,
-            client_ip: Some(self.ip),
-            subject: seen.subject.as_deref(),
-            scheme: seen.scheme,
-            status: resp.status().as_u16(),
-            verdict,
-            decision: elapsed,
-            upstream: None,
-        });
+        let mut seen = self.seen();
+        seen.pass = pass;
+        self.x.observe(&seen, resp);
     }
 
     /// Row 4's tarpit: a locked client's answer waits here, after it was observed.
     async fn tarpit(&self) {
         // A copy: the record's lock is not held across the wait.
-        let deny = self.seen().deny.clone();
-        self.gw
-            .tarpit
-            .delay(self.rt.config.throttle.tarpit, deny.as_ref())
-            .await;
+        let deny = self.seen().deny.as_ref().map(|(d, _)| d.clone());
+        self.x.tarpit(deny.as_ref()).await;
     }
 
     /// A refusal through core's table (the `[defaults]` schemes give the challenges).
     fn refuse(&self, deny: &Deny, return_to: &str) -> Response<Body> {
-        self.seen().deny = Some(deny.clone());
-        let r = self.gw.render(
-            &self.rt,
-            &RenderArgs {
-                route: None,
-                form_post: self.form.load(std::sync::atomic::Ordering::Relaxed),
-                grpc: false,
-                html: self.html,
-                request_id: &self.request_id,
-                now: self.now,
-                return_to,
-            },
-            deny,
-            false,
-        );
-        let mut resp = crate::edge::rendered_response(r, true);
-        self.stamp(&mut resp);
-        resp
-    }
-
-    fn stamp(&self, resp: &mut Response<Body>) {
-        if let Ok(v) = HeaderValue::from_str(&self.request_id) {
-            resp.headers_mut().insert("x-request-id", v);
-        }
-        if let Some(origin) = &self.origin {
-            crate::cors::actual_response_headers(&self.rt.config.cors, origin, resp.headers_mut());
-        }
+        self.x
+            .refuse(&mut self.seen(), None, deny.clone(), false, return_to)
     }
 
     fn invalid_request(&self, detail: &str) -> Response<Body> {
@@ -215,7 +147,7 @@ impl AuthCtx {
     }
 
     fn unavailable(&self, e: &dyn std::fmt::Display) -> Response<Body> {
-        tracing::error!(error = %e, request_id = %self.request_id, "store unavailable in the token service");
+        tracing::error!(error = %e, request_id = %self.x.request_id, "store unavailable in the token service");
         self.refuse(
             &Deny::AuthUnavailable {
                 retry_after: crate::gateway::RETRY_AFTER_UNAVAILABLE,
@@ -230,18 +162,18 @@ fn token_response(ctx: &AuthCtx, access: &str, refresh: &str, scope: &str) -> Re
     let mut body = serde_json::json!({
         "access_token": access,
         "token_type": "Bearer",
-        "expires_in": ctx.rt.config.tokens.access_ttl.as_secs(),
+        "expires_in": ctx.x.rt.config.tokens.access_ttl.as_secs(),
         "refresh_token": refresh,
     });
     if !scope.is_empty() {
         body["scope"] = serde_json::Value::String(scope.to_owned());
     }
-    let mut resp = crate::edge::json_response(StatusCode::OK, body.to_string());
+    let mut resp = crate::exchange::json_response(StatusCode::OK, body.to_string());
     resp.headers_mut().insert(
         http::header::CACHE_CONTROL,
         HeaderValue::from_static("no-store"),
     );
-    ctx.stamp(&mut resp);
+    ctx.x.stamp(resp.headers_mut());
     resp
 }
 
@@ -277,7 +209,7 @@ async fn start_session(
     secure: bool,
 ) -> Response<Body> {
     let (acr, auth_time) = (how.acr, how.auth_time);
-    let tokens = &ctx.rt.config.tokens;
+    let tokens = &ctx.x.rt.config.tokens;
     let session_id = format!(
         "{}{}",
         how.provider
@@ -286,8 +218,9 @@ async fn start_session(
         URL_SAFE_NO_PAD.encode(crate::random::random_bytes::<18>())
     );
     let refresh = new_refresh_token();
-    let expires_at = ctx.now + secs(tokens.refresh_ttl);
+    let expires_at = ctx.x.now + secs(tokens.refresh_ttl);
     let created = ctx
+        .x
         .gw
         .store
         .create_session(
@@ -299,7 +232,7 @@ async fn start_session(
                 expires_at,
                 first_refresh: sha256(&refresh),
             },
-            ctx.now,
+            ctx.x.now,
         )
         .await;
     if let Err(e) = created {
@@ -307,7 +240,7 @@ async fn start_session(
     }
     if form {
         let cookie = session::cookie_value(
-            &ctx.gw,
+            &ctx.x.gw.secrets,
             &session_id,
             &user.name,
             acr,
@@ -321,21 +254,23 @@ async fn start_session(
         if let Ok(v) = HeaderValue::from_str(return_to) {
             h.insert(http::header::LOCATION, v);
         }
-        if let Ok(v) =
-            HeaderValue::from_str(&session::set_cookie(&cookie, expires_at - ctx.now, secure))
-        {
+        if let Ok(v) = HeaderValue::from_str(&session::set_cookie(
+            &cookie,
+            expires_at - ctx.x.now,
+            secure,
+        )) {
             h.insert(http::header::SET_COOKIE, v);
         }
         h.insert(
             http::header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
         );
-        ctx.stamp(&mut resp);
+        ctx.x.stamp(resp.headers_mut());
         return resp;
     }
     let scopes: Vec<String> = Vec::new();
     let access = issue(
-        &ctx.gw.own_keys(),
+        &ctx.x.gw.own_keys(),
         tokens,
         &TokenRequest {
             user,
@@ -343,7 +278,7 @@ async fn start_session(
             acr,
             auth_time,
             session_id: Some(&session_id),
-            now: ctx.now,
+            now: ctx.x.now,
             ttl: tokens.access_ttl,
         },
     );
@@ -380,8 +315,7 @@ async fn read_sign_in(
     let fields = body::read(headers, body)
         .await
         .map_err(|d| ctx.invalid_request(d))?;
-    ctx.form
-        .store(fields.form, std::sync::atomic::Ordering::Relaxed);
+    ctx.x.set_form_post(fields.form);
     let return_to = safe_return_to(fields.get("return_to")).to_owned();
     if fields.form && !session::same_origin(headers) {
         return Err(ctx.refuse(&Deny::CsrfRejected, &return_to));
@@ -413,7 +347,7 @@ async fn login_inner(
         Ok(f) => f,
         Err(resp) => return resp,
     };
-    if !ctx.rt.config.server.password_sign_in {
+    if !ctx.x.rt.config.server.password_sign_in {
         // `[server] password_sign_in = false`: sign-in is left to the login providers.
         return ctx.refuse(&Deny::NotFound, &return_to);
     }
@@ -422,27 +356,28 @@ async fn login_inner(
     };
     // Row 4: a locked client or account is refused before any password is hashed.
     let ip = ctx.ip;
-    let defense = &ctx.rt.defense;
-    let locked = match defense.ip_locked(ip, ctx.now) {
+    let defense = &ctx.x.rt.defense;
+    let locked = match defense.ip_locked(ip, ctx.x.now) {
         Some(retry) => Some(retry),
-        None => defense.account_locked(username, ip, ctx.now).await,
+        None => defense.account_locked(username, ip, ctx.x.now).await,
     };
     if let Some(retry_after) = locked {
         return ctx.refuse(&Deny::TooManyAttempts { retry_after }, &return_to);
     }
     let user = match ctx
+        .x
         .gw
         .check_password(username, SecretString::new(password.to_owned()))
         .await
     {
         Ok(u) => {
-            defense.success(ip, username, ctx.now);
+            defense.success(ip, username, ctx.x.now);
             ctx.identify(&u.name, None);
             u
         }
         Err(d) => {
             if crate::gateway::counts_as_failure(&d) {
-                defense.failure(ip, Some(username), ctx.now).await;
+                defense.failure(ip, Some(username), ctx.x.now).await;
             }
             return ctx.refuse(&d, &return_to);
         }
@@ -457,11 +392,11 @@ async fn login_inner(
         );
     }
     if user.mfa_secret.is_some() {
-        let token = mfa::mfa_token(&ctx.gw, &user.name, ctx.now + MFA_TOKEN_TTL);
+        let token = mfa::mfa_token(&ctx.x.gw.secrets, &user.name, ctx.x.now + MFA_TOKEN_TTL);
         return ctx.refuse(&Deny::MfaRequired { mfa_token: token }, &return_to);
     }
-    let secure = is_secure(&ctx.rt, peer, &parts);
-    let how = SignIn::local("pwd", ctx.now);
+    let secure = is_secure(&ctx.x.rt, peer, &parts);
+    let how = SignIn::local("pwd", ctx.x.now);
     start_session(ctx, &user, &how, fields.form, &return_to, secure).await
 }
 
@@ -495,23 +430,23 @@ async fn mfa_inner(
         return ctx.invalid_request("`mfa_token` and `code` are required");
     };
     let ip = ctx.ip;
-    if let Some(retry_after) = ctx.rt.defense.ip_locked(ip, ctx.now) {
+    if let Some(retry_after) = ctx.x.rt.defense.ip_locked(ip, ctx.x.now) {
         return ctx.refuse(&Deny::TooManyAttempts { retry_after }, &return_to);
     }
-    let user = match mfa::complete(&ctx.gw, token, code, ctx.now).await {
+    let user = match mfa::complete(&ctx.x.gw, token, code, ctx.x.now).await {
         Ok(u) => {
             ctx.identify(&u.name, None);
             u
         }
         Err(d) => {
             if crate::gateway::counts_as_failure(&d) {
-                ctx.rt.defense.failure(ip, None, ctx.now).await;
+                ctx.x.rt.defense.failure(ip, None, ctx.x.now).await;
             }
             return ctx.refuse(&d, &return_to);
         }
     };
-    let secure = is_secure(&ctx.rt, peer, &parts);
-    let how = SignIn::local("mfa", ctx.now);
+    let secure = is_secure(&ctx.x.rt, peer, &parts);
+    let how = SignIn::local("mfa", ctx.x.now);
     start_session(ctx, &user, &how, fields.form, &return_to, secure).await
 }
 
@@ -533,8 +468,7 @@ async fn refresh_inner(ctx: &AuthCtx, parts: http::request::Parts, body: Body) -
         Ok(f) => f,
         Err(d) => return ctx.invalid_request(d),
     };
-    ctx.form
-        .store(fields.form, std::sync::atomic::Ordering::Relaxed);
+    ctx.x.set_form_post(fields.form);
     let Some(presented) = fields.get("refresh_token") else {
         return ctx.invalid_request("`refresh_token` is required");
     };
@@ -544,16 +478,17 @@ async fn refresh_inner(ctx: &AuthCtx, parts: http::request::Parts, body: Body) -
     if !presented.starts_with(REFRESH_PREFIX) {
         return ctx.refuse(&bad("refresh token is not valid"), "/");
     }
-    let tokens = &ctx.rt.config.tokens;
+    let tokens = &ctx.x.rt.config.tokens;
     let next = new_refresh_token();
     let outcome = ctx
+        .x
         .gw
         .store
         .rotate_refresh(
             sha256(presented),
             sha256(&next),
-            ctx.now,
-            ctx.now + secs(tokens.refresh_ttl),
+            ctx.x.now,
+            ctx.x.now + secs(tokens.refresh_ttl),
         )
         .await;
     let session: Session = match outcome {
@@ -562,10 +497,10 @@ async fn refresh_inner(ctx: &AuthCtx, parts: http::request::Parts, body: Body) -
             tracing::warn!(
                 session = %session.id,
                 user = %session.user,
-                request_id = %ctx.request_id,
+                request_id = %ctx.x.request_id,
                 "refresh token reused: the whole session is revoked (suspected theft)"
             );
-            ctx.gw.revoked(session.id.clone(), session.expires_at);
+            ctx.x.gw.revoked(session.id.clone(), session.expires_at);
             return ctx.refuse(
                 &bad("refresh token was already used; the session is revoked (suspected theft)"),
                 "/",
@@ -579,7 +514,7 @@ async fn refresh_inner(ctx: &AuthCtx, parts: http::request::Parts, body: Body) -
         Err(e) => return ctx.unavailable(&e),
     };
     ctx.identify(&session.user, None);
-    let user = match ctx.gw.store.get_user(&session.user).await {
+    let user = match ctx.x.gw.store.get_user(&session.user).await {
         Ok(Some(u)) => u,
         Ok(None) => return ctx.refuse(&bad("refresh token is not valid"), "/"),
         Err(e) => return ctx.unavailable(&e),
@@ -595,7 +530,7 @@ async fn refresh_inner(ctx: &AuthCtx, parts: http::request::Parts, body: Body) -
     }
     let scopes: Vec<String> = Vec::new();
     let access = issue(
-        &ctx.gw.own_keys(),
+        &ctx.x.gw.own_keys(),
         tokens,
         &TokenRequest {
             user: &user,
@@ -603,7 +538,7 @@ async fn refresh_inner(ctx: &AuthCtx, parts: http::request::Parts, body: Body) -
             acr: &session.acr,
             auth_time: session.auth_time,
             session_id: Some(&session.id),
-            now: ctx.now,
+            now: ctx.x.now,
             ttl: tokens.access_ttl,
         },
     );
@@ -646,14 +581,14 @@ async fn logout_inner(
         if !session::same_origin(&parts.headers) {
             return ctx.refuse(&Deny::CsrfRejected, "/");
         }
-        match cookie.and_then(|c| session::open(&ctx.gw, c, ctx.now)) {
+        match cookie.and_then(|c| session::open(&ctx.x.gw.secrets, c, ctx.x.now)) {
             Some(c) => {
                 ctx.identify(&c.user, Some(gatehouse_core::Scheme::Session));
                 provider = c.provider;
                 (Some(c.session_id), None, c.expires_at)
             }
             // An expired or foreign cookie: nothing to revoke; clear it anyway.
-            None => (None, None, ctx.now),
+            None => (None, None, ctx.x.now),
         }
     } else {
         let extracted = gatehouse_core::credential::extract(&auth, &[], None);
@@ -674,17 +609,23 @@ async fn logout_inner(
                 );
             }
         };
-        match ctx.gw.verify_token(&ctx.rt, token.expose(), ctx.now).await {
+        match ctx
+            .x
+            .gw
+            .verify_token(&ctx.x.rt, token.expose(), ctx.x.now)
+            .await
+        {
             Ok(p) if p.issuer.as_deref() == Some(crate::tokens::OWN_ISSUER) => {
                 ctx.identify(&p.subject, Some(gatehouse_core::Scheme::Bearer));
                 if ctx
+                    .x
                     .gw
                     .revocations
                     .is_revoked(p.token_id.as_deref(), p.session_id.as_deref())
                 {
                     return ctx.refuse(&Deny::TokenRevoked, "/");
                 }
-                (p.session_id, p.token_id, p.expires_at.unwrap_or(ctx.now))
+                (p.session_id, p.token_id, p.expires_at.unwrap_or(ctx.x.now))
             }
             Ok(_) => {
                 return ctx.invalid_request("only Gatehouse's own tokens can be logged out here");
@@ -693,12 +634,18 @@ async fn logout_inner(
         }
     };
     if let Some(sid) = &sid {
-        if let Err(e) = ctx.gw.store.revoke_session(sid, "logout", ctx.now).await {
+        if let Err(e) = ctx
+            .x
+            .gw
+            .store
+            .revoke_session(sid, "logout", ctx.x.now)
+            .await
+        {
             return ctx.unavailable(&e);
         }
-        ctx.gw.revoked(
+        ctx.x.gw.revoked(
             sid.clone(),
-            ctx.now + secs(ctx.rt.config.tokens.refresh_ttl),
+            ctx.x.now + secs(ctx.x.rt.config.tokens.refresh_ttl),
         );
     }
     if let Some(jti) = jti {
@@ -708,12 +655,12 @@ async fn logout_inner(
             expires_at: exp,
             reason: "logout".to_owned(),
         };
-        if let Err(e) = ctx.gw.store.revoke_token(rev, ctx.now).await {
+        if let Err(e) = ctx.x.gw.store.revoke_token(rev, ctx.x.now).await {
             return ctx.unavailable(&e);
         }
-        ctx.gw.revoked(jti, exp);
+        ctx.x.gw.revoked(jti, exp);
     }
-    let secure = is_secure(&ctx.rt, peer, parts);
+    let secure = is_secure(&ctx.x.rt, peer, parts);
     let mut resp = Response::new(Body::empty());
     if browser {
         *resp.status_mut() = StatusCode::SEE_OTHER;
@@ -732,6 +679,6 @@ async fn logout_inner(
     } else {
         *resp.status_mut() = StatusCode::NO_CONTENT;
     }
-    ctx.stamp(&mut resp);
+    ctx.x.stamp(resp.headers_mut());
     resp
 }

@@ -21,6 +21,7 @@ use gatehouse_core::principal::Principal;
 use gatehouse_store::DigestAlgorithm;
 
 use crate::gateway::Gateway;
+use crate::keys::Secrets;
 
 /// Lifetime of a nonce, seconds.
 pub const NONCE_TTL: u64 = 300;
@@ -54,8 +55,13 @@ impl NonceCounts {
 
 /// A fresh challenge for a 401 on a route that takes Digest, one per configured algorithm
 /// (`[server] digest_algorithms`, rendered strongest first).
-pub fn challenge(gw: &Gateway, realm: &str, algorithms: &[Algorithm], now: i64) -> DigestChallenge {
-    let key = gw.secrets.derive(KEY_DIGEST);
+pub fn challenge(
+    secrets: &Secrets,
+    realm: &str,
+    algorithms: &[Algorithm],
+    now: i64,
+) -> DigestChallenge {
+    let key = secrets.derive(KEY_DIGEST);
     DigestChallenge {
         nonce: make_nonce(&key, now, &crate::random::random_bytes::<16>()),
         opaque: make_opaque(&key, realm),

@@ -1,264 +1,27 @@
 //! The HTTP edge: turns requests into [`RequestView`]s, runs the pipeline, and turns the
-//! outcome into a response — proxying, forward-auth answers, CORS preflights, refusals.
+//! outcome into a response — proxying, forward-auth answers, CORS preflights, refusals
+//! (each through one [`Exchange`]); and the health and JWKS endpoints.
 
 use std::borrow::Cow;
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
-use gatehouse_core::accept::prefers_html;
 use gatehouse_core::config::ForwardAuthBody;
 use gatehouse_core::decision::Decision;
 use gatehouse_core::deny::Deny;
 use gatehouse_core::path::normalize;
-use gatehouse_core::render::Rendered;
 use http::header::HeaderValue;
 use http::{HeaderMap, Request, Response, StatusCode};
 
+use crate::exchange::{Exchange, Seen, X_REQUEST_ID, json_response};
 use crate::gateway::{Gateway, Outcome, RequestView, Runtime};
 use crate::net::{client_ip, is_trusted};
-use crate::observe::{RequestRecord, Verdict};
 use crate::proxy::{identity_headers, strip_identity};
 use crate::verified::Identity;
-
-const X_REQUEST_ID: http::header::HeaderName =
-    http::header::HeaderName::from_static("x-request-id");
-
-const X_GATEHOUSE_ERROR: http::header::HeaderName =
-    http::header::HeaderName::from_static("x-gatehouse-error");
-
-/// Per-request context shared by the response builders.
-struct Ctx<'a> {
-    gw: &'a Gateway,
-    rt: &'a Runtime,
-    request_id: String,
-    now: i64,
-    html: bool,
-    /// `content-type: application/grpc[+…]`: refusals carry `grpc-status` too.
-    grpc: bool,
-    origin: Option<HeaderValue>,
-    /// The request came over HTTP/1.x (where `Connection: close` is meaningful).
-    http1: bool,
-}
-
-/// What the edge learnt about a request on its way, for [`Gateway::observe`].
-struct Seen<'a> {
-    started: Instant,
-    method: Cow<'a, str>,
-    /// Normalized path (raw while it could not be normalized); never the query.
-    path: Cow<'a, str>,
-    ip: Option<IpAddr>,
-    route: Option<usize>,
-    scheme: Option<gatehouse_core::Scheme>,
-    /// The proven subject of a request refused after verification.
-    subject: Option<String>,
-    /// Who an allowed request was (its subject is the record's).
-    allowed: Option<Identity>,
-    /// The refusal sent, and whether row 20 hid it.
-    deny: Option<(Deny, bool)>,
-    /// The pass label when nothing was refused.
-    pass: &'static str,
-    decided: Option<Duration>,
-    upstream: Option<Duration>,
-}
-
-impl<'a> Seen<'a> {
-    fn new(started: Instant, method: Cow<'a, str>, path: Cow<'a, str>) -> Self {
-        Self {
-            started,
-            method,
-            path,
-            ip: None,
-            route: None,
-            scheme: None,
-            subject: None,
-            allowed: None,
-            deny: None,
-            pass: "allowed",
-            decided: None,
-            upstream: None,
-        }
-    }
-}
-
-impl Ctx<'_> {
-    fn refusal(
-        &self,
-        seen: &mut Seen<'_>,
-        route: Option<usize>,
-        deny: Deny,
-        hidden: bool,
-        return_to: &str,
-    ) -> Response<Body> {
-        let args = crate::gateway::RenderArgs {
-            route,
-            form_post: false,
-            grpc: self.grpc,
-            html: self.html,
-            request_id: &self.request_id,
-            now: self.now,
-            return_to,
-        };
-        // Refusals without facts of their own are copied from a prepared answer.
-        let mut resp = self
-            .rt
-            .refusals
-            .response(self.gw, self.rt, &args, &deny, hidden)
-            .unwrap_or_else(|| {
-                rendered_response(self.gw.render(self.rt, &args, &deny, hidden), true)
-            });
-        // A client locked out by the throttle (row 4) does not keep its keep-alive
-        // connection: a flood then pays a TCP handshake per attempt instead of riding a
-        // cheap stream of 429s (transport management only; status and body are the table's).
-        let close = self.http1 && deny.entry().tarpit.is_some();
-        seen.route = route;
-        seen.deny = Some((deny, hidden));
-        if close {
-            resp.headers_mut()
-                .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
-        }
-        self.finish(resp)
-    }
-
-    /// Headers every answer gets: the request id and, for allowed origins, CORS.
-    fn finish(&self, mut resp: Response<Body>) -> Response<Body> {
-        if let Ok(v) = HeaderValue::from_str(&self.request_id) {
-            resp.headers_mut().insert(X_REQUEST_ID, v);
-        }
-        if let Some(origin) = &self.origin {
-            crate::cors::actual_response_headers(&self.rt.config.cors, origin, resp.headers_mut());
-        }
-        resp
-    }
-
-    /// Row 4's tarpit: a locked client's answer waits here, after it was observed (so a
-    /// client that hangs up meanwhile is still in the audit trail).
-    async fn tarpit(&self, seen: &Seen<'_>) {
-        let deny = seen.deny.as_ref().map(|(d, _)| d);
-        self.gw
-            .tarpit
-            .delay(self.rt.config.throttle.tarpit, deny)
-            .await;
-    }
-
-    /// Hands the finished request to [`Gateway::observe`].
-    fn observe(&self, seen: &Seen<'_>, resp: &Response<Body>) {
-        let route = seen
-            .route
-            .and_then(|i| self.rt.policy.routes().get(i))
-            .map(|r| r.name());
-        let verdict = match &seen.deny {
-            Some((deny, hidden)) => Verdict::Refused {
-                deny,
-                hidden: *hidden,
-            },
-            None => Verdict::Passed(seen.pass),
-        };
-        self.gw.observe(&RequestRecord {
-            time: self.now,
-            request_id: &self.request_id,
-            route,
-            method: &seen.method,
-            path: &seen.path,
-            client_ip: seen.ip,
-            subject: seen
-                .allowed
-                .as_ref()
-                .map(|v| v.subject.as_str())
-                .or(seen.subject.as_deref()),
-            scheme: seen.scheme,
-            status: resp.status().as_u16(),
-            verdict,
-            decision: seen.decided.unwrap_or_else(|| seen.started.elapsed()),
-            upstream: seen.upstream,
-        });
-    }
-}
-
-/// Builds a response from a rendered refusal. `with_body = false` for nginx forward-auth.
-/// A gRPC request (`content-type: application/grpc[+…]`): its refusals carry `grpc-status`.
-fn is_grpc_request(headers: &HeaderMap) -> bool {
-    headers
-        .get(http::header::CONTENT_TYPE)
-        .is_some_and(|v| gatehouse_core::render::is_grpc(v.as_bytes()))
-}
-
-pub fn rendered_response(r: Rendered, with_body: bool) -> Response<Body> {
-    let mut headers = HeaderMap::with_capacity(r.headers.len() + 2);
-    for (name, value) in r.headers {
-        // The value's bytes move into the header (no copy).
-        match (
-            http::header::HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_maybe_shared(bytes::Bytes::from(value)),
-        ) {
-            (Ok(name), Ok(value)) => {
-                headers.append(name, value);
-            }
-            _ => return internal_error(),
-        }
-    }
-    let content_type = with_body.then_some(r.content_type);
-    let Some(status) = rendered_tail(&mut headers, r.status, r.error, content_type) else {
-        return internal_error();
-    };
-    let body = if with_body {
-        Body::from(r.body)
-    } else {
-        Body::empty()
-    };
-    let mut resp = Response::new(body);
-    *resp.status_mut() = status;
-    *resp.headers_mut() = headers;
-    resp
-}
-
-/// The headers [`rendered_response`] sends for `r` with its body (the prepared refusals'
-/// copy, [`crate::prepared_refusals`]); `None` where it would answer 500.
-pub fn rendered_headers(r: &Rendered) -> Option<HeaderMap> {
-    let mut headers = HeaderMap::with_capacity(r.headers.len() + 2);
-    for (name, value) in &r.headers {
-        headers.append(
-            http::header::HeaderName::from_bytes(name.as_bytes()).ok()?,
-            HeaderValue::from_str(value).ok()?,
-        );
-    }
-    rendered_tail(&mut headers, r.status, r.error, Some(r.content_type))?;
-    Some(headers)
-}
-
-/// The status, and the headers after the table's: `X-Gatehouse-Error` and the body's
-/// `Content-Type` (`Content-Length: 0` without a body).
-fn rendered_tail(
-    headers: &mut HeaderMap,
-    status: u16,
-    error: &str,
-    content_type: Option<&'static str>,
-) -> Option<StatusCode> {
-    let status = StatusCode::from_u16(status).ok()?;
-    headers.insert(X_GATEHOUSE_ERROR, HeaderValue::from_str(error).ok()?);
-    match content_type {
-        // Core's two content types, both static.
-        Some(ct) => headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(ct)),
-        None => headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from_static("0")),
-    };
-    Some(status)
-}
-
-fn internal_error() -> Response<Body> {
-    let mut r = Response::new(Body::empty());
-    *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-    r
-}
-
-fn wants_html(headers: &HeaderMap) -> bool {
-    headers
-        .get(http::header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(prefers_html)
-}
 
 /// The reverse-proxy handler: every path that is not one of Gatehouse's own endpoints.
 pub async fn proxy_handler(
@@ -360,17 +123,9 @@ pub fn guard<T: Pass>(
     async move {
         let started = Instant::now();
         let rt = gw.runtime();
-        let now = crate::clock::now();
-        let ctx = Ctx {
-            gw: &gw,
-            rt: &rt,
-            request_id: gw.ids.next(),
-            now,
-            html: wants_html(req.headers()),
-            grpc: is_grpc_request(req.headers()),
-            origin: req.headers().get(http::header::ORIGIN).cloned(),
-            http1: req.version() <= http::Version::HTTP_11,
-        };
+        let mut ctx = Exchange::new(gw, rt, req.headers(), None);
+        ctx.http1 = req.version() <= http::Version::HTTP_11;
+        let (gw, rt, now) = (&ctx.gw, &ctx.rt, ctx.now);
         strip_identity(req.headers_mut());
         let raw_path = req.uri().path().to_owned();
         let method = req.method().clone();
@@ -395,7 +150,7 @@ pub fn guard<T: Pass>(
                     let deny = Deny::InvalidPath {
                         detail: e.to_string(),
                     };
-                    break 'answer ctx.refusal(&mut seen, None, deny, false, &return_to);
+                    break 'answer ctx.refuse(&mut seen, None, deny, false, &return_to);
                 }
             };
             let declared = req
@@ -404,7 +159,7 @@ pub fn guard<T: Pass>(
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<u64>().ok());
             if declared.is_some_and(|len| len > rt.config.server.max_body_bytes) {
-                break 'answer ctx.refusal(
+                break 'answer ctx.refuse(
                     &mut seen,
                     None,
                     Deny::PayloadTooLarge,
@@ -428,7 +183,7 @@ pub fn guard<T: Pass>(
                     client_ip: ip,
                     now,
                 };
-                gw.decide(&rt, &view, None).await
+                gw.decide(rt, &view, None).await
             };
             seen.decided = Some(seen.started.elapsed());
             seen.path = path.decoded;
@@ -439,19 +194,20 @@ pub fn guard<T: Pass>(
                 Decision::Deny { reason, hidden } => {
                     // A browser signed in through a login provider steps up there.
                     let up = crate::auth::oidc::step_up(
-                        &rt,
+                        rt,
                         req.headers(),
                         &reason,
                         ctx.html,
                         hidden,
                         &return_to,
-                        &gw,
+                        gw,
                     );
                     if let Some(resp) = up {
+                        seen.route = route;
                         seen.deny = Some((reason, hidden));
                         break 'answer ctx.finish(resp);
                     }
-                    break 'answer ctx.refusal(&mut seen, route, reason, hidden, &return_to);
+                    break 'answer ctx.refuse(&mut seen, route, reason, hidden, &return_to);
                 }
                 Decision::Preflight => {
                     seen.pass = "preflight";
@@ -464,14 +220,14 @@ pub fn guard<T: Pass>(
                 }
                 Decision::Allow(p) => Some(p),
             };
-            if !target.ready(&rt) {
+            if !target.ready(rt) {
                 // Forward-auth only: nothing to proxy to.
-                break 'answer ctx.refusal(&mut seen, route, Deny::NotFound, false, &return_to);
+                break 'answer ctx.refuse(&mut seen, route, Deny::NotFound, false, &return_to);
             }
             let sent = Instant::now();
             let forwarded = target
                 .pass(
-                    &rt,
+                    rt,
                     req,
                     Passed {
                         path: &path.encoded,
@@ -490,11 +246,11 @@ pub fn guard<T: Pass>(
                     }
                     ctx.finish(resp)
                 }
-                Err(d) => ctx.refusal(&mut seen, route, d, false, &return_to),
+                Err(d) => ctx.refuse(&mut seen, route, d, false, &return_to),
             }
         };
         ctx.observe(&seen, &resp);
-        ctx.tarpit(&seen).await;
+        ctx.tarpit(seen.deny.as_ref().map(|(d, _)| d)).await;
         Ok(resp)
     }
 }
@@ -523,27 +279,31 @@ pub fn forward_auth_handler(
     // an `async fn` moves its argument into (the future is allocated per request).
     async move {
         let started = Instant::now();
-        let rt = gw.runtime();
-        let now = crate::clock::now();
         // Identity headers from the client never count (stripped in place: no copy of the map).
         strip_identity(req.headers_mut());
         let headers = req.headers();
-        let trusted = &rt.config.server.trusted_proxies;
-        let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
-        let ctx = Ctx {
-            gw: &gw,
-            rt: &rt,
-            request_id: get("x-request-id")
-                .filter(|_| is_trusted(peer.ip(), trusted))
-                .filter(|id| id.len() <= 128)
-                .map_or_else(|| gw.ids.next(), str::to_owned),
-            now,
-            html: wants_html(headers),
-            grpc: is_grpc_request(headers),
-            origin: None,
-            // The peer is the proxy, not the flooding client: keep its connection.
-            http1: false,
+        let rt = gw.runtime();
+        // A trusted proxy's request id is kept (one id across the proxy's and our logs).
+        let forwarded_id = headers
+            .get(X_REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .filter(|_| is_trusted(peer.ip(), &rt.config.server.trusted_proxies))
+            .filter(|id| id.len() <= 128)
+            .map(str::to_owned);
+        // nginx drops the body of an `auth_request` answer; Traefik and Caddy pass it on.
+        let nginx_style =
+            headers.contains_key("x-original-uri") || !headers.contains_key("x-forwarded-uri");
+        let with_body = match rt.config.server.forward_auth_body {
+            ForwardAuthBody::Full => true,
+            ForwardAuthBody::Empty => false,
+            ForwardAuthBody::Auto => !nginx_style,
         };
+        let mut ctx = Exchange::new(gw, rt, headers, forwarded_id);
+        // The peer is the proxy, not the flooding client: keep its connection; and the
+        // proxy, not we, answers the browser's CORS.
+        ctx.http1 = false;
+        ctx.origin = None;
+        ctx.with_body = with_body;
         // Until the original request is known, the record names the subrequest itself.
         let mut seen = Seen::new(
             started,
@@ -553,44 +313,21 @@ pub fn forward_auth_handler(
         seen.ip = Some(peer.ip());
         let resp = forward_auth(&ctx, &mut seen, peer, headers).await;
         ctx.observe(&seen, &resp);
-        ctx.tarpit(&seen).await;
+        ctx.tarpit(seen.deny.as_ref().map(|(d, _)| d)).await;
         resp
     }
 }
 
 async fn forward_auth<'h>(
-    ctx: &Ctx<'_>,
+    ctx: &Exchange,
     seen: &mut Seen<'h>,
     peer: SocketAddr,
     headers: &'h HeaderMap,
 ) -> Response<Body> {
-    let (gw, rt, now) = (ctx.gw, ctx.rt, ctx.now);
+    let (gw, rt, now) = (&ctx.gw, &ctx.rt, ctx.now);
     let trusted = &rt.config.server.trusted_proxies;
-    let nginx_style =
-        headers.contains_key("x-original-uri") || !headers.contains_key("x-forwarded-uri");
-    let with_body = match rt.config.server.forward_auth_body {
-        ForwardAuthBody::Full => true,
-        ForwardAuthBody::Empty => false,
-        ForwardAuthBody::Auto => !nginx_style,
-    };
     let respond = |seen: &mut Seen<'h>, route, deny: Deny, hidden, return_to: &str| {
-        let r = gw.render(
-            rt,
-            &crate::gateway::RenderArgs {
-                route,
-                form_post: false,
-                grpc: ctx.grpc,
-                html: ctx.html,
-                request_id: &ctx.request_id,
-                now,
-                return_to,
-            },
-            &deny,
-            hidden,
-        );
-        seen.route = route;
-        seen.deny = Some((deny, hidden));
-        ctx.finish(rendered_response(r, with_body))
+        ctx.refuse(seen, route, deny, hidden, return_to)
     };
     if !is_trusted(peer.ip(), trusted) {
         let deny = Deny::InvalidRequest {
@@ -721,16 +458,6 @@ pub async fn jwks(State(gw): State<Arc<Gateway>>) -> Response<Body> {
     r.headers_mut().insert(
         http::header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=300"),
-    );
-    r
-}
-
-pub fn json_response(status: StatusCode, body: String) -> Response<Body> {
-    let mut r = Response::new(Body::from(body));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
     );
     r
 }

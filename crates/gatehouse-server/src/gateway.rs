@@ -373,7 +373,7 @@ impl Gateway {
         // A fresh nonce per challenge, only where the route takes Digest.
         let digest = accepted.contains(&gatehouse_core::Scheme::Digest).then(|| {
             crate::digest::challenge(
-                self,
+                &self.secrets,
                 &rt.policy.realm,
                 &rt.config.server.digest_algorithms,
                 args.now,

@@ -1,7 +1,24 @@
 //! The HTTP edge of Gatehouse: reverse proxy, forward-auth, health and JWKS endpoints, and a
-//! tower Layer for embedding ([`GatehouseLayer`]). Every verdict comes
-//! from `gatehouse-core`'s pipeline; this crate answers its questions (store lookups, key
-//! fetches, password hashing off the runtime) and does the IO.
+//! tower Layer for embedding ([`GatehouseLayer`]). Every verdict comes from `gatehouse-core`'s
+//! pipeline; this crate answers its questions (store lookups, key fetches, password hashing
+//! off the runtime) and does the IO.
+//!
+//! Layout: every request is one [`exchange::Exchange`] (request id, clock, client IP, HTML
+//! preference, what was seen; refuse / finish / observe / tarpit), whether proxied or a
+//! forward-auth subrequest ([`edge`]), guarded by the Layer ([`layer`]) or a `/auth/*` call
+//! ([`auth`]); [`gateway`] drives core's pipeline. [`startup`] builds a gateway (store, keys,
+//! background tasks), [`routes`] holds its endpoints and routers, [`listener`] the accept
+//! loop and graceful drain; [`clock`], [`random`] and [`request_id`] are the clock, the OS
+//! RNG and request ids.
+
+// Stage 5 of issue 12: no unwrap, expect or panic outside tests (an override is an
+// `#[expect(..., reason = "...")]` beside the code), and nothing `pub` that no one outside
+// can reach.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+#![deny(unreachable_pub)]
 
 pub mod admin;
 pub mod auth;
@@ -12,6 +29,7 @@ pub mod cors;
 pub mod defense;
 pub mod digest;
 pub mod edge;
+pub mod exchange;
 pub mod gateway;
 pub mod hashing;
 pub mod keys;

@@ -128,7 +128,7 @@ impl Template {
         let template = Self::from_rendered(probe)?;
         // The second rendering must be exactly the template filled with its values.
         let expected = template.fill_body(CHECK_ID, &rfc3339(CHECK_NOW));
-        let same_headers = crate::edge::rendered_headers(&check)
+        let same_headers = crate::exchange::rendered_headers(&check)
             .is_some_and(|h| headers_equal(&h, &template.headers));
         (check.body == expected
             && same_headers
@@ -137,7 +137,7 @@ impl Template {
     }
 
     fn from_rendered(r: Rendered) -> Option<Self> {
-        let headers = crate::edge::rendered_headers(&r)?;
+        let headers = crate::exchange::rendered_headers(&r)?;
         let status = StatusCode::from_u16(r.status).ok()?;
         let stamp = rfc3339(PROBE_NOW);
         let id_at = unique(&r.body, PROBE_ID)?;

@@ -2,6 +2,10 @@
 //! random bytes as arguments and never draws them itself.
 
 /// `N` random bytes from the OS RNG (tokens, salts, keys).
+#[expect(
+    clippy::panic,
+    reason = "without a working RNG no secret can be made safely: stop rather than go on"
+)]
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut b = [0u8; N];
     if aws_lc_rs::rand::fill(&mut b).is_err() {

@@ -9,7 +9,7 @@ mod common;
 
 use common::Harness;
 use gatehouse_core::deny::Deny;
-use gatehouse_server::edge::rendered_response;
+use gatehouse_server::exchange::rendered_response;
 use gatehouse_server::gateway::RenderArgs;
 use gatehouse_server::prepared_refusals::PREPARED_KINDS;
 use http_body_util::BodyExt as _;

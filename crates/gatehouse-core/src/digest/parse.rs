@@ -12,7 +12,7 @@
 //! `charset=UTF-8` (RFC 7616 §3.3), obs-text is read as UTF-8: the input is a `&str`.
 
 use super::ParseError;
-use crate::credential::is_tchar;
+use gatehouse_challenge::grammar::{is_qdtext as is_qdtext_byte, is_quoted_pair_char, is_tchar};
 
 /// Upper bound on parameters, so duplicate detection stays cheap on hostile input.
 const MAX_PARAMS: usize = 32;
@@ -101,14 +101,14 @@ fn quoted_string(s: &str) -> Result<(String, &str), ParseError> {
     Err(ParseError("a Digest quoted string is not closed"))
 }
 
-/// `qdtext`; any non-ASCII character stands for obs-text.
+/// `qdtext`; any non-ASCII character stands for obs-text (the input is UTF-8).
 fn is_qdtext(c: char) -> bool {
-    matches!(c, '\t' | ' ' | '!' | '#'..='[' | ']'..='~') || !c.is_ascii()
+    u8::try_from(c).map_or(true, is_qdtext_byte)
 }
 
-/// `HTAB / SP / VCHAR / obs-text`.
+/// `HTAB / SP / VCHAR / obs-text`; any non-ASCII character stands for obs-text.
 fn is_qpair_char(c: char) -> bool {
-    matches!(c, '\t' | ' ' | '!'..='~') || !c.is_ascii()
+    u8::try_from(c).map_or(true, is_quoted_pair_char)
 }
 
 /// RFC 8187 §3.2: `ext-value = charset "'" [ language ] "'" value-chars`, with

@@ -9,21 +9,9 @@ use serde_json::{Map, Value};
 use super::RenderCtx;
 use crate::deny::{Deny, Page};
 
-/// Escapes text for HTML element content and double-quoted attribute values.
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// Escapes text for HTML element content and quoted attribute values (the one escaper of
+/// the workspace).
+pub use gatehouse_challenge::markup::escape as escape_html;
 
 const STYLE: &str = "*{box-sizing:border-box}\
 body{font:16px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;background:#f3f4f7;color:#1d2330;margin:0}\

@@ -161,7 +161,7 @@ impl axum::response::IntoResponse for ApiError {
 }
 
 fn json_with(status: StatusCode, v: &Value) -> Response<Body> {
-    crate::edge::json_response(status, v.to_string())
+    crate::exchange::json_response(status, v.to_string())
 }
 
 fn ok(v: &Value) -> Answer {

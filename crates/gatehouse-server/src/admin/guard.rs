@@ -156,14 +156,16 @@ pub async fn authorize(
             tracing::error!(error = %e, "the admin guard could not be built");
             let deny = Deny::AuthUnavailable { retry_after: 5 };
             let args = render_args(&request_id, now, html, &return_to);
-            let resp = crate::edge::rendered_response(gw.render(&main, &args, &deny, false), true);
+            let resp =
+                crate::exchange::rendered_response(gw.render(&main, &args, &deny, false), true);
             return Err(with_request_id(resp, &request_id));
         }
     };
     let refuse =
         |deny: Deny, hidden: bool, path: &str, scheme: Option<Scheme>, subject: Option<&str>| {
             let args = render_args(&request_id, now, html, &return_to);
-            let resp = crate::edge::rendered_response(gw.render(&rt, &args, &deny, hidden), true);
+            let resp =
+                crate::exchange::rendered_response(gw.render(&rt, &args, &deny, hidden), true);
             let resp = with_request_id(resp, &request_id);
             gw.observe(&RequestRecord {
                 time: now,
@@ -258,7 +260,7 @@ fn render_args<'a>(
 
 pub fn with_request_id(mut resp: Response<Body>, request_id: &str) -> Response<Body> {
     if let Ok(v) = HeaderValue::from_str(request_id) {
-        resp.headers_mut().insert("x-request-id", v);
+        resp.headers_mut().insert(crate::exchange::X_REQUEST_ID, v);
     }
     resp
 }

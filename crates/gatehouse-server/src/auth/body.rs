@@ -10,13 +10,13 @@ use http_body_util::{BodyExt as _, Limited};
 const MAX_AUTH_BODY: usize = 16 * 1024;
 
 /// The fields of an auth request, and whether it came from an HTML form (a browser).
-pub struct Fields {
+pub(crate) struct Fields {
     map: HashMap<String, String>,
     pub form: bool,
 }
 
 impl Fields {
-    pub fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.map
             .get(name)
             .map(String::as_str)
@@ -25,7 +25,7 @@ impl Fields {
 }
 
 /// Reads and parses the body. Errors are safe to show (`invalid_request` detail).
-pub async fn read(headers: &HeaderMap, body: Body) -> Result<Fields, &'static str> {
+pub(crate) async fn read(headers: &HeaderMap, body: Body) -> Result<Fields, &'static str> {
     let ct = headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -62,7 +62,7 @@ pub async fn read(headers: &HeaderMap, body: Body) -> Result<Fields, &'static st
 
 /// `application/x-www-form-urlencoded` (WHATWG URL §5.1): `+` is a space, percent-decoding
 /// once, UTF-8. Repeated names keep the first value.
-pub fn parse_form(bytes: &[u8]) -> Result<HashMap<String, String>, &'static str> {
+pub(super) fn parse_form(bytes: &[u8]) -> Result<HashMap<String, String>, &'static str> {
     let mut map = HashMap::new();
     for pair in bytes.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
         let mut it = pair.splitn(2, |b| *b == b'=');

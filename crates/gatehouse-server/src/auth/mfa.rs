@@ -47,12 +47,12 @@ impl Attempts {
 }
 
 /// `v1.<user>.<expires_at>.<nonce>` sealed with the MFA-token key.
-pub fn mfa_token(gw: &Gateway, user: &str, expires_at: i64) -> String {
+pub fn mfa_token(secrets: &Secrets, user: &str, expires_at: i64) -> String {
     use base64::Engine as _;
     let nonce = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(crate::random::random_bytes::<12>());
     let payload = format!("v1.{}.{expires_at}.{nonce}", field(user));
-    seal(&gw.secrets.derive(KEY_MFA_TOKEN), &payload)
+    seal(&secrets.derive(KEY_MFA_TOKEN), &payload)
 }
 
 /// Decrypts a user's TOTP secret (AES-256-GCM at rest, the user name as associated data).

@@ -184,7 +184,7 @@ fn with_query(endpoint: &str, params: &[(&str, &str)]) -> String {
 
 impl AuthCtx {
     fn provider_unavailable(&self, e: &dyn std::fmt::Display) -> Response<Body> {
-        tracing::error!(error = %e, request_id = %self.request_id, "login provider unavailable");
+        tracing::error!(error = %e, request_id = %self.x.request_id, "login provider unavailable");
         self.refuse(
             &Deny::AuthUnavailable {
                 retry_after: crate::gateway::RETRY_AFTER_UNAVAILABLE,
@@ -210,8 +210,8 @@ fn get_ctx(
     endpoint: &'static str,
     peer: std::net::SocketAddr,
 ) -> AuthCtx {
-    let mut ctx = AuthCtx::new(gw, &parts.headers, endpoint, peer);
-    ctx.method = "GET";
+    let ctx = AuthCtx::new(gw, &parts.headers, endpoint, peer);
+    ctx.seen().method = std::borrow::Cow::Borrowed("GET");
     ctx
 }
 
@@ -235,7 +235,7 @@ async fn start_inner(
     name: &str,
     parts: &http::request::Parts,
 ) -> Response<Body> {
-    let Some(p) = provider(&ctx.rt, name) else {
+    let Some(p) = provider(&ctx.x.rt, name) else {
         return ctx.refuse(&Deny::NotFound, "/");
     };
     let q = query(parts);
@@ -250,7 +250,7 @@ async fn start_inner(
         },
         None => None,
     };
-    let secure = is_secure(&ctx.rt, peer, parts);
+    let secure = is_secure(&ctx.x.rt, peer, parts);
     let redirect_uri = match &p.redirect_uri {
         Some(u) => u.clone(),
         None => match origin(&parts.headers, secure) {
@@ -258,8 +258,8 @@ async fn start_inner(
             None => return ctx.invalid_request("the request has no usable `Host`"),
         },
     };
-    let remote = ctx.gw.oidc.remote(p);
-    let meta = match ctx.gw.oidc.meta(&remote).await {
+    let remote = ctx.x.gw.oidc.remote(p);
+    let meta = match ctx.x.gw.oidc.meta(&remote).await {
         Ok(m) => m,
         Err(e) => return ctx.provider_unavailable(&format!("`{name}` discovery: {e}")),
     };
@@ -271,7 +271,7 @@ async fn start_inner(
         verifier: random(),
         return_to,
         redirect_uri,
-        expires_at: ctx.now + FLOW_TTL,
+        expires_at: ctx.x.now + FLOW_TTL,
         want_mfa,
         max_age,
     };
@@ -301,10 +301,10 @@ async fn start_inner(
         params.push(("prompt", "login"));
     }
     let mut resp = see_other(&with_query(&meta.authorization_endpoint, &params));
-    if let Ok(v) = HeaderValue::from_str(&flow_cookie(&flow.seal(&ctx.gw), FLOW_TTL, secure)) {
+    if let Ok(v) = HeaderValue::from_str(&flow_cookie(&flow.seal(&ctx.x.gw), FLOW_TTL, secure)) {
         resp.headers_mut().insert(http::header::SET_COOKIE, v);
     }
-    ctx.stamp(&mut resp);
+    ctx.x.stamp(resp.headers_mut());
     resp
 }
 
@@ -317,7 +317,7 @@ pub async fn callback(
 ) -> Response<Body> {
     let (parts, _) = req.into_parts();
     let ctx = get_ctx(gw, &parts, "/auth/oidc/callback", peer);
-    let secure = is_secure(&ctx.rt, peer, &parts);
+    let secure = is_secure(&ctx.x.rt, peer, &parts);
     let mut resp = callback_inner(&ctx, secure, &name, &parts).await;
     // The flow is over whatever the outcome: its cookie goes.
     if let Ok(v) = HeaderValue::from_str(&flow_cookie("", 0, secure)) {
@@ -333,12 +333,12 @@ async fn callback_inner(
     name: &str,
     parts: &http::request::Parts,
 ) -> Response<Body> {
-    let Some(p) = provider(&ctx.rt, name) else {
+    let Some(p) = provider(&ctx.x.rt, name) else {
         return ctx.refuse(&Deny::NotFound, "/");
     };
     let q = query(parts);
     let flow = super::session::cookie_named(&parts.headers, FLOW_COOKIE)
-        .and_then(|c| Flow::open(&ctx.gw, c, ctx.now))
+        .and_then(|c| Flow::open(&ctx.x.gw, c, ctx.x.now))
         .filter(|f| f.provider == name);
     let Some(flow) = flow else {
         return ctx.invalid_request(
@@ -351,7 +351,12 @@ async fn callback_inner(
     if !gatehouse_core::secret::ct_eq(state.as_bytes(), flow.state.as_bytes()) {
         return ctx.invalid_request("the sign-in `state` does not match");
     }
-    if !ctx.gw.oidc.consume_state(state, flow.expires_at, ctx.now) {
+    if !ctx
+        .x
+        .gw
+        .oidc
+        .consume_state(state, flow.expires_at, ctx.x.now)
+    {
         return ctx.invalid_request("this sign-in response was already used");
     }
     // The provider's refusal (RFC 6749 §4.1.2.1): a page, never a loop back to it.
@@ -374,12 +379,13 @@ async fn callback_inner(
     let Some(code) = q.get("code").filter(|c| !c.is_empty()) else {
         return ctx.invalid_request("the provider's answer has no `code`");
     };
-    let remote = ctx.gw.oidc.remote(p);
-    let meta = match ctx.gw.oidc.meta(&remote).await {
+    let remote = ctx.x.gw.oidc.remote(p);
+    let meta = match ctx.x.gw.oidc.meta(&remote).await {
         Ok(m) => m,
         Err(e) => return ctx.provider_unavailable(&format!("`{name}` discovery: {e}")),
     };
     let id_token = match ctx
+        .x
         .gw
         .oidc
         .exchange(p, &meta, code, &flow.redirect_uri, &flow.verifier)
@@ -418,12 +424,12 @@ async fn callback_inner(
         );
     }
     let mfa = core_oidc::is_multi_factor(p, &signed_in);
-    let auth_time = signed_in.auth_time.unwrap_or(ctx.now).min(ctx.now);
+    let auth_time = signed_in.auth_time.unwrap_or(ctx.x.now).min(ctx.x.now);
     // A step-up the provider did not perform is answered here, once, with the row-14 page
     // (sending the browser back again would loop).
-    let stale = flow
-        .max_age
-        .is_some_and(|m| ctx.now.saturating_sub(auth_time) > i64::try_from(m).unwrap_or(i64::MAX));
+    let stale = flow.max_age.is_some_and(|m| {
+        ctx.x.now.saturating_sub(auth_time) > i64::try_from(m).unwrap_or(i64::MAX)
+    });
     if (flow.want_mfa && !mfa) || stale {
         return ctx.refuse(
             &Deny::InsufficientUserAuthentication {
@@ -456,11 +462,12 @@ async fn verify(
     let check = core_oidc::IdTokenCheck {
         provider: p,
         nonce,
-        now: ctx.now,
+        now: ctx.x.now,
     };
     let mut refetch = false;
     loop {
         let keys = ctx
+            .x
             .gw
             .oidc
             .keys(remote, meta, refetch)
@@ -484,7 +491,7 @@ async fn account(
     name: &str,
     s: &core_oidc::SignedIn,
 ) -> Result<gatehouse_store::User, Response<Body>> {
-    let store = &ctx.gw.store;
+    let store = &ctx.x.gw.store;
     let existing = store
         .get_user(name)
         .await
@@ -498,7 +505,7 @@ async fn account(
                 roles: s.roles.clone().unwrap_or_default(),
                 tenant: s.tenant.clone(),
             };
-            match store.create_user(new, ctx.now).await {
+            match store.create_user(new, ctx.x.now).await {
                 Ok(u) => {
                     tracing::info!(user = %name, provider = %p.name, "user provisioned by a login provider");
                     return Ok(u);
@@ -571,9 +578,9 @@ pub(super) async fn logout_location(
     parts: &http::request::Parts,
     secure: bool,
 ) -> Option<String> {
-    let p = provider(&ctx.rt, name)?;
-    let remote = ctx.gw.oidc.remote(p);
-    let meta = ctx.gw.oidc.meta(&remote).await.ok()?;
+    let p = provider(&ctx.x.rt, name)?;
+    let remote = ctx.x.gw.oidc.remote(p);
+    let meta = ctx.x.gw.oidc.meta(&remote).await.ok()?;
     let endpoint = meta.end_session_endpoint?;
     let back = match &p.post_logout_redirect_uri {
         Some(u) => u.clone(),
@@ -612,7 +619,7 @@ pub fn step_up(
         return None;
     }
     let now = crate::clock::now();
-    let session = super::session::open(gw, super::session::cookie_from(headers)?, now)?;
+    let session = super::session::open(&gw.secrets, super::session::cookie_from(headers)?, now)?;
     let name = session.provider?;
     provider(rt, &name)?;
     let mut url = format!(
@@ -655,7 +662,7 @@ async fn backchannel_inner(
     headers: &HeaderMap,
     body: Body,
 ) -> Response<Body> {
-    let Some(p) = provider(&ctx.rt, name) else {
+    let Some(p) = provider(&ctx.x.rt, name) else {
         return ctx.refuse(&Deny::NotFound, "/");
     };
     let fields = match super::body::read(headers, body).await {
@@ -666,18 +673,18 @@ async fn backchannel_inner(
     let Some(token) = fields.get("logout_token") else {
         return ctx.invalid_request("`logout_token` is required");
     };
-    let remote = ctx.gw.oidc.remote(p);
-    let meta = match ctx.gw.oidc.meta(&remote).await {
+    let remote = ctx.x.gw.oidc.remote(p);
+    let meta = match ctx.x.gw.oidc.meta(&remote).await {
         Ok(m) => m,
         Err(e) => return ctx.provider_unavailable(&format!("`{name}` discovery: {e}")),
     };
     let mut refetch = false;
     let logout = loop {
-        let keys = match ctx.gw.oidc.keys(&remote, &meta, refetch).await {
+        let keys = match ctx.x.gw.oidc.keys(&remote, &meta, refetch).await {
             Ok(k) => k,
             Err(()) => return ctx.provider_unavailable(&format!("`{name}` JWKS")),
         };
-        match core_oidc::verify_logout_token(&keys, token, p, ctx.now) {
+        match core_oidc::verify_logout_token(&keys, token, p, ctx.x.now) {
             Ok(t) => break t,
             Err(TokenError::UnknownKid) if !refetch => refetch = true,
             Err(e) => {
@@ -685,7 +692,7 @@ async fn backchannel_inner(
             }
         }
     };
-    let sessions = match ctx.gw.store.list_sessions(None, false).await {
+    let sessions = match ctx.x.gw.store.list_sessions(None, false).await {
         Ok(s) => s,
         Err(e) => return ctx.unavailable(&e),
     };
@@ -708,21 +715,22 @@ async fn backchannel_inner(
     let mut revoked = 0u32;
     for s in sessions.iter().filter(|s| named(&s.id)) {
         if let Err(e) = ctx
+            .x
             .gw
             .store
-            .revoke_session(&s.id, "back-channel logout", ctx.now)
+            .revoke_session(&s.id, "back-channel logout", ctx.x.now)
             .await
         {
             return ctx.unavailable(&e);
         }
-        ctx.gw.revoked(s.id.clone(), s.expires_at);
+        ctx.x.gw.revoked(s.id.clone(), s.expires_at);
         ctx.identify(&s.user, None);
         revoked += 1;
     }
-    tracing::info!(provider = %name, sessions = revoked, request_id = %ctx.request_id, "back-channel logout");
+    tracing::info!(provider = %name, sessions = revoked, request_id = %ctx.x.request_id, "back-channel logout");
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = StatusCode::OK;
-    ctx.stamp(&mut resp);
+    ctx.x.stamp(resp.headers_mut());
     resp
 }
 

@@ -10,7 +10,7 @@ use http::HeaderMap;
 
 use super::KEY_SESSION;
 use super::signed::{field, seal, unfield};
-use crate::gateway::Gateway;
+use crate::keys::Secrets;
 
 pub const COOKIE: &str = "gatehouse_session";
 
@@ -26,9 +26,9 @@ pub struct SessionCookie {
     pub provider: Option<String>,
 }
 
-/// `v1.<sid>.<user>.<acr>.<auth_time>.<expires_at>[.<provider>]` sealed.
+/// `v1.<sid>.<user>.<acr>.<auth_time>.<expires_at>` sealed.
 pub fn cookie_value(
-    gw: &Gateway,
+    secrets: &Secrets,
     sid: &str,
     user: &str,
     acr: &str,
@@ -36,12 +36,13 @@ pub fn cookie_value(
     expires_at: i64,
     provider: Option<&str>,
 ) -> String {
+    // `v1.<sid>.<user>.<acr>.<auth_time>.<expires_at>[.<provider>]`
     let mut payload = format!("v1.{sid}.{}.{acr}.{auth_time}.{expires_at}", field(user));
     if let Some(p) = provider {
         payload.push('.');
         payload.push_str(&field(p));
     }
-    seal(&gw.secrets.derive(KEY_SESSION), &payload)
+    seal(&secrets.derive(KEY_SESSION), &payload)
 }
 
 pub fn set_cookie(value: &str, max_age: i64, secure: bool) -> String {
@@ -74,8 +75,8 @@ pub fn cookie_named<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 }
 
 /// Opens a cookie: seal, shape and expiry (not revocation: that is the caller's).
-pub fn open(gw: &Gateway, value: &str, now: i64) -> Option<SessionCookie> {
-    let payload = self::open_sealed(gw, value)?;
+pub fn open(secrets: &Secrets, value: &str, now: i64) -> Option<SessionCookie> {
+    let payload = open_with(&secrets.derive(KEY_SESSION), value)?;
     let mut p = payload.split('.');
     let (Some("v1"), Some(sid), Some(user), Some(acr), Some(at), Some(exp), provider, None) = (
         p.next(),
@@ -105,10 +106,6 @@ pub fn open(gw: &Gateway, value: &str, now: i64) -> Option<SessionCookie> {
         expires_at,
         provider,
     })
-}
-
-fn open_sealed<'a>(gw: &Gateway, value: &'a str) -> Option<&'a str> {
-    open_with(&gw.secrets.derive(KEY_SESSION), value)
 }
 
 fn open_with<'a>(key: &[u8; 32], value: &'a str) -> Option<&'a str> {

@@ -94,7 +94,7 @@ pub(super) struct Scripts {
 }
 
 impl Scripts {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             failure: Script::new(FAILURE),
             quota: Script::new(QUOTA),

@@ -275,7 +275,7 @@ impl Gateway {
     }
 
     async fn verify_session(&self, cookie: &SecretString, now: i64) -> Result<Principal, Deny> {
-        let Some(c) = crate::auth::session::open(self, cookie.expose(), now) else {
+        let Some(c) = crate::auth::session::open(&self.secrets, cookie.expose(), now) else {
             return Err(Deny::InvalidToken {
                 detail: "session cookie is not valid or has expired".to_owned(),
             });
@@ -337,7 +337,7 @@ type Flight = tokio::sync::OnceCell<Result<gatehouse_store::User, Deny>>;
 
 /// One request's part in a check; leaving removes the entry when the check is answered or
 /// nobody else waits for it (a check whose requests all gave up leaves nothing behind).
-pub struct Joined<'a> {
+pub(crate) struct Joined<'a> {
     inflight: &'a InFlight,
     key: [u8; 32],
     cell: Arc<Flight>,

@@ -27,7 +27,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 /// As [`parse_duration`], where zero (`"0s"`) is allowed: for settings that zero turns off.
-pub fn parse_duration_or_zero(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration_or_zero(s: &str) -> Result<Duration, String> {
     let hint = "expected a number and a unit (`ms`, `s`, `m`, `h`, `d`), e.g. `30s` or `1h30m`";
     if s.is_empty() {
         return Err(format!("invalid duration ``: {hint}"));
@@ -70,7 +70,7 @@ pub fn parse_duration_or_zero(s: &str) -> Result<Duration, String> {
 }
 
 /// `127.0.0.1:8080` or `[::1]:8080`. Host names are not resolved here.
-pub fn socket_addr(s: &str) -> Result<SocketAddr, String> {
+pub(crate) fn socket_addr(s: &str) -> Result<SocketAddr, String> {
     s.parse().map_err(|_| {
         format!("invalid socket address `{s}`: expected `ip:port`, e.g. `127.0.0.1:8080` or `[::1]:8080`")
     })
@@ -78,7 +78,7 @@ pub fn socket_addr(s: &str) -> Result<SocketAddr, String> {
 
 /// A CIDR block; a bare address means a single host (`/32` or `/128`). Host bits set in a
 /// block (`10.1.2.3/8`) are an error: the intended block is ambiguous.
-pub fn cidr(s: &str) -> Result<IpNet, String> {
+pub(crate) fn cidr(s: &str) -> Result<IpNet, String> {
     if let Ok(ip) = s.parse::<IpAddr>() {
         return Ok(IpNet::from(ip));
     }
@@ -96,14 +96,14 @@ pub fn cidr(s: &str) -> Result<IpNet, String> {
 
 /// The parts of an `http(s)://` URL the config needs to judge.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpUrl {
+pub(crate) struct HttpUrl {
     pub https: bool,
     pub host: String,
 }
 
 impl HttpUrl {
     /// `localhost`, `127.0.0.0/8` or `::1`: plain http cannot be intercepted on the wire.
-    pub fn is_loopback(&self) -> bool {
+    pub(crate) fn is_loopback(&self) -> bool {
         let host = self.host.trim_start_matches('[').trim_end_matches(']');
         host.eq_ignore_ascii_case("localhost")
             || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
@@ -111,7 +111,7 @@ impl HttpUrl {
 }
 
 /// `http://host[:port][/path]` or `https://…` with a host, no user info, query or fragment.
-pub fn http_url(s: &str) -> Result<HttpUrl, String> {
+pub(crate) fn http_url(s: &str) -> Result<HttpUrl, String> {
     let lower = s.to_ascii_lowercase();
     let (https, rest) = if lower.starts_with("https://") {
         (true, &s["https://".len()..])
@@ -176,7 +176,7 @@ fn split_host_port(authority: &str) -> Option<(&str, Option<&str>)> {
 
 /// A CORS origin `scheme://host[:port]` (RFC 6454 §6.2 serialization), lower-cased
 /// (RFC 6454 §4: scheme and host compare case-insensitively), or `"*"`.
-pub fn origin(s: &str) -> Result<String, String> {
+pub(crate) fn origin(s: &str) -> Result<String, String> {
     if s == "*" {
         return Ok(s.to_owned());
     }
@@ -202,13 +202,13 @@ pub fn origin(s: &str) -> Result<String, String> {
 }
 
 /// RFC 9110 §5.6.2: `token = 1*tchar`. Methods (§9.1) and header names (§5.1) are tokens.
-pub fn is_token(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(crate::credential::is_tchar)
+pub(crate) fn is_token(s: &str) -> bool {
+    gatehouse_challenge::grammar::is_token(s)
 }
 
 /// The realm goes inside a quoted-string in every challenge (RFC 9110 §11.5), so it must
 /// not need escaping: printable ASCII without `"` and `\`.
-pub fn realm(s: &str) -> Result<String, String> {
+pub(crate) fn realm(s: &str) -> Result<String, String> {
     if s.is_empty() {
         return Err("realm must not be empty".to_owned());
     }
@@ -227,7 +227,7 @@ pub fn realm(s: &str) -> Result<String, String> {
 
 /// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`. Scopes are echoed in
 /// `scope="…"` of the insufficient-scope challenge (RFC 6750 §3).
-pub fn scope(s: &str) -> Result<String, String> {
+pub(crate) fn scope(s: &str) -> Result<String, String> {
     let ok = !s.is_empty()
         && s.bytes()
             .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b));
@@ -242,7 +242,7 @@ pub fn scope(s: &str) -> Result<String, String> {
 }
 
 /// A route name: ASCII letters, digits, `-`, `_`, `.`.
-pub fn route_name(s: &str) -> Result<String, String> {
+pub(crate) fn route_name(s: &str) -> Result<String, String> {
     let ok = !s.is_empty()
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
@@ -257,7 +257,7 @@ pub fn route_name(s: &str) -> Result<String, String> {
 }
 
 /// A dotted path into JWT claims (`realm_access.roles`): non-empty segments.
-pub fn claim_path(s: &str) -> Result<String, String> {
+pub(crate) fn claim_path(s: &str) -> Result<String, String> {
     if s.split('.').any(str::is_empty) {
         Err(format!(
             "invalid claim path `{s}`: expected names separated by `.`, e.g. `realm_access.roles`"
@@ -268,7 +268,7 @@ pub fn claim_path(s: &str) -> Result<String, String> {
 }
 
 /// A string that must not be empty.
-pub fn non_empty(s: &str) -> Result<String, String> {
+pub(crate) fn non_empty(s: &str) -> Result<String, String> {
     if s.is_empty() {
         Err("must not be empty".to_owned())
     } else {
@@ -278,7 +278,7 @@ pub fn non_empty(s: &str) -> Result<String, String> {
 
 /// A Digest algorithm whose HA1 the store keeps: `SHA-256` or `MD5` (RFC 7616 §6.1 tokens,
 /// case-insensitive). Their `-sess` variants come with them (same stored HA1, §3.4.2).
-pub fn digest_algorithm(s: &str) -> Result<crate::digest::Algorithm, String> {
+pub(crate) fn digest_algorithm(s: &str) -> Result<crate::digest::Algorithm, String> {
     use crate::digest::Algorithm;
     match Algorithm::from_name(s) {
         Some(a @ (Algorithm::Sha256 | Algorithm::Md5)) => Ok(a),
