@@ -33,9 +33,12 @@ export function requireChromium() {
   }
 }
 
-/** Debian's Chromium, headless, through playwright-core (which downloads no browser). */
-export async function launchChromium() {
-  const { chromium } = await import('playwright-core');
+/**
+ * Debian's Chromium, headless, through playwright-core (which downloads no browser). Another
+ * test folder passes its own `playwright-core` module.
+ */
+export async function launchChromium(playwright) {
+  const { chromium } = playwright ?? (await import('playwright-core'));
   return chromium.launch({
     executablePath: CHROMIUM,
     args: [

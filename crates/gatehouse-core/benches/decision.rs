@@ -449,6 +449,7 @@ fn render_401_problem(bencher: Bencher) {
         form_post: false,
         digest: None,
         grpc: false,
+        sign_in: gatehouse_core::render::SignInOptions::PASSWORD,
     };
     let r = render(&Deny::MissingCredentials, false, &ctx);
     assert_eq!((r.status, r.headers.len()), (401, 3));
@@ -474,6 +475,7 @@ fn render_401_parts(bencher: Bencher, part: &str) {
         form_post: false,
         digest: None,
         grpc: false,
+        sign_in: gatehouse_core::render::SignInOptions::PASSWORD,
     };
     let deny = Deny::MissingCredentials;
     bencher.bench(|| match part {
@@ -511,6 +513,7 @@ fn missing_credentials_401_end_to_end(bencher: Bencher) {
             form_post: false,
             digest: None,
             grpc: false,
+            sign_in: gatehouse_core::render::SignInOptions::PASSWORD,
         };
         Some(render(&reason, hidden, &ctx))
     };

@@ -25,6 +25,8 @@ pub struct Config {
     pub cluster: ClusterConfig,
     pub tokens: TokensConfig,
     pub issuers: Vec<IssuerConfig>,
+    /// `[[login_providers]]`: OpenID Connect providers browsers sign in through.
+    pub login_providers: Vec<LoginProviderConfig>,
     pub throttle: ThrottleConfig,
     pub audit: AuditConfig,
     pub alerts: AlertsConfig,
@@ -69,6 +71,9 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// TLS on `listen` and `admin_listen` (`tls = { cert, key }`); `None` = plain HTTP.
     pub tls: Option<TlsFiles>,
+    /// The sign-in page shows the username/password form and `POST /auth/login` checks
+    /// passwords. Default `true`; `false` leaves sign-in to `[[login_providers]]`.
+    pub password_sign_in: bool,
 }
 
 /// PEM files of a listener's certificate chain and private key (`[server] tls`).
@@ -98,6 +103,7 @@ impl Default for ServerConfig {
             max_header_bytes: 32 * 1024,
             max_connections: 4096,
             tls: None,
+            password_sign_in: true,
         }
     }
 }
@@ -234,6 +240,95 @@ impl fmt::Debug for IssuerConfig {
             .field("algorithms", &self.algorithms)
             .finish_non_exhaustive()
     }
+}
+
+/// One OpenID Connect provider browsers sign in through (`[[login_providers]]`).
+#[derive(Clone)]
+pub struct LoginProviderConfig {
+    /// `[a-z0-9_-]+`: the `{name}` of `/auth/oidc/{name}/…`.
+    pub name: String,
+    /// The button's label ("Sign in with …"). Default: `name`.
+    pub display_name: String,
+    /// The provider's issuer identifier; discovery reads
+    /// `{issuer}/.well-known/openid-configuration` (OpenID Connect Discovery §4).
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: ClientSecret,
+    /// Always contains `openid`.
+    pub scopes: Vec<String>,
+    /// ID-token algorithms accepted (public-key only). Default `RS256` (OIDC Core §3.1.3.7
+    /// step 7).
+    pub algorithms: Vec<jsonwebtoken::Algorithm>,
+    /// Claim naming the local user. Default `email`.
+    pub username_claim: String,
+    /// Dotted path to the roles; when set, the local account's roles follow it at each
+    /// sign-in.
+    pub roles_claim: Option<String>,
+    /// Dotted path to the tenant; when set, the account's tenant follows it.
+    pub tenant_claim: Option<String>,
+    /// Dotted path to the groups `required_groups` is checked against. Default `groups`.
+    pub groups_claim: String,
+    /// The user must be in one of these groups (empty: no requirement).
+    pub required_groups: Vec<String>,
+    /// The verified email's domain must be one of these (empty: any), lower-case.
+    pub allowed_domains: Vec<String>,
+    pub users: UserPolicy,
+    /// The `acr` value the provider uses for multi-factor authentication: sent as
+    /// `acr_values` on step-up, and an ID token carrying it (or an `amr` with `mfa`, `otp`,
+    /// `hwk`, `swk`, `sc`, RFC 8176) makes the session `mfa`. Default `mfa`.
+    pub mfa_acr: String,
+    pub leeway: Duration,
+    /// Absolute callback URL registered at the provider; `None`: built from the request's
+    /// origin (`…/auth/oidc/{name}/callback`).
+    pub redirect_uri: Option<String>,
+    /// Where the provider sends the browser after RP-initiated logout; `None`: the origin's `/`.
+    pub post_logout_redirect_uri: Option<String>,
+}
+
+impl fmt::Debug for LoginProviderConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoginProviderConfig")
+            .field("name", &self.name)
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret)
+            .field("users", &self.users)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a login provider's client secret comes from; resolved by the edge.
+#[derive(Clone)]
+pub enum ClientSecret {
+    /// A public client (PKCE only, `token_endpoint_auth_method = none`).
+    None,
+    Value(crate::secret::SecretString),
+    /// `client_secret_file`: the file's content, trailing newline removed.
+    File(std::path::PathBuf),
+    /// `client_secret = "${NAME}"`: the environment variable `NAME`.
+    Env(String),
+}
+
+impl fmt::Debug for ClientSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::None => f.write_str("None"),
+            Self::Value(_) => f.write_str("Value(<redacted>)"),
+            Self::File(p) => f.debug_tuple("File").field(p).finish(),
+            Self::Env(n) => f.debug_tuple("Env").field(n).finish(),
+        }
+    }
+}
+
+/// `users =`: which accounts a provider sign-in may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserPolicy {
+    /// Create a local user named by `username_claim` on first sign-in.
+    Provision,
+    /// Only an existing user whose name is the provider's verified email.
+    Link,
+    /// Only an existing user named by `username_claim`.
+    Existing,
 }
 
 /// Where an issuer's verification keys come from.

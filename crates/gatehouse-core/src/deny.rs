@@ -76,6 +76,11 @@ pub enum Deny {
     MfaRequired { mfa_token: String },
     /// An unsafe request riding on a session cookie did not come from our own origin.
     CsrfRejected,
+    /// A sign-in through a `[[login_providers]]` entry that the provider refused
+    /// (`access_denied`) or that Gatehouse does not admit (outside `allowed_domains`, missing
+    /// a required group, no such local user): a page saying so, never a loop back to the
+    /// provider. `reason` is safe to show the user.
+    SignInRefused { reason: String },
 }
 
 impl Deny {

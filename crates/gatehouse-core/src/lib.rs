@@ -23,6 +23,7 @@ pub mod decision;
 pub mod deny;
 pub mod digest;
 pub mod htpasswd;
+pub mod oidc;
 pub mod password;
 pub mod path;
 pub mod pipeline;

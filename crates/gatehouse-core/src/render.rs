@@ -41,6 +41,25 @@ pub struct RenderCtx<'a> {
     /// The request is gRPC (`content-type: application/grpc[+…]`, see [`is_grpc`]): the
     /// refusal also carries `grpc-status` and `grpc-message`.
     pub grpc: bool,
+    /// What the HTML sign-in page offers.
+    pub sign_in: SignInOptions<'a>,
+}
+
+/// The ways in that the HTML sign-in page offers: "Sign in with …" buttons for the
+/// `[[login_providers]]` (where the route takes the `session` scheme) and the password form
+/// (unless `[server] password_sign_in = false`).
+#[derive(Debug, Clone, Copy)]
+pub struct SignInOptions<'a> {
+    pub password: bool,
+    pub providers: &'a [crate::config::LoginProviderConfig],
+}
+
+impl SignInOptions<'static> {
+    /// The password form only (no login providers).
+    pub const PASSWORD: Self = Self {
+        password: true,
+        providers: &[],
+    };
 }
 
 /// Whether a `Content-Type` value is gRPC's: `application/grpc` or `application/grpc+…`

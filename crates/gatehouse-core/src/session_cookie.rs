@@ -1,7 +1,7 @@
 //! The browser session cookie's value (the `session` scheme): found among `Cookie` header
 //! lines (RFC 6265 §5.4: `name=value` pairs separated by `;`), then opened — the seal
-//! ([`crate::sealed`]), the shape `v1.<sid>.<user>.<acr>.<auth_time>.<expires_at>` and the
-//! expiry. Revocation and the account are the edge's (they need the store).
+//! ([`crate::sealed`]), the shape `v1.<sid>.<user>.<acr>.<auth_time>.<expires_at>[.<provider>]`
+//! and the expiry. Revocation and the account are the edge's (they need the store).
 
 use crate::sealed::{field, open as open_sealed, seal, unfield};
 
@@ -16,10 +16,13 @@ pub struct SessionCookie {
     pub acr: String,
     pub auth_time: i64,
     pub expires_at: i64,
+    /// The `[[login_providers]]` entry the user signed in through (step-up at the provider,
+    /// RP-initiated logout); `None` for a password sign-in.
+    pub provider: Option<String>,
 }
 
-/// The sealed value for a session (`sid` and `acr` are ours: no `.`; `user` may be any
-/// text, it is base64url-encoded).
+/// The sealed value for a session (`sid` and `acr` are ours: no `.`; `user` and `provider`
+/// may be any text, they are base64url-encoded).
 pub fn value(
     key: &[u8; 32],
     sid: &str,
@@ -27,19 +30,30 @@ pub fn value(
     acr: &str,
     auth_time: i64,
     expires_at: i64,
+    provider: Option<&str>,
 ) -> String {
-    let payload = format!("v1.{sid}.{}.{acr}.{auth_time}.{expires_at}", field(user));
+    let mut payload = format!("v1.{sid}.{}.{acr}.{auth_time}.{expires_at}", field(user));
+    if let Some(p) = provider {
+        payload.push('.');
+        payload.push_str(&field(p));
+    }
     seal(key, &payload)
 }
 
 /// The session cookie's value among the `Cookie` header lines, if one is there and not
 /// empty (the first such pair wins).
 pub fn find<'a>(lines: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    find_named(lines, COOKIE)
+}
+
+/// The value of the cookie `name` among the `Cookie` header lines, if one is there and not
+/// empty (the first such pair wins).
+pub fn find_named<'a>(lines: impl IntoIterator<Item = &'a str>, name: &str) -> Option<&'a str> {
     lines
         .into_iter()
         .flat_map(|v| v.split(';'))
         .filter_map(|c| c.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .find(|(n, _)| *n == name)
         .map(|(_, v)| v)
         .filter(|v| !v.is_empty())
 }
@@ -48,7 +62,8 @@ pub fn find<'a>(lines: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
 pub fn open(key: &[u8; 32], value: &str, now: i64) -> Option<SessionCookie> {
     let payload = open_sealed(key, value)?;
     let mut p = payload.split('.');
-    let (Some("v1"), Some(sid), Some(user), Some(acr), Some(at), Some(exp), None) = (
+    let (Some("v1"), Some(sid), Some(user), Some(acr), Some(at), Some(exp), provider, None) = (
+        p.next(),
         p.next(),
         p.next(),
         p.next(),
@@ -58,6 +73,10 @@ pub fn open(key: &[u8; 32], value: &str, now: i64) -> Option<SessionCookie> {
         p.next(),
     ) else {
         return None;
+    };
+    let provider = match provider {
+        Some(f) => Some(unfield(f)?),
+        None => None,
     };
     let expires_at: i64 = exp.parse().ok()?;
     if expires_at <= now {
@@ -69,6 +88,7 @@ pub fn open(key: &[u8; 32], value: &str, now: i64) -> Option<SessionCookie> {
         acr: acr.to_owned(),
         auth_time: at.parse().ok()?,
         expires_at,
+        provider,
     })
 }
 
@@ -80,7 +100,7 @@ mod tests {
 
     #[test]
     fn a_sealed_cookie_opens_until_it_expires() {
-        let v = value(&KEY, "s1", "ann.o'neil", "pwd", 100, 200);
+        let v = value(&KEY, "s1", "ann.o'neil", "pwd", 100, 200, None);
         let line = format!("theme=dark; {COOKIE}={v}; other=1");
         let found = find([line.as_str()]);
         assert_eq!(found, Some(v.as_str()));
@@ -93,10 +113,18 @@ mod tests {
                 acr: "pwd".into(),
                 auth_time: 100,
                 expires_at: 200,
+                provider: None,
             })
         );
         assert_eq!(open(&KEY, &v, 200), None, "expired");
         assert_eq!(open(&[4; 32], &v, 150), None, "another key");
+        let v = value(&KEY, "s2", "bo", "sso", 100, 200, Some("corp.idp"));
+        let c = open(&KEY, &v, 150).map(|c| c.provider);
+        assert_eq!(
+            c,
+            Some(Some("corp.idp".into())),
+            "the provider survives its dot"
+        );
     }
 
     #[test]

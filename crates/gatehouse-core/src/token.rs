@@ -40,6 +40,7 @@ use crate::deny::Deny;
 use crate::principal::Principal;
 use claims::{ClaimTree, Target, Val};
 
+pub use claims::claim_steps;
 pub use jws::JwsError;
 pub use keys::{KeyError, KeySet, SkippedKey};
 pub use sign::{

@@ -238,6 +238,7 @@ fn decision_cases() {
                         form_post: false,
                         digest: None,
                         grpc: false,
+                        sign_in: gatehouse_core::render::SignInOptions::PASSWORD,
                     };
                     let r = render(reason, *hidden, &ctx);
                     (r.status.to_string(), Some(r))

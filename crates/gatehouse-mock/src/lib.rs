@@ -287,6 +287,7 @@ impl Mock {
             form_post: false,
             digest: digest.as_ref(),
             grpc: false,
+            sign_in: gatehouse_core::render::SignInOptions::PASSWORD,
         };
         let mut resp = rendered_response(render(&deny, hidden, &ctx));
         if let Ok(v) = HeaderValue::from_str(&request_id) {

@@ -6,6 +6,7 @@
 //! MFA gets 401 `mfa_required` with an `mfa_token` to finish the login with a TOTP code.
 
 mod body;
+pub mod oidc;
 pub mod session;
 
 use std::borrow::Cow;
@@ -175,19 +176,44 @@ fn token_response(ctx: &AuthCtx, access: &str, refresh: &str, scope: &str) -> Re
     resp
 }
 
+/// How a session was signed in to, beyond the account.
+struct SignIn<'a> {
+    /// `pwd`, `mfa` or `sso`.
+    acr: &'a str,
+    /// When the user authenticated (the provider's `auth_time` for a provider sign-in).
+    auth_time: i64,
+    /// The `[[login_providers]]` entry, and the prefix of the session id that lets
+    /// back-channel logout find the session (see [`oidc::session_prefix`]).
+    provider: Option<(&'a str, String)>,
+}
+
+impl<'a> SignIn<'a> {
+    fn local(acr: &'a str, now: i64) -> Self {
+        Self {
+            acr,
+            auth_time: now,
+            provider: None,
+        }
+    }
+}
+
 /// Starts a session for `user` and answers with tokens (JSON) or a cookie and a redirect
 /// (HTML form).
 async fn start_session(
     ctx: &AuthCtx,
     user: &User,
-    acr: &str,
+    how: &SignIn<'_>,
     form: bool,
     return_to: &str,
     secure: bool,
 ) -> Response<Body> {
+    let (acr, auth_time) = (how.acr, how.auth_time);
     let tokens = &ctx.x.rt.config.tokens;
     let session_id = format!(
-        "s_{}",
+        "{}{}",
+        how.provider
+            .as_ref()
+            .map_or("s_", |(_, prefix)| prefix.as_str()),
         URL_SAFE_NO_PAD.encode(crate::random::random_bytes::<18>())
     );
     let refresh = new_refresh_token();
@@ -201,7 +227,7 @@ async fn start_session(
                 id: session_id.clone(),
                 user: user.name.clone(),
                 acr: acr.to_owned(),
-                auth_time: ctx.x.now,
+                auth_time,
                 expires_at,
                 first_refresh: sha256(&refresh),
             },
@@ -217,8 +243,9 @@ async fn start_session(
             &session_id,
             &user.name,
             acr,
-            ctx.x.now,
+            auth_time,
             expires_at,
+            how.provider.as_ref().map(|(name, _)| *name),
         );
         let mut resp = Response::new(Body::empty());
         *resp.status_mut() = StatusCode::SEE_OTHER;
@@ -248,7 +275,7 @@ async fn start_session(
             user,
             scopes: &scopes,
             acr,
-            auth_time: ctx.x.now,
+            auth_time,
             session_id: Some(&session_id),
             now: ctx.x.now,
             ttl: tokens.access_ttl,
@@ -319,6 +346,10 @@ async fn login_inner(
         Ok(f) => f,
         Err(resp) => return resp,
     };
+    if !ctx.x.rt.config.server.password_sign_in {
+        // `[server] password_sign_in = false`: sign-in is left to the login providers.
+        return ctx.refuse(&Deny::NotFound, &return_to);
+    }
     let (Some(username), Some(password)) = (fields.get("username"), fields.get("password")) else {
         return ctx.invalid_request("`username` and `password` are required");
     };
@@ -364,7 +395,8 @@ async fn login_inner(
         return ctx.refuse(&Deny::MfaRequired { mfa_token: token }, &return_to);
     }
     let secure = is_secure(&ctx.x.rt, peer, &parts);
-    start_session(ctx, &user, "pwd", fields.form, &return_to, secure).await
+    let how = SignIn::local("pwd", ctx.x.now);
+    start_session(ctx, &user, &how, fields.form, &return_to, secure).await
 }
 
 pub mod mfa;
@@ -413,7 +445,8 @@ async fn mfa_inner(
         }
     };
     let secure = is_secure(&ctx.x.rt, peer, &parts);
-    start_session(ctx, &user, "mfa", fields.form, &return_to, secure).await
+    let how = SignIn::local("mfa", ctx.x.now);
+    start_session(ctx, &user, &how, fields.form, &return_to, secure).await
 }
 
 /// `POST /auth/refresh` (`refresh_token`): rotates the refresh token in one transaction.
@@ -542,6 +575,7 @@ async fn logout_inner(
         .collect();
     let cookie = session::cookie_from(&parts.headers);
     let browser = auth.is_empty() && cookie.is_some();
+    let mut provider = None;
     let (sid, jti, exp) = if browser {
         if !session::same_origin(&parts.headers) {
             return ctx.refuse(&Deny::CsrfRejected, "/");
@@ -549,6 +583,7 @@ async fn logout_inner(
         match cookie.and_then(|c| session::open(&ctx.x.gw.secrets, c, ctx.x.now)) {
             Some(c) => {
                 ctx.identify(&c.user, Some(gatehouse_core::Scheme::Session));
+                provider = c.provider;
                 (Some(c.session_id), None, c.expires_at)
             }
             // An expired or foreign cookie: nothing to revoke; clear it anyway.
@@ -628,8 +663,15 @@ async fn logout_inner(
     let mut resp = Response::new(Body::empty());
     if browser {
         *resp.status_mut() = StatusCode::SEE_OTHER;
-        resp.headers_mut()
-            .insert(http::header::LOCATION, HeaderValue::from_static("/"));
+        // A provider sign-in also ends at the provider (RP-initiated logout), when it can.
+        let location = match &provider {
+            Some(p) => oidc::logout_location(ctx, p, parts, secure).await,
+            None => None,
+        };
+        let location = location
+            .and_then(|l| HeaderValue::from_str(&l).ok())
+            .unwrap_or(HeaderValue::from_static("/"));
+        resp.headers_mut().insert(http::header::LOCATION, location);
         if let Ok(v) = HeaderValue::from_str(&session::clear_cookie(secure)) {
             resp.headers_mut().insert(http::header::SET_COOKIE, v);
         }

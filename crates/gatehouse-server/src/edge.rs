@@ -194,6 +194,21 @@ pub fn guard<T: Pass>(
             seen.subject = subject;
             let principal = match decision {
                 Decision::Deny { reason, hidden } => {
+                    // A browser signed in through a login provider steps up there.
+                    let up = crate::auth::oidc::step_up(
+                        rt,
+                        req.headers(),
+                        &reason,
+                        ctx.html,
+                        hidden,
+                        &return_to,
+                        gw,
+                    );
+                    if let Some(resp) = up {
+                        seen.route = route;
+                        seen.deny = Some((reason, hidden));
+                        break 'answer ctx.finish(resp);
+                    }
                     break 'answer ctx.refuse(&mut seen, route, reason, hidden, &return_to);
                 }
                 Decision::Preflight => {

@@ -75,6 +75,8 @@ pub struct Gateway {
     own_keys: RwLock<Arc<OwnKeys>>,
     /// Forced re-reads of our signing keys after an unknown `kid` (see `keys.rs`).
     pub own_key_reload: crate::refetch::Refetch,
+    /// Login providers' discovery documents, keys and answered `state`s.
+    pub oidc: crate::auth::oidc::Providers,
     /// The cluster-wide master secret and its derived keys (session cookies, MFA).
     pub secrets: crate::keys::Secrets,
     /// Revoked `jti`s and sessions (row 10).
@@ -192,6 +194,7 @@ impl Gateway {
             store,
             own_keys: RwLock::new(Arc::new(own_keys)),
             own_key_reload: crate::refetch::Refetch::new(crate::keys::RELOAD_FLOOR),
+            oidc: crate::auth::oidc::Providers::default(),
             secrets,
             revocations: crate::revocations::Revocations::default(),
             mfa_attempts: crate::auth::mfa::Attempts::default(),
@@ -388,6 +391,10 @@ impl Gateway {
             form_post: args.form_post,
             digest: digest.as_ref(),
             grpc: args.grpc,
+            sign_in: gatehouse_core::render::SignInOptions {
+                password: rt.config.server.password_sign_in,
+                providers: &rt.config.login_providers,
+            },
         };
         render(deny, hidden, &ctx)
     }

@@ -64,6 +64,15 @@ fn own_routes() -> Router<Arc<Gateway>> {
             logout,
             post(crate::auth::logout).options(crate::auth::preflight),
         )
+        .route("/auth/oidc/{name}/start", get(crate::auth::oidc::start))
+        .route(
+            "/auth/oidc/{name}/callback",
+            get(crate::auth::oidc::callback),
+        )
+        .route(
+            "/auth/oidc/{name}/backchannel-logout",
+            post(crate::auth::oidc::backchannel_logout),
+        )
 }
 
 /// The admin port's router: the admin API, its sign-in, health and `/metrics` (never on the
@@ -75,5 +84,5 @@ pub fn admin_router(gw: Arc<Gateway>) -> Router {
 /// Whether a path is one of Gatehouse's own endpoints on the public port (matched exactly, as
 /// the router matches them).
 pub fn is_own_path(path: &str) -> bool {
-    OWN_PATHS.contains(&path)
+    OWN_PATHS.contains(&path) || crate::auth::oidc::is_oidc_path(path)
 }

@@ -8,6 +8,7 @@
 #[cfg(test)]
 mod doc_coverage;
 mod issuers;
+mod login_providers;
 mod route;
 mod sections;
 mod telemetry;

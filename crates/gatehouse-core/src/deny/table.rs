@@ -712,6 +712,16 @@ impl Deny {
                 T::fixed("cross-site request on a session cookie"),
             )
             .fixed(12),
+            // OAuth's own code for a refused authorization (RFC 6749 §4.1.2.1).
+            Self::SignInRefused { reason } => Entry::base(
+                "access_denied",
+                None,
+                403,
+                "Sign-in refused",
+                T::fixed("Your identity provider account may not sign in here."),
+                T::with("sign-in refused: ", F::Str(reason), ""),
+            )
+            .extras(Extra::Str("reason", reason), Extra::None),
         }
     }
 }
@@ -782,6 +792,9 @@ mod tests {
                 mfa_token: "secret-mfa-token".into(),
             },
             Deny::CsrfRejected,
+            Deny::SignInRefused {
+                reason: "outside the allowed domains".into(),
+            },
         ];
         for d in &all {
             match d {
@@ -812,7 +825,8 @@ mod tests {
                 | Deny::PayloadTooLarge
                 | Deny::NotFound
                 | Deny::MfaRequired { .. }
-                | Deny::CsrfRejected => {}
+                | Deny::CsrfRejected
+                | Deny::SignInRefused { .. } => {}
             }
         }
         all

@@ -23,6 +23,8 @@ input{width:100%;padding:.6rem .7rem;border:1px solid #c8ccd6;border-radius:8px;
 input:focus{outline:0;border-color:#2456d3;box-shadow:0 0 0 3px rgba(36,86,211,.18)}\
 button{margin-top:1.4rem;width:100%;padding:.65rem;border:1px solid #2456d3;border-radius:8px;\
 background:#2456d3;color:#fff;font:inherit;font-weight:600;cursor:pointer}button:hover{background:#1c46b0}\
+a.provider{display:block;margin-top:1rem;padding:.65rem;border:1px solid #c8ccd6;border-radius:8px;\
+text-align:center;color:#1d2330;text-decoration:none;font-weight:600}a.provider:hover{background:#f3f4f7}\
 button.secondary{background:#fff;color:#1d2330;border-color:#c8ccd6}button.secondary:hover{background:#f3f4f7}\
 ul{margin:.4rem 0 .8rem;padding-left:1.2rem}\
 code{font:.85em ui-monospace,SFMono-Regular,Menlo,monospace;background:#eef1f6;padding:.1em .35em;border-radius:4px}\
@@ -76,15 +78,29 @@ pub(super) fn page(
             rt = escape_html(safe_return(ctx.return_to))
         );
     } else if !hidden && page == Page::SignIn {
-        let _ = write!(
-            inner,
-            "<form method=\"post\" action=\"/auth/login\">\
+        // Provider buttons only where a session (which is what they give) opens the route.
+        if ctx.accepted.contains(&crate::config::Scheme::Session) {
+            for p in ctx.sign_in.providers {
+                let _ = write!(
+                    inner,
+                    "<a class=\"provider\" href=\"/auth/oidc/{name}/start?return_to={rt}\">Sign in with {label}</a>",
+                    name = escape_html(&p.name),
+                    rt = escape_html(&crate::oidc::form_encode(safe_return(ctx.return_to))),
+                    label = escape_html(&p.display_name)
+                );
+            }
+        }
+        if ctx.sign_in.password {
+            let _ = write!(
+                inner,
+                "<form method=\"post\" action=\"/auth/login\">\
 <input type=\"hidden\" name=\"return_to\" value=\"{rt}\">\
 <label for=\"username\">Username</label><input id=\"username\" name=\"username\" autocomplete=\"username\" required>\
 <label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
 <button type=\"submit\">Sign in</button></form>",
-            rt = escape_html(safe_return(ctx.return_to))
-        );
+                rt = escape_html(safe_return(ctx.return_to))
+            );
+        }
     } else if !hidden {
         let mut missing = String::new();
         for (key, label) in [

@@ -13,6 +13,7 @@ fn ctx(accepted: &[Scheme]) -> RenderCtx<'_> {
         form_post: false,
         digest: None,
         grpc: false,
+        sign_in: crate::render::SignInOptions::PASSWORD,
     }
 }
 
@@ -473,6 +474,7 @@ fn grpc_requests_get_grpc_status_beside_the_http_status() {
     let accepted = [Scheme::Bearer];
     let grpc = RenderCtx {
         grpc: true,
+        sign_in: crate::render::SignInOptions::PASSWORD,
         ..ctx(&accepted)
     };
     let cases: [(Deny, bool, u16, &str); 7] = [

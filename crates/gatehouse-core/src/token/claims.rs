@@ -94,12 +94,7 @@ impl ClaimTree {
     }
 
     fn insert(&mut self, name: &str, target: Target) {
-        if name.contains(['/', ':']) {
-            self.insert_path(&[name], target);
-        } else {
-            let steps: Vec<&str> = name.split('.').collect();
-            self.insert_path(&steps, target);
-        }
+        self.insert_path(&claim_steps(name), target);
     }
 
     fn insert_path(&mut self, steps: &[&str], target: Target) {
@@ -128,6 +123,18 @@ impl ClaimTree {
                 level.push(node);
             }
         }
+    }
+}
+
+/// The steps of a mapped claim name (`roles_claim` and the like): a name containing `/` or
+/// `:` is one literal claim name (a collision-resistant URI name, RFC 7519 §4.2); otherwise
+/// `.` separates the steps of a path into nested objects. One rule for `[[issuers]]` and
+/// `[[login_providers]]`.
+pub fn claim_steps(name: &str) -> Vec<&str> {
+    if name.contains(['/', ':']) {
+        vec![name]
+    } else {
+        name.split('.').collect()
     }
 }
 

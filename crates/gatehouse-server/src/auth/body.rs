@@ -62,7 +62,7 @@ pub(crate) async fn read(headers: &HeaderMap, body: Body) -> Result<Fields, &'st
 
 /// `application/x-www-form-urlencoded` (WHATWG URL §5.1): `+` is a space, percent-decoding
 /// once, UTF-8. Repeated names keep the first value.
-fn parse_form(bytes: &[u8]) -> Result<HashMap<String, String>, &'static str> {
+pub(super) fn parse_form(bytes: &[u8]) -> Result<HashMap<String, String>, &'static str> {
     let mut map = HashMap::new();
     for pair in bytes.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
         let mut it = pair.splitn(2, |b| *b == b'=');

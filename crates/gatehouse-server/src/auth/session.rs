@@ -20,6 +20,7 @@ pub fn cookie_value(
     acr: &str,
     auth_time: i64,
     expires_at: i64,
+    provider: Option<&str>,
 ) -> String {
     gatehouse_core::session_cookie::value(
         &secrets.derive(KEY_SESSION),
@@ -28,6 +29,7 @@ pub fn cookie_value(
         acr,
         auth_time,
         expires_at,
+        provider,
     )
 }
 
@@ -44,11 +46,17 @@ pub fn clear_cookie(secure: bool) -> String {
 
 /// The session cookie's value, if the request has one.
 pub fn cookie_from(headers: &HeaderMap) -> Option<&str> {
-    gatehouse_core::session_cookie::find(
+    cookie_named(headers, COOKIE)
+}
+
+/// The value of the cookie `name`, if the request has a non-empty one.
+pub fn cookie_named<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    gatehouse_core::session_cookie::find_named(
         headers
             .get_all(http::header::COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok()),
+        name,
     )
 }
 

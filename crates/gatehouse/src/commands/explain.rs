@@ -294,6 +294,7 @@ fn render_offline(
         form_post: false,
         digest: None,
         grpc: false,
+        sign_in: gatehouse_core::render::SignInOptions::PASSWORD,
     };
     Ok(render(deny, hidden, &ctx))
 }

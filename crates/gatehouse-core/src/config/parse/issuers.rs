@@ -26,6 +26,17 @@ const KEYS: &[&str] = &[
 ];
 
 pub(super) fn issuers(ctx: &mut Ctx<'_>, f: &Field<'_, '_>) -> Vec<IssuerConfig> {
+    named_tables(ctx, f, "issuer", one)
+}
+
+/// The tables of an array of tables whose `name`s must be unique (`what` names them in the
+/// error), each read by `one` (`None` when it has errors, which it recorded).
+pub(super) fn named_tables<T>(
+    ctx: &mut Ctx<'_>,
+    f: &Field<'_, '_>,
+    what: &str,
+    one: impl Fn(&mut Ctx<'_>, &Table<'_, '_>) -> Option<T>,
+) -> Vec<T> {
     let tables = table_array(ctx, f);
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut out = Vec::new();
@@ -36,14 +47,14 @@ pub(super) fn issuers(ctx: &mut Ctx<'_>, f: &Field<'_, '_>) -> Vec<IssuerConfig>
         {
             let line = t.line(ctx);
             if let Some(first) = seen.get(name) {
-                let msg = format!("issuer name `{name}` is already used on line {first}");
+                let msg = format!("{what} name `{name}` is already used on line {first}");
                 ctx.error(&f.span, &f.key, msg);
             } else {
                 seen.insert(name.to_owned(), line);
             }
         }
-        if let Some(issuer) = one(ctx, t) {
-            out.push(issuer);
+        if let Some(item) = one(ctx, t) {
+            out.push(item);
         }
     }
     out
@@ -177,7 +188,7 @@ fn keys(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> Option<IssuerKeys> {
     }
 }
 
-fn algorithms(ctx: &mut Ctx<'_>, f: &Field<'_, '_>) -> Option<Vec<Algorithm>> {
+pub(super) fn algorithms(ctx: &mut Ctx<'_>, f: &Field<'_, '_>) -> Option<Vec<Algorithm>> {
     let list = ctx.list(f, |s| {
         if s.eq_ignore_ascii_case("none") {
             // RFC 8725 §3.1: an unsecured JWT must never be accepted.

@@ -2,7 +2,7 @@
 //! `[cluster]`, `[tokens]`, `[throttle]`, `[audit]`, `[alerts]`, `[cors]`, `[defaults]`
 //! (`[telemetry]` has its own module).
 
-use super::{Ctx, Field, Table, issuers, route, telemetry, values};
+use super::{Ctx, Field, Table, issuers, login_providers, route, telemetry, values};
 use crate::config::{
     Access, AdminConfig, AlertsConfig, AuditConfig, ClusterConfig, Config, CorsConfig,
     DefaultsConfig, Disclosure, ForwardAuthBody, Scheme, ServerConfig, StoreConfig, ThrottleConfig,
@@ -16,6 +16,7 @@ const SECTIONS: &[&str] = &[
     "cluster",
     "tokens",
     "issuers",
+    "login_providers",
     "throttle",
     "audit",
     "alerts",
@@ -76,6 +77,9 @@ pub(super) fn document(ctx: &mut Ctx<'_>, root: &Table<'_, '_>) -> Config {
     if let Some(f) = root.get("issuers") {
         config.issuers = issuers::issuers(ctx, &f);
     }
+    if let Some(f) = root.get("login_providers") {
+        config.login_providers = login_providers::login_providers(ctx, &f);
+    }
     if let Some(f) = root.get("route") {
         config.routes = route::routes(ctx, &f, &config.defaults);
     }
@@ -119,6 +123,7 @@ fn server(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> ServerConfig {
             "max_header_bytes",
             "max_connections",
             "tls",
+            "password_sign_in",
         ],
     );
     let mut s = ServerConfig::default();
@@ -164,6 +169,9 @@ fn server(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> ServerConfig {
     }
     if let Some(v) = t.get("scope_challenge").and_then(|f| ctx.bool(&f)) {
         s.scope_challenge = v;
+    }
+    if let Some(v) = t.get("password_sign_in").and_then(|f| ctx.bool(&f)) {
+        s.password_sign_in = v;
     }
     let body = [
         ("auto", ForwardAuthBody::Auto),
