@@ -20,9 +20,9 @@ use http::{HeaderMap, Request, Response, StatusCode};
 use crate::exchange::{Exchange, Seen, X_REQUEST_ID, json_response};
 use crate::gateway::{Gateway, Outcome, RequestView, Runtime};
 use crate::net::{client_ip, is_trusted};
-use crate::proxy::{identity_headers, strip_identity};
+use crate::proxy::strip_identity;
 use crate::telemetry::Trace;
-use crate::verified::Identity;
+use crate::verified::{Identity, identity_headers};
 
 /// The reverse-proxy handler: every path that is not one of Gatehouse's own endpoints.
 pub async fn proxy_handler(

@@ -174,7 +174,7 @@ where
             // As the proxy: credentials the gateway consumed are not passed on.
             req.headers_mut().remove(http::header::AUTHORIZATION);
             req.headers_mut().remove("x-api-key");
-            crate::proxy::identity_headers(req.headers_mut(), identity);
+            crate::verified::identity_headers(req.headers_mut(), identity);
             req.extensions_mut()
                 .insert(Authenticated(Arc::clone(identity)));
         }

@@ -14,7 +14,6 @@ use std::time::Duration;
 use axum::body::Body;
 use gatehouse_core::config::UpstreamConfig;
 use gatehouse_core::deny::Deny;
-use gatehouse_core::principal::Principal;
 use http::header::{HeaderName, HeaderValue};
 use http::uri::PathAndQuery;
 use http::{HeaderMap, Request, Response, Uri};
@@ -25,7 +24,7 @@ use hyper_util::rt::TokioExecutor;
 
 pub use pool::{IDLE_TIMEOUT, Pool, Release};
 
-use crate::verified::Verified;
+use crate::verified::{Verified, identity_headers};
 
 pub type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Body>;
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
@@ -39,11 +38,6 @@ pub const IDENTITY_HEADERS: [&str; 5] = [
     "x-gatehouse-auth",
 ];
 
-const X_GATEHOUSE_USER: HeaderName = HeaderName::from_static("x-gatehouse-user");
-const X_GATEHOUSE_ROLES: HeaderName = HeaderName::from_static("x-gatehouse-roles");
-const X_GATEHOUSE_TENANT: HeaderName = HeaderName::from_static("x-gatehouse-tenant");
-const X_GATEHOUSE_SCOPES: HeaderName = HeaderName::from_static("x-gatehouse-scopes");
-const X_GATEHOUSE_AUTH: HeaderName = HeaderName::from_static("x-gatehouse-auth");
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
@@ -485,51 +479,6 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for name in found.iter().flatten().chain(&named) {
         headers.remove(name);
     }
-}
-
-/// The `X-Gatehouse-*` identity header values of a principal, rendered once (see
-/// [`Verified`]): the subject, its roles joined by `,`, its tenant, its scopes joined by a
-/// space and the scheme that proved it. A value a header cannot carry (a control character
-/// in a name) is left out, as before; UTF-8 names are legal header bytes (obs-text).
-#[derive(Clone)]
-pub struct IdentityHeaders {
-    user: Option<HeaderValue>,
-    roles: Option<HeaderValue>,
-    tenant: Option<HeaderValue>,
-    scopes: Option<HeaderValue>,
-    auth: HeaderValue,
-}
-
-impl IdentityHeaders {
-    pub fn render(p: &Principal) -> Self {
-        // from_bytes, not from_str: from_str would drop UTF-8 names.
-        let value = |v: &str| HeaderValue::from_bytes(v.as_bytes()).ok();
-        let owned = |v: String| HeaderValue::from_maybe_shared(bytes::Bytes::from(v)).ok();
-        Self {
-            user: value(&p.subject),
-            roles: owned(p.roles.join(",")),
-            tenant: p.tenant.as_deref().and_then(value),
-            scopes: owned(p.scopes.join(" ")),
-            auth: HeaderValue::from_static(p.scheme.as_str()),
-        }
-    }
-}
-
-/// Writes the `X-Gatehouse-*` identity headers (same in proxy and forward-auth modes): the
-/// values rendered once per verified principal, each a reference-counted clone.
-pub fn identity_headers(headers: &mut HeaderMap, v: &Verified) {
-    let h = v.identity_headers();
-    for (name, value) in [
-        (X_GATEHOUSE_USER, &h.user),
-        (X_GATEHOUSE_ROLES, &h.roles),
-        (X_GATEHOUSE_TENANT, &h.tenant),
-        (X_GATEHOUSE_SCOPES, &h.scopes),
-    ] {
-        if let Some(value) = value {
-            headers.insert(name, value.clone());
-        }
-    }
-    headers.insert(X_GATEHOUSE_AUTH, h.auth.clone());
 }
 
 #[cfg(test)]

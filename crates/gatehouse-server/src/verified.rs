@@ -8,7 +8,8 @@ use std::sync::{Arc, OnceLock};
 
 use gatehouse_core::principal::{AccountState, Principal};
 
-use crate::proxy::IdentityHeaders;
+use http::HeaderMap;
+use http::header::{HeaderName, HeaderValue};
 
 /// A verified principal, shared between the requests of one credential.
 pub type Identity = Arc<Verified>;
@@ -32,7 +33,7 @@ impl Verified {
         &self.principal
     }
 
-    /// The identity header values (proxy.rs `identity_headers`), rendered on first use.
+    /// The identity header values ([`identity_headers`]), rendered on first use.
     pub fn identity_headers(&self) -> &IdentityHeaders {
         self.headers
             .get_or_init(|| IdentityHeaders::render(&self.principal))
@@ -79,6 +80,57 @@ impl std::fmt::Debug for Verified {
     }
 }
 
+const X_GATEHOUSE_USER: HeaderName = HeaderName::from_static("x-gatehouse-user");
+const X_GATEHOUSE_ROLES: HeaderName = HeaderName::from_static("x-gatehouse-roles");
+const X_GATEHOUSE_TENANT: HeaderName = HeaderName::from_static("x-gatehouse-tenant");
+const X_GATEHOUSE_SCOPES: HeaderName = HeaderName::from_static("x-gatehouse-scopes");
+const X_GATEHOUSE_AUTH: HeaderName = HeaderName::from_static("x-gatehouse-auth");
+
+/// The `X-Gatehouse-*` identity header values of a principal, rendered once (see
+/// [`Verified`]): the subject, its roles joined by `,`, its tenant, its scopes joined by a
+/// space and the scheme that proved it. A value a header cannot carry (a control character
+/// in a name) is left out, as before; UTF-8 names are legal header bytes (obs-text).
+#[derive(Clone)]
+pub struct IdentityHeaders {
+    user: Option<HeaderValue>,
+    roles: Option<HeaderValue>,
+    tenant: Option<HeaderValue>,
+    scopes: Option<HeaderValue>,
+    auth: HeaderValue,
+}
+
+impl IdentityHeaders {
+    pub fn render(p: &Principal) -> Self {
+        // from_bytes, not from_str: from_str would drop UTF-8 names.
+        let value = |v: &str| HeaderValue::from_bytes(v.as_bytes()).ok();
+        let owned = |v: String| HeaderValue::from_maybe_shared(bytes::Bytes::from(v)).ok();
+        Self {
+            user: value(&p.subject),
+            roles: owned(p.roles.join(",")),
+            tenant: p.tenant.as_deref().and_then(value),
+            scopes: owned(p.scopes.join(" ")),
+            auth: HeaderValue::from_static(p.scheme.as_str()),
+        }
+    }
+}
+
+/// Writes the `X-Gatehouse-*` identity headers (same in proxy and forward-auth modes): the
+/// values rendered once per verified principal, each a reference-counted clone.
+pub fn identity_headers(headers: &mut HeaderMap, v: &Verified) {
+    let h = v.identity_headers();
+    for (name, value) in [
+        (X_GATEHOUSE_USER, &h.user),
+        (X_GATEHOUSE_ROLES, &h.roles),
+        (X_GATEHOUSE_TENANT, &h.tenant),
+        (X_GATEHOUSE_SCOPES, &h.scopes),
+    ] {
+        if let Some(value) = value {
+            headers.insert(name, value.clone());
+        }
+    }
+    headers.insert(X_GATEHOUSE_AUTH, h.auth.clone());
+}
+
 #[cfg(test)]
 mod tests {
     use gatehouse_core::config::Scheme;
@@ -96,7 +148,7 @@ mod tests {
 
     fn written(v: &Verified) -> HeaderMap {
         let mut h = HeaderMap::new();
-        crate::proxy::identity_headers(&mut h, v);
+        identity_headers(&mut h, v);
         h
     }
 
