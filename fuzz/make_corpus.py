@@ -62,6 +62,21 @@ for i, up in enumerate(["Aladdin:open sesame", "test:123£", "user:", ":pw", "a:
     put("basic", f"seed-{i:02}", b"\x00" + up.encode())
 put("basic", "seed-raw", b"\x01QWxhZGRpbjpvcGVuIHNlc2FtZQ==")
 
+# cookie: `Cookie` lines (even first byte) or a session's fields sealed by the harness (odd:
+# 4 bytes auth_time, 4 bytes ttl, the user, NUL, other cookies)
+for i, lines in enumerate([
+    "theme=dark; gatehouse_session=v1.s1.YWxpY2U.pwd.1.2.c2ln",
+    "gatehouse_session=\ngatehouse_session=x.y",
+    "a=1;b=2;gatehouse_session=v1..........",
+    "gatehouse_session=v1.s.dQ.pwd.0.99999999999.AAAA; gatehouse_session=second",
+]):
+    put("cookie", f"seed-{i:02}", b"\x00" + lines.encode())
+for i, (user, before) in enumerate([("alice", "theme=dark; lang=en"), ("ann.o'neil", ""),
+                                    ("用户", "x=1;;y=2"), ("", "=nameless; gatehouse_session")]):
+    ttl = 5000 if i % 2 == 0 else 10
+    put("cookie", f"seed-fields-{i:02}", b"\x01" + (100).to_bytes(4, "little")
+        + ttl.to_bytes(4, "little") + user.encode() + b"\x00" + before.encode())
+
 # digest: the RFC 7616 §3.9.1 and §3.9.2 credentials (the part after `Digest `)
 rfc = creds[9][1][0][len("Digest "):]
 put("digest", "rfc7616-3.9.1-md5", rfc)
