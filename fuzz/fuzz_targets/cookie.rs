@@ -36,9 +36,14 @@ fuzz_target!(|data: &[u8]| {
     let auth_time = i64::from(i32::from_le_bytes([times[0], times[1], times[2], times[3]]));
     let ttl = i64::from(u32::from_le_bytes([times[4], times[5], times[6], times[7]]));
     let text = String::from_utf8_lossy(tail);
-    let (user, before) = text.split_once('\0').unwrap_or((&text, ""));
+    let (user, rest) = text.split_once('\0').unwrap_or((&text, ""));
+    // A third field, when there is one, names the login provider the session came from.
+    let (before, provider) = match rest.split_once('\0') {
+        Some((b, p)) => (b, Some(p)),
+        None => (rest, None),
+    };
     let expires_at = NOW - 1000 + ttl;
-    let v = value(&KEY, "sid-1", user, "pwd", auth_time, expires_at);
+    let v = value(&KEY, "sid-1", user, "pwd", auth_time, expires_at, provider);
     // Cookies the browser sent before ours: only well-formed other pairs (a browser never
     // sends ours twice, nor a pair that runs into ours).
     let others: Vec<&str> = before
@@ -64,6 +69,7 @@ fuzz_target!(|data: &[u8]| {
                 acr: "pwd".into(),
                 auth_time,
                 expires_at,
+                provider: provider.map(str::to_owned),
             })
         );
     } else {
