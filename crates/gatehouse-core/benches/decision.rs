@@ -209,6 +209,8 @@ fn drive<P: Proven>(
     let mut verify = Some(verify);
     while let Next::Need(need) = pipe.next() {
         match need {
+            // The benchmarked route has no country rule: never asked.
+            Need::Country => pipe.country(None),
             Need::IpLock => pipe.ip_lock(None),
             Need::AccountLock => pipe.account_lock(None),
             Need::Cached => pipe.cached(None),

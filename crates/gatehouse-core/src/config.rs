@@ -32,6 +32,17 @@ pub struct Config {
     pub cors: CorsConfig,
     pub defaults: DefaultsConfig,
     pub routes: Vec<RouteConfig>,
+    /// `[geoip]`: the MaxMind DB that row 26 reads; `None` when no route uses countries.
+    pub geoip: Option<GeoIpConfig>,
+}
+
+/// `[geoip]`: the country database (MaxMind DB format: GeoIP2/GeoLite2 Country or City).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeoIpConfig {
+    /// The `.mmdb` file; reloaded on SIGHUP and when it changes.
+    pub database: std::path::PathBuf,
+    /// 1-based line of `database`, for messages.
+    pub line: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -466,6 +477,8 @@ pub struct RouteConfig {
     pub deny_networks: Vec<IpNet>,
     pub hidden: bool,
     pub quota: Option<Window>,
+    /// Row 26: `countries`, `deny_countries` and their companions; `None` = any country.
+    pub countries: Option<crate::geo::CountryRule>,
     /// 1-based line of the `[[route]]` header, for messages.
     pub line: usize,
 }

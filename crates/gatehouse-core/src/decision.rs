@@ -102,6 +102,7 @@ impl Policy {
                 deny_networks: Vec::new(),
                 hidden: false,
                 quota: None,
+                countries: None,
                 line: 0,
             },
             pattern: Pattern::parse("/**").map_err(|e| (DEFAULT_ROUTE.to_owned(), e))?,
@@ -160,10 +161,13 @@ pub struct RequestFacts<'a> {
     pub preflight: bool,
 }
 
-/// The outcome of the steps before credentials (rows 2, 3, 23, 1).
+/// The outcome of the steps before credentials (rows 2, 3, 26, 23, 1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Gate {
     Deny(Deny),
+    /// Row 26: the route has a country rule; the edge looks the client address up, then
+    /// [`crate::geo::CountryRule::check`] and [`pass`] decide.
+    Country,
     /// Answer the CORS preflight per `[cors]`; no credentials needed.
     Preflight,
     /// Pass to the upstream without identity.
@@ -172,7 +176,9 @@ pub enum Gate {
     Authenticate,
 }
 
-/// Rows 2, 3, 23 and 1, in that order (row 4 follows: [`crate::pipeline`] asks the edge).
+/// Rows 2, 3, 26, 23 and 1, in that order (row 4 follows: [`crate::pipeline`] asks the
+/// edge). Row 26 needs the edge's database: [`Gate::Country`] stops here, and [`pass`] goes
+/// on once the country passed.
 pub fn gate(m: &RouteMatch<'_>, facts: &RequestFacts<'_>) -> Gate {
     let r = &m.route.config;
     if r.access == Access::Deny {
@@ -183,6 +189,15 @@ pub fn gate(m: &RouteMatch<'_>, facts: &RequestFacts<'_>) -> Gate {
     if outside || r.deny_networks.iter().any(|n| n.contains(&ip)) {
         return Gate::Deny(Deny::IpBlocked);
     }
+    if r.countries.is_some() {
+        return Gate::Country;
+    }
+    pass(m, facts)
+}
+
+/// Rows 23 and 1, after rows 2, 3 and 26 let the request through.
+pub fn pass(m: &RouteMatch<'_>, facts: &RequestFacts<'_>) -> Gate {
+    let r = &m.route.config;
     if facts.preflight {
         return Gate::Preflight;
     }

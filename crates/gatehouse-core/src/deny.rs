@@ -76,6 +76,14 @@ pub enum Deny {
     MfaRequired { mfa_token: String },
     /// An unsafe request riding on a session cookie did not come from our own origin.
     CsrfRejected,
+    /// Row 26: the client's country (`None`: the database does not know the address) is not
+    /// allowed on this route; `legal` answers 451 (RFC 7725) instead of 403, with
+    /// `Link: <blocked_by>; rel="blocked-by"` when the route names who requires the block.
+    GeoBlocked {
+        country: Option<crate::geo::Country>,
+        legal: bool,
+        blocked_by: Option<std::sync::Arc<str>>,
+    },
 }
 
 impl Deny {

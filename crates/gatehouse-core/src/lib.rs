@@ -13,6 +13,7 @@ pub mod credential;
 pub mod decision;
 pub mod deny;
 pub mod digest;
+pub mod geo;
 pub mod htpasswd;
 pub mod password;
 pub mod path;

@@ -281,6 +281,7 @@ pub fn rfc3339(unix: i64) -> String {
 trait Members {
     fn str(&mut self, key: &'static str, value: &str);
     fn num(&mut self, key: &'static str, value: u64);
+    fn null(&mut self, key: &'static str);
     fn list(&mut self, key: &'static str, values: &mut dyn Iterator<Item = &str>);
 }
 
@@ -290,6 +291,9 @@ impl Members for Map<String, Value> {
     }
     fn num(&mut self, key: &'static str, value: u64) {
         self.insert(key.into(), json!(value));
+    }
+    fn null(&mut self, key: &'static str) {
+        self.insert(key.into(), Value::Null);
     }
     fn list(&mut self, key: &'static str, values: &mut dyn Iterator<Item = &str>) {
         self.insert(
@@ -352,6 +356,10 @@ impl Members for JsonText {
         self.key(key);
         let _ = write!(self.0, "{value}");
     }
+    fn null(&mut self, key: &'static str) {
+        self.key(key);
+        self.0.push_str("null");
+    }
     fn list(&mut self, key: &'static str, values: &mut dyn Iterator<Item = &str>) {
         self.key(key);
         self.0.push('[');
@@ -393,6 +401,10 @@ fn members(deny: &Deny, hidden: bool, ctx: &RenderCtx<'_>, m: &mut dyn Members) 
         match extra {
             Extra::None => {}
             Extra::Str(k, v) => m.str(k, v),
+            Extra::OptStr(k, v) => match v {
+                Some(v) => m.str(k, v),
+                None => m.null(k),
+            },
             Extra::Time(k, t) => m.str(k, &rfc3339(t)),
             Extra::Num(k, n) => m.num(k, n),
             Extra::List(k, items) => m.list(k, &mut items.iter().map(String::as_str)),
@@ -449,6 +461,10 @@ pub fn render(deny: &Deny, hidden: bool, ctx: &RenderCtx<'_>) -> Rendered {
         }
         if let Some(allow) = h.allow {
             headers.push(("allow", allow.to_owned()));
+        }
+        if let Some(uri) = h.blocked_by {
+            // RFC 7725 §3 with RFC 8288 §3: the entity that requires the legal block.
+            headers.push(("link", format!("<{uri}>; rel=\"blocked-by\"")));
         }
     }
     if ctx.grpc {

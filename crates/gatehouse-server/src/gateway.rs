@@ -38,6 +38,8 @@ pub struct Runtime {
     pub refusals: crate::refusals::Prepared,
     /// When this config was loaded (unix seconds; the admin API shows it).
     pub loaded_at: i64,
+    /// Row 26's country database (`[geoip]`).
+    pub geoip: Option<crate::geoip::GeoIp>,
 }
 
 impl Runtime {
@@ -56,6 +58,11 @@ impl Runtime {
         let verifiers = Verifiers::new(&config, own_keys)?;
         let defense = crate::defense::Defense::new(&config, cluster);
         let refusals = crate::refusals::Prepared::new(policy.routes().len());
+        let geoip = config
+            .geoip
+            .as_ref()
+            .map(crate::geoip::GeoIp::open)
+            .transpose()?;
         Ok(Self {
             config,
             policy,
@@ -64,6 +71,7 @@ impl Runtime {
             defense,
             refusals,
             loaded_at: crate::ids::now(),
+            geoip,
         })
     }
 }
@@ -284,6 +292,15 @@ impl Gateway {
         }
         while let Next::Need(need) = pipe.next() {
             match need {
+                Need::Country => match rt.geoip.as_ref().map(|db| db.country(req.client_ip)) {
+                    Some(Ok(country)) => pipe.country(country),
+                    // Left unanswered, the pipeline refuses with row 22: a broken database
+                    // is our own fault, never an allow and never a 403.
+                    Some(Err(e)) => {
+                        tracing::error!(error = %e, client_ip = %req.client_ip, "country lookup failed");
+                    }
+                    None => {}
+                },
                 Need::IpLock => pipe.ip_lock(rt.defense.ip_locked(req.client_ip, req.now)),
                 Need::Cached => {
                     let known = self.known(pipe.presented(), req.now).await;

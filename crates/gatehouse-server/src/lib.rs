@@ -13,6 +13,7 @@ pub mod demo;
 pub mod digest;
 pub mod edge;
 pub mod gateway;
+pub mod geoip;
 pub mod hashing;
 pub mod ids;
 pub mod keys;

@@ -7,6 +7,7 @@
 
 #[cfg(test)]
 mod doc_coverage;
+mod geo;
 mod issuers;
 mod route;
 mod sections;
@@ -339,6 +340,31 @@ impl<'s> Ctx<'s> {
             }
         }
         ok.then_some(out)
+    }
+
+    /// `list` when it is non-empty and repeats nothing; otherwise `empty`, or "`name` is
+    /// listed twice", reported on `f`.
+    fn distinct<T: PartialEq>(
+        &mut self,
+        f: &Field<'_, '_>,
+        list: Vec<T>,
+        empty: &str,
+        name: impl Fn(&T) -> String,
+    ) -> Option<Vec<T>> {
+        if list.is_empty() {
+            self.error(&f.span, &f.key, empty);
+            return None;
+        }
+        if let Some(dup) = list
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| list[..i].contains(v).then_some(v))
+        {
+            let message = format!("{} is listed twice", name(dup));
+            self.error(&f.span, &f.key, message);
+            return None;
+        }
+        Some(list)
     }
 
     fn table<'a, 'i>(&mut self, f: &Field<'a, 'i>) -> Option<Table<'a, 'i>> {

@@ -1,7 +1,7 @@
 //! The top level and the single-table sections: `[server]`, `[upstream]`, `[store]`,
 //! `[cluster]`, `[tokens]`, `[throttle]`, `[audit]`, `[alerts]`, `[cors]`, `[defaults]`.
 
-use super::{Ctx, Field, Table, issuers, route, values};
+use super::{Ctx, Field, Table, geo, issuers, route, values};
 use crate::config::{
     Access, AdminConfig, AlertsConfig, AuditConfig, ClusterConfig, Config, CorsConfig,
     DefaultsConfig, Disclosure, ForwardAuthBody, Scheme, ServerConfig, StoreConfig, ThrottleConfig,
@@ -10,7 +10,7 @@ use crate::config::{
 
 const SECTIONS: &[&str] = &[
     "server", "upstream", "store", "cluster", "tokens", "issuers", "throttle", "audit", "alerts",
-    "admin", "cors", "defaults", "route",
+    "admin", "cors", "defaults", "route", "geoip",
 ];
 
 pub(super) const ACCESS: &[(&str, Access)] = &[
@@ -63,6 +63,10 @@ pub(super) fn document(ctx: &mut Ctx<'_>, root: &Table<'_, '_>) -> Config {
     if let Some(f) = root.get("route") {
         config.routes = route::routes(ctx, &f, &config.defaults);
     }
+    if let Some(t) = section(ctx, root, "geoip") {
+        config.geoip = geo::section(ctx, &t);
+    }
+    geo::needs_database(ctx, &config);
     config
 }
 
@@ -629,21 +633,7 @@ pub(super) fn schemes(ctx: &mut Ctx<'_>, f: &Field<'_, '_>) -> Option<Vec<Scheme
             )
         })
     })?;
-    if list.is_empty() {
-        ctx.error(&f.span, &f.key, "must list at least one scheme");
-        return None;
-    }
-    if let Some(dup) = list
-        .iter()
-        .enumerate()
-        .find_map(|(i, s)| list[..i].contains(s).then_some(s))
-    {
-        ctx.error(
-            &f.span,
-            &f.key,
-            format!("scheme `{}` is listed twice", dup.as_str()),
-        );
-        return None;
-    }
-    Some(list)
+    ctx.distinct(f, list, "must list at least one scheme", |s| {
+        format!("scheme `{}`", s.as_str())
+    })
 }
