@@ -451,6 +451,7 @@ fn render_401_problem(bencher: Bencher) {
         form_post: false,
         digest: None,
         grpc: false,
+        problem_base: policy.problem_base.as_deref(),
     };
     let r = render(&Deny::MissingCredentials, false, &ctx);
     assert_eq!((r.status, r.headers.len()), (401, 3));
@@ -476,6 +477,7 @@ fn render_401_parts(bencher: Bencher, part: &str) {
         form_post: false,
         digest: None,
         grpc: false,
+        problem_base: policy.problem_base.as_deref(),
     };
     let deny = Deny::MissingCredentials;
     bencher.bench(|| match part {
@@ -513,6 +515,7 @@ fn missing_credentials_401_end_to_end(bencher: Bencher) {
             form_post: false,
             digest: None,
             grpc: false,
+            problem_base: policy.problem_base.as_deref(),
         };
         Some(render(&reason, hidden, &ctx))
     };

@@ -34,6 +34,17 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     /// `[geoip]`: the MaxMind DB that row 26 reads; `None` when no route uses countries.
     pub geoip: Option<GeoIpConfig>,
+    /// `[problems]`: how problem bodies name their `type`.
+    pub problems: ProblemsConfig,
+}
+
+/// `[problems]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProblemsConfig {
+    /// Each problem's `type` is this followed by its `error` code (RFC 9457 §3.1.1), so
+    /// clients can link to the operator's documentation; `None`:
+    /// `urn:gatehouse:problem:<code>`.
+    pub base_uri: Option<String>,
 }
 
 /// `[geoip]`: the country database (MaxMind DB format: GeoIP2/GeoLite2 Country or City).

@@ -39,6 +39,8 @@ pub struct Policy {
     pub disclosure: Disclosure,
     pub scope_challenge: bool,
     pub cors: CorsConfig,
+    /// `[problems] base_uri`.
+    pub problem_base: Option<Arc<str>>,
 }
 
 /// The route a request matched and its captured parameters.
@@ -114,6 +116,7 @@ impl Policy {
             disclosure: config.server.disclosure,
             scope_challenge: config.server.scope_challenge,
             cors: config.cors.clone(),
+            problem_base: config.problems.base_uri.as_deref().map(Into::into),
         })
     }
 

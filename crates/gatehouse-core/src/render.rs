@@ -41,6 +41,8 @@ pub struct RenderCtx<'a> {
     /// The request is gRPC (`content-type: application/grpc[+…]`, see [`is_grpc`]): the
     /// refusal also carries `grpc-status` and `grpc-message`.
     pub grpc: bool,
+    /// `[problems] base_uri` ([`crate::decision::Policy::problem_base`]); see [`problem_type`].
+    pub problem_base: Option<&'a str>,
 }
 
 /// Whether a `Content-Type` value is gRPC's: `application/grpc` or `application/grpc+…`
@@ -89,9 +91,14 @@ pub fn status(deny: &Deny, hidden: bool) -> u16 {
     if hidden && e.hideable { 404 } else { e.status }
 }
 
-/// `type` member: a stable URN per code (RFC 9457 §3.1.1 allows any URI).
-fn type_uri(code: &str) -> String {
-    format!("urn:gatehouse:problem:{code}")
+/// The `type` member of a problem with this `error` code (RFC 9457 §3.1.1: a URI
+/// reference; "about:blank" when absent): `base` followed by the code when the operator set
+/// `[problems] base_uri` (a page per code in their docs), otherwise a stable URN.
+pub fn problem_type(base: Option<&str>, code: &str) -> String {
+    match base {
+        Some(b) => format!("{b}{code}"),
+        None => format!("urn:gatehouse:problem:{code}"),
+    }
 }
 
 /// Appends `name="value"` with RFC 9110 §5.6.4 quoted-string escaping.
@@ -389,7 +396,7 @@ fn members(deny: &Deny, hidden: bool, ctx: &RenderCtx<'_>, m: &mut dyn Members) 
             &owned
         }
     };
-    m.str("type", &type_uri(e.code));
+    m.str("type", &problem_type(ctx.problem_base, e.code));
     m.str("title", e.title);
     m.num("status", u64::from(e.status));
     m.str("detail", detail);

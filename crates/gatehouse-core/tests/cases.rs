@@ -254,6 +254,7 @@ fn decision_cases() {
                         form_post: false,
                         digest: None,
                         grpc: false,
+                        problem_base: policy.problem_base.as_deref(),
                     };
                     let r = render(reason, *hidden, &ctx);
                     (r.status.to_string(), Some(r))

@@ -272,6 +272,7 @@ impl Mock {
             form_post: false,
             digest: digest.as_ref(),
             grpc: false,
+            problem_base: None,
         };
         let mut resp = rendered_response(render(&deny, hidden, &ctx));
         if let Ok(v) = HeaderValue::from_str(&request_id) {

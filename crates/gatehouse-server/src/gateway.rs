@@ -405,6 +405,7 @@ impl Gateway {
             form_post: args.form_post,
             digest: digest.as_ref(),
             grpc: args.grpc,
+            problem_base: rt.policy.problem_base.as_deref(),
         };
         render(deny, hidden, &ctx)
     }

@@ -756,3 +756,52 @@ async fn oversized_declared_body_is_413() {
         .await;
     assert_problem(&r, 413, "payload_too_large");
 }
+
+/// `[problems] base_uri`: every problem `type` is the base plus the code — rendered and
+/// prepared refusals alike, on the proxy and the Layer (this file runs under both).
+#[tokio::test]
+async fn problem_types_follow_problems_base_uri() {
+    let h = Harness::start_with("\n[problems]\nbase_uri = \"https://docs.example.com/errors/\"\n")
+        .await;
+    let bob = basic("bob", "bob-pw");
+    for (path, headers, code) in [
+        // Prepared (no facts of its own) …
+        ("/api/posts", vec![], "missing_credentials"),
+        ("/.git/config", vec![], "forbidden_path"),
+        // … and rendered per request.
+        (
+            "/api/admin/x",
+            vec![("Authorization", bob.as_str())],
+            "insufficient_role",
+        ),
+        (
+            "/api/posts",
+            vec![("Authorization", "Bearer")],
+            "invalid_request",
+        ),
+    ] {
+        // Twice: the second answer of a prepared kind comes from its template.
+        for _ in 0..2 {
+            let r = h.get(path, &headers).await;
+            assert_eq!(r.error(), code, "{}", r.text);
+            assert_eq!(
+                r.json()["type"],
+                format!("https://docs.example.com/errors/{code}"),
+                "{}",
+                r.text
+            );
+        }
+    }
+    let login = h.login("alice", "wrong-password").await;
+    assert_eq!(
+        login.json()["type"],
+        "https://docs.example.com/errors/invalid_credentials"
+    );
+    // Without the key: the URN.
+    let h = Harness::start().await;
+    let r = h.get("/api/posts", &[]).await;
+    assert_eq!(
+        r.json()["type"],
+        "urn:gatehouse:problem:missing_credentials"
+    );
+}

@@ -5,6 +5,7 @@
 //! derive stops at the first). Each section has its own module; the helpers here turn spans
 //! into 1-based lines and typed values into [`ConfigError`]s.
 
+mod brand;
 #[cfg(test)]
 mod doc_coverage;
 mod geo;

@@ -336,6 +336,7 @@ fn render_offline(
         form_post: false,
         digest: None,
         grpc: false,
+        problem_base: policy.problem_base.as_deref(),
     };
     Ok(render(deny, hidden, &ctx))
 }

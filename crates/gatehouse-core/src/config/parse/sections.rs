@@ -1,7 +1,7 @@
 //! The top level and the single-table sections: `[server]`, `[upstream]`, `[store]`,
 //! `[cluster]`, `[tokens]`, `[throttle]`, `[audit]`, `[alerts]`, `[cors]`, `[defaults]`.
 
-use super::{Ctx, Field, Table, geo, issuers, route, values};
+use super::{Ctx, Field, Table, brand, geo, issuers, route, values};
 use crate::config::{
     Access, AdminConfig, AlertsConfig, AuditConfig, ClusterConfig, Config, CorsConfig,
     DefaultsConfig, Disclosure, ForwardAuthBody, Scheme, ServerConfig, StoreConfig, ThrottleConfig,
@@ -10,7 +10,7 @@ use crate::config::{
 
 const SECTIONS: &[&str] = &[
     "server", "upstream", "store", "cluster", "tokens", "issuers", "throttle", "audit", "alerts",
-    "admin", "cors", "defaults", "route", "geoip",
+    "admin", "cors", "defaults", "route", "geoip", "problems",
 ];
 
 pub(super) const ACCESS: &[(&str, Access)] = &[
@@ -67,6 +67,9 @@ pub(super) fn document(ctx: &mut Ctx<'_>, root: &Table<'_, '_>) -> Config {
         config.geoip = geo::section(ctx, &t);
     }
     geo::needs_database(ctx, &config);
+    if let Some(t) = section(ctx, root, "problems") {
+        config.problems = brand::problems(ctx, &t);
+    }
     config
 }
 
