@@ -452,6 +452,7 @@ fn render_401_problem(bencher: Bencher) {
         digest: None,
         grpc: false,
         problem_base: policy.problem_base.as_deref(),
+        pages: None,
     };
     let r = render(&Deny::MissingCredentials, false, &ctx);
     assert_eq!((r.status, r.headers.len()), (401, 3));
@@ -478,6 +479,7 @@ fn render_401_parts(bencher: Bencher, part: &str) {
         digest: None,
         grpc: false,
         problem_base: policy.problem_base.as_deref(),
+        pages: None,
     };
     let deny = Deny::MissingCredentials;
     bencher.bench(|| match part {
@@ -516,6 +518,7 @@ fn missing_credentials_401_end_to_end(bencher: Bencher) {
             digest: None,
             grpc: false,
             problem_base: policy.problem_base.as_deref(),
+            pages: None,
         };
         Some(render(&reason, hidden, &ctx))
     };

@@ -36,6 +36,17 @@ pub struct Config {
     pub geoip: Option<GeoIpConfig>,
     /// `[problems]`: how problem bodies name their `type`.
     pub problems: ProblemsConfig,
+    /// `[pages]`: the operator's HTML templates; `None`: the built-in pages.
+    pub pages: Option<PagesConfig>,
+}
+
+/// `[pages]`: a directory of templates (`sign-in.html`, `403.html`, `404.html`, `429.html`,
+/// `error.html`; each optional) that replace the built-in HTML pages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PagesConfig {
+    pub dir: std::path::PathBuf,
+    /// 1-based line of `dir`, for messages.
+    pub line: usize,
 }
 
 /// `[problems]`.

@@ -43,6 +43,33 @@ pub struct RenderCtx<'a> {
     pub grpc: bool,
     /// `[problems] base_uri` ([`crate::decision::Policy::problem_base`]); see [`problem_type`].
     pub problem_base: Option<&'a str>,
+    /// The operator's templates (`[pages]`), read by the edge; `None`: the built-in pages.
+    pub pages: Option<&'a dyn Pages>,
+}
+
+/// Which HTML page a refusal gets (`[pages]` names one template per kind).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageKind {
+    /// `sign-in.html`: the 401s that signing in can fix.
+    SignIn,
+    /// `403.html`: what is missing.
+    Forbidden,
+    /// `404.html`: row 20 and unknown paths.
+    NotFound,
+    /// `429.html`.
+    TooMany,
+    /// `error.html`: everything else (400, 451, 5xx).
+    Error,
+}
+
+/// Operator-branded HTML pages (`[pages] dir`), rendered by the edge from the same members
+/// as the problem body. `None` from [`Pages::page`] keeps the built-in page (no template for
+/// the kind, or the template failed: the edge logs why).
+pub trait Pages: Send + Sync + std::fmt::Debug {
+    /// `members` are the problem body's; `return_to` is the same-origin target a sign-in
+    /// form returns to.
+    fn page(&self, kind: PageKind, members: &Map<String, Value>, return_to: &str)
+    -> Option<String>;
 }
 
 /// Whether a `Content-Type` value is gRPC's: `application/grpc` or `application/grpc+…`

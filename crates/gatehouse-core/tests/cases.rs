@@ -255,6 +255,7 @@ fn decision_cases() {
                         digest: None,
                         grpc: false,
                         problem_base: policy.problem_base.as_deref(),
+                        pages: None,
                     };
                     let r = render(reason, *hidden, &ctx);
                     (r.status.to_string(), Some(r))

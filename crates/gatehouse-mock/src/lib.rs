@@ -273,6 +273,7 @@ impl Mock {
             digest: digest.as_ref(),
             grpc: false,
             problem_base: None,
+            pages: None,
         };
         let mut resp = rendered_response(render(&deny, hidden, &ctx));
         if let Ok(v) = HeaderValue::from_str(&request_id) {

@@ -40,6 +40,8 @@ pub struct Runtime {
     pub loaded_at: i64,
     /// Row 26's country database (`[geoip]`).
     pub geoip: Option<crate::geoip::GeoIp>,
+    /// The operator's HTML templates (`[pages]`).
+    pub pages: Option<crate::pages::Branded>,
 }
 
 impl Runtime {
@@ -63,6 +65,12 @@ impl Runtime {
             .as_ref()
             .map(crate::geoip::GeoIp::open)
             .transpose()?;
+        let pages = config
+            .pages
+            .as_ref()
+            .map(crate::pages::Branded::load)
+            .transpose()
+            .map_err(|e| e.join("\n"))?;
         Ok(Self {
             config,
             policy,
@@ -72,6 +80,7 @@ impl Runtime {
             refusals,
             loaded_at: crate::ids::now(),
             geoip,
+            pages,
         })
     }
 }
@@ -406,6 +415,10 @@ impl Gateway {
             digest: digest.as_ref(),
             grpc: args.grpc,
             problem_base: rt.policy.problem_base.as_deref(),
+            pages: rt
+                .pages
+                .as_ref()
+                .map(|p| p as &dyn gatehouse_core::render::Pages),
         };
         render(deny, hidden, &ctx)
     }

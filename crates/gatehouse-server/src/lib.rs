@@ -21,6 +21,7 @@ pub mod layer;
 pub mod limits;
 pub mod net;
 pub mod observe;
+pub mod pages;
 pub mod proxy;
 pub mod refetch;
 pub mod refusals;

@@ -805,3 +805,49 @@ async fn problem_types_follow_problems_base_uri() {
         "urn:gatehouse:problem:missing_credentials"
     );
 }
+
+/// `[pages]`: a browser gets the operator's 403 page, given the problem members (escaped);
+/// kinds without a template keep the built-in page; JSON clients are unaffected.
+#[tokio::test]
+async fn branded_pages_replace_the_built_in_ones() {
+    let dir = std::env::temp_dir().join(format!(
+        "gatehouse-pages-{}-{:016x}",
+        std::process::id(),
+        u64::from_le_bytes(gatehouse_server::ids::random_bytes::<8>())
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("403.html"),
+        "<html><body class=\"acme\"><h1>{{ title }}</h1><p>{{ detail }}</p><ul>{% for r in required_roles %}<li>{{ r }}</li>{% endfor %}</ul><small>{{ error }} {{ request_id }}</small></body></html>",
+    )
+    .unwrap();
+    let h = Harness::start_with(&format!("\n[pages]\ndir = \"{}\"\n", dir.display())).await;
+    let bob = basic("bob", "bob-pw");
+    let html = [("Authorization", bob.as_str()), ("Accept", "text/html")];
+    let r = h.get("/api/admin/x", &html).await;
+    assert_eq!(r.status, 403);
+    assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
+    let id = r.header("x-request-id").unwrap();
+    assert!(
+        r.text
+            .starts_with("<html><body class=\"acme\"><h1>Forbidden</h1>"),
+        "{}",
+        r.text
+    );
+    assert!(r.text.contains("<li>admin</li>"), "{}", r.text);
+    assert!(
+        r.text.contains(&format!("insufficient_role {id}")),
+        "{}",
+        r.text
+    );
+    // No sign-in.html: the built-in sign-in page.
+    let r = h.get("/api/posts", &[("Accept", "text/html")]).await;
+    assert_eq!(r.status, 401);
+    assert!(r.text.contains("action=\"/auth/login\""), "{}", r.text);
+    // JSON clients get the problem body as before.
+    let r = h
+        .get("/api/admin/x", &[("Authorization", bob.as_str())])
+        .await;
+    assert_eq!(r.json()["error"], "insufficient_role");
+    let _ = std::fs::remove_dir_all(dir);
+}

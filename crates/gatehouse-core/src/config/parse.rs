@@ -343,6 +343,30 @@ impl<'s> Ctx<'s> {
         ok.then_some(out)
     }
 
+    /// A section whose one required key is a path (`[geoip] database`, `[pages] dir`): the
+    /// path and its line; `empty` is the message for `""`.
+    fn path_section(
+        &mut self,
+        t: &Table<'_, '_>,
+        key: &str,
+        empty: &str,
+    ) -> Option<(std::path::PathBuf, usize)> {
+        self.unknown_keys(t, &[key]);
+        if !self.require(t, key) {
+            return None;
+        }
+        let f = t.get(key)?;
+        let line = self.line(f.span.start);
+        let path = self.parsed(&f, |s| {
+            if s.trim().is_empty() {
+                Err(empty.to_owned())
+            } else {
+                Ok(std::path::PathBuf::from(s))
+            }
+        })?;
+        Some((path, line))
+    }
+
     /// `list` when it is non-empty and repeats nothing; otherwise `empty`, or "`name` is
     /// listed twice", reported on `f`.
     fn distinct<T: PartialEq>(

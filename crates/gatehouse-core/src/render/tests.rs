@@ -14,6 +14,7 @@ fn ctx(accepted: &[Scheme]) -> RenderCtx<'_> {
         digest: None,
         grpc: false,
         problem_base: None,
+        pages: None,
     }
 }
 
@@ -553,6 +554,7 @@ fn problem_types_are_urns_or_the_operators_base_plus_the_code() {
     let accepted = [Scheme::Bearer];
     let base = RenderCtx {
         problem_base: Some("https://docs.example.com/errors/"),
+        pages: None,
         ..ctx(&accepted)
     };
     let r = render(&Deny::MissingCredentials, false, &base);

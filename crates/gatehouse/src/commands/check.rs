@@ -1,5 +1,6 @@
 //! `gatehouse check --config FILE`: validates the file (every error with its line), then
-//! what it names that can be checked without serving: the country database.
+//! what it names that can be checked without serving: the country database, and the page
+//! templates (each rendered once with sample data).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -48,6 +49,12 @@ fn files(cfg: &Config) -> Vec<String> {
         && let Err(e) = gatehouse_server::geoip::GeoIp::open(g)
     {
         errors.push(format!("line {}: `geoip.database`: {e}", g.line));
+    }
+    if let Some(p) = &cfg.pages {
+        match gatehouse_server::pages::Branded::load(p) {
+            Ok(b) => errors.extend(b.check(&p.dir)),
+            Err(e) => errors.extend(e),
+        }
     }
     errors
 }

@@ -337,6 +337,7 @@ fn render_offline(
         digest: None,
         grpc: false,
         problem_base: policy.problem_base.as_deref(),
+        pages: None,
     };
     Ok(render(deny, hidden, &ctx))
 }

@@ -140,3 +140,28 @@ fn check_opens_the_country_database() {
     run_in(&dir.path, &["check", "--config", cfg.to_str().unwrap()], "")
         .fails_with("line 4: `route[0].countries`: route `eu` decides by country");
 }
+
+/// `[pages]`: `check` renders every template once with sample data; an error names its file
+/// and line.
+#[test]
+fn check_renders_the_page_templates() {
+    let dir = TempDir::new("check-pages");
+    let pages = dir.path.join("pages");
+    std::fs::create_dir_all(&pages).unwrap();
+    std::fs::write(
+        pages.join("403.html"),
+        "<h1>{{ title }}</h1>\n<p>{{ detail }}</p>\n<p>{{ request_id | shout }}</p>\n",
+    )
+    .unwrap();
+    let text = format!("[pages]\ndir = \"{}\"\n", pages.display());
+    let cfg = dir.write("g.toml", &text);
+    let file = pages.join("403.html");
+    let out = run_in(&dir.path, &["check", "--config", cfg.to_str().unwrap()], "")
+        .fails_with(&format!("[pages] `{}:3`", file.display()));
+    assert!(out.stderr.contains("shout"), "{out:#?}");
+    std::fs::write(pages.join("403.html"), "<h1>{{ title }}</h1>\n{% if %}\n").unwrap();
+    run_in(&dir.path, &["check", "--config", cfg.to_str().unwrap()], "")
+        .fails_with(&format!("[pages] `{}:2`", file.display()));
+    std::fs::write(pages.join("403.html"), "<h1>{{ title }}</h1>\n").unwrap();
+    run_in(&dir.path, &["check", "--config", cfg.to_str().unwrap()], "").ok();
+}

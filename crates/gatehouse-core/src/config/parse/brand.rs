@@ -1,7 +1,18 @@
-//! What operators brand: `[problems]` (the problem `type` URIs).
+//! What operators brand: `[problems]` (the problem `type` URIs) and `[pages]` (HTML
+//! templates).
 
 use super::{Ctx, Table};
-use crate::config::ProblemsConfig;
+use crate::config::{PagesConfig, ProblemsConfig};
+
+/// `[pages]`.
+pub(super) fn pages(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> Option<PagesConfig> {
+    let (dir, line) = ctx.path_section(
+        t,
+        "dir",
+        "the template directory is empty; name a directory of `.html` templates",
+    )?;
+    Some(PagesConfig { dir, line })
+}
 
 /// `[problems]`.
 pub(super) fn problems(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> ProblemsConfig {

@@ -1,8 +1,6 @@
 //! Row 26: `[geoip]` and a route's country keys (`countries`, `deny_countries`,
 //! `unknown_country`, `geo_status`, `blocked_by`).
 
-use std::path::PathBuf;
-
 use super::{Ctx, Field, Table};
 use crate::config::{Config, GeoIpConfig};
 use crate::geo::{Country, CountryRule, UnknownCountry};
@@ -18,22 +16,11 @@ pub(super) const ROUTE_KEYS: &[&str] = &[
 
 /// `[geoip]`.
 pub(super) fn section(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> Option<GeoIpConfig> {
-    ctx.unknown_keys(t, &["database"]);
-    if !ctx.require(t, "database") {
-        return None;
-    }
-    let f = t.get("database")?;
-    let line = ctx.line(f.span.start);
-    let database = ctx.parsed(&f, |s| {
-        if s.trim().is_empty() {
-            Err(
-                "the database path is empty; name a `.mmdb` file (GeoIP2/GeoLite2 Country or City)"
-                    .to_owned(),
-            )
-        } else {
-            Ok(PathBuf::from(s))
-        }
-    })?;
+    let (database, line) = ctx.path_section(
+        t,
+        "database",
+        "the database path is empty; name a `.mmdb` file (GeoIP2/GeoLite2 Country or City)",
+    )?;
     Some(GeoIpConfig { database, line })
 }
 

@@ -10,7 +10,7 @@ use crate::config::{
 
 const SECTIONS: &[&str] = &[
     "server", "upstream", "store", "cluster", "tokens", "issuers", "throttle", "audit", "alerts",
-    "admin", "cors", "defaults", "route", "geoip", "problems",
+    "admin", "cors", "defaults", "route", "geoip", "problems", "pages",
 ];
 
 pub(super) const ACCESS: &[(&str, Access)] = &[
@@ -69,6 +69,9 @@ pub(super) fn document(ctx: &mut Ctx<'_>, root: &Table<'_, '_>) -> Config {
     geo::needs_database(ctx, &config);
     if let Some(t) = section(ctx, root, "problems") {
         config.problems = brand::problems(ctx, &t);
+    }
+    if let Some(t) = section(ctx, root, "pages") {
+        config.pages = brand::pages(ctx, &t);
     }
     config
 }
