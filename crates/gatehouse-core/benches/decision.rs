@@ -209,6 +209,8 @@ fn drive<P: Proven>(
     let mut verify = Some(verify);
     while let Next::Need(need) = pipe.next() {
         match need {
+            // The benchmarked route has no country rule: never asked.
+            Need::Country => pipe.country(None),
             Need::IpLock => pipe.ip_lock(None),
             Need::AccountLock => pipe.account_lock(None),
             Need::Cached => pipe.cached(None),
@@ -450,6 +452,8 @@ fn render_401_problem(bencher: Bencher) {
         digest: None,
         grpc: false,
         sign_in: gatehouse_core::render::SignInOptions::PASSWORD,
+        problem_base: policy.problem_base.as_deref(),
+        pages: None,
     };
     let r = render(&Deny::MissingCredentials, false, &ctx);
     assert_eq!((r.status, r.headers.len()), (401, 3));
@@ -476,6 +480,8 @@ fn render_401_parts(bencher: Bencher, part: &str) {
         digest: None,
         grpc: false,
         sign_in: gatehouse_core::render::SignInOptions::PASSWORD,
+        problem_base: policy.problem_base.as_deref(),
+        pages: None,
     };
     let deny = Deny::MissingCredentials;
     bencher.bench(|| match part {
@@ -514,6 +520,8 @@ fn missing_credentials_401_end_to_end(bencher: Bencher) {
             digest: None,
             grpc: false,
             sign_in: gatehouse_core::render::SignInOptions::PASSWORD,
+            problem_base: policy.problem_base.as_deref(),
+            pages: None,
         };
         Some(render(&reason, hidden, &ctx))
     };

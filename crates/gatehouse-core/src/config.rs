@@ -35,6 +35,39 @@ pub struct Config {
     pub cors: CorsConfig,
     pub defaults: DefaultsConfig,
     pub routes: Vec<RouteConfig>,
+    /// `[geoip]`: the MaxMind DB that row 26 reads; `None` when no route uses countries.
+    pub geoip: Option<GeoIpConfig>,
+    /// `[problems]`: how problem bodies name their `type`.
+    pub problems: ProblemsConfig,
+    /// `[pages]`: the operator's HTML templates; `None`: the built-in pages.
+    pub pages: Option<PagesConfig>,
+}
+
+/// `[pages]`: a directory of templates (`sign-in.html`, `403.html`, `404.html`, `429.html`,
+/// `error.html`; each optional) that replace the built-in HTML pages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PagesConfig {
+    pub dir: std::path::PathBuf,
+    /// 1-based line of `dir`, for messages.
+    pub line: usize,
+}
+
+/// `[problems]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProblemsConfig {
+    /// Each problem's `type` is this followed by its `error` code (RFC 9457 §3.1.1), so
+    /// clients can link to the operator's documentation; `None`:
+    /// `urn:gatehouse:problem:<code>`.
+    pub base_uri: Option<String>,
+}
+
+/// `[geoip]`: the country database (MaxMind DB format: GeoIP2/GeoLite2 Country or City).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeoIpConfig {
+    /// The `.mmdb` file; reloaded on SIGHUP and when it changes.
+    pub database: std::path::PathBuf,
+    /// 1-based line of `database`, for messages.
+    pub line: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -589,6 +622,8 @@ pub struct RouteConfig {
     pub deny_networks: Vec<IpNet>,
     pub hidden: bool,
     pub quota: Option<Window>,
+    /// Row 26: `countries`, `deny_countries` and their companions; `None` = any country.
+    pub countries: Option<crate::geo::CountryRule>,
     /// 1-based line of the `[[route]]` header, for messages.
     pub line: usize,
 }

@@ -39,6 +39,8 @@ pub struct Policy {
     pub disclosure: Disclosure,
     pub scope_challenge: bool,
     pub cors: CorsConfig,
+    /// `[problems] base_uri`.
+    pub problem_base: Option<Arc<str>>,
 }
 
 /// The route a request matched and its captured parameters.
@@ -102,6 +104,7 @@ impl Policy {
                 deny_networks: Vec::new(),
                 hidden: false,
                 quota: None,
+                countries: None,
                 line: 0,
             },
             pattern: Pattern::parse("/**").map_err(|e| (DEFAULT_ROUTE.to_owned(), e))?,
@@ -113,6 +116,7 @@ impl Policy {
             disclosure: config.server.disclosure,
             scope_challenge: config.server.scope_challenge,
             cors: config.cors.clone(),
+            problem_base: config.problems.base_uri.as_deref().map(Into::into),
         })
     }
 
@@ -160,10 +164,13 @@ pub struct RequestFacts<'a> {
     pub preflight: bool,
 }
 
-/// The outcome of the steps before credentials (rows 2, 3, 23, 1).
+/// The outcome of the steps before credentials (rows 2, 3, 26, 23, 1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Gate {
     Deny(Deny),
+    /// Row 26: the route has a country rule; the edge looks the client address up, then
+    /// [`crate::geo::CountryRule::check`] and [`pass`] decide.
+    Country,
     /// Answer the CORS preflight per `[cors]`; no credentials needed.
     Preflight,
     /// Pass to the upstream without identity.
@@ -172,7 +179,9 @@ pub enum Gate {
     Authenticate,
 }
 
-/// Rows 2, 3, 23 and 1, in that order (row 4 follows: [`crate::pipeline`] asks the edge).
+/// Rows 2, 3, 26, 23 and 1, in that order (row 4 follows: [`crate::pipeline`] asks the
+/// edge). Row 26 needs the edge's database: [`Gate::Country`] stops here, and [`pass`] goes
+/// on once the country passed.
 pub fn gate(m: &RouteMatch<'_>, facts: &RequestFacts<'_>) -> Gate {
     let r = &m.route.config;
     if r.access == Access::Deny {
@@ -183,6 +192,15 @@ pub fn gate(m: &RouteMatch<'_>, facts: &RequestFacts<'_>) -> Gate {
     if outside || r.deny_networks.iter().any(|n| n.contains(&ip)) {
         return Gate::Deny(Deny::IpBlocked);
     }
+    if r.countries.is_some() {
+        return Gate::Country;
+    }
+    pass(m, facts)
+}
+
+/// Rows 23 and 1, after rows 2, 3 and 26 let the request through.
+pub fn pass(m: &RouteMatch<'_>, facts: &RequestFacts<'_>) -> Gate {
+    let r = &m.route.config;
     if facts.preflight {
         return Gate::Preflight;
     }

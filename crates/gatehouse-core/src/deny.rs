@@ -81,6 +81,14 @@ pub enum Deny {
     /// a required group, no such local user): a page saying so, never a loop back to the
     /// provider. `reason` is safe to show the user.
     SignInRefused { reason: String },
+    /// Row 26: the client's country (`None`: the database does not know the address) is not
+    /// allowed on this route; `legal` answers 451 (RFC 7725) instead of 403, with
+    /// `Link: <blocked_by>; rel="blocked-by"` when the route names who requires the block.
+    GeoBlocked {
+        country: Option<crate::geo::Country>,
+        legal: bool,
+        blocked_by: Option<std::sync::Arc<str>>,
+    },
 }
 
 impl Deny {

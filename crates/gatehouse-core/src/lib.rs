@@ -22,6 +22,7 @@ pub mod credential;
 pub mod decision;
 pub mod deny;
 pub mod digest;
+pub mod geo;
 pub mod htpasswd;
 pub mod oidc;
 pub mod password;

@@ -2,7 +2,7 @@
 //! design §2 exists here and nowhere else.
 //!
 //! ```text
-//!  route match ─▶ 2 deny ─▶ 3 network ─▶ 23 preflight ─▶ 1 public
+//!  route match ─▶ 2 deny ─▶ 3 network ─▶ 26 country? ─▶ 23 preflight ─▶ 1 public
 //!    ─▶ credentials? (7, 5, 6; the session cookie only when nothing else was presented)
 //!    ├ password (Basic, Digest): 4 throttle (IP)? ─▶ 4 throttle (account)?
 //!    │    ─▶ verify? (8–12, 22) ─▶ count failure/success?
@@ -55,6 +55,7 @@ use crate::config::Scheme;
 use crate::credential::Extracted;
 use crate::decision::{self, Decision, Gate, Policy, RequestFacts, RouteMatch};
 use crate::deny::{Credential, Deny};
+use crate::geo::Country;
 use crate::principal::Principal;
 use crate::secret::SecretString;
 use crate::throttle::QuotaState;
@@ -112,6 +113,10 @@ impl<'a> Request<'a> {
 /// (`auth_unavailable`): the edge failed, and that is never a 401/403.
 #[derive(Debug)]
 pub enum Need {
+    /// Row 26: the country of the trusted client address, from the MaxMind DB (`None`: the
+    /// database does not know it) → [`Pipeline::country`]. Asked only on routes with a
+    /// country rule.
+    Country,
     /// Row 4 by address, for a password: is this client locked, for how many seconds?
     /// → [`Pipeline::ip_lock`].
     IpLock,
@@ -152,6 +157,7 @@ impl Need {
     /// The step of the trace this question belongs to.
     pub const fn step(&self) -> &'static str {
         match self {
+            Self::Country => "country",
             Self::IpLock | Self::AccountLock | Self::TokenLock => "throttle",
             Self::Credentials | Self::SessionCookie => "credentials",
             Self::Cached
@@ -184,6 +190,7 @@ pub struct TraceStep {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
     Gate,
+    Country,
     IpLock,
     Credentials,
     SessionCookie,
@@ -221,6 +228,8 @@ pub struct Pipeline<'p, P = Principal> {
     /// The verified principal, while authorization runs; kept on a refusal (audit).
     principal: Option<P>,
     quota: Option<QuotaState>,
+    /// Row 26: the client's country, once the edge answered [`Need::Country`].
+    country: Option<Country>,
     /// The decision; while a failure is counted, the refusal it will be.
     decision: Option<Decision<P>>,
     trace: Option<Vec<TraceStep>>,
@@ -256,6 +265,7 @@ impl<'p, P: Proven> Pipeline<'p, P> {
             account: None,
             principal: None,
             quota: None,
+            country: None,
             decision: None,
             trace: None,
         }
@@ -303,6 +313,47 @@ impl<'p, P: Proven> Pipeline<'p, P> {
     /// The credential's scheme, once extracted.
     pub const fn scheme(&self) -> Option<Scheme> {
         self.scheme
+    }
+
+    /// The client's country, when the route asked for it ([`Need::Country`]) and the
+    /// database knows the address.
+    pub const fn client_country(&self) -> Option<Country> {
+        self.country
+    }
+
+    /// Answers [`Need::Country`] (row 26): the database's country for the client address.
+    pub fn country(&mut self, country: Option<Country>) {
+        if self.stage != Stage::Country {
+            return;
+        }
+        self.country = country;
+        let Some(rule) = self.m.route.config.countries.as_ref() else {
+            return self.gated(decision::pass(&self.m, &self.facts()));
+        };
+        let verdict = rule.check(country);
+        self.note("country", |p| {
+            let rule =
+                p.m.route
+                    .config
+                    .countries
+                    .as_ref()
+                    .map(|r| r.describe())
+                    .unwrap_or_default();
+            let found = match country {
+                Some(c) => format!("the client address is in country `{c}`"),
+                None => "the country database does not know the client address".to_owned(),
+            };
+            let outcome = if verdict.is_ok() {
+                "allowed"
+            } else {
+                "refused"
+            };
+            format!("{found} (MaxMind DB, `[geoip] database`): {outcome} by {rule}")
+        });
+        match verdict {
+            Err(d) => self.deny(d),
+            Ok(()) => self.gated(decision::pass(&self.m, &self.facts())),
+        }
     }
 
     /// Answers [`Need::IpLock`]: seconds the address's lock still holds.
@@ -532,6 +583,7 @@ impl<'p, P: Proven> Pipeline<'p, P> {
     /// The question the pipeline waits on at `stage`; `None` at a step that asks nothing.
     fn question(&mut self) -> Option<Need> {
         Some(match self.stage {
+            Stage::Country => Need::Country,
             Stage::IpLock => Need::IpLock,
             Stage::Credentials => Need::Credentials,
             Stage::SessionCookie => Need::SessionCookie,
@@ -574,8 +626,8 @@ impl<'p, P: Proven> Pipeline<'p, P> {
             }
             match self.stage {
                 Stage::Done => return Next::Done,
-                // Rows 2, 3, 23 and 1, in that order; then row 4 by address.
-                Stage::Gate => self.gate(),
+                // Rows 2, 3, 26, 23 and 1, in that order; then row 4 by address.
+                Stage::Gate => self.gated(decision::gate(&self.m, &self.facts())),
                 // CSRF: an unsafe request riding on a cookie must come from our own origin.
                 Stage::Csrf => {
                     let on_cookie = self
@@ -591,7 +643,8 @@ impl<'p, P: Proven> Pipeline<'p, P> {
                 Stage::Authorize => self.authorize(),
                 // Asked and not answered: the edge failed, our own fault, so row 22 and
                 // never a 401/403 (deny by default).
-                Stage::IpLock
+                Stage::Country
+                | Stage::IpLock
                 | Stage::Credentials
                 | Stage::SessionCookie
                 | Stage::AccountLock
@@ -613,13 +666,14 @@ impl<'p, P: Proven> Pipeline<'p, P> {
         self.deny(unanswered());
     }
 
-    /// Rows 2, 3, 23 and 1, in that order.
-    fn gate(&mut self) {
-        match decision::gate(&self.m, &self.facts()) {
+    /// Acts on the gate's outcome (rows 2, 3, 26, 23, 1).
+    fn gated(&mut self, gate: Gate) {
+        match gate {
             Gate::Deny(d) => {
                 self.note("gate", |_| "refused before credentials".into());
                 self.deny(d);
             }
+            Gate::Country => self.ask(Stage::Country),
             Gate::Preflight => {
                 self.note("gate", |_| {
                     "CORS preflight: answered without credentials (row 23)".into()
@@ -787,6 +841,7 @@ quota = { max = 1, per = "1m" }
         let mut asked = Vec::new();
         while let Next::Need(need) = pipe.next() {
             asked.push(match &need {
+                Need::Country => "country",
                 Need::IpLock => "ip",
                 Need::Credentials => "credentials",
                 Need::SessionCookie => "cookie",
@@ -1031,5 +1086,45 @@ auth = ["bearer", "api_key", "basic"]
                 .into_iter()
                 .any(is_password)
         );
+    }
+
+    const COUNTRIES: &str = r#"
+[geoip]
+database = "/x.mmdb"
+[[route]]
+name = "eu"
+path = "/app/**"
+auth = ["basic"]
+countries = ["DE"]
+"#;
+
+    #[test]
+    fn the_country_is_asked_after_the_network_and_before_credentials() {
+        let p = policy(COUNTRIES);
+        let de = crate::geo::Country::parse("DE");
+        let (asked, done) = run(&p, "GET", |need, pipe| match need {
+            Need::Country => pipe.country(de),
+            Need::Credentials => pipe.credentials(Extracted::None),
+            _ => {}
+        });
+        assert_eq!(asked, ["country", "credentials"]);
+        assert_eq!(code(&done.decision), "missing_credentials");
+        let (asked, done) = run(&p, "GET", |need, pipe| {
+            if let Need::Country = need {
+                pipe.country(crate::geo::Country::parse("US"));
+            }
+        });
+        assert_eq!(asked, ["country"]);
+        assert_eq!(code(&done.decision), "geo_blocked");
+        // Unanswered (the edge's lookup failed): our own fault, row 22, never an allow.
+        let (_, done) = run(&p, "GET", |_, _| {});
+        assert_eq!(code(&done.decision), "auth_unavailable");
+        // A route without a country rule never asks.
+        let (asked, _) = run(&policy(CONFIG), "GET", |need, pipe| {
+            if let Need::Credentials = need {
+                pipe.credentials(Extracted::None);
+            }
+        });
+        assert!(!asked.contains(&"country"), "{asked:?}");
     }
 }

@@ -43,6 +43,35 @@ pub struct RenderCtx<'a> {
     pub grpc: bool,
     /// What the HTML sign-in page offers.
     pub sign_in: SignInOptions<'a>,
+    /// `[problems] base_uri` ([`crate::decision::Policy::problem_base`]); see [`problem_type`].
+    pub problem_base: Option<&'a str>,
+    /// The operator's templates (`[pages]`), read by the edge; `None`: the built-in pages.
+    pub pages: Option<&'a dyn Pages>,
+}
+
+/// Which HTML page a refusal gets (`[pages]` names one template per kind).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageKind {
+    /// `sign-in.html`: the 401s that signing in can fix.
+    SignIn,
+    /// `403.html`: what is missing.
+    Forbidden,
+    /// `404.html`: row 20 and unknown paths.
+    NotFound,
+    /// `429.html`.
+    TooMany,
+    /// `error.html`: everything else (400, 451, 5xx).
+    Error,
+}
+
+/// Operator-branded HTML pages (`[pages] dir`), rendered by the edge from the same members
+/// as the problem body. `None` from [`Pages::page`] keeps the built-in page (no template for
+/// the kind, or the template failed: the edge logs why).
+pub trait Pages: Send + Sync + std::fmt::Debug {
+    /// `members` are the problem body's; `return_to` is the same-origin target a sign-in
+    /// form returns to.
+    fn page(&self, kind: PageKind, members: &Map<String, Value>, return_to: &str)
+    -> Option<String>;
 }
 
 /// The ways in that the HTML sign-in page offers: "Sign in with …" buttons for the
@@ -108,9 +137,14 @@ pub fn status(deny: &Deny, hidden: bool) -> u16 {
     if hidden && e.hideable { 404 } else { e.status }
 }
 
-/// `type` member: a stable URN per code (RFC 9457 §3.1.1 allows any URI).
-fn type_uri(code: &str) -> String {
-    format!("urn:gatehouse:problem:{code}")
+/// The `type` member of a problem with this `error` code (RFC 9457 §3.1.1: a URI
+/// reference; "about:blank" when absent): `base` followed by the code when the operator set
+/// `[problems] base_uri` (a page per code in their docs), otherwise a stable URN.
+pub fn problem_type(base: Option<&str>, code: &str) -> String {
+    match base {
+        Some(b) => format!("{b}{code}"),
+        None => format!("urn:gatehouse:problem:{code}"),
+    }
 }
 
 /// Appends `name="value"` with RFC 9110 §5.6.4 quoted-string escaping.
@@ -294,6 +328,7 @@ pub fn rfc3339(unix: i64) -> String {
 trait Members {
     fn str(&mut self, key: &'static str, value: &str);
     fn num(&mut self, key: &'static str, value: u64);
+    fn null(&mut self, key: &'static str);
     fn list(&mut self, key: &'static str, values: &mut dyn Iterator<Item = &str>);
 }
 
@@ -303,6 +338,9 @@ impl Members for Map<String, Value> {
     }
     fn num(&mut self, key: &'static str, value: u64) {
         self.insert(key.into(), json!(value));
+    }
+    fn null(&mut self, key: &'static str) {
+        self.insert(key.into(), Value::Null);
     }
     fn list(&mut self, key: &'static str, values: &mut dyn Iterator<Item = &str>) {
         self.insert(
@@ -365,6 +403,10 @@ impl Members for JsonText {
         self.key(key);
         let _ = write!(self.0, "{value}");
     }
+    fn null(&mut self, key: &'static str) {
+        self.key(key);
+        self.0.push_str("null");
+    }
     fn list(&mut self, key: &'static str, values: &mut dyn Iterator<Item = &str>) {
         self.key(key);
         self.0.push('[');
@@ -394,7 +436,7 @@ fn members(deny: &Deny, hidden: bool, ctx: &RenderCtx<'_>, m: &mut dyn Members) 
             &owned
         }
     };
-    m.str("type", &type_uri(e.code));
+    m.str("type", &problem_type(ctx.problem_base, e.code));
     m.str("title", e.title);
     m.num("status", u64::from(e.status));
     m.str("detail", detail);
@@ -406,6 +448,10 @@ fn members(deny: &Deny, hidden: bool, ctx: &RenderCtx<'_>, m: &mut dyn Members) 
         match extra {
             Extra::None => {}
             Extra::Str(k, v) => m.str(k, v),
+            Extra::OptStr(k, v) => match v {
+                Some(v) => m.str(k, v),
+                None => m.null(k),
+            },
             Extra::Time(k, t) => m.str(k, &rfc3339(t)),
             Extra::Num(k, n) => m.num(k, n),
             Extra::List(k, items) => m.list(k, &mut items.iter().map(String::as_str)),
@@ -462,6 +508,10 @@ pub fn render(deny: &Deny, hidden: bool, ctx: &RenderCtx<'_>) -> Rendered {
         }
         if let Some(allow) = h.allow {
             headers.push(("allow", allow.to_owned()));
+        }
+        if let Some(uri) = h.blocked_by {
+            // RFC 7725 §3 with RFC 8288 §3: the entity that requires the legal block.
+            headers.push(("link", format!("<{uri}>; rel=\"blocked-by\"")));
         }
     }
     if ctx.grpc {

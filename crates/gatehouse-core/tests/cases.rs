@@ -45,6 +45,9 @@ struct Case {
     verify_error: Option<String>,
     #[serde(default)]
     html: bool,
+    /// Row 26: the country the edge's database gives the client address (absent: unknown).
+    #[serde(default)]
+    country: Option<String>,
     expect: Expect,
 }
 
@@ -86,6 +89,15 @@ struct Expect {
     /// Members the body must not have.
     #[serde(default)]
     absent: Vec<String>,
+    /// Members the body must have as JSON `null` (TOML has no null).
+    #[serde(default)]
+    null: Vec<String>,
+    /// Headers (lower-case name, value) the answer must carry.
+    #[serde(default)]
+    headers: Vec<[String; 2]>,
+    /// Header names the answer must not carry.
+    #[serde(default)]
+    no_headers: Vec<String>,
 }
 
 fn get() -> String {
@@ -167,6 +179,10 @@ fn run_case(policy: &Policy, c: &Case) -> (Decision, Option<usize>) {
     let mut pipe = Pipeline::<Principal>::new(policy, request);
     while let Next::Need(need) = pipe.next() {
         match need {
+            Need::Country => pipe.country(c.country.as_deref().map(|s| {
+                gatehouse_core::geo::Country::parse(s)
+                    .unwrap_or_else(|| panic!("{}: country `{s}`", c.name))
+            })),
             Need::IpLock => pipe.ip_lock(None),
             Need::AccountLock => pipe.account_lock(None),
             Need::Cached => pipe.cached(None),
@@ -239,6 +255,8 @@ fn decision_cases() {
                         digest: None,
                         grpc: false,
                         sign_in: gatehouse_core::render::SignInOptions::PASSWORD,
+                        problem_base: policy.problem_base.as_deref(),
+                        pages: None,
                     };
                     let r = render(reason, *hidden, &ctx);
                     (r.status.to_string(), Some(r))
@@ -288,6 +306,24 @@ fn decision_cases() {
             for k in &c.expect.absent {
                 if body.get(k).is_some() {
                     fail(format!("body member `{k}` should be absent"));
+                }
+            }
+            for k in &c.expect.null {
+                if body.get(k) != Some(&Value::Null) {
+                    fail(format!(
+                        "body member `{k}` is {:?}, expected null",
+                        body.get(k)
+                    ));
+                }
+            }
+            for [name, value] in &c.expect.headers {
+                if !r.headers.iter().any(|(n, v)| n == name && v == value) {
+                    fail(format!("no header `{name}: {value}` in {:?}", r.headers));
+                }
+            }
+            for name in &c.expect.no_headers {
+                if r.headers.iter().any(|(n, _)| n == name) {
+                    fail(format!("header `{name}` should be absent"));
                 }
             }
         }

@@ -905,7 +905,13 @@ fn documented_example_parses() {
         .expect("docs/config.md has a complete example");
     let (c, warnings) = parse(example).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(c.issuers.len(), 3);
-    assert_eq!(c.routes.len(), 4);
+    assert_eq!(c.routes.len(), 5);
+    assert!(c.geoip.is_some());
+    assert!(
+        c.routes
+            .iter()
+            .any(|r| r.countries.as_ref().is_some_and(|g| g.legal))
+    );
     assert!(c.upstream.is_some());
     assert_eq!(c.alerts.min_per_minute, 50);
     assert!(c.alerts.webhook_url.is_some());

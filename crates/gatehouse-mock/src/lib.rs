@@ -288,6 +288,8 @@ impl Mock {
             digest: digest.as_ref(),
             grpc: false,
             sign_in: gatehouse_core::render::SignInOptions::PASSWORD,
+            problem_base: None,
+            pages: None,
         };
         let mut resp = rendered_response(render(&deny, hidden, &ctx));
         if let Ok(v) = HeaderValue::from_str(&request_id) {

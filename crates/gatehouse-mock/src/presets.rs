@@ -3,6 +3,7 @@
 //! so a preset cannot drift from what `gatehouse serve` answers.
 
 use gatehouse_core::deny::Deny;
+use gatehouse_core::geo::Country;
 use gatehouse_core::route::Pattern;
 use gatehouse_core::token::msg;
 
@@ -33,6 +34,7 @@ pub enum Preset {
     UpstreamTimeout,
     AuthUnavailable,
     MfaRequired,
+    GeoBlocked,
 }
 
 /// Every preset with its CLI name, in contract order.
@@ -61,6 +63,7 @@ pub const PRESETS: &[(&str, Preset)] = &[
     ("auth-unavailable", Preset::AuthUnavailable),
     ("rate-limited", Preset::RateLimited),
     ("mfa-required", Preset::MfaRequired),
+    ("geo-blocked", Preset::GeoBlocked),
 ];
 
 /// Throttling presets wait this long unless `=SECONDS` says otherwise (the gateway's
@@ -78,6 +81,8 @@ pub enum PresetError {
     NoArg { name: String, arg: String },
     #[error("preset `{name}`: `{arg}` is not a number of seconds")]
     Seconds { name: String, arg: String },
+    #[error("preset `{name}`: `{arg}` is not `COUNTRY` or `COUNTRY,451` (e.g. `DE` or `DE,451`)")]
+    Country { name: String, arg: String },
     #[error("preset `{name}`: {source}")]
     Path {
         name: String,
@@ -96,7 +101,7 @@ pub struct PresetSpec {
     pub name: &'static str,
     pub preset: Preset,
     /// Roles (`insufficient-role`), scopes (`insufficient-scope`), ACR values (`step-up`),
-    /// or seconds (throttling and `auth-unavailable`).
+    /// seconds (throttling and `auth-unavailable`), or `COUNTRY[,451]` (`geo-blocked`).
     pub arg: Option<String>,
     /// `@PATH` in route-pattern syntax (`/api/**`); `None`: every path.
     pub path: Option<Pattern>,
@@ -121,6 +126,14 @@ impl PresetSpec {
         if let Some(a) = &arg {
             match preset {
                 Preset::InsufficientRole | Preset::InsufficientScope | Preset::StepUp => {}
+                Preset::GeoBlocked => {
+                    if geo_arg(a).is_none() {
+                        return Err(PresetError::Country {
+                            name: name.to_owned(),
+                            arg: a.clone(),
+                        });
+                    }
+                }
                 Preset::TooManyAttempts | Preset::RateLimited | Preset::AuthUnavailable => {
                     if a.parse::<u64>().is_err() {
                         return Err(PresetError::Seconds {
@@ -231,9 +244,34 @@ impl PresetSpec {
             Preset::MfaRequired => Deny::MfaRequired {
                 mfa_token: mfa_token.to_owned(),
             },
+            // Row 26: the country as the gateway's database would give it; `,451` is a route
+            // with `geo_status = 451` (RFC 7725).
+            Preset::GeoBlocked => {
+                let (country, legal) = self
+                    .arg
+                    .as_deref()
+                    .and_then(geo_arg)
+                    .unwrap_or((Country::parse("US"), false));
+                Deny::GeoBlocked {
+                    country,
+                    legal,
+                    blocked_by: None,
+                }
+            }
         };
         (deny, false)
     }
+}
+
+/// `COUNTRY` or `COUNTRY,451` (`geo-blocked=DE,451`).
+fn geo_arg(arg: &str) -> Option<(Option<Country>, bool)> {
+    let (code, status) = arg.split_once(',').unwrap_or((arg, "403"));
+    let legal = match status {
+        "403" => false,
+        "451" => true,
+        _ => return None,
+    };
+    Some((Some(Country::parse(code)?), legal))
 }
 
 #[cfg(test)]
@@ -257,7 +295,7 @@ mod tests {
             };
             assert_eq!(code, expected);
         }
-        assert_eq!(codes.len(), 24);
+        assert_eq!(codes.len(), 25);
     }
 
     #[test]
@@ -287,6 +325,26 @@ mod tests {
         assert!(matches!(
             PresetSpec::parse("read-only=x"),
             Err(PresetError::NoArg { .. })
+        ));
+        let p = PresetSpec::parse("geo-blocked=de,451").unwrap();
+        let (deny, _) = p.deny(0, None, "");
+        assert_eq!(deny.entry().status, 451);
+        assert!(matches!(
+            deny,
+            Deny::GeoBlocked { country: Some(c), legal: true, .. } if c.as_str() == "DE"
+        ));
+        assert_eq!(
+            PresetSpec::parse("geo-blocked")
+                .unwrap()
+                .deny(0, None, "")
+                .0
+                .entry()
+                .status,
+            403
+        );
+        assert!(matches!(
+            PresetSpec::parse("geo-blocked=DEU"),
+            Err(PresetError::Country { .. })
         ));
         assert!(matches!(
             PresetSpec::parse("expired"),

@@ -38,6 +38,10 @@ pub struct Runtime {
     pub refusals: crate::prepared_refusals::Prepared,
     /// When this config was loaded (unix seconds; the admin API shows it).
     pub loaded_at: i64,
+    /// Row 26's country database (`[geoip]`).
+    pub geoip: Option<crate::geoip::GeoIp>,
+    /// The operator's HTML templates (`[pages]`).
+    pub pages: Option<crate::pages::Branded>,
 }
 
 impl Runtime {
@@ -56,6 +60,17 @@ impl Runtime {
         let verifiers = Verifiers::new(&config, own_keys)?;
         let defense = crate::defense::Defense::new(&config, cluster);
         let refusals = crate::prepared_refusals::Prepared::new(policy.routes().len());
+        let geoip = config
+            .geoip
+            .as_ref()
+            .map(crate::geoip::GeoIp::open)
+            .transpose()?;
+        let pages = config
+            .pages
+            .as_ref()
+            .map(crate::pages::Branded::load)
+            .transpose()
+            .map_err(|e| e.join("\n"))?;
         Ok(Self {
             config,
             policy,
@@ -64,6 +79,8 @@ impl Runtime {
             defense,
             refusals,
             loaded_at: crate::clock::now(),
+            geoip,
+            pages,
         })
     }
 }
@@ -287,6 +304,15 @@ impl Gateway {
         }
         while let Next::Need(need) = pipe.next() {
             match need {
+                Need::Country => match rt.geoip.as_ref().map(|db| db.country(req.client_ip)) {
+                    Some(Ok(country)) => pipe.country(country),
+                    // Left unanswered, the pipeline refuses with row 22: a broken database
+                    // is our own fault, never an allow and never a 403.
+                    Some(Err(e)) => {
+                        tracing::error!(error = %e, client_ip = %req.client_ip, "country lookup failed");
+                    }
+                    None => {}
+                },
                 Need::IpLock => pipe.ip_lock(rt.defense.ip_locked(req.client_ip, req.now)),
                 Need::Cached => {
                     let known = self.known(pipe.presented(), req.now).await;
@@ -395,6 +421,11 @@ impl Gateway {
                 password: rt.config.server.password_sign_in,
                 providers: &rt.config.login_providers,
             },
+            problem_base: rt.policy.problem_base.as_deref(),
+            pages: rt
+                .pages
+                .as_ref()
+                .map(|p| p as &dyn gatehouse_core::render::Pages),
         };
         render(deny, hidden, &ctx)
     }

@@ -99,6 +99,7 @@ pub async fn build_with_options(
     crate::revocations::Revocations::spawn_sync(Arc::downgrade(&gw), options.store_poll);
     spawn_own_key_sync(Arc::downgrade(&gw));
     spawn_jwks_refresh(Arc::downgrade(&gw), Duration::from_secs(60));
+    crate::geoip::spawn_watch(Arc::downgrade(&gw));
     crate::admin::stats::spawn(Arc::downgrade(&gw));
     crate::telemetry::otlp::spawn(Arc::downgrade(&gw));
     Ok(gw)

@@ -353,3 +353,23 @@ async fn token_service_throttle_and_outage_presets_match_the_gateway() {
     assert_eq!(real.error(), "upstream_unavailable");
     same_answer("upstream-unavailable", BEARER_API, &real, &[]).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn geo_blocked_presets_match_the_gateway() {
+    let db = common::geo::GeoDb::new(common::geo::NETWORKS);
+    let h = Harness::start_with(&db.config()).await;
+    let auth = basic("alice", "alice-pw");
+    let headers = [
+        ("Authorization", auth.as_str()),
+        ("X-Forwarded-For", common::geo::US),
+    ];
+    let real = h.get("/geo/eu/x", &headers).await;
+    assert_eq!(real.error(), "geo_blocked");
+    same_answer("geo-blocked=US", BEARER_API, &real, &[]).await;
+    // The legal block: 451; the preset has no `blocked_by`, so no `Link`.
+    let real = h
+        .get("/geo/video/x", &[("X-Forwarded-For", common::geo::DE)])
+        .await;
+    assert_eq!(real.status, 451);
+    same_answer("geo-blocked=DE,451", BEARER_API, &real, &[]).await;
+}

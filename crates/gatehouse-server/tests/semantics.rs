@@ -756,3 +756,98 @@ async fn oversized_declared_body_is_413() {
         .await;
     assert_problem(&r, 413, "payload_too_large");
 }
+
+/// `[problems] base_uri`: every problem `type` is the base plus the code — rendered and
+/// prepared refusals alike, on the proxy and the Layer (this file runs under both).
+#[tokio::test]
+async fn problem_types_follow_problems_base_uri() {
+    let h = Harness::start_with("\n[problems]\nbase_uri = \"https://docs.example.com/errors/\"\n")
+        .await;
+    let bob = basic("bob", "bob-pw");
+    for (path, headers, code) in [
+        // Prepared (no facts of its own) …
+        ("/api/posts", vec![], "missing_credentials"),
+        ("/.git/config", vec![], "forbidden_path"),
+        // … and rendered per request.
+        (
+            "/api/admin/x",
+            vec![("Authorization", bob.as_str())],
+            "insufficient_role",
+        ),
+        (
+            "/api/posts",
+            vec![("Authorization", "Bearer")],
+            "invalid_request",
+        ),
+    ] {
+        // Twice: the second answer of a prepared kind comes from its template.
+        for _ in 0..2 {
+            let r = h.get(path, &headers).await;
+            assert_eq!(r.error(), code, "{}", r.text);
+            assert_eq!(
+                r.json()["type"],
+                format!("https://docs.example.com/errors/{code}"),
+                "{}",
+                r.text
+            );
+        }
+    }
+    let login = h.login("alice", "wrong-password").await;
+    assert_eq!(
+        login.json()["type"],
+        "https://docs.example.com/errors/invalid_credentials"
+    );
+    // Without the key: the URN.
+    let h = Harness::start().await;
+    let r = h.get("/api/posts", &[]).await;
+    assert_eq!(
+        r.json()["type"],
+        "urn:gatehouse:problem:missing_credentials"
+    );
+}
+
+/// `[pages]`: a browser gets the operator's 403 page, given the problem members (escaped);
+/// kinds without a template keep the built-in page; JSON clients are unaffected.
+#[tokio::test]
+async fn branded_pages_replace_the_built_in_ones() {
+    let dir = std::env::temp_dir().join(format!(
+        "gatehouse-pages-{}-{:016x}",
+        std::process::id(),
+        u64::from_le_bytes(gatehouse_server::random::random_bytes::<8>())
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("403.html"),
+        "<html><body class=\"acme\"><h1>{{ title }}</h1><p>{{ detail }}</p><ul>{% for r in required_roles %}<li>{{ r }}</li>{% endfor %}</ul><small>{{ error }} {{ request_id }}</small></body></html>",
+    )
+    .unwrap();
+    let h = Harness::start_with(&format!("\n[pages]\ndir = \"{}\"\n", dir.display())).await;
+    let bob = basic("bob", "bob-pw");
+    let html = [("Authorization", bob.as_str()), ("Accept", "text/html")];
+    let r = h.get("/api/admin/x", &html).await;
+    assert_eq!(r.status, 403);
+    assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
+    let id = r.header("x-request-id").unwrap();
+    assert!(
+        r.text
+            .starts_with("<html><body class=\"acme\"><h1>Forbidden</h1>"),
+        "{}",
+        r.text
+    );
+    assert!(r.text.contains("<li>admin</li>"), "{}", r.text);
+    assert!(
+        r.text.contains(&format!("insufficient_role {id}")),
+        "{}",
+        r.text
+    );
+    // No sign-in.html: the built-in sign-in page.
+    let r = h.get("/api/posts", &[("Accept", "text/html")]).await;
+    assert_eq!(r.status, 401);
+    assert!(r.text.contains("action=\"/auth/login\""), "{}", r.text);
+    // JSON clients get the problem body as before.
+    let r = h
+        .get("/api/admin/x", &[("Authorization", bob.as_str())])
+        .await;
+    assert_eq!(r.json()["error"], "insufficient_role");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -23,6 +23,8 @@
 //! The older `GATEHOUSE_TEST_CLUSTER=required` still works: it requires what the three-node
 //! test needs ([`POSTGRES_SERVER`], [`REDIS_SERVER`]).
 
+pub mod mmdb;
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

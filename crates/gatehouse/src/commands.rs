@@ -1,6 +1,7 @@
 //! The commands behind the CLI.
 
 mod audit;
+mod check;
 mod copy;
 mod demo;
 mod digest;
@@ -11,7 +12,6 @@ pub mod probe;
 mod serve;
 mod users;
 
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -107,7 +107,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             upstream,
             admin_listen,
         } => demo::demo(listen, upstream, admin_listen).await,
-        Command::Check(arg) => check(&arg),
+        Command::Check(arg) => check::check(&arg),
         Command::Explain {
             config,
             method,
@@ -137,25 +137,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Mock(a) => mock::mock(a).await,
         Command::Copy { from, to } => copy::copy(&from, &to).await,
     }
-}
-
-fn check(arg: &ConfigArg) -> anyhow::Result<ExitCode> {
-    let Some(path) = &arg.config else {
-        bail!("`check` needs `--config FILE`");
-    };
-    let cfg = load_config(arg)?;
-    println!(
-        "{}: ok ({} route(s), {} issuer(s), store `{}`, {})",
-        Path::new(path).display(),
-        cfg.routes.len(),
-        cfg.issuers.len(),
-        cfg.store.url,
-        match &cfg.upstream {
-            Some(u) => format!("upstream `{}`", u.url),
-            None => "forward-auth only".to_owned(),
-        }
-    );
-    Ok(ExitCode::SUCCESS)
 }
 
 /// `gatehouse migrate`: opening a store applies its migrations (under a lock on PostgreSQL,

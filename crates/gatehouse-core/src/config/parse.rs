@@ -5,8 +5,10 @@
 //! derive stops at the first). Each section has its own module; the helpers here turn spans
 //! into 1-based lines and typed values into [`ConfigError`]s.
 
+mod brand;
 #[cfg(test)]
 mod doc_coverage;
+mod geo;
 mod issuers;
 mod login_providers;
 mod route;
@@ -341,6 +343,55 @@ impl<'s> Ctx<'s> {
             }
         }
         ok.then_some(out)
+    }
+
+    /// A section whose one required key is a path (`[geoip] database`, `[pages] dir`): the
+    /// path and its line; `empty` is the message for `""`.
+    fn path_section(
+        &mut self,
+        t: &Table<'_, '_>,
+        key: &str,
+        empty: &str,
+    ) -> Option<(std::path::PathBuf, usize)> {
+        self.unknown_keys(t, &[key]);
+        if !self.require(t, key) {
+            return None;
+        }
+        let f = t.get(key)?;
+        let line = self.line(f.span.start);
+        let path = self.parsed(&f, |s| {
+            if s.trim().is_empty() {
+                Err(empty.to_owned())
+            } else {
+                Ok(std::path::PathBuf::from(s))
+            }
+        })?;
+        Some((path, line))
+    }
+
+    /// `list` when it is non-empty and repeats nothing; otherwise `empty`, or "`name` is
+    /// listed twice", reported on `f`.
+    fn distinct<T: PartialEq>(
+        &mut self,
+        f: &Field<'_, '_>,
+        list: Vec<T>,
+        empty: &str,
+        name: impl Fn(&T) -> String,
+    ) -> Option<Vec<T>> {
+        if list.is_empty() {
+            self.error(&f.span, &f.key, empty);
+            return None;
+        }
+        if let Some(dup) = list
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| list[..i].contains(v).then_some(v))
+        {
+            let message = format!("{} is listed twice", name(dup));
+            self.error(&f.span, &f.key, message);
+            return None;
+        }
+        Some(list)
     }
 
     fn table<'a, 'i>(&mut self, f: &Field<'a, 'i>) -> Option<Table<'a, 'i>> {

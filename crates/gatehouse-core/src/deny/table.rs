@@ -183,19 +183,23 @@ pub enum Extra<'a> {
     List(&'static str, &'a [String]),
     /// A list shown only with `disclosure = "helpful"`.
     Disclosed(&'static str, &'a [String]),
+    /// A string, or JSON `null` when the fact is unknown.
+    OptStr(&'static str, Option<&'a str>),
     /// `accepted_schemes`: the route's schemes.
     AcceptedSchemes,
 }
 
 /// Headers a refusal adds besides its challenges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Headers {
+pub struct Headers<'a> {
     /// `Retry-After` (RFC 9110 §10.2.3, RFC 6585 §4).
     pub retry_after: Option<u64>,
     /// `RateLimit-Limit/-Remaining/-Reset` with this limit (draft-ietf-httpapi-ratelimit-headers).
     pub rate_limit: Option<u32>,
     /// `Allow` (RFC 9110 §10.2.1).
     pub allow: Option<&'static str>,
+    /// `Link: <…>; rel="blocked-by"` (RFC 7725 §3, with a 451).
+    pub blocked_by: Option<&'a str>,
 }
 
 /// The HTML page a browser gets (design §2 "Browsers").
@@ -223,7 +227,7 @@ pub struct Entry<'a> {
     pub challenge: Challenge<'a>,
     /// Extra body members, in order.
     pub extras: [Extra<'a>; 2],
-    pub headers: Headers,
+    pub headers: Headers<'a>,
     /// A 401/403 that `hidden = true` turns into a 404 (row 20).
     pub hideable: bool,
     /// A wrong secret: counts towards row 4's lock (not expired or revoked tokens, whose
@@ -248,14 +252,15 @@ pub struct Entry<'a> {
 
 /// The gRPC status code (gRPC `doc/statuscodes.md`; the HTTP equivalents of
 /// `google/rpc/code.proto`) that means what an HTTP refusal status means: 401
-/// UNAUTHENTICATED, 403 PERMISSION_DENIED, 404 NOT_FOUND (row 20 hides a resource),
+/// UNAUTHENTICATED, 403 and 451 PERMISSION_DENIED, 404 NOT_FOUND (row 20 hides a resource),
 /// 429 and 413 RESOURCE_EXHAUSTED, 400 INVALID_ARGUMENT, 405 UNIMPLEMENTED, 502 and 503
 /// UNAVAILABLE, 504 DEADLINE_EXCEEDED; anything else UNKNOWN.
 pub const fn grpc_code(status: u16) -> u8 {
     match status {
         400 => 3,
         401 => 16,
-        403 => 7,
+        // 451 (RFC 7725) has no equivalent in `code.proto`; a legal block is a refusal.
+        403 | 451 => 7,
         404 => 5,
         405 => 12,
         413 | 429 => 8,
@@ -291,6 +296,7 @@ impl<'a> Entry<'a> {
                 retry_after: None,
                 rate_limit: None,
                 allow: None,
+                blocked_by: None,
             },
             // Rows 5–19 are the 401/403 outcomes row 20 hides.
             hideable: matches!(row, Some(5..=19)),
@@ -623,6 +629,7 @@ impl Deny {
                     retry_after: Some(*retry_after),
                     rate_limit: Some(*limit),
                     allow: None,
+                    blocked_by: None,
                 },
                 ..Entry::base(
                     "rate_limited",
@@ -657,6 +664,7 @@ impl Deny {
                     retry_after: None,
                     rate_limit: None,
                     allow: Some(allow),
+                    blocked_by: None,
                 },
                 ..Entry::base(
                     "method_not_allowed",
@@ -722,7 +730,66 @@ impl Deny {
                 T::with("sign-in refused: ", F::Str(reason), ""),
             )
             .extras(Extra::Str("reason", reason), Extra::None),
+            Self::GeoBlocked {
+                country,
+                legal,
+                blocked_by,
+            } => geo_blocked(
+                country.as_ref().map(crate::geo::Country::as_str),
+                *legal,
+                blocked_by.as_deref(),
+            ),
         }
+    }
+}
+
+/// Row 26's entry: 403, or 451 for a legal block (RFC 7725 §3: "Unavailable For Legal
+/// Reasons", with `Link: <…>; rel="blocked-by"` naming who requires it). Decided before
+/// credentials, like row 3, so row 20 does not hide it and signing in cannot change it.
+fn geo_blocked<'a>(
+    country: Option<&'a str>,
+    legal: bool,
+    blocked_by: Option<&'a str>,
+) -> Entry<'a> {
+    let (status, title) = if legal {
+        (451, "Unavailable for legal reasons")
+    } else {
+        (403, "Forbidden")
+    };
+    let (detail, audit) = match (country, legal) {
+        (Some(c), false) => (
+            T::with(
+                "This resource is not available in your country (",
+                F::Str(c),
+                ").",
+            ),
+            T::with("client country `", F::Str(c), "` not allowed on this route"),
+        ),
+        (Some(c), true) => (
+            T::with(
+                "This resource is not available in your country (",
+                F::Str(c),
+                ") for legal reasons.",
+            ),
+            T::with(
+                "client country `",
+                F::Str(c),
+                "` legally blocked on this route",
+            ),
+        ),
+        (None, _) => (
+            T::fixed("This resource is not available where your country cannot be determined."),
+            T::fixed("client country unknown; not allowed on this route"),
+        ),
+    };
+    Entry {
+        page: Page::Missing { final_: true },
+        headers: Headers {
+            blocked_by: if legal { blocked_by } else { None },
+            ..Headers::default()
+        },
+        ..Entry::base("geo_blocked", Some(26), status, title, detail, audit)
+            .extras(Extra::OptStr("country", country), Extra::None)
     }
 }
 
@@ -795,6 +862,11 @@ mod tests {
             Deny::SignInRefused {
                 reason: "outside the allowed domains".into(),
             },
+            Deny::GeoBlocked {
+                country: crate::geo::Country::parse("KP"),
+                legal: true,
+                blocked_by: Some("https://authority.example/order".into()),
+            },
         ];
         for d in &all {
             match d {
@@ -826,7 +898,8 @@ mod tests {
                 | Deny::NotFound
                 | Deny::MfaRequired { .. }
                 | Deny::CsrfRejected
-                | Deny::SignInRefused { .. } => {}
+                | Deny::SignInRefused { .. }
+                | Deny::GeoBlocked { .. } => {}
             }
         }
         all
@@ -835,8 +908,8 @@ mod tests {
     #[test]
     fn every_refusing_row_of_the_contract_has_an_entry() {
         let all = one_of_each();
-        // Rows 1 and 23 pass, row 20 rewrites another row; 25 and 26 are not built yet.
-        for row in (2..=19).chain([21, 22, 24]) {
+        // Rows 1 and 23 pass, row 20 rewrites another row; 25 is not built yet.
+        for row in (2..=19).chain([21, 22, 24, 26]) {
             assert!(
                 all.iter().any(|d| d.entry().row == Some(row)),
                 "row {row} has no entry"

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Map, Value};
 
-use super::RenderCtx;
+use super::{PageKind, RenderCtx};
 use crate::deny::{Deny, Page};
 
 /// Escapes text for HTML element content and quoted attribute values (the one escaper of
@@ -49,12 +49,32 @@ fn safe_return(to: &str) -> &str {
     }
 }
 
+/// The template kind of a refusal's page; `None` for the second-factor form, which stays
+/// built in.
+fn kind(deny: &Deny, hidden: bool) -> Option<PageKind> {
+    let e = deny.entry();
+    Some(match (hidden && e.hideable, e.page, e.status) {
+        (true, _, _) | (false, _, 404) => PageKind::NotFound,
+        (false, Page::Code(_), _) => return None,
+        (false, Page::SignIn, _) => PageKind::SignIn,
+        (false, _, 403) => PageKind::Forbidden,
+        (false, _, 429) => PageKind::TooMany,
+        (false, _, _) => PageKind::Error,
+    })
+}
+
 pub(super) fn page(
     deny: &Deny,
     hidden: bool,
     body: &Map<String, Value>,
     ctx: &RenderCtx<'_>,
 ) -> String {
+    if let Some(pages) = ctx.pages
+        && let Some(kind) = kind(deny, hidden)
+        && let Some(branded) = pages.page(kind, body, safe_return(ctx.return_to))
+    {
+        return branded;
+    }
     let title = body.get("title").and_then(Value::as_str).unwrap_or("Error");
     let detail = body.get("detail").and_then(Value::as_str).unwrap_or("");
     let code = body.get("error").and_then(Value::as_str).unwrap_or("");

@@ -14,6 +14,8 @@ fn ctx(accepted: &[Scheme]) -> RenderCtx<'_> {
         digest: None,
         grpc: false,
         sign_in: crate::render::SignInOptions::PASSWORD,
+        problem_base: None,
+        pages: None,
     }
 }
 
@@ -547,4 +549,30 @@ fn grpc_content_types() {
     ] {
         assert!(!is_grpc(no.as_bytes()), "{no}");
     }
+}
+
+#[test]
+fn problem_types_are_urns_or_the_operators_base_plus_the_code() {
+    let accepted = [Scheme::Bearer];
+    let base = RenderCtx {
+        problem_base: Some("https://docs.example.com/errors/"),
+        pages: None,
+        ..ctx(&accepted)
+    };
+    let r = render(&Deny::MissingCredentials, false, &base);
+    assert_eq!(
+        body(&r)["type"],
+        "https://docs.example.com/errors/missing_credentials"
+    );
+    // Row 20 shows `not_found`, and so does its type.
+    let r = render(&Deny::MissingCredentials, true, &base);
+    assert_eq!(
+        body(&r)["type"],
+        "https://docs.example.com/errors/not_found"
+    );
+    let r = render(&Deny::MissingCredentials, false, &ctx(&accepted));
+    assert_eq!(
+        body(&r)["type"],
+        "urn:gatehouse:problem:missing_credentials"
+    );
 }

@@ -5,6 +5,7 @@
 
 pub mod digest_client;
 pub mod flaky;
+pub mod geo;
 pub mod nginx;
 pub mod pg;
 

@@ -61,6 +61,10 @@ pub async fn explain(
     let url = cfg.store.url.clone();
     let gw = match tokio::time::timeout(STORE_WAIT, gatehouse_server::build(cfg.clone())).await {
         Ok(Ok(gw)) => Some(gw),
+        Ok(Err(gatehouse_server::StartError::Config(e))) => {
+            println!("gateway: cannot start ({e}): explaining without it");
+            None
+        }
         Ok(Err(e)) => {
             println!("store: `{url}` cannot be opened ({e}): explaining without it");
             None
@@ -224,8 +228,17 @@ fn decide_offline(
     };
     let mut pipe = Pipeline::<Principal>::new(&policy, request).traced();
     let mut needs_store = None;
+    let mut needs_geoip = None;
     while let Next::Need(need) = pipe.next() {
         match need {
+            // Row 26 reads the country database, not the store: open it here.
+            Need::Country => match country_offline(cfg, view.client_ip) {
+                Ok(country) => pipe.country(country),
+                Err(e) => {
+                    needs_geoip = Some(e);
+                    break;
+                }
+            },
             // Throttling state lives in the running gateways: not locked, as far as we know.
             Need::IpLock => pipe.ip_lock(None),
             Need::AccountLock => pipe.account_lock(None),
@@ -249,6 +262,17 @@ fn decide_offline(
     }
     let done = pipe.finish();
     print_trace(&done.trace);
+    if let Some(e) = needs_geoip {
+        println!(
+            "  {}. country: needs the country database (`[geoip] database`): {e}",
+            done.trace.len() + 1
+        );
+        println!(
+            "\nanswer: needs the country database: route `{}` decides by the client's country (row 26)",
+            pipe_route_name(&policy, done.route)
+        );
+        return Ok(None);
+    }
     if let Some(scheme) = needs_store {
         println!(
             "  {}. verify: needs the store: verifying the `{}` credential (rows 8–13, 22) reads it",
@@ -262,6 +286,24 @@ fn decide_offline(
         return Ok(None);
     }
     Ok(Some((done.decision, done.route)))
+}
+
+/// The client address's country from `[geoip] database`, read without the gateway.
+fn country_offline(
+    cfg: &Config,
+    ip: IpAddr,
+) -> Result<Option<gatehouse_core::geo::Country>, String> {
+    let geoip = cfg
+        .geoip
+        .as_ref()
+        .ok_or_else(|| "no `[geoip] database` is set".to_owned())?;
+    gatehouse_server::geoip::GeoIp::open(geoip)?.country(ip)
+}
+
+fn pipe_route_name(policy: &Policy, route: Option<usize>) -> String {
+    route
+        .and_then(|i| policy.routes().get(i))
+        .map_or_else(|| "default".to_owned(), |r| r.name().to_owned())
 }
 
 /// Renders a refusal through core's table without the gateway: no Digest challenge (its nonce
@@ -295,6 +337,8 @@ fn render_offline(
         digest: None,
         grpc: false,
         sign_in: gatehouse_core::render::SignInOptions::PASSWORD,
+        problem_base: policy.problem_base.as_deref(),
+        pages: None,
     };
     Ok(render(deny, hidden, &ctx))
 }

@@ -111,3 +111,57 @@ fn check_missing_file_or_flag_is_a_clear_error() {
         .fails_with("cannot read `nope.toml`");
     run_in(&dir.path, &["check"], "").fails_with("--config FILE");
 }
+
+/// Row 26: a country database that cannot be read is an error of `check`, on its line.
+#[test]
+fn check_opens_the_country_database() {
+    let dir = TempDir::new("check-geoip");
+    let db = dir.write("countries.mmdb", "not a database");
+    let text = format!(
+        "[geoip]\ndatabase = \"{}\"\n\n[[route]]\nname = \"eu\"\npath = \"/eu/**\"\ncountries = [\"DE\"]\n",
+        db.display()
+    );
+    let cfg = dir.write("g.toml", &text);
+    let out = run_in(&dir.path, &["check", "--config", cfg.to_str().unwrap()], "")
+        .fails_with("line 2: `geoip.database`: [geoip] database `");
+    assert!(out.stderr.contains("is not a MaxMind DB"), "{out:#?}");
+    std::fs::write(
+        &db,
+        gatehouse_testkit::mmdb::country_db(&[("203.0.113.0/24", "DE")]),
+    )
+    .unwrap();
+    let out = run_in(&dir.path, &["check", "--config", cfg.to_str().unwrap()], "").ok();
+    assert!(out.stdout.contains("ok (1 route(s)"), "{out:#?}");
+    // Countries without a database: the route's line.
+    let cfg = dir.write(
+        "h.toml",
+        "[[route]]\nname = \"eu\"\npath = \"/eu/**\"\ncountries = [\"DE\"]\n",
+    );
+    run_in(&dir.path, &["check", "--config", cfg.to_str().unwrap()], "")
+        .fails_with("line 4: `route[0].countries`: route `eu` decides by country");
+}
+
+/// `[pages]`: `check` renders every template once with sample data; an error names its file
+/// and line.
+#[test]
+fn check_renders_the_page_templates() {
+    let dir = TempDir::new("check-pages");
+    let pages = dir.path.join("pages");
+    std::fs::create_dir_all(&pages).unwrap();
+    std::fs::write(
+        pages.join("403.html"),
+        "<h1>{{ title }}</h1>\n<p>{{ detail }}</p>\n<p>{{ request_id | shout }}</p>\n",
+    )
+    .unwrap();
+    let text = format!("[pages]\ndir = \"{}\"\n", pages.display());
+    let cfg = dir.write("g.toml", &text);
+    let file = pages.join("403.html");
+    let out = run_in(&dir.path, &["check", "--config", cfg.to_str().unwrap()], "")
+        .fails_with(&format!("[pages] `{}:3`", file.display()));
+    assert!(out.stderr.contains("shout"), "{out:#?}");
+    std::fs::write(pages.join("403.html"), "<h1>{{ title }}</h1>\n{% if %}\n").unwrap();
+    run_in(&dir.path, &["check", "--config", cfg.to_str().unwrap()], "")
+        .fails_with(&format!("[pages] `{}:2`", file.display()));
+    std::fs::write(pages.join("403.html"), "<h1>{{ title }}</h1>\n").unwrap();
+    run_in(&dir.path, &["check", "--config", cfg.to_str().unwrap()], "").ok();
+}

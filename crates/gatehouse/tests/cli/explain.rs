@@ -195,3 +195,57 @@ fn explain_works_with_the_store_unreachable() {
         "{out:#?}"
     );
 }
+
+/// Row 26: `explain` names the client's country from `[geoip] database`, and says so when it
+/// cannot read the database.
+#[test]
+fn explain_names_the_country_and_needs_the_database() {
+    let env = Env::new("explain-geo", "");
+    let db = env.dir.write("countries.mmdb", "");
+    std::fs::write(
+        &db,
+        gatehouse_testkit::mmdb::country_db(&[("198.51.100.0/24", "US"), ("203.0.113.0/24", "DE")]),
+    )
+    .expect("write the database");
+    env.write_config(&format!(
+        "[geoip]\ndatabase = \"{}\"\n\n[[route]]\nname = \"eu\"\npath = \"/eu/**\"\ncountries = [\"DE\"]\ngeo_status = 451\nblocked_by = \"https://law.example/order\"\n",
+        db.display()
+    ));
+    let out = env
+        .run(&["explain", "GET", "/eu/x", "--client-ip", "198.51.100.9"])
+        .ok();
+    assert!(
+        out.stdout.contains("country: the client address is in country `US` (MaxMind DB, `[geoip] database`): refused by countries [DE]"),
+        "{out:#?}"
+    );
+    let a = answer(&out.stdout);
+    assert!(a.starts_with("answer: 451 `geo_blocked` (row 26"), "{a}");
+    assert!(
+        a.contains("link: <https://law.example/order>; rel=\"blocked-by\""),
+        "{a}"
+    );
+    assert!(a.contains("\"country\": \"US\""), "{a}");
+    let out = env
+        .run(&["explain", "GET", "/eu/x", "--client-ip", "203.0.113.9"])
+        .ok();
+    assert!(out.stdout.contains("in country `DE`"), "{out:#?}");
+    assert!(
+        answer(&out.stdout).starts_with("answer: 401 `missing_credentials`"),
+        "{out:#?}"
+    );
+    // Without a readable database: the step that needs it, and no answer made up.
+    std::fs::remove_file(&db).expect("remove the database");
+    let out = env
+        .run(&["explain", "GET", "/eu/x", "--client-ip", "198.51.100.9"])
+        .ok();
+    assert!(
+        out.stdout.contains(
+            "country: needs the country database (`[geoip] database`): [geoip] database `"
+        ),
+        "{out:#?}"
+    );
+    assert!(
+        answer(&out.stdout).starts_with("answer: needs the country database: route `eu` decides by the client's country (row 26)"),
+        "{out:#?}"
+    );
+}

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use super::sections::{ACCESS, method, schemes, table_array};
-use super::{Ctx, Field, Table, values};
+use super::{Ctx, Field, Table, geo, values};
 use crate::config::{Access, DefaultsConfig, RouteConfig};
 use crate::route::Pattern;
 
@@ -64,7 +64,7 @@ fn one(
     t: &Table<'_, '_>,
     defaults: &DefaultsConfig,
 ) -> Option<(RouteConfig, Pattern)> {
-    ctx.unknown_keys(t, KEYS);
+    ctx.unknown_keys(t, &[KEYS, geo::ROUTE_KEYS].concat());
     let errors_before = ctx.errors.len();
     let line = t.line(ctx);
     ctx.require(t, "name");
@@ -91,6 +91,7 @@ fn one(
         .and_then(|f| ctx.list(&f, values::cidr));
     let hidden = t.get("hidden").and_then(|f| ctx.bool(&f));
     let quota = t.get("quota").and_then(|f| ctx.window(&f));
+    let countries = geo::route_rule(ctx, t);
     if ctx.errors.len() != errors_before {
         return None;
     }
@@ -110,6 +111,7 @@ fn one(
         deny_networks: deny_networks.unwrap_or_default(),
         hidden: hidden.unwrap_or(false),
         quota,
+        countries,
         line,
     };
     unused_policy_warning(ctx, t, &route);
@@ -119,23 +121,12 @@ fn one(
 /// Upper-cased, distinct HTTP methods; an empty list is an error (omit the key for "any").
 fn methods(ctx: &mut Ctx<'_>, f: &Field<'_, '_>) -> Option<Vec<String>> {
     let list = ctx.list(f, method)?;
-    if list.is_empty() {
-        ctx.error(
-            &f.span,
-            &f.key,
-            "`methods = []` would match nothing; omit `methods` to match any method",
-        );
-        return None;
-    }
-    if let Some(dup) = list
-        .iter()
-        .enumerate()
-        .find_map(|(i, m)| list[..i].contains(m).then_some(m))
-    {
-        ctx.error(&f.span, &f.key, format!("method `{dup}` is listed twice"));
-        return None;
-    }
-    Some(list)
+    ctx.distinct(
+        f,
+        list,
+        "`methods = []` would match nothing; omit `methods` to match any method",
+        |m| format!("method `{m}`"),
+    )
 }
 
 /// `tenant_param` / `owner_param`: must name a `{param}` of the path. Not judged when the

@@ -2,7 +2,7 @@
 //! `[cluster]`, `[tokens]`, `[throttle]`, `[audit]`, `[alerts]`, `[cors]`, `[defaults]`
 //! (`[telemetry]` has its own module).
 
-use super::{Ctx, Field, Table, issuers, login_providers, route, telemetry, values};
+use super::{Ctx, Field, Table, brand, geo, issuers, login_providers, route, telemetry, values};
 use crate::config::{
     Access, AdminConfig, AlertsConfig, AuditConfig, ClusterConfig, Config, CorsConfig,
     DefaultsConfig, Disclosure, ForwardAuthBody, Scheme, ServerConfig, StoreConfig, ThrottleConfig,
@@ -25,6 +25,9 @@ const SECTIONS: &[&str] = &[
     "cors",
     "defaults",
     "route",
+    "geoip",
+    "problems",
+    "pages",
 ];
 
 pub(super) const ACCESS: &[(&str, Access)] = &[
@@ -82,6 +85,16 @@ pub(super) fn document(ctx: &mut Ctx<'_>, root: &Table<'_, '_>) -> Config {
     }
     if let Some(f) = root.get("route") {
         config.routes = route::routes(ctx, &f, &config.defaults);
+    }
+    if let Some(t) = section(ctx, root, "geoip") {
+        config.geoip = geo::section(ctx, &t);
+    }
+    geo::needs_database(ctx, &config);
+    if let Some(t) = section(ctx, root, "problems") {
+        config.problems = brand::problems(ctx, &t);
+    }
+    if let Some(t) = section(ctx, root, "pages") {
+        config.pages = brand::pages(ctx, &t);
     }
     config
 }
@@ -653,21 +666,7 @@ pub(super) fn schemes(ctx: &mut Ctx<'_>, f: &Field<'_, '_>) -> Option<Vec<Scheme
             )
         })
     })?;
-    if list.is_empty() {
-        ctx.error(&f.span, &f.key, "must list at least one scheme");
-        return None;
-    }
-    if let Some(dup) = list
-        .iter()
-        .enumerate()
-        .find_map(|(i, s)| list[..i].contains(s).then_some(s))
-    {
-        ctx.error(
-            &f.span,
-            &f.key,
-            format!("scheme `{}` is listed twice", dup.as_str()),
-        );
-        return None;
-    }
-    Some(list)
+    ctx.distinct(f, list, "must list at least one scheme", |s| {
+        format!("scheme `{}`", s.as_str())
+    })
 }
