@@ -26,6 +26,7 @@ pub fn verifier() -> TokenVerifier {
         access_ttl: Duration::from_secs(900),
         refresh_ttl: Duration::from_secs(86_400),
         leeway: Duration::from_secs(LEEWAY as u64),
+        key_sync: Duration::from_secs(2),
     };
     let own = IssuerVerifier::own(
         &tokens,
