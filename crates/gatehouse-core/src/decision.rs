@@ -102,6 +102,8 @@ impl Policy {
                 deny_networks: Vec::new(),
                 hidden: false,
                 quota: None,
+                require: Vec::new(),
+                when: None,
                 line: 0,
             },
             pattern: Pattern::parse("/**").map_err(|e| (DEFAULT_ROUTE.to_owned(), e))?,

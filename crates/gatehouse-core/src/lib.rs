@@ -8,6 +8,7 @@
 
 pub mod accept;
 pub mod apikey;
+pub mod attributes;
 pub mod config;
 pub mod credential;
 pub mod decision;
@@ -19,6 +20,7 @@ pub mod path;
 pub mod pipeline;
 pub mod principal;
 pub mod render;
+pub mod requirements;
 pub mod route;
 pub mod secret;
 pub mod secretbox;

@@ -3,6 +3,7 @@
 //! so a preset cannot drift from what `gatehouse serve` answers.
 
 use gatehouse_core::deny::Deny;
+use gatehouse_core::requirements::Unmet;
 use gatehouse_core::route::Pattern;
 use gatehouse_core::token::msg;
 
@@ -33,6 +34,7 @@ pub enum Preset {
     UpstreamTimeout,
     AuthUnavailable,
     MfaRequired,
+    RequirementNotMet,
 }
 
 /// Every preset with its CLI name, in contract order.
@@ -52,6 +54,7 @@ pub const PRESETS: &[(&str, Preset)] = &[
     ("step-up", Preset::StepUp),
     ("insufficient-role", Preset::InsufficientRole),
     ("insufficient-scope", Preset::InsufficientScope),
+    ("requirement-not-met", Preset::RequirementNotMet),
     ("tenant-mismatch", Preset::TenantMismatch),
     ("not-owner", Preset::NotOwner),
     ("read-only", Preset::ReadOnly),
@@ -96,6 +99,7 @@ pub struct PresetSpec {
     pub name: &'static str,
     pub preset: Preset,
     /// Roles (`insufficient-role`), scopes (`insufficient-scope`), ACR values (`step-up`),
+    /// requirement codes (`requirement-not-met`),
     /// or seconds (throttling and `auth-unavailable`).
     pub arg: Option<String>,
     /// `@PATH` in route-pattern syntax (`/api/**`); `None`: every path.
@@ -120,7 +124,10 @@ impl PresetSpec {
             .ok_or_else(|| PresetError::Unknown(name.to_owned()))?;
         if let Some(a) = &arg {
             match preset {
-                Preset::InsufficientRole | Preset::InsufficientScope | Preset::StepUp => {}
+                Preset::InsufficientRole
+                | Preset::InsufficientScope
+                | Preset::StepUp
+                | Preset::RequirementNotMet => {}
                 Preset::TooManyAttempts | Preset::RateLimited | Preset::AuthUnavailable => {
                     if a.parse::<u64>().is_err() {
                         return Err(PresetError::Seconds {
@@ -209,6 +216,20 @@ impl PresetSpec {
             Preset::InsufficientScope => Deny::InsufficientScope {
                 required: list("write"),
             },
+            // Row 25: the storefront's two requirements, or the codes given (`=a,b`).
+            Preset::RequirementNotMet => Deny::RequirementNotMet {
+                unmet: match &self.arg {
+                    None => storefront_requirements(),
+                    Some(_) => list("")
+                        .into_iter()
+                        .map(|code| Unmet {
+                            message: Some(format!("Requirement `{code}` is not met.")),
+                            code,
+                            remedy_url: None,
+                        })
+                        .collect(),
+                },
+            },
             Preset::TenantMismatch => Deny::TenantMismatch,
             Preset::NotOwner => Deny::NotOwner,
             Preset::ReadOnly => Deny::ReadOnly,
@@ -236,6 +257,23 @@ impl PresetSpec {
     }
 }
 
+/// What a shop's checkout answers a signed-in customer with neither a verified email nor a
+/// payment method (issue 13's example).
+fn storefront_requirements() -> Vec<Unmet> {
+    vec![
+        Unmet {
+            code: "email_unverified".to_owned(),
+            message: Some("Verify your email address first.".to_owned()),
+            remedy_url: Some("/account/email".to_owned()),
+        },
+        Unmet {
+            code: "payment_method_required".to_owned(),
+            message: Some("Add a payment method to check out.".to_owned()),
+            remedy_url: Some("/account/billing".to_owned()),
+        },
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,7 +295,7 @@ mod tests {
             };
             assert_eq!(code, expected);
         }
-        assert_eq!(codes.len(), 24);
+        assert_eq!(codes.len(), 25);
     }
 
     #[test]

@@ -332,6 +332,11 @@ impl Gateway {
                 Need::SameOrigin => {
                     pipe.same_origin(crate::auth::session::same_origin(req.headers))
                 }
+                Need::Requirements => {
+                    let facts =
+                        self.requirement_facts(pipe.principal(), pipe.conditions(), req.headers);
+                    pipe.requirement_facts(facts);
+                }
                 Need::Quota => {
                     let route = pipe.route().index;
                     let quota = match pipe.subject() {
@@ -343,6 +348,10 @@ impl Gateway {
             }
         }
         let done = pipe.finish();
+        if let Some(e) = &done.condition_error {
+            // Row 25: an expression that could not be evaluated denies; say why in the log.
+            tracing::warn!(route = ?done.route, error = %e, "a `when` condition could not be evaluated: denied");
+        }
         if let Some(t) = trace {
             *t = done.trace;
         }

@@ -23,6 +23,7 @@ pub mod observe;
 pub mod proxy;
 pub mod refetch;
 pub mod refusals;
+pub mod requirements;
 pub mod revocations;
 pub mod serve;
 pub mod server;

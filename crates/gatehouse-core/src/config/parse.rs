@@ -8,6 +8,7 @@
 #[cfg(test)]
 mod doc_coverage;
 mod issuers;
+mod require;
 mod route;
 mod sections;
 mod values;

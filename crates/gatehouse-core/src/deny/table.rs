@@ -53,6 +53,8 @@ pub enum Fact<'a> {
     OptNum(Option<u64>),
     /// `Some(s)`, or `-`.
     OptStr(Option<&'a str>),
+    /// The codes of unmet requirements, joined by `, `.
+    Codes(&'a [crate::requirements::Unmet]),
 }
 
 /// A human text: fixed pieces around at most two facts, written without allocating until
@@ -134,6 +136,15 @@ impl fmt::Display for Fact<'_> {
                 None => f.write_str("-"),
             },
             Self::OptStr(s) => f.write_str(s.unwrap_or("-")),
+            Self::Codes(unmet) => {
+                for (i, u) in unmet.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    f.write_str(&u.code)?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -185,6 +196,9 @@ pub enum Extra<'a> {
     Disclosed(&'static str, &'a [String]),
     /// `accepted_schemes`: the route's schemes.
     AcceptedSchemes,
+    /// `requirements`: the unmet requirements (row 25); messages and links only with
+    /// `disclosure = "helpful"`, codes always.
+    Requirements(&'a [crate::requirements::Unmet]),
 }
 
 /// Headers a refusal adds besides its challenges.
@@ -292,13 +306,13 @@ impl<'a> Entry<'a> {
                 rate_limit: None,
                 allow: None,
             },
-            // Rows 5–19 are the 401/403 outcomes row 20 hides.
-            hideable: matches!(row, Some(5..=19)),
+            // Rows 5–19 and 25 are the 401/403 outcomes row 20 hides.
+            hideable: matches!(row, Some(5..=19 | 25)),
             counts_as_failure: false,
             tarpit: None,
             alerts: matches!(status, 401 | 403),
             page: Page::Missing {
-                final_: matches!(row, Some(2 | 3 | 13..=19)),
+                final_: matches!(row, Some(2 | 3 | 13..=19 | 25)),
             },
             fixed: None,
             audit,
@@ -590,6 +604,16 @@ impl Deny {
                 T::fixed("read-only credential on an unsafe method"),
             )
             .fixed(7),
+            // Row 25: no challenge — signing in again will not help; the user must act.
+            Self::RequirementNotMet { unmet } => Entry::base(
+                "requirement_not_met",
+                Some(25),
+                403,
+                "Forbidden",
+                T::fixed("A requirement of this resource is not met."),
+                T::with("unmet requirements [", F::Codes(unmet), "]"),
+            )
+            .extras(Extra::Requirements(unmet), Extra::None),
             Self::UpstreamUnavailable => Entry::base(
                 "upstream_unavailable",
                 Some(21),
@@ -782,6 +806,9 @@ mod tests {
                 mfa_token: "secret-mfa-token".into(),
             },
             Deny::CsrfRejected,
+            Deny::RequirementNotMet {
+                unmet: vec![crate::requirements::condition_error()],
+            },
         ];
         for d in &all {
             match d {
@@ -812,7 +839,8 @@ mod tests {
                 | Deny::PayloadTooLarge
                 | Deny::NotFound
                 | Deny::MfaRequired { .. }
-                | Deny::CsrfRejected => {}
+                | Deny::CsrfRejected
+                | Deny::RequirementNotMet { .. } => {}
             }
         }
         all
@@ -821,8 +849,8 @@ mod tests {
     #[test]
     fn every_refusing_row_of_the_contract_has_an_entry() {
         let all = one_of_each();
-        // Rows 1 and 23 pass, row 20 rewrites another row; 25 and 26 are not built yet.
-        for row in (2..=19).chain([21, 22, 24]) {
+        // Rows 1 and 23 pass, row 20 rewrites another row; 26 is not built here yet.
+        for row in (2..=19).chain([21, 22, 24, 25]) {
             assert!(
                 all.iter().any(|d| d.entry().row == Some(row)),
                 "row {row} has no entry"
@@ -835,10 +863,10 @@ mod tests {
     }
 
     #[test]
-    fn hideable_is_exactly_rows_5_to_19() {
+    fn hideable_is_exactly_rows_5_to_19_and_25() {
         for d in one_of_each() {
             let e = d.entry();
-            let refusal_row = e.row.is_some_and(|r| (5..=19).contains(&r));
+            let refusal_row = e.row.is_some_and(|r| (5..=19).contains(&r) || r == 25);
             assert_eq!(e.hideable, refusal_row, "{d:?}");
             if e.hideable {
                 assert!(matches!(e.status, 400 | 401 | 403), "{d:?}");

@@ -27,6 +27,8 @@ const KEYS: &[&str] = &[
     "deny_networks",
     "hidden",
     "quota",
+    "require",
+    "when",
 ];
 
 pub(super) fn routes(
@@ -91,6 +93,10 @@ fn one(
         .and_then(|f| ctx.list(&f, values::cidr));
     let hidden = t.get("hidden").and_then(|f| ctx.bool(&f));
     let quota = t.get("quota").and_then(|f| ctx.window(&f));
+    let require = t
+        .get("require")
+        .and_then(|f| super::require::requirements(ctx, &f));
+    let when = t.get("when").and_then(|f| super::require::when(ctx, &f));
     if ctx.errors.len() != errors_before {
         return None;
     }
@@ -110,6 +116,8 @@ fn one(
         deny_networks: deny_networks.unwrap_or_default(),
         hidden: hidden.unwrap_or(false),
         quota,
+        require: require.unwrap_or_default(),
+        when,
         line,
     };
     unused_policy_warning(ctx, t, &route);
@@ -180,6 +188,8 @@ fn unused_policy_warning(ctx: &mut Ctx<'_>, t: &Table<'_, '_>, route: &RouteConf
         "max_age",
         "tenant_param",
         "owner_param",
+        "require",
+        "when",
     ]
     .iter()
     .filter(|k| t.map.contains_key(**k))
