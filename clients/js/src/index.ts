@@ -58,7 +58,19 @@ export interface Problem {
   max_age?: number;
   retry_after?: number;
   expired_at?: string;
+  /** Row 25, 403 `requirement_not_met`: what the user must do first. */
+  requirements?: Requirement[];
   [member: string]: unknown;
+}
+
+/** One unmet requirement of a 403 `requirement_not_met` (row 25). */
+export interface Requirement {
+  /** The stable code to act on, e.g. `payment_method_required`. */
+  code: string;
+  /** Text to show the user; absent with the gateway's `disclosure = "minimal"`. */
+  message?: string;
+  /** Where the user can fix it: a path of the site, or an `https://` URL. */
+  remedy_url?: string;
 }
 
 /** What a route asks for when it answers 401 `insufficient_user_authentication` (RFC 9470). */
@@ -96,7 +108,18 @@ export class GatehouseError extends Error {
 /** The user must sign in again: no token, a refresh that failed, or a revoked session. */
 export class SignInRequiredError extends GatehouseError {}
 /** 403: the identity is known and not allowed. Never retried. */
-export class ForbiddenError extends GatehouseError {}
+export class ForbiddenError extends GatehouseError {
+  /**
+   * Row 25 (`requirement_not_met`): every unmet requirement, so an app can show "Add a
+   * payment method" with its link; empty for every other 403.
+   */
+  get requirements(): Requirement[] {
+    const r = this.problem?.requirements;
+    return Array.isArray(r)
+      ? r.filter((x): x is Requirement => typeof x === 'object' && x !== null && typeof x.code === 'string')
+      : [];
+  }
+}
 /** 401 `insufficient_user_authentication`: sign in again with a stronger or fresher method. */
 export class StepUpRequiredError extends GatehouseError {
   readonly challenge: StepUpChallenge;

@@ -56,3 +56,14 @@ pub enum Error {
     #[error("http: {0}")]
     Http(#[from] reqwest::Error),
 }
+
+impl Error {
+    /// For [`Error::Forbidden`] with `requirement_not_met` (row 25): the unmet requirements,
+    /// each with its code, message and remedy link; empty for every other error.
+    pub fn requirements(&self) -> Vec<crate::problem::Requirement> {
+        match self {
+            Self::Forbidden(p) => p.requirements(),
+            _ => Vec::new(),
+        }
+    }
+}

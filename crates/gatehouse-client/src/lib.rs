@@ -7,7 +7,8 @@
 //!   concurrent request, then one retry of the original request. A request whose body is a
 //!   stream is not retried: it fails with [`Error::BodyNotReplayable`]. A refused refresh
 //!   (expired, revoked, reused) is [`Error::SignInRequired`].
-//! - 403 is [`Error::Forbidden`] with the parsed [`Problem`] (RFC 9457), never retried.
+//! - 403 is [`Error::Forbidden`] with the parsed [`Problem`] (RFC 9457), never retried; a
+//!   403 `requirement_not_met` lists what the user must do ([`Problem::requirements`]).
 //! - 401 `insufficient_user_authentication` (RFC 9470) is [`Error::StepUpRequired`].
 //! - 429 and 503 wait for `Retry-After` (RFC 9110 §10.2.3) up to a cap, then retry once.
 //!
@@ -53,6 +54,6 @@ pub mod store;
 pub use challenge::{Challenge, ChallengeError};
 pub use client::{Client, ClientBuilder, Credentials, RequestBuilder};
 pub use error::Error;
-pub use problem::Problem;
+pub use problem::{Problem, Requirement};
 pub use retry::retry_after;
 pub use store::{FileTokenStore, MemoryTokenStore, StoreError, TokenStore, Tokens};

@@ -21,7 +21,29 @@ pub struct Problem {
     pub extensions: serde_json::Map<String, serde_json::Value>,
 }
 
+/// One unmet requirement of a 403 `requirement_not_met` (row 25): what the user must do.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Requirement {
+    /// The stable code to act on (`payment_method_required`).
+    pub code: String,
+    /// Text to show the user; absent with the gateway's `disclosure = "minimal"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Where the user can fix it (a path of the site, or an `https://` URL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remedy_url: Option<String>,
+}
+
 impl Problem {
+    /// The unmet requirements of a 403 `requirement_not_met` (row 25), so an app can show
+    /// "Add a payment method" with its link; empty for every other problem.
+    pub fn requirements(&self) -> Vec<Requirement> {
+        self.extensions
+            .get("requirements")
+            .and_then(|v| serde_json::from_value::<Vec<Requirement>>(v.clone()).ok())
+            .unwrap_or_default()
+    }
+
     /// The problem type, `about:blank` when absent (RFC 9457 §3.1.1).
     pub fn problem_type(&self) -> &str {
         self.problem_type.as_deref().unwrap_or("about:blank")
@@ -68,6 +90,24 @@ mod tests {
         assert_eq!(p.status, Some(403));
         assert_eq!(p.extensions["required"][0], "posts:write");
         assert_eq!(p.to_string(), "Insufficient scope: Needs posts:write.");
+    }
+
+    #[test]
+    fn requirements_of_a_row_25_refusal() {
+        let p = Problem::from_body(
+            403,
+            br#"{"status":403,"error":"requirement_not_met","requirements":[{"code":"email_unverified","message":"Verify your email.","remedy_url":"/account/email"},{"code":"payment_method_required"}]}"#,
+        );
+        let r = p.requirements();
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0].code, "email_unverified");
+        assert_eq!(r[0].remedy_url.as_deref(), Some("/account/email"));
+        assert_eq!(r[1].message, None);
+        assert!(
+            Problem::from_body(403, br#"{"error":"insufficient_role"}"#)
+                .requirements()
+                .is_empty()
+        );
     }
 
     #[test]

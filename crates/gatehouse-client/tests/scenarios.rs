@@ -111,6 +111,26 @@ async fn forbidden_is_never_retried() {
 }
 
 #[tokio::test]
+async fn forbidden_exposes_unmet_requirements() {
+    let h = Harness::start().await;
+    let store = Arc::new(CountingStore::default());
+    let c = h.client(Credentials::Bearer(store.clone()));
+    c.sign_in("bob", "bob-pw").await.unwrap();
+    let err = c.get("/checkout/cart").send().await.unwrap_err();
+    let reqs = err.requirements();
+    assert_eq!(reqs.len(), 1, "{err:?}");
+    assert_eq!(reqs[0].code, "payment_method_required");
+    assert_eq!(
+        reqs[0].message.as_deref(),
+        Some("Add a payment method to check out.")
+    );
+    assert_eq!(reqs[0].remedy_url.as_deref(), Some("/account/billing"));
+    assert_eq!(h.hits(), 0, "refused at the gateway, never retried");
+    let err = c.get("/admin/users").send().await.unwrap_err();
+    assert!(err.requirements().is_empty(), "{err:?}");
+}
+
+#[tokio::test]
 async fn step_up_is_surfaced() {
     let h = Harness::start().await;
     let store = Arc::new(CountingStore::default());

@@ -225,6 +225,7 @@ fn drive<P: Proven>(
             },
             Need::CountFailure | Need::CountSuccess | Need::CountTokenFailure => pipe.counted(),
             Need::SameOrigin => pipe.same_origin(true),
+            Need::Requirements => pipe.requirement_facts(Default::default()),
             Need::Quota => pipe.quota(None),
         }
     }
@@ -348,19 +349,63 @@ fn route_gate_authorize_verified(bencher: Bencher) {
     let policy = policy();
     let principal = verified_principal();
     let header = format!("Bearer {}", tokens(&config()).eddsa);
-    let decide = |policy: &Policy, header: &str, p: &Principal| {
-        let (d, _) = drive(
-            policy,
-            || extract(&[header.as_bytes()], &[], None),
-            |c| match c {
-                Credential::Bearer(_token) => Ok(p),
-                _ => Err(Deny::InvalidCredentials),
-            },
-        );
-        matches!(d, Decision::Allow(_))
-    };
+    let decide = decide_cached;
     assert!(decide(&policy, &header, &principal));
     bencher.bench(|| decide(&policy, black_box(&header), black_box(&principal)));
+}
+
+/// The benchmark policy with two requirements and one simple `when` on the benchmarked route
+/// (row 25, issue 13).
+fn policy_with_requirements() -> Policy {
+    let text = POLICY.replace(
+        "deny_networks = [\"198.51.100.0/24\"]\n",
+        "deny_networks = [\"198.51.100.0/24\"]\n\
+         when = 'principal.tenant == request.params.tenant'\n\
+         [[route.require]]\nattribute = \"email_verified\"\npresent = true\n\
+         code = \"email_unverified\"\nmessage = \"Verify your email.\"\n\
+         [[route.require]]\nattribute = \"plan\"\nin = [\"pro\", \"team\"]\n\
+         code = \"plan_required\"\nremedy_url = \"/billing\"\n",
+    );
+    let (config, _) = parse(&text).expect("the requirements policy parses");
+    assert_eq!(config.routes[14].require.len(), 2);
+    Policy::new(&config).expect("policy")
+}
+
+/// As `route_gate_authorize_verified` on a route with two requirements (attributes the
+/// principal carries, as a cached token does) and one `when` comparing a path parameter.
+#[divan::bench]
+fn route_gate_authorize_requirements(bencher: Bencher) {
+    let policy = policy_with_requirements();
+    let mut principal = verified_principal();
+    let attributes: gatehouse_core::attributes::Attributes = ["email_verified=true", "plan=pro"]
+        .iter()
+        .map(|a| gatehouse_core::attributes::parse_assignment(a).expect("attribute"))
+        .collect();
+    principal.attributes = Arc::new(attributes);
+    let header = format!("Bearer {}", tokens(&config()).eddsa);
+    let decide = decide_cached;
+    assert!(decide(&policy, &header, &principal));
+    // And a principal without the attributes is refused, listing both.
+    let bare = verified_principal();
+    let (d, _) = drive(&policy, bare_bearer, |_| Ok(&bare));
+    assert!(
+        matches!(&d, Decision::Deny { reason: Deny::RequirementNotMet { unmet }, .. } if unmet.len() == 2),
+        "{d:?}"
+    );
+    bencher.bench(|| decide(&policy, black_box(&header), black_box(&principal)));
+}
+
+/// The warm decision of `header` whose token a cache knows as `p`: allowed?
+fn decide_cached(policy: &Policy, header: &str, p: &Principal) -> bool {
+    let (d, _) = drive(
+        policy,
+        || extract(&[header.as_bytes()], &[], None),
+        |c| match c {
+            Credential::Bearer(_token) => Ok(p),
+            _ => Err(Deny::InvalidCredentials),
+        },
+    );
+    matches!(d, Decision::Allow(_))
 }
 
 /// Credential extraction alone for the EdDSA token (~560 bytes): header checks, the copy into

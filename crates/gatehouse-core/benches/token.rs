@@ -44,6 +44,7 @@ fn hs_issuer() -> IssuerConfig {
         scopes_claim: "scope".into(),
         tenant_claim: "org_id".into(),
         subject_claim: "sub".into(),
+        attributes: Vec::new(),
         leeway: Duration::from_secs(30),
     }
 }

@@ -116,6 +116,22 @@ pub struct TlsFiles {
     pub key: std::path::PathBuf,
 }
 
+impl Config {
+    /// The claim paths route requirements name (`claim = "…"`), each once: the token
+    /// verifiers keep these (issue 13).
+    pub fn required_claims(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for r in self.routes.iter().flat_map(|r| &r.require) {
+            if let crate::requirements::Source::Claim(c) = &r.source
+                && !out.contains(c)
+            {
+                out.push(c.clone());
+            }
+        }
+        out
+    }
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
@@ -260,6 +276,9 @@ pub struct IssuerConfig {
     pub tenant_claim: String,
     /// Claim used as the subject. Default `sub`.
     pub subject_claim: String,
+    /// `attributes = { email_verified = "email_verified", plan = "org.plan" }`: attribute
+    /// name → dotted claim path (issue 13).
+    pub attributes: Vec<(String, String)>,
     pub leeway: Duration,
 }
 
@@ -624,6 +643,10 @@ pub struct RouteConfig {
     pub quota: Option<Window>,
     /// Row 26: `countries`, `deny_countries` and their companions; `None` = any country.
     pub countries: Option<crate::geo::CountryRule>,
+    /// `[[route.require]]` (row 25), in file order.
+    pub require: Vec<crate::requirements::Requirement>,
+    /// `when = '…'`: a CEL condition the request must meet (row 25).
+    pub when: Option<std::sync::Arc<crate::requirements::Condition>>,
     /// 1-based line of the `[[route]]` header, for messages.
     pub line: usize,
 }

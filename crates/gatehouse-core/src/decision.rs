@@ -105,6 +105,8 @@ impl Policy {
                 hidden: false,
                 quota: None,
                 countries: None,
+                require: Vec::new(),
+                when: None,
                 line: 0,
             },
             pattern: Pattern::parse("/**").map_err(|e| (DEFAULT_ROUTE.to_owned(), e))?,

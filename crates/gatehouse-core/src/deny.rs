@@ -54,6 +54,11 @@ pub enum Deny {
     NotOwner,
     /// Row 19: read-only principal on an unsafe method.
     ReadOnly,
+    /// Row 25: identity proven and authorized, but requirements of the route are not met
+    /// (issue 13): every unmet one, in file order.
+    RequirementNotMet {
+        unmet: Vec<crate::requirements::Unmet>,
+    },
     /// Row 21: upstream unreachable.
     UpstreamUnavailable,
     /// Row 21: upstream timed out.

@@ -17,6 +17,7 @@
 
 pub mod accept;
 pub mod apikey;
+pub mod attributes;
 pub mod config;
 pub mod credential;
 pub mod decision;
@@ -30,6 +31,7 @@ pub mod path;
 pub mod pipeline;
 pub mod principal;
 pub mod render;
+pub mod requirements;
 pub mod route;
 pub mod sealed;
 pub mod secret;

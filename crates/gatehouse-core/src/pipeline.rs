@@ -9,6 +9,7 @@
 //!    └ token (Bearer, API key, session): cached? ─▶ 4 verification budget (IP)?
 //!         ─▶ verify? (8–12, 22) ─▶ count failed verification?
 //!    ─▶ CSRF (cookie sessions: same origin?) ─▶ 13 account ─▶ 14 strength ─▶ 15–19 authorization
+//!    ─▶ 25 requirements (attributes? — only routes with requirements ask)
 //!    ─▶ 24 quota? ─▶ allow                      row 20 rewrites a refusal on a hidden route
 //! ```
 //! A `?` marks a fact the pipeline asks the edge for ([`Need`]): the edge does the IO (a
@@ -148,9 +149,26 @@ pub enum Need {
     /// An unsafe request on a cookie session: did it come from our own origin?
     /// → [`Pipeline::same_origin`].
     SameOrigin,
+    /// Row 25, only on a route with requirements or a `when`: the principal's current
+    /// attributes (a local user's, as of the last second) and, for `when` conditions, the
+    /// request's other facts → [`Pipeline::requirement_facts`].
+    Requirements,
     /// Row 24: the route's quota after this request of [`Pipeline::subject`]
     /// → [`Pipeline::quota`].
     Quota,
+}
+
+/// What the edge tells the requirements step (row 25) beyond the principal.
+#[derive(Debug, Clone, Default)]
+pub struct RequirementFacts {
+    /// A local user's current attributes; `None` keeps the principal's own (an external
+    /// token's mapped claims).
+    pub attributes: Option<Arc<crate::attributes::Attributes>>,
+    /// Request headers for `when` conditions ([`Pipeline::conditions`]): lower-case names,
+    /// never credentials.
+    pub headers: Vec<(String, String)>,
+    /// The client's country (ISO 3166-1 alpha-2), when known.
+    pub country: Option<String>,
 }
 
 impl Need {
@@ -166,6 +184,7 @@ impl Need {
             | Self::CountSuccess
             | Self::CountTokenFailure => "verify",
             Self::SameOrigin => "authorize",
+            Self::Requirements => "requirements",
             Self::Quota => "quota",
         }
     }
@@ -204,6 +223,7 @@ enum Stage {
     Csrf,
     SameOrigin,
     Authorize,
+    Requirements,
     Quota,
     Done,
 }
@@ -233,6 +253,7 @@ pub struct Pipeline<'p, P = Principal> {
     /// The decision; while a failure is counted, the refusal it will be.
     decision: Option<Decision<P>>,
     trace: Option<Vec<TraceStep>>,
+    condition_error: Option<String>,
 }
 
 /// What a finished pipeline decided, and what the edge records about it.
@@ -250,6 +271,9 @@ pub struct Finished<P> {
     pub quota: Option<QuotaState>,
     /// The steps, when traced.
     pub trace: Vec<TraceStep>,
+    /// Why a `when` condition could not be evaluated (row 25's `condition_error`), for the
+    /// edge's log; never in a body.
+    pub condition_error: Option<String>,
 }
 
 impl<'p, P: Proven> Pipeline<'p, P> {
@@ -268,6 +292,7 @@ impl<'p, P: Proven> Pipeline<'p, P> {
             country: None,
             decision: None,
             trace: None,
+            condition_error: None,
         }
     }
 
@@ -308,6 +333,61 @@ impl<'p, P: Proven> Pipeline<'p, P> {
         self.principal
             .as_ref()
             .map(|p| p.principal().subject.as_str())
+    }
+
+    /// The principal proven so far.
+    pub fn principal(&self) -> Option<&Principal> {
+        self.principal.as_ref().map(Proven::principal)
+    }
+
+    /// Whether the route has `when` conditions (which read the request's headers).
+    pub fn conditions(&self) -> bool {
+        let r = &self.m.route.config;
+        r.when.is_some() || r.require.iter().any(|q| q.when.is_some())
+    }
+
+    /// Answers [`Need::Requirements`] (row 25).
+    pub fn requirement_facts(&mut self, facts: RequirementFacts) {
+        if self.stage != Stage::Requirements {
+            return;
+        }
+        let Some(p) = self.principal.as_ref() else {
+            self.deny(Deny::InvalidCredentials);
+            return;
+        };
+        let p = p.principal();
+        let r = &self.m.route.config;
+        let attributes = facts.attributes.as_ref().unwrap_or(&p.attributes);
+        let f = crate::requirements::Facts {
+            principal: p,
+            attributes,
+            method: self.req.method,
+            path: self.req.path,
+            params: &self.m.params,
+            client_ip: self.req.client_ip,
+            // The country row 26 looked up, else the edge's.
+            country: self
+                .country
+                .as_ref()
+                .map(Country::as_str)
+                .or(facts.country.as_deref()),
+            headers: &facts.headers,
+            now: self.req.now,
+        };
+        match crate::requirements::check(r.when.as_deref(), &r.require, &f) {
+            Ok(()) => self.after_requirements(),
+            Err((unmet, error)) => {
+                self.note("requirements", |_| {
+                    let codes: Vec<&str> = unmet.iter().map(|u| u.code.as_str()).collect();
+                    match &error {
+                        Some(e) => format!("unmet: [{}]; could not evaluate {e}", codes.join(", ")),
+                        None => format!("unmet: [{}]", codes.join(", ")),
+                    }
+                });
+                self.condition_error = error;
+                self.deny(Deny::RequirementNotMet { unmet });
+            }
+        }
     }
 
     /// The credential's scheme, once extracted.
@@ -595,6 +675,7 @@ impl<'p, P: Proven> Pipeline<'p, P> {
             Stage::CountSuccess => Need::CountSuccess,
             Stage::CountTokenFailure => Need::CountTokenFailure,
             Stage::SameOrigin => Need::SameOrigin,
+            Stage::Requirements => Need::Requirements,
             Stage::Quota => Need::Quota,
             Stage::Gate | Stage::Csrf | Stage::Authorize | Stage::Done => return None,
         })
@@ -655,6 +736,7 @@ impl<'p, P: Proven> Pipeline<'p, P> {
                 | Stage::CountSuccess
                 | Stage::CountTokenFailure
                 | Stage::SameOrigin
+                | Stage::Requirements
                 | Stage::Quota => self.unanswered(),
             }
         }
@@ -702,6 +784,16 @@ impl<'p, P: Proven> Pipeline<'p, P> {
             self.deny(d);
             return;
         }
+        let r = &self.m.route.config;
+        if r.require.is_empty() && r.when.is_none() {
+            self.after_requirements();
+        } else {
+            self.ask(Stage::Requirements);
+        }
+    }
+
+    /// Row 24 or allow.
+    fn after_requirements(&mut self) {
         if self.m.route.config.quota.is_some() {
             self.ask(Stage::Quota);
         } else {
@@ -774,6 +866,7 @@ impl<'p, P: Proven> Pipeline<'p, P> {
             refused_principal: self.principal,
             quota: self.quota,
             trace: self.trace.unwrap_or_default(),
+            condition_error: self.condition_error,
         }
     }
 
@@ -853,6 +946,7 @@ quota = { max = 1, per = "1m" }
                 Need::TokenLock => "token_lock",
                 Need::CountTokenFailure => "token_failure",
                 Need::SameOrigin => "origin",
+                Need::Requirements => "requirements",
                 Need::Quota => "quota",
             });
             answer(&need, &mut pipe);

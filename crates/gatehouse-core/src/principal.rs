@@ -1,5 +1,8 @@
 //! Who the request is, once a credential was verified.
 
+use std::sync::Arc;
+
+use crate::attributes::{self, Attributes};
 use crate::config::Scheme;
 
 /// The verified identity of a request. Built by credential verification, read by
@@ -30,6 +33,11 @@ pub struct Principal {
     pub session_id: Option<String>,
     /// `exp` of the token, unix seconds.
     pub expires_at: Option<i64>,
+    /// A local user's attributes, or the claims an external issuer's `attributes` maps
+    /// (issue 13). Shared: most principals have none.
+    pub attributes: Arc<Attributes>,
+    /// The token claims that requirements name (`claim = "org.plan"`), by that path.
+    pub claims: Arc<Attributes>,
 }
 
 /// Account state of a local user (row 13).
@@ -61,6 +69,8 @@ impl Principal {
             token_id: None,
             session_id: None,
             expires_at: None,
+            attributes: attributes::empty(),
+            claims: attributes::empty(),
         }
     }
 }

@@ -330,6 +330,22 @@ trait Members {
     fn num(&mut self, key: &'static str, value: u64);
     fn null(&mut self, key: &'static str);
     fn list(&mut self, key: &'static str, values: &mut dyn Iterator<Item = &str>);
+    /// `requirements` (row 25): `[{code, message?, remedy_url?}]`; `helpful` keeps messages
+    /// and links.
+    fn requirements(&mut self, unmet: &[crate::requirements::Unmet], helpful: bool);
+}
+
+/// The members of one unmet requirement, in order.
+fn unmet_members(
+    u: &crate::requirements::Unmet,
+    helpful: bool,
+) -> impl Iterator<Item = (&'static str, &str)> {
+    std::iter::once(("code", u.code.as_str())).chain(
+        [("message", &u.message), ("remedy_url", &u.remedy_url)]
+            .into_iter()
+            .filter(move |_| helpful)
+            .filter_map(|(k, v)| v.as_deref().map(|v| (k, v))),
+    )
 }
 
 impl Members for Map<String, Value> {
@@ -347,6 +363,19 @@ impl Members for Map<String, Value> {
             key.into(),
             Value::Array(values.map(|v| Value::String(v.into())).collect()),
         );
+    }
+    fn requirements(&mut self, unmet: &[crate::requirements::Unmet], helpful: bool) {
+        let items = unmet
+            .iter()
+            .map(|u| {
+                Value::Object(
+                    unmet_members(u, helpful)
+                        .map(|(k, v)| (k.to_owned(), Value::String(v.to_owned())))
+                        .collect(),
+                )
+            })
+            .collect();
+        self.insert("requirements".into(), Value::Array(items));
     }
 }
 
@@ -418,6 +447,23 @@ impl Members for JsonText {
         }
         self.0.push(']');
     }
+    fn requirements(&mut self, unmet: &[crate::requirements::Unmet], helpful: bool) {
+        self.key("requirements");
+        self.0.push('[');
+        for (i, u) in unmet.iter().enumerate() {
+            if i > 0 {
+                self.0.push(',');
+            }
+            for (j, (k, v)) in unmet_members(u, helpful).enumerate() {
+                self.0.push_str(if j == 0 { "{\"" } else { ",\"" });
+                self.0.push_str(k);
+                self.0.push_str("\":");
+                push_json_str(&mut self.0, v);
+            }
+            self.0.push('}');
+        }
+        self.0.push(']');
+    }
 }
 
 /// The problem body's members (RFC 9457) in order, including the row's extra members.
@@ -459,6 +505,9 @@ fn members(deny: &Deny, hidden: bool, ctx: &RenderCtx<'_>, m: &mut dyn Members) 
                 if ctx.disclosure == Disclosure::Helpful {
                     m.list(k, &mut items.iter().map(String::as_str));
                 }
+            }
+            Extra::Requirements(unmet) => {
+                m.requirements(unmet, ctx.disclosure == Disclosure::Helpful);
             }
             Extra::AcceptedSchemes => m.list(
                 "accepted_schemes",

@@ -119,6 +119,10 @@ pub struct IssuerVerifier {
     typ: Option<&'static str>,
     leeway: i64,
     tree: ClaimTreeDebug,
+    /// `[[issuers]] attributes`: attribute name → claim path (issue 13).
+    attributes: Vec<(String, String)>,
+    /// Claim paths requirements name (`claim = "org.plan"`), kept in `Principal::claims`.
+    keep_claims: Vec<String>,
     keys: RwLock<Arc<KeySet>>,
 }
 
@@ -151,6 +155,8 @@ impl IssuerVerifier {
                 &config.scopes_claim,
                 &config.tenant_claim,
             )),
+            attributes: config.attributes.clone(),
+            keep_claims: Vec::new(),
             keys: RwLock::new(Arc::new(keys)),
         }
     }
@@ -167,8 +173,18 @@ impl IssuerVerifier {
             typ: Some(ACCESS_TOKEN_TYP),
             leeway: seconds(tokens.leeway),
             tree: ClaimTreeDebug(ClaimTree::for_issuer("sub", "roles", "scope", "tenant")),
+            attributes: Vec::new(),
+            keep_claims: Vec::new(),
             keys: RwLock::new(Arc::new(keys)),
         }
+    }
+
+    /// Keeps these claim paths of every token in [`Principal::claims`] (the `claim`s route
+    /// requirements name: [`crate::config::Config::required_claims`]).
+    #[must_use]
+    pub fn keeping_claims(mut self, paths: Vec<String>) -> Self {
+        self.keep_claims = paths;
+        self
     }
 
     /// The config `name` (`gatehouse` for our own).
@@ -228,7 +244,39 @@ impl IssuerVerifier {
             JwsError::UnknownKid => VerifyError::UnknownKid { issuer: index },
         })?;
         let claims = claims::parse(&self.tree.0, payload).map_err(|()| invalid(msg::CLAIMS))?;
-        self.principal(claims, now)
+        let mut p = self.principal(claims, now)?;
+        if !self.attributes.is_empty() || !self.keep_claims.is_empty() {
+            self.map_extra(&mut p, payload)?;
+        }
+        Ok(p)
+    }
+
+    /// Issue 13: the issuer's `attributes` and the claims requirements name, read from the
+    /// verified payload (a second parse, only for configs that ask for them; the result is
+    /// cached with the token). A claim of another shape (an object, `null`, a list of
+    /// non-strings) is absent.
+    fn map_extra(&self, p: &mut Principal, payload: &[u8]) -> Result<(), VerifyError> {
+        use crate::attributes::{Attributes, Value, json_path};
+        let doc: serde_json::Value =
+            serde_json::from_slice(payload).map_err(|_| invalid(msg::CLAIMS))?;
+        let pick = |path: &str| json_path(&doc, path).and_then(Value::from_json);
+        let attributes: Attributes = self
+            .attributes
+            .iter()
+            .filter_map(|(name, path)| pick(path).map(|v| (name.clone(), v)))
+            .collect();
+        let claims: Attributes = self
+            .keep_claims
+            .iter()
+            .filter_map(|path| pick(path).map(|v| (path.clone(), v)))
+            .collect();
+        if !attributes.is_empty() {
+            p.attributes = Arc::new(attributes);
+        }
+        if !claims.is_empty() {
+            p.claims = Arc::new(claims);
+        }
+        Ok(())
     }
 
     /// Checks the verified claims and maps them (RFC 7519 §7.2 step 10 onwards).

@@ -199,6 +199,7 @@ fn run_case(policy: &Policy, c: &Case) -> (Decision, Option<usize>) {
             }),
             Need::CountFailure | Need::CountSuccess | Need::CountTokenFailure => pipe.counted(),
             Need::SameOrigin => pipe.same_origin(true),
+            Need::Requirements => pipe.requirement_facts(Default::default()),
             Need::Quota => pipe.quota(None),
         }
     }

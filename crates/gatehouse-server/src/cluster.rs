@@ -617,6 +617,10 @@ impl Gateway {
             Event::Lock { kind, key, until } => {
                 self.runtime().defense.mirror(*kind, key, *until, now);
             }
+            Event::User {
+                name,
+                change: UserChange::Attributes { attributes },
+            } => self.suspended.set_attributes(name, attributes.clone()),
             Event::User { name, change } => {
                 let state = match change {
                     UserChange::Suspended { at, reason } => {
@@ -625,10 +629,13 @@ impl Gateway {
                             reason: reason.clone(),
                         })
                     }
-                    UserChange::Active | UserChange::Deleted => None,
+                    UserChange::Active | UserChange::Deleted | UserChange::Attributes { .. } => {
+                        None
+                    }
                 };
                 self.suspended.set(name, state);
                 if matches!(change, UserChange::Deleted) {
+                    self.suspended.set_attributes(name, Default::default());
                     self.basic_cache.remove_where(|u| u.name == *name);
                 }
             }

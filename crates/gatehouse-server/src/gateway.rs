@@ -361,6 +361,20 @@ impl Gateway {
                 Need::SameOrigin => {
                     pipe.same_origin(crate::auth::session::same_origin(req.headers))
                 }
+                Need::Requirements => {
+                    let mut facts =
+                        self.requirement_facts(pipe.principal(), pipe.conditions(), req.headers);
+                    // A `when` may read the country on a route that has no country rule (row
+                    // 26 did not look it up): ask the database, if there is one.
+                    if pipe.conditions() && pipe.client_country().is_none() {
+                        facts.country = rt
+                            .geoip
+                            .as_ref()
+                            .and_then(|db| db.country(req.client_ip).ok().flatten())
+                            .map(|c| c.as_str().to_owned());
+                    }
+                    pipe.requirement_facts(facts);
+                }
                 Need::Quota => {
                     let route = pipe.route().index;
                     let quota = match pipe.subject() {
@@ -372,6 +386,10 @@ impl Gateway {
             }
         }
         let done = pipe.finish();
+        if let Some(e) = &done.condition_error {
+            // Row 25: an expression that could not be evaluated denies; say why in the log.
+            tracing::warn!(route = ?done.route, error = %e, "a `when` condition could not be evaluated: denied");
+        }
         if let Some(t) = trace {
             *t = done.trace;
         }

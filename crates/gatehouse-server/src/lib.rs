@@ -45,6 +45,7 @@ pub mod proxy;
 pub mod random;
 pub mod refetch;
 pub mod request_id;
+pub mod requirements;
 pub mod revocations;
 pub mod routes;
 pub mod startup;

@@ -89,6 +89,11 @@ impl Gateway {
             Verdict::Passed(label) => (label, None),
         };
         obs.metrics.decision(route, r.status, reason);
+        if let Some(Deny::RequirementNotMet { unmet }) = error {
+            for u in unmet {
+                obs.metrics.requirement_unmet(route, &u.code);
+            }
+        }
         obs.metrics.decision_seconds.observe(r.decision);
         if let Some(u) = r.upstream {
             obs.metrics.upstream_seconds.observe(u);

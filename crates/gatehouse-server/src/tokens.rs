@@ -50,7 +50,9 @@ impl Verifiers {
     pub fn new(config: &Config, own: &OwnKeys) -> Result<Self, String> {
         let own_keys = own_key_set(own)?;
         // Our own issuer first, at [`OWN_INDEX`].
-        let mut issuers = vec![IssuerVerifier::own(&config.tokens, own_keys)];
+        let claims = config.required_claims();
+        let mut issuers =
+            vec![IssuerVerifier::own(&config.tokens, own_keys).keeping_claims(claims.clone())];
         let mut remotes = vec![None];
         for ic in &config.issuers {
             let (keys, remote) = match &ic.keys {
@@ -82,7 +84,7 @@ impl Verifiers {
                     }),
                 ),
             };
-            issuers.push(IssuerVerifier::from_config(ic, keys));
+            issuers.push(IssuerVerifier::from_config(ic, keys).keeping_claims(claims.clone()));
             remotes.push(remote);
         }
         let verifier = TokenVerifier::new(issuers).map_err(|e| e.to_string())?;

@@ -115,6 +115,15 @@ quota = {{ max = 3, per = "1m" }}
 name = "digest"
 path = "/digest/**"
 auth = ["digest", "basic"]
+
+[[route]]
+name = "checkout"
+path = "/checkout/**"
+
+[[route.require]]
+attribute = "payment_method"
+present = true
+code = "payment_method_required"
 "#
     )
 }
@@ -533,6 +542,56 @@ async fn a_suspension_is_enforced_on_every_node_at_once() {
         eventually(|| async { h.get("/api", &[("Authorization", &bearer)]).await.status == 200 })
             .await
     );
+}
+
+/// Issue 13: `gatehouse user set` publishes the user's attributes; every node applies them
+/// at once, cached tokens included (the store poll is an hour here, so the event did it).
+#[tokio::test]
+async fn changed_attributes_reach_every_node_at_once() {
+    if skipped() {
+        return;
+    }
+    let c = start(2, LOOSE, None, Duration::from_secs(3_600)).await;
+    subscribed(&c).await;
+    let token = c[0]
+        .own_token("bob", &[], "pwd", gatehouse_server::clock::now(), 600)
+        .await;
+    let bearer = format!("Bearer {token}");
+    for h in &c.nodes {
+        let r = h.get("/checkout/x", &[("Authorization", &bearer)]).await;
+        assert_eq!(r.error(), "requirement_not_met", "{}", r.text);
+    }
+    // What `gatehouse user set bob payment_method=card` does: the store first, then the event.
+    let set: gatehouse_core::attributes::Attributes =
+        [gatehouse_core::attributes::parse_assignment("payment_method=card").unwrap()].into();
+    let attributes = c[0]
+        .gw
+        .store
+        .update_attributes("bob", set, Vec::new())
+        .await
+        .unwrap();
+    let cluster = gatehouse_core::config::ClusterConfig {
+        redis_url: Some(c.redis_url.clone()),
+        key_prefix: c.prefix.clone(),
+        timeout: Duration::from_millis(250),
+    };
+    let event = Event::User {
+        name: "bob".into(),
+        change: UserChange::Attributes { attributes },
+    };
+    publish_once(&cluster, &[event]).await.unwrap();
+    for h in &c.nodes {
+        assert!(
+            eventually(|| async {
+                h.get("/checkout/x", &[("Authorization", &bearer)])
+                    .await
+                    .status
+                    == 200
+            })
+            .await,
+            "the attributes never reached a node"
+        );
+    }
 }
 
 #[tokio::test]

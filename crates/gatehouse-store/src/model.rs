@@ -37,6 +37,9 @@ pub struct User {
     /// TOTP secret (RFC 6238), encrypted by the caller: opaque bytes to the store. `None` =
     /// MFA not enrolled. Set with [`Store::set_mfa_secret`](crate::Store::set_mfa_secret).
     pub mfa_secret: Option<Vec<u8>>,
+    /// Attributes (issue 13), read by route requirements (row 25) and `when` expressions.
+    /// Set with [`Store::update_attributes`](crate::Store::update_attributes).
+    pub attributes: gatehouse_core::attributes::Attributes,
 }
 
 impl fmt::Debug for User {
@@ -49,6 +52,7 @@ impl fmt::Debug for User {
             .field("status", &self.status)
             .field("created_at", &self.created_at)
             .field("mfa_secret", &redacted_option(&self.mfa_secret))
+            .field("attributes", &self.attributes)
             .finish()
     }
 }

@@ -20,6 +20,23 @@ pub(crate) fn decode_list(
     serde_json::from_str(text).map_err(|e| StoreError::corrupt(what, key, e))
 }
 
+/// Encodes a user's attributes as the JSON object stored in `users.attributes`.
+pub(crate) fn encode_attributes(
+    attrs: &gatehouse_core::attributes::Attributes,
+) -> Result<String, StoreError> {
+    serde_json::to_string(attrs)
+        .map_err(|e| StoreError::Unavailable(format!("encode attributes: {e}")))
+}
+
+pub(crate) fn decode_attributes(
+    text: &str,
+    key: &str,
+) -> Result<gatehouse_core::attributes::Attributes, StoreError> {
+    let attrs = serde_json::from_str(text).map_err(|e| StoreError::corrupt("user", key, e))?;
+    gatehouse_core::attributes::check(&attrs).map_err(|e| StoreError::corrupt("user", key, e))?;
+    Ok(attrs)
+}
+
 /// Lower-cases `value` after checking it is a hex digest of `algorithm`. Digest computes
 /// with lower-case hex (RFC 2617's `LHEX`, kept by RFC 7616), so that is the stored form: a
 /// KD over an upper-case HA1 would never match a client's response.
@@ -89,6 +106,7 @@ macro_rules! migrations {
             2, "identity", "0002_identity.sql";
             3, "audit", "0003_audit.sql";
             4, "stats", "0004_stats.sql";
+            5, "attributes", "0005_attributes.sql";
         )
     };
     (@ $dir:literal; $($version:literal, $description:literal, $file:literal;)+) => {

@@ -45,6 +45,15 @@ pub trait Store: Send + Sync + 'static {
     fn set_roles<'a>(&'a self, name: &'a str, roles: Vec<String>) -> BoxFuture<'a, ()>;
     /// Replaces the tenant. `NotFound` for an unknown user.
     fn set_tenant<'a>(&'a self, name: &'a str, tenant: Option<String>) -> BoxFuture<'a, ()>;
+    /// Sets the attributes in `set` and removes those named in `unset` (issue 13), in one
+    /// transaction; returns the user's attributes after the change. `NotFound` for an
+    /// unknown user, `Invalid` for a bad name or an oversized value.
+    fn update_attributes<'a>(
+        &'a self,
+        name: &'a str,
+        set: gatehouse_core::attributes::Attributes,
+        unset: Vec<String>,
+    ) -> BoxFuture<'a, gatehouse_core::attributes::Attributes>;
     /// Suspends the account (row 13). Suspending a suspended user replaces time and reason.
     fn suspend_user<'a>(&'a self, name: &'a str, reason: &'a str, now: i64) -> BoxFuture<'a, ()>;
     /// Makes the account active again; a no-op for an active user. `NotFound` if unknown.

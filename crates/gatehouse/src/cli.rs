@@ -287,6 +287,25 @@ pub enum UserCommand {
         config: ConfigArg,
         name: String,
     },
+    /// Set attributes, read by route requirements and `when` expressions: `true`/`false`
+    /// are booleans, numbers are numbers, `[\"a\",\"b\"]` a list of strings, `\"…\"` a string
+    /// as written, anything else a string. Seen by every node within a second.
+    Set {
+        #[command(flatten)]
+        config: ConfigArg,
+        name: String,
+        /// `KEY=VALUE`, e.g. `email_verified=true plan=pro`.
+        #[arg(required = true, value_name = "KEY=VALUE")]
+        attributes: Vec<String>,
+    },
+    /// Remove attributes.
+    Unset {
+        #[command(flatten)]
+        config: ConfigArg,
+        name: String,
+        #[arg(required = true, value_name = "KEY")]
+        keys: Vec<String>,
+    },
     /// List users.
     List {
         #[command(flatten)]

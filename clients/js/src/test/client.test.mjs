@@ -91,6 +91,21 @@ path = "/quota/**"
 quota = { max = 1, per = "3s" }
 
 [[route]]
+name = "checkout"
+path = "/checkout/**"
+[[route.require]]
+attribute = "email_verified"
+present = true
+code = "email_unverified"
+message = "Verify your email address first."
+remedy_url = "/account/email"
+[[route.require]]
+attribute = "payment_method"
+present = true
+code = "payment_method_required"
+message = "Add a payment method to check out."
+remedy_url = "/account/billing"
+[[route]]
 name = "api"
 path = "/api/**"
 auth = ["bearer"]
@@ -242,6 +257,40 @@ test('403 is never retried: the server sees one request, the upstream none', asy
   assert.equal(upstreamHits.length, hits);
   assert.equal(calls.forbidden.length, 1);
   assert.equal(calls.forbidden[0].status, 403);
+});
+
+test('403 requirement_not_met: ForbiddenError exposes the requirements, one less after `user set`', async () => {
+  const { client } = counted();
+  await client.login('alice', PASSWORD);
+  const codes = async () => {
+    try {
+      await client.fetch('/checkout/cart');
+      return null;
+    } catch (e) {
+      assert.ok(e instanceof ForbiddenError);
+      assert.equal(e.problem.error, 'requirement_not_met');
+      return e.requirements;
+    }
+  };
+  const first = await codes();
+  assert.deepEqual(first, [
+    { code: 'email_unverified', message: 'Verify your email address first.', remedy_url: '/account/email' },
+    { code: 'payment_method_required', message: 'Add a payment method to check out.', remedy_url: '/account/billing' },
+  ]);
+  const set = spawnSync(GATEHOUSE, ['user', 'set', 'alice', 'email_verified=true', '--config', join(dir, 'g.toml')], {
+    encoding: 'utf8',
+  });
+  assert.equal(set.status, 0, set.stderr);
+  // The running gateway re-reads attributes every second.
+  let now;
+  for (let i = 0; i < 50; i++) {
+    now = await codes();
+    if (now && now.length === 1) break;
+    await sleep(100);
+  }
+  assert.deepEqual(now.map((r) => r.code), ['payment_method_required']);
+  // Any other 403 has none.
+  await assert.rejects(client.fetch('/admin/users'), (e) => e instanceof ForbiddenError && e.requirements.length === 0);
 });
 
 test('step-up: onStepUp with acr_values and StepUpRequiredError, no refresh', async () => {

@@ -110,6 +110,17 @@ path = "/fresh/**"
 max_age = "5m"
 
 [[route]]
+name = "checkout"
+path = "/checkout/**"
+
+[[route.require]]
+attribute = "payment_method"
+present = true
+code = "payment_method_required"
+message = "Add a payment method to check out."
+remedy_url = "/account/billing"
+
+[[route]]
 name = "metered"
 path = "/metered/**"
 quota = {{ max = 1, per = "2s" }}

@@ -11,6 +11,7 @@ mod doc_coverage;
 mod geo;
 mod issuers;
 mod login_providers;
+mod require;
 mod route;
 mod sections;
 mod telemetry;

@@ -53,6 +53,8 @@ pub enum Fact<'a> {
     OptNum(Option<u64>),
     /// `Some(s)`, or `-`.
     OptStr(Option<&'a str>),
+    /// The codes of unmet requirements, joined by `, `.
+    Codes(&'a [crate::requirements::Unmet]),
 }
 
 /// A human text: fixed pieces around at most two facts, written without allocating until
@@ -134,6 +136,15 @@ impl fmt::Display for Fact<'_> {
                 None => f.write_str("-"),
             },
             Self::OptStr(s) => f.write_str(s.unwrap_or("-")),
+            Self::Codes(unmet) => {
+                for (i, u) in unmet.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    f.write_str(&u.code)?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -187,6 +198,9 @@ pub enum Extra<'a> {
     OptStr(&'static str, Option<&'a str>),
     /// `accepted_schemes`: the route's schemes.
     AcceptedSchemes,
+    /// `requirements`: the unmet requirements (row 25); messages and links only with
+    /// `disclosure = "helpful"`, codes always.
+    Requirements(&'a [crate::requirements::Unmet]),
 }
 
 /// Headers a refusal adds besides its challenges.
@@ -298,13 +312,13 @@ impl<'a> Entry<'a> {
                 allow: None,
                 blocked_by: None,
             },
-            // Rows 5–19 are the 401/403 outcomes row 20 hides.
-            hideable: matches!(row, Some(5..=19)),
+            // Rows 5–19 and 25 are the 401/403 outcomes row 20 hides.
+            hideable: matches!(row, Some(5..=19 | 25)),
             counts_as_failure: false,
             tarpit: None,
             alerts: matches!(status, 401 | 403),
             page: Page::Missing {
-                final_: matches!(row, Some(2 | 3 | 13..=19)),
+                final_: matches!(row, Some(2 | 3 | 13..=19 | 25)),
             },
             fixed: None,
             audit,
@@ -596,6 +610,16 @@ impl Deny {
                 T::fixed("read-only credential on an unsafe method"),
             )
             .fixed(7),
+            // Row 25: no challenge — signing in again will not help; the user must act.
+            Self::RequirementNotMet { unmet } => Entry::base(
+                "requirement_not_met",
+                Some(25),
+                403,
+                "Forbidden",
+                T::fixed("A requirement of this resource is not met."),
+                T::with("unmet requirements [", F::Codes(unmet), "]"),
+            )
+            .extras(Extra::Requirements(unmet), Extra::None),
             Self::UpstreamUnavailable => Entry::base(
                 "upstream_unavailable",
                 Some(21),
@@ -867,6 +891,9 @@ mod tests {
                 legal: true,
                 blocked_by: Some("https://authority.example/order".into()),
             },
+            Deny::RequirementNotMet {
+                unmet: vec![crate::requirements::condition_error()],
+            },
         ];
         for d in &all {
             match d {
@@ -899,7 +926,8 @@ mod tests {
                 | Deny::MfaRequired { .. }
                 | Deny::CsrfRejected
                 | Deny::SignInRefused { .. }
-                | Deny::GeoBlocked { .. } => {}
+                | Deny::GeoBlocked { .. }
+                | Deny::RequirementNotMet { .. } => {}
             }
         }
         all
@@ -908,8 +936,8 @@ mod tests {
     #[test]
     fn every_refusing_row_of_the_contract_has_an_entry() {
         let all = one_of_each();
-        // Rows 1 and 23 pass, row 20 rewrites another row; 25 is not built yet.
-        for row in (2..=19).chain([21, 22, 24, 26]) {
+        // Rows 1 and 23 pass, row 20 rewrites another row.
+        for row in (2..=19).chain([21, 22, 24, 25, 26]) {
             assert!(
                 all.iter().any(|d| d.entry().row == Some(row)),
                 "row {row} has no entry"
@@ -922,10 +950,10 @@ mod tests {
     }
 
     #[test]
-    fn hideable_is_exactly_rows_5_to_19() {
+    fn hideable_is_exactly_rows_5_to_19_and_25() {
         for d in one_of_each() {
             let e = d.entry();
-            let refusal_row = e.row.is_some_and(|r| (5..=19).contains(&r));
+            let refusal_row = e.row.is_some_and(|r| (5..=19).contains(&r) || r == 25);
             assert_eq!(e.hideable, refusal_row, "{d:?}");
             if e.hideable {
                 assert!(matches!(e.status, 400 | 401 | 403), "{d:?}");

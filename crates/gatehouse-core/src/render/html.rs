@@ -136,13 +136,43 @@ pub(super) fn page(
                 let _ = write!(missing, "<li>{label}: {}</li>", list.join(", "));
             }
         }
+        // Row 25: each unmet requirement's message (its code with `disclosure = "minimal"`),
+        // linked to its remedy.
+        if let Some(Value::Array(items)) = body.get("requirements") {
+            for item in items {
+                let text = item
+                    .get("message")
+                    .or_else(|| item.get("code"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                match item.get("remedy_url").and_then(Value::as_str) {
+                    Some(url) => {
+                        let _ = write!(
+                            missing,
+                            "<li>{} <a href=\"{}\">Fix this</a></li>",
+                            escape_html(text),
+                            escape_html(url)
+                        );
+                    }
+                    None => {
+                        let _ = write!(missing, "<li>{}</li>", escape_html(text));
+                    }
+                }
+            }
+        }
         if let Some(Value::String(reason)) = body.get("reason") {
             let _ = write!(missing, "<li>Reason: {}</li>", escape_html(reason));
         }
         if !missing.is_empty() {
             let _ = write!(inner, "<p>What is needed:</p><ul>{missing}</ul>");
         }
-        if page == (Page::Missing { final_: true }) {
+        if page == (Page::Missing { final_: true }) && body.contains_key("requirements") {
+            // Row 25: the user can fix it; signing in again cannot.
+            inner.push_str(
+                "<p>Signing in again will not change this: do what is listed above, then try \
+again.</p>",
+            );
+        } else if page == (Page::Missing { final_: true }) {
             inner.push_str(
                 "<p>Signing in again will not change this. Ask an administrator for access, \
 quoting the request id below.</p>\

@@ -179,6 +179,57 @@ fn disclosure_minimal_hides_roles() {
 }
 
 #[test]
+fn requirements_listed_escaped_and_minimal_keeps_codes() {
+    use crate::requirements::Unmet;
+    let d = Deny::RequirementNotMet {
+        unmet: vec![
+            Unmet {
+                code: "payment_method_required".into(),
+                message: Some("Add a <b>payment</b> method \"now\".".into()),
+                remedy_url: Some("/account/billing?a=1&b=\"2\"".into()),
+            },
+            Unmet {
+                code: "email_unverified".into(),
+                message: None,
+                remedy_url: None,
+            },
+        ],
+    };
+    let r = render(&d, false, &ctx(&[Scheme::Bearer]));
+    assert_eq!(r.status, 403);
+    assert!(
+        www(&r).is_empty(),
+        "no challenge: signing in again will not help"
+    );
+    let expect = json!([
+        {"code": "payment_method_required", "message": "Add a <b>payment</b> method \"now\".",
+         "remedy_url": "/account/billing?a=1&b=\"2\""},
+        {"code": "email_unverified"}
+    ]);
+    assert_eq!(body(&r)["requirements"], expect);
+    // The map form (HTML pages) says the same.
+    assert_eq!(problem(&d, false, &ctx(&[]))["requirements"], expect);
+    let mut c = ctx(&[Scheme::Bearer]);
+    c.disclosure = Disclosure::Minimal;
+    assert_eq!(
+        body(&render(&d, false, &c))["requirements"],
+        json!([{"code": "payment_method_required"}, {"code": "email_unverified"}])
+    );
+    c.html = true;
+    c.disclosure = Disclosure::Helpful;
+    let page = render(&d, false, &c).body;
+    assert!(
+        page.contains("<li>Add a &lt;b&gt;payment&lt;/b&gt; method &quot;now&quot;. <a href=\"/account/billing?a=1&amp;b=&quot;2&quot;\">Fix this</a></li>"),
+        "{page}"
+    );
+    assert!(page.contains("<li>email_unverified</li>"), "{page}");
+    assert!(!page.contains("action=\"/auth/login\""), "{page}");
+    // Row 20 hides it.
+    let r = render(&d, true, &ctx(&[Scheme::Bearer]));
+    assert_eq!((r.status, r.error), (404, "not_found"));
+}
+
+#[test]
 fn suspended_body() {
     let r = render(
         &Deny::AccountSuspended {

@@ -35,9 +35,16 @@ impl LockKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum UserChange {
-    Suspended { at: i64, reason: String },
+    Suspended {
+        at: i64,
+        reason: String,
+    },
     Active,
     Deleted,
+    /// The account's attributes after a `user set` / `user unset` (issue 13).
+    Attributes {
+        attributes: gatehouse_core::attributes::Attributes,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

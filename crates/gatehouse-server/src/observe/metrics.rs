@@ -108,6 +108,8 @@ impl std::hash::Hasher for Fnv {
 
 type FnvBuild = std::hash::BuildHasherDefault<Fnv>;
 type Series = HashMap<(u16, &'static str), AtomicU64, FnvBuild>;
+/// (route name, requirement code) → count.
+type Unmet = HashMap<(Box<str>, Box<str>), AtomicU64, FnvBuild>;
 
 /// The request-path metrics the gateway updates itself.
 #[derive(Debug)]
@@ -117,6 +119,9 @@ pub struct Metrics {
     pub decision_seconds: Histogram,
     pub upstream_seconds: Histogram,
     pub alerts_total: AtomicU64,
+    /// (route name, requirement code) → unmet count (row 25). The codes are the ones the
+    /// config declares (`[[route.require]] code`) and the two of conditions: bounded.
+    requirements: RwLock<Unmet>,
 }
 
 impl Default for Metrics {
@@ -126,6 +131,7 @@ impl Default for Metrics {
             decision_seconds: Histogram::new(DECISION_BUCKETS),
             upstream_seconds: Histogram::new(UPSTREAM_BUCKETS),
             alerts_total: AtomicU64::new(0),
+            requirements: RwLock::new(HashMap::default()),
         }
     }
 }
@@ -150,6 +156,27 @@ impl Metrics {
         map.entry(route.into())
             .or_default()
             .entry((status, reason))
+            .or_insert_with(|| AtomicU64::new(0))
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one unmet requirement of a row-25 refusal.
+    pub fn requirement_unmet(&self, route: &str, code: &str) {
+        {
+            let map = match self.requirements.read() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+            if let Some(c) = map.get(&(Box::from(route), Box::from(code))) {
+                c.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        }
+        let mut map = match self.requirements.write() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        map.entry((route.into(), code.into()))
             .or_insert_with(|| AtomicU64::new(0))
             .fetch_add(1, Ordering::Relaxed);
     }
@@ -198,6 +225,29 @@ impl Metrics {
                 "gatehouse_decisions_total{{route=\"{}\",status=\"{status}\",reason=\"{}\"}} {n}",
                 escape(&route),
                 escape(reason)
+            );
+        }
+        out.push_str(
+            "# HELP gatehouse_requirements_unmet_total Unmet requirements of row-25 refusals \
+             (requirement_not_met) by route name and the requirement's configured code.\n\
+             # TYPE gatehouse_requirements_unmet_total counter\n",
+        );
+        let mut unmet: Vec<(String, String, u64)> = {
+            let map = match self.requirements.read() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+            map.iter()
+                .map(|((r, c), n)| (r.to_string(), c.to_string(), n.load(Ordering::Relaxed)))
+                .collect()
+        };
+        unmet.sort_unstable();
+        for (route, code, n) in unmet {
+            let _ = writeln!(
+                out,
+                "gatehouse_requirements_unmet_total{{route=\"{}\",requirement=\"{}\"}} {n}",
+                escape(&route),
+                escape(&code)
             );
         }
         self.decision_seconds.render(

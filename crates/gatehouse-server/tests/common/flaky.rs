@@ -48,6 +48,14 @@ impl Store for Flaky {
     fn set_tenant<'a>(&'a self, name: &'a str, tenant: Option<String>) -> BoxFuture<'a, ()> {
         self.gate(self.inner.set_tenant(name, tenant))
     }
+    fn update_attributes<'a>(
+        &'a self,
+        name: &'a str,
+        set: gatehouse_core::attributes::Attributes,
+        unset: Vec<String>,
+    ) -> BoxFuture<'a, gatehouse_core::attributes::Attributes> {
+        self.gate(self.inner.update_attributes(name, set, unset))
+    }
     fn suspend_user<'a>(&'a self, name: &'a str, reason: &'a str, now: i64) -> BoxFuture<'a, ()> {
         self.gate(self.inner.suspend_user(name, reason, now))
     }

@@ -27,7 +27,7 @@ use crate::model::{
     AccountStatus, AuditEntry, DigestAlgorithm, DigestHa1, DigestSecret, Export, RecordCounts,
     RefreshToken, UserRecord,
 };
-use crate::shared::encode_list;
+use crate::shared::{encode_attributes, encode_list};
 use crate::store::Store;
 
 type DbRow = <Db as sqlx::Database>::Row;
@@ -248,6 +248,7 @@ async fn write(conn: &mut Connection, export: &Export) -> Result<RecordCounts, S
                 .push_bind(reason)
                 .push_bind(r.user.created_at)
                 .push_bind(&r.user.mfa_secret)
+                .push_bind(encode_attributes(&r.user.attributes)?)
                 .push_bind(r.mfa_last_step);
             Ok(())
         },

@@ -63,6 +63,14 @@ impl Store for Backend {
     fn set_tenant<'a>(&'a self, name: &'a str, tenant: Option<String>) -> BoxFuture<'a, ()> {
         Box::pin(users::set_tenant(&self.pool, name, tenant))
     }
+    fn update_attributes<'a>(
+        &'a self,
+        name: &'a str,
+        set: gatehouse_core::attributes::Attributes,
+        unset: Vec<String>,
+    ) -> BoxFuture<'a, gatehouse_core::attributes::Attributes> {
+        Box::pin(users::update_attributes(&self.pool, name, set, unset))
+    }
     fn suspend_user<'a>(&'a self, name: &'a str, reason: &'a str, now: i64) -> BoxFuture<'a, ()> {
         Box::pin(users::suspend(&self.pool, name, reason, now))
     }

@@ -5,7 +5,10 @@ use sqlx::{Pool, Row};
 use super::dialect::{Db, begin_write, bytewise, for_update, lock_revocations};
 use crate::error::StoreError;
 use crate::model::{AccountStatus, NewUser, User};
-use crate::shared::{decode_list, encode_list, found, is_unique_violation};
+use crate::shared::{
+    decode_attributes, decode_list, encode_attributes, encode_list, found, is_unique_violation,
+};
+use gatehouse_core::attributes::{self, Attributes, Value};
 
 type DbRow = <Db as sqlx::Database>::Row;
 
@@ -13,7 +16,7 @@ type DbRow = <Db as sqlx::Database>::Row;
 macro_rules! user_columns {
     () => {
         "name, password_hash, roles, tenant, suspended_at, suspended_reason, created_at, \
-         mfa_secret"
+         mfa_secret, attributes"
     };
 }
 pub(super) use user_columns;
@@ -31,6 +34,7 @@ pub(super) fn from_row(row: &DbRow) -> Result<User, StoreError> {
         .map_err(|e| StoreError::db("read user", e))?;
     let read = |e: sqlx::Error| StoreError::corrupt("user", &name, e);
     let roles: String = row.try_get("roles").map_err(read)?;
+    let attributes: String = row.try_get("attributes").map_err(read)?;
     let suspended_at: Option<i64> = row.try_get("suspended_at").map_err(read)?;
     let reason: Option<String> = row.try_get("suspended_reason").map_err(read)?;
     let status = match (suspended_at, reason) {
@@ -45,6 +49,7 @@ pub(super) fn from_row(row: &DbRow) -> Result<User, StoreError> {
         status,
         created_at: row.try_get("created_at").map_err(read)?,
         mfa_secret: row.try_get("mfa_secret").map_err(read)?,
+        attributes: decode_attributes(&attributes, &name)?,
         name,
     })
 }
@@ -71,6 +76,7 @@ pub(super) async fn create(pool: &Pool<Db>, user: NewUser, now: i64) -> Result<U
             status: AccountStatus::Active,
             created_at: now,
             mfa_secret: None,
+            attributes: Attributes::new(),
         }),
         Err(e) if is_unique_violation(&e) => Err(StoreError::conflict("user", &user.name)),
         Err(e) => Err(StoreError::db("create user", e)),
@@ -138,6 +144,54 @@ pub(super) async fn set_tenant(
         .await
         .map_err(|e| StoreError::db("set tenant", e))?;
     found(done.rows_affected(), name)
+}
+
+/// Sets and removes attributes in one write transaction, so two concurrent `user set`s of
+/// different keys both land (the row is locked on PostgreSQL; SQLite has one writer).
+pub(super) async fn update_attributes(
+    pool: &Pool<Db>,
+    name: &str,
+    set: Attributes,
+    unset: Vec<String>,
+) -> Result<Attributes, StoreError> {
+    let err = |e| StoreError::db("set attributes", e);
+    for (k, v) in &set {
+        attributes::check_name(k)
+            .and_then(|()| attributes::check(&Attributes::from([(k.clone(), v.clone())])))
+            .map_err(|e| StoreError::Invalid {
+                what: "attribute",
+                expected: e,
+            })?;
+    }
+    let mut tx = begin_write(pool).await.map_err(err)?;
+    let row = sqlx::query(concat!(
+        "SELECT attributes FROM users WHERE name = $1",
+        for_update!()
+    ))
+    .bind(name)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(err)?;
+    let Some(row) = row else {
+        tx.rollback().await.map_err(err)?;
+        return Err(StoreError::not_found("user", name));
+    };
+    let text: String = row
+        .try_get("attributes")
+        .map_err(|e| StoreError::corrupt("user", name, e))?;
+    let mut attrs = decode_attributes(&text, name)?;
+    for k in &unset {
+        attrs.remove(k);
+    }
+    attrs.extend(set.into_iter().map(|(k, v): (String, Value)| (k, v)));
+    sqlx::query("UPDATE users SET attributes = $1 WHERE name = $2")
+        .bind(encode_attributes(&attrs)?)
+        .bind(name)
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?;
+    tx.commit().await.map_err(err)?;
+    Ok(attrs)
 }
 
 pub(super) async fn suspend(

@@ -86,7 +86,7 @@ macro_rules! conformance {
     ($( $backend:ident => |$label:ident| $open:expr ;)+) => {$(
         mod $backend {
             conformance!(@cases $label, $open,
-                ping, users_crud, user_errors, suspend_round_trip, api_keys_lifecycle,
+                ping, users_crud, user_errors, attributes_round_trip, suspend_round_trip, api_keys_lifecycle,
                 api_key_errors, delete_user_removes_keys, signing_keys,
                 first_signing_key_is_stored_once, debug_redacts_secrets,
                 sessions_create_get_list, refresh_rotates_twice, refresh_reuse_revokes_family,

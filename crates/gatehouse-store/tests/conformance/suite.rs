@@ -166,6 +166,58 @@ pub async fn user_errors(store: &dyn Store) -> Outcome {
     Ok(())
 }
 
+/// Issue 13: attributes are set and removed in one transaction, keep their shapes, and come
+/// back with the user (get, list).
+pub async fn attributes_round_trip(store: &dyn Store) -> Outcome {
+    use gatehouse_core::attributes::{Attributes, Value, parse_assignment};
+    store.create_user(new_user("ann"), T0).await?;
+    assert!(
+        store
+            .get_user("ann")
+            .await?
+            .is_some_and(|u| u.attributes.is_empty())
+    );
+    let set: Attributes = [
+        "email_verified=true",
+        "credits=2.5",
+        "plan=pro",
+        r#"groups=["a","b"]"#,
+    ]
+    .iter()
+    .filter_map(|a| parse_assignment(a).ok())
+    .collect();
+    let after = store
+        .update_attributes("ann", set.clone(), Vec::new())
+        .await?;
+    assert_eq!(after, set);
+    let more: Attributes = [("plan".to_owned(), Value::Str("team".into()))].into();
+    let after = store
+        .update_attributes("ann", more, vec!["groups".into(), "absent".into()])
+        .await?;
+    let keys: Vec<&str> = after.keys().map(String::as_str).collect();
+    assert_eq!(keys, ["credits", "email_verified", "plan"]);
+    assert_eq!(after["plan"], Value::Str("team".into()));
+    let ann = store
+        .get_user("ann")
+        .await?
+        .ok_or_else(|| not_found("user", "ann"))?;
+    assert_eq!(ann.attributes, after);
+    assert_eq!(store.list_users().await?[0].attributes, after);
+    assert_eq!(
+        store
+            .update_attributes("ghost", Attributes::new(), Vec::new())
+            .await
+            .err(),
+        Some(not_found("user", "ghost"))
+    );
+    let bad: Attributes = [("no-dash".to_owned(), Value::Bool(true))].into();
+    assert!(matches!(
+        store.update_attributes("ann", bad, Vec::new()).await.err(),
+        Some(StoreError::Invalid { .. })
+    ));
+    Ok(())
+}
+
 pub async fn suspend_round_trip(store: &dyn Store) -> Outcome {
     store.create_user(new_user("carol"), T0).await?;
     store.unsuspend_user("carol").await?; // no-op on an active user

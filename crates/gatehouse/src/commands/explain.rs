@@ -105,6 +105,8 @@ pub async fn explain(
             let (decision, route) = match &gw {
                 Some(gw) => {
                     let rt = gw.runtime();
+                    // Suspensions and attributes as a running gateway knows them (rows 13, 25).
+                    gw.suspended.refresh(gw.store.as_ref()).await;
                     let mut trace = Vec::new();
                     let outcome = gw.decide(&rt, &view, Some(&mut trace)).await;
                     print_trace(&trace);
@@ -257,6 +259,8 @@ fn decide_offline(
             Need::SameOrigin => {
                 pipe.same_origin(gatehouse_server::auth::session::same_origin(view.headers));
             }
+            // Only reached after verification, which needs the store (above).
+            Need::Requirements => pipe.requirement_facts(Default::default()),
             Need::Quota => pipe.quota(None),
         }
     }

@@ -131,6 +131,24 @@ pub async fn user(cmd: UserCommand) -> anyhow::Result<ExitCode> {
             let change = UserChange::Active;
             super::announce(&cfg, &[Event::User { name, change }]).await;
         }
+        UserCommand::Set {
+            config,
+            name,
+            attributes,
+        } => {
+            let set = attributes
+                .iter()
+                .map(|a| gatehouse_core::attributes::parse_assignment(a))
+                .collect::<Result<_, _>>()
+                .map_err(anyhow::Error::msg)?;
+            attributes_changed(&config, &name, set, Vec::new()).await?;
+        }
+        UserCommand::Unset { config, name, keys } => {
+            for k in &keys {
+                gatehouse_core::attributes::check_name(k).map_err(anyhow::Error::msg)?;
+            }
+            attributes_changed(&config, &name, Default::default(), keys).await?;
+        }
         UserCommand::Mfa(c) => return super::identity::mfa(c).await,
         UserCommand::Delete { config, name } => {
             let (cfg, store) = store_for(&config).await?;
@@ -162,6 +180,7 @@ pub async fn user(cmd: UserCommand) -> anyhow::Result<ExitCode> {
                             "name": u.name, "roles": u.roles, "tenant": u.tenant, "status": status,
                             "suspended_at": at.map(fmt_time), "reason": reason,
                             "created_at": fmt_time(u.created_at),
+                            "attributes": u.attributes,
                         })
                     );
                 } else {
@@ -181,6 +200,27 @@ pub async fn user(cmd: UserCommand) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `user set` / `user unset`: one store transaction, then the change is announced to the
+/// running gateways (they also re-read every user within a second without Redis).
+async fn attributes_changed(
+    config: &crate::cli::ConfigArg,
+    name: &str,
+    set: gatehouse_core::attributes::Attributes,
+    unset: Vec<String>,
+) -> anyhow::Result<()> {
+    let (cfg, store) = store_for(config).await?;
+    let attributes = store
+        .update_attributes(name, set, unset)
+        .await
+        .map_err(|e| not_found(e, "user", name))?;
+    let shown: Vec<String> = attributes.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    println!("attributes of `{name}`: {}", shown.join(" "));
+    let change = UserChange::Attributes { attributes };
+    let name = name.to_owned();
+    super::announce(&cfg, &[Event::User { name, change }]).await;
+    Ok(())
 }
 
 pub(super) fn not_found(e: StoreError, what: &str, name: &str) -> anyhow::Error {

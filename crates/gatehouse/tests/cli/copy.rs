@@ -266,6 +266,15 @@ fn a_sqlite_install_copied_to_postgres_keeps_every_record() {
     src.add_user("bob", "bob-password", &[], None);
     src.run(&["user", "suspend", "bob", "--reason", "left the company"])
         .ok();
+    // Attributes (issue 13) travel with the user; `user list --json` shows them.
+    src.run(&[
+        "user",
+        "set",
+        "alice",
+        "email_verified=true",
+        r#"groups=["beta"]"#,
+    ])
+    .ok();
     src.add_user("carol", "carol-password", &[], None);
     let enrolled = src.run(&["user", "mfa", "enroll", "carol"]).ok();
     let secret = enrolled
@@ -304,6 +313,11 @@ fn a_sqlite_install_copied_to_postgres_keeps_every_record() {
     assert_eq!(suspended.error().as_deref(), Some("account_suspended"));
     stop(server);
     let before = snapshot(&src);
+    assert!(
+        before[0].contains(r#""email_verified":true"#),
+        "{}",
+        before[0]
+    );
     assert_eq!(before[2].lines().count(), 2, "two sessions: {}", before[2]);
     assert!(before[3].lines().count() >= 2, "audit: {}", before[3]);
 

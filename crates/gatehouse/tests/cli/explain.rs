@@ -120,6 +120,47 @@ fn explain_shows_step_row_and_response() {
 }
 
 #[test]
+fn explain_names_the_unmet_requirements() {
+    let config = format!(
+        "{CONFIG}
+[[route]]
+name = \"checkout\"
+path = \"/checkout/**\"
+auth = [\"basic\"]
+
+[[route.require]]
+attribute = \"email_verified\"
+present = true
+code = \"email_unverified\"
+
+[[route.require]]
+attribute = \"payment_method\"
+present = true
+code = \"payment_method_required\"
+message = \"Add a payment method.\"
+"
+    );
+    let env = Env::new("explain-require", &config);
+    env.add_user("bob", "bob-password", &["editor"], None);
+    env.run(&["user", "set", "bob", "email_verified=true"]).ok();
+    let auth = format!("Authorization: {}", basic("bob", "bob-password"));
+    let out = env
+        .run(&["explain", "GET", "/checkout/x", "-H", &auth])
+        .ok();
+    assert!(
+        out.stdout
+            .contains("requirements: unmet: [payment_method_required]"),
+        "{out:#?}"
+    );
+    let a = answer(&out.stdout);
+    assert!(
+        a.starts_with("answer: 403 `requirement_not_met` (row 25"),
+        "{a}"
+    );
+    assert!(a.contains("\"code\": \"payment_method_required\""), "{a}");
+}
+
+#[test]
 fn explain_rejects_bad_input() {
     let env = Env::new("explain-bad", CONFIG);
     env.run(&["explain", "GET", "/x", "-H", "no colon here"])

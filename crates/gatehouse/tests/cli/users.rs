@@ -104,6 +104,50 @@ fn user_add_list_suspend_unsuspend() {
 }
 
 #[test]
+fn user_set_unset_attributes_shown_by_list() {
+    let env = Env::new("attributes", "");
+    env.add_user("bob", "bob-password", &["editor"], None);
+    let out = env
+        .run(&[
+            "user",
+            "set",
+            "bob",
+            "email_verified=true",
+            "credits=10",
+            "plan=pro",
+            r#"groups=["beta","eu"]"#,
+            r#"zip="01234""#,
+        ])
+        .ok();
+    assert!(out.stdout.contains("attributes of `bob`"), "{out:#?}");
+    let users = env.users();
+    assert_eq!(
+        user(&users, "bob")["attributes"],
+        serde_json::json!({
+            "credits": 10, "email_verified": true, "groups": ["beta", "eu"],
+            "plan": "pro", "zip": "01234"
+        })
+    );
+    env.run(&["user", "unset", "bob", "groups", "zip"]).ok();
+    env.run(&["user", "set", "bob", "plan=team"]).ok();
+    let users = env.users();
+    assert_eq!(
+        user(&users, "bob")["attributes"],
+        serde_json::json!({"credits": 10, "email_verified": true, "plan": "team"})
+    );
+    // Bad input: no `=`, a bad name, an unknown user, nothing to set.
+    env.run(&["user", "set", "bob", "verified"])
+        .fails_with("is not `KEY=VALUE`");
+    env.run(&["user", "set", "bob", "e-mail=x"])
+        .fails_with("invalid attribute name `e-mail`");
+    env.run(&["user", "set", "nobody", "a=1"])
+        .fails_with("no user `nobody`");
+    env.run(&["user", "unset", "bob", "9x"])
+        .fails_with("invalid attribute name");
+    env.run(&["user", "set", "bob"]).fails_with("KEY=VALUE");
+}
+
+#[test]
 fn key_create_list_revoke() {
     let env = Env::new("keys", "");
     env.add_user("bob", "bob-password", &["editor"], None);

@@ -23,6 +23,7 @@ const KEYS: &[&str] = &[
     "tenant_claim",
     "subject_claim",
     "leeway",
+    "attributes",
 ];
 
 pub(super) fn issuers(ctx: &mut Ctx<'_>, f: &Field<'_, '_>) -> Vec<IssuerConfig> {
@@ -89,6 +90,10 @@ fn one(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> Option<IssuerConfig> {
     let scopes_claim = claim(ctx, "scopes_claim", "scope");
     let tenant_claim = claim(ctx, "tenant_claim", "tenant");
     let subject_claim = claim(ctx, "subject_claim", "sub");
+    let attributes = t
+        .get("attributes")
+        .and_then(|f| attribute_map(ctx, &f))
+        .unwrap_or_default();
     let leeway = t
         .get("leeway")
         .and_then(|f| ctx.duration(&f))
@@ -106,8 +111,31 @@ fn one(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> Option<IssuerConfig> {
         scopes_claim,
         tenant_claim,
         subject_claim,
+        attributes,
         leeway,
     })
+}
+
+/// `attributes = { name = "claim.path", … }` (issue 13): attribute names as `user set`
+/// takes them, claim paths as the other mappings.
+fn attribute_map(ctx: &mut Ctx<'_>, f: &Field<'_, '_>) -> Option<Vec<(String, String)>> {
+    let t = ctx.table(f)?;
+    let mut out = Vec::new();
+    let mut ok = true;
+    for (k, _) in t.map.iter() {
+        let name = k.get_ref().to_string();
+        let Some(field) = t.get(&name) else { continue };
+        if let Err(e) = crate::attributes::check_name(&name) {
+            ctx.error(&field.span, &field.key, e);
+            ok = false;
+            continue;
+        }
+        match ctx.parsed(&field, values::claim_path) {
+            Some(path) => out.push((name, path)),
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
 }
 
 /// A string or a non-empty array of strings.

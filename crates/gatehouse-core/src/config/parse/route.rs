@@ -27,6 +27,8 @@ const KEYS: &[&str] = &[
     "deny_networks",
     "hidden",
     "quota",
+    "require",
+    "when",
 ];
 
 pub(super) fn routes(
@@ -92,6 +94,10 @@ fn one(
     let hidden = t.get("hidden").and_then(|f| ctx.bool(&f));
     let quota = t.get("quota").and_then(|f| ctx.window(&f));
     let countries = geo::route_rule(ctx, t);
+    let require = t
+        .get("require")
+        .and_then(|f| super::require::requirements(ctx, &f));
+    let when = t.get("when").and_then(|f| super::require::when(ctx, &f));
     if ctx.errors.len() != errors_before {
         return None;
     }
@@ -112,6 +118,8 @@ fn one(
         hidden: hidden.unwrap_or(false),
         quota,
         countries,
+        require: require.unwrap_or_default(),
+        when,
         line,
     };
     unused_policy_warning(ctx, t, &route);
@@ -171,6 +179,8 @@ fn unused_policy_warning(ctx: &mut Ctx<'_>, t: &Table<'_, '_>, route: &RouteConf
         "max_age",
         "tenant_param",
         "owner_param",
+        "require",
+        "when",
     ]
     .iter()
     .filter(|k| t.map.contains_key(**k))
