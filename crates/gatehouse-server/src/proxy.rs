@@ -480,6 +480,15 @@ impl IdentityHeaders {
             auth: HeaderValue::from_static(p.scheme.as_str()),
         }
     }
+
+    /// The same values for another subject with the same grants (the bearer cache keeps one
+    /// rendering per grant set): the shared values are reference-counted clones.
+    pub fn for_subject(&self, subject: &str) -> Self {
+        Self {
+            user: HeaderValue::from_bytes(subject.as_bytes()).ok(),
+            ..self.clone()
+        }
+    }
 }
 
 /// Writes the `X-Gatehouse-*` identity headers (same in proxy and forward-auth modes): the

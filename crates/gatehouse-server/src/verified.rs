@@ -28,6 +28,14 @@ impl Verified {
         })
     }
 
+    /// Wraps a principal rebuilt from a cache record, with header values already rendered.
+    pub fn with_headers(principal: Principal, headers: IdentityHeaders) -> Identity {
+        Arc::new(Self {
+            principal,
+            headers: OnceLock::from(headers),
+        })
+    }
+
     pub fn principal(&self) -> &Principal {
         &self.principal
     }
