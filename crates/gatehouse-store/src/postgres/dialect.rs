@@ -50,14 +50,6 @@ pub(super) fn push_param(sql: &mut String, n: usize) {
     let _ = write!(sql, "${n}");
 }
 
-/// The rows of a JSON array bound as `$1`, in order, each as `value` (the audit insert).
-macro_rules! json_rows {
-    () => {
-        "jsonb_array_elements(CAST($1 AS jsonb)) WITH ORDINALITY AS e(value, n) ORDER BY n"
-    };
-}
-pub(super) use json_rows;
-
 /// A transaction that will write (row locks are taken by the statements themselves).
 pub(super) async fn begin_write(pool: &Pool<Db>) -> Result<Transaction<'static, Db>, sqlx::Error> {
     pool.begin().await

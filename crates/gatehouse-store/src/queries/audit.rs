@@ -4,7 +4,7 @@
 
 use sqlx::{Pool, Row};
 
-use super::dialect::{Db, begin_write, json_rows};
+use super::dialect::{Db, begin_write};
 use crate::error::StoreError;
 use crate::model::{AuditEntry, AuditKind, AuditQuery, AuditRecord};
 
@@ -20,55 +20,61 @@ macro_rules! audit_columns {
 }
 pub(super) use audit_columns;
 
-/// One `INSERT` per batch with one parameter: the batch as a JSON array of rows, each an
-/// array of the 13 values in column order, unpacked by the database (`dialect::JSON_ROWS`).
-/// Binding 13 values per record cost more than inserting it: sqlx wraps every string in an
-/// `Arc` and SQLite copies it again (`SQLITE_TRANSIENT`), ≈ 40 allocations and frees per
-/// record; one text parameter is one copy of the whole batch.
-const INSERT_JSON: &str = concat!(
-    "INSERT INTO audit (time, kind, request_id, route, method, path, client_ip, \
-     principal, scheme, status, error, hidden, detail) \
-     SELECT CAST(value ->> 0 AS BIGINT), value ->> 1, value ->> 2, value ->> 3, \
-     value ->> 4, value ->> 5, value ->> 6, value ->> 7, value ->> 8, \
-     CAST(value ->> 9 AS INTEGER), value ->> 10, CAST(value ->> 11 AS BOOLEAN), \
-     value ->> 12 FROM ",
-    json_rows!()
-);
+/// Records per `INSERT` statement (13 parameters each, far below either backend's limit).
+const ROWS_PER_INSERT: usize = 32;
+
+/// `INSERT … VALUES ($1, …, $13), ($14, …), …` for `rows` records (`?` on SQLite, see
+/// `dialect::push_param`). Built from constants only: no input reaches the SQL text.
+fn insert_sql(rows: usize) -> String {
+    let mut sql = String::with_capacity(160 + rows * 70);
+    sql.push_str(
+        "INSERT INTO audit (time, kind, request_id, route, method, path, client_ip, \
+         principal, scheme, status, error, hidden, detail) VALUES ",
+    );
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for col in 0..13 {
+            if col > 0 {
+                sql.push_str(", ");
+            }
+            super::dialect::push_param(&mut sql, row * 13 + col + 1);
+        }
+        sql.push(')');
+    }
+    sql
+}
 
 pub(super) async fn append(pool: &Pool<Db>, records: Vec<AuditRecord>) -> Result<(), StoreError> {
     if records.is_empty() {
         return Ok(());
     }
     let err = |e: sqlx::Error| StoreError::db("append audit", e);
-    // Each record as the JSON array `INSERT_JSON` unpacks.
-    let rows: Vec<_> = records
-        .iter()
-        .map(|r| {
-            (
-                r.time,
-                r.kind.as_str(),
-                &r.request_id,
-                &r.route,
-                &r.method,
-                &r.path,
-                &r.client_ip,
-                &r.principal,
-                &r.scheme,
-                r.status,
-                &r.error,
-                r.hidden,
-                &r.detail,
-            )
-        })
-        .collect();
-    let json = serde_json::to_string(&rows)
-        .map_err(|e| StoreError::db("append audit", sqlx::Error::Encode(e.into())))?;
     let mut tx = begin_write(pool).await.map_err(err)?;
-    sqlx::query(INSERT_JSON)
-        .bind(json)
-        .execute(&mut *tx)
-        .await
-        .map_err(err)?;
+    // Many rows per statement: a statement is a round trip (to SQLite's worker thread or to
+    // the PostgreSQL server), which costs more than the insert itself when it carries one
+    // record. The strings move into the bindings instead of being copied.
+    let mut rows = records.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<AuditRecord> = rows.by_ref().take(ROWS_PER_INSERT).collect();
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(insert_sql(chunk.len())));
+        for r in chunk {
+            q = q
+                .bind(r.time)
+                .bind(r.kind.as_str())
+                .bind(r.request_id)
+                .bind(r.route)
+                .bind(r.method)
+                .bind(r.path)
+                .bind(r.client_ip)
+                .bind(r.principal)
+                .bind(r.scheme)
+                .bind(i32::from(r.status))
+                .bind(r.error)
+                .bind(r.hidden)
+                .bind(r.detail);
+        }
+        q.execute(&mut *tx).await.map_err(err)?;
+    }
     tx.commit().await.map_err(err)
 }
 

@@ -43,14 +43,6 @@ pub(super) fn push_param(sql: &mut String, _n: usize) {
     sql.push('?');
 }
 
-/// The rows of a JSON array bound as `$1`, in order, each as `value` (the audit insert).
-macro_rules! json_rows {
-    () => {
-        "json_each($1) ORDER BY key"
-    };
-}
-pub(super) use json_rows;
-
 /// A transaction that will write: `BEGIN IMMEDIATE` takes the write lock at once, so reads
 /// inside it see no concurrent change (and never fail later with `SQLITE_BUSY` on upgrade).
 pub(super) async fn begin_write(pool: &Pool<Db>) -> Result<Transaction<'static, Db>, sqlx::Error> {
