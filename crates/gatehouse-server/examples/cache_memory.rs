@@ -49,7 +49,8 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(1_000_000);
     let before = rss();
-    let cache = BearerCache::new(usize::try_from(n).unwrap_or(usize::MAX));
+    // As the server sizes it (2^20 tokens), or larger for more.
+    let cache = BearerCache::new(usize::try_from(n).unwrap_or(usize::MAX).max(1 << 20));
     for i in 0..n {
         let key: [u8; 32] = sha2::Sha256::digest(format!("token-{i}").as_bytes()).into();
         let v = Verified::shared(principal(i));
