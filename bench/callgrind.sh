@@ -37,23 +37,7 @@ start_nginx upstream 1 "  server { listen 127.0.0.1:$UP; location / { return 200
 wait_http "http://127.0.0.1:$UP/"
 
 GP=$(free_port)
-cat >"$TMP/gatehouse.toml" <<EOF
-[server]
-listen = "127.0.0.1:$GP"
-realm = "bench"
-trusted_proxies = ["127.0.0.1"]
-
-[upstream]
-url = "http://127.0.0.1:$UP"
-
-[store]
-url = "sqlite://$TMP/gatehouse.db"
-
-$(bench_routes)
-EOF
-printf '%s\n' "bench-password-$RANDOM$RANDOM" | "$GATEHOUSE" user add bench --role bench \
-  --password-stdin --config "$TMP/gatehouse.toml" >/dev/null 2>&1
-TOKEN=$("$GATEHOUSE" token issue bench --scope bench:read --ttl 1h --config "$TMP/gatehouse.toml" | tail -n 1)
+TOKEN=$(bench_gatehouse_setup "$GATEHOUSE" "$GP" "$UP")
 
 GATEHOUSE_LOG=warn taskset -c 0 valgrind --tool=callgrind --instr-atstart=no \
   --callgrind-out-file="$TMP/cg.out" "$GATEHOUSE" serve --config "$TMP/gatehouse.toml" \

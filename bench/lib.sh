@@ -71,6 +71,29 @@ scopes = ["bench:read"]
 EOF
 }
 
+# The Gatehouse bench/callgrind.sh and bench/syscalls.sh measure: the bench routes on
+# 127.0.0.1:PORT proxying to the upstream on 127.0.0.1:UPSTREAM_PORT, SQLite in $TMP, user
+# `bench` with role `bench`; prints an access token for it (scope `bench:read`).
+bench_gatehouse_setup() { # GATEHOUSE PORT UPSTREAM_PORT → $TMP/gatehouse.toml; prints a token
+  cat >"$TMP/gatehouse.toml" <<EOF
+[server]
+listen = "127.0.0.1:$2"
+realm = "bench"
+trusted_proxies = ["127.0.0.1"]
+
+[upstream]
+url = "http://127.0.0.1:$3"
+
+[store]
+url = "sqlite://$TMP/gatehouse.db"
+
+$(bench_routes)
+EOF
+  printf '%s\n' "bench-password-$RANDOM$RANDOM" | "$1" user add bench --role bench \
+    --password-stdin --config "$TMP/gatehouse.toml" >/dev/null 2>&1
+  "$1" token issue bench --scope bench:read --ttl 1h --config "$TMP/gatehouse.toml" | tail -n 1
+}
+
 # An HS256 JWT (RFC 7519), signed with openssl: `hs256_jwt HEADER_JSON PAYLOAD_JSON SECRET`.
 b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
 hs256_jwt() {

@@ -1,16 +1,19 @@
-//! Memory of the verified-credential cache: the process's resident set before and after
-//! filling a [`TtlCache`] with N bearer-token entries as `verify_bearer` stores them (the
-//! SHA-256 of the token → the principal its verification proved, with a deadline).
+//! Memory of the bearer-token cache: the process's resident set before and after filling a
+//! [`BearerCache`] with N tokens as `verify_bearer` stores them (the SHA-256 of the token →
+//! the identity its verification proved, its identity headers rendered as the verifying
+//! request rendered them, with a deadline).
 //!
 //! ```sh
 //! cargo run --release -p gatehouse-server --example cache_memory -- 1000000
 //! ```
-//! The principals look like those of Gatehouse's own access tokens: a subject, one role, one
-//! scope, a tenant, `acr`, issuer, `jti` and `sid`. Linux only (reads `/proc/self/statm`).
+//! The principals look like those of Gatehouse's own access tokens, one user per token: a
+//! subject, one role, one scope, a tenant, `acr`, issuer, `jti` and `sid`. Linux only (reads
+//! `/proc/self/statm`).
 
 use gatehouse_core::config::Scheme;
 use gatehouse_core::principal::Principal;
-use gatehouse_server::cache::TtlCache;
+use gatehouse_server::cache::BearerCache;
+use gatehouse_server::verified::Verified;
 use sha2::Digest as _;
 
 /// Resident set size in bytes (`/proc/self/statm`, second field, in pages of 4 KiB).
@@ -46,11 +49,13 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(1_000_000);
     let before = rss();
-    let cache: TtlCache<Principal> =
-        TtlCache::new(usize::try_from(n).unwrap_or(usize::MAX).saturating_mul(2));
+    // As the server sizes it (2^20 tokens), or larger for more.
+    let cache = BearerCache::new(usize::try_from(n).unwrap_or(usize::MAX).max(1 << 20));
     for i in 0..n {
         let key: [u8; 32] = sha2::Sha256::digest(format!("token-{i}").as_bytes()).into();
-        cache.insert(key, principal(i), 2_000_000_000, 1_764_000_000);
+        let v = Verified::shared(principal(i));
+        v.identity_headers();
+        cache.insert(&key, &v, 1_764_000_300, 1_764_000_000);
     }
     let after = rss();
     let entries = cache.len() as u64;
@@ -63,9 +68,7 @@ fn main() {
         (after - before) as f64 / entries.max(1) as f64,
     );
     println!(
-        "entries={entries} rss_before={before} rss_after={after} grew={mib:.1} MiB ({per:.0} bytes/entry); \
-         inline: principal {} bytes, map slot {} bytes",
-        std::mem::size_of::<Principal>(),
-        std::mem::size_of::<([u8; 32], (Principal, i64))>(),
+        "entries={entries} capacity={} rss_before={before} rss_after={after} grew={mib:.1} MiB ({per:.0} bytes/entry)",
+        cache.capacity(),
     );
 }

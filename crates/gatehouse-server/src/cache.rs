@@ -5,6 +5,10 @@
 //! the cache holds nothing that could be replayed. Checks that must be current — revocation,
 //! suspension — run after a hit, every time.
 
+mod bearer;
+
+pub use bearer::BearerCache;
+
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};

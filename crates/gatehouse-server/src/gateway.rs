@@ -101,7 +101,12 @@ pub struct Gateway {
     /// Wrong-code counters of pending MFA logins.
     pub mfa_attempts: crate::auth::mfa::Attempts,
     /// Verified bearer tokens, keyed by SHA-256 of the token.
-    pub bearer_cache: crate::cache::TtlCache<Identity>,
+    pub bearer_cache: crate::cache::BearerCache,
+    /// Bearer verifications in flight, by the same key: concurrent requests with one
+    /// uncached token share one verification (single flight on a cache miss).
+    pub bearer_inflight: crate::gateway::verify::InFlight<Identity>,
+    /// Bearer tokens verified so far (cache misses that ran a verification).
+    pub bearer_verifications: std::sync::atomic::AtomicU64,
     /// Bearer tokens and API keys verified within the last day (SHA-256, as the caches):
     /// once their cache entry ends they are verified again even while their address is over
     /// its verification budget (row 4: only unknown credentials are refused unverified).
@@ -110,7 +115,7 @@ pub struct Gateway {
     pub basic_cache: crate::cache::TtlCache<gatehouse_store::User>,
     /// Basic verifications in flight, by the same key: concurrent requests with one pair
     /// share one password check instead of each hashing (single flight on a cache miss).
-    pub basic_inflight: crate::gateway::verify::InFlight,
+    pub basic_inflight: crate::gateway::verify::InFlight<gatehouse_store::User>,
     /// HMAC key (random per process) of the Basic cache keys, built once.
     basic_key: aws_lc_rs::hmac::Key,
     pub cache_stats: crate::cache::CacheStats,
@@ -131,8 +136,10 @@ pub struct Gateway {
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
-/// Entries each credential cache holds at most.
+/// Entries the Basic and known-good caches hold at most.
 const CACHE_CAPACITY: usize = 200_000;
+/// Bearer tokens the cache holds at least: 2^20 (≈ 95 MiB when full, `examples/cache_memory.rs`).
+const BEARER_CACHE_CAPACITY: usize = 1 << 20;
 
 /// The credentials a request presents: `Authorization` headers, `X-API-Key` headers and the
 /// query (rows 5–7 decide on what this finds).
@@ -216,7 +223,9 @@ impl Gateway {
             revocations: crate::revocations::Revocations::default(),
             mfa_attempts: crate::auth::mfa::Attempts::default(),
             nonce_counts: crate::digest::NonceCounts::default(),
-            bearer_cache: crate::cache::TtlCache::new(CACHE_CAPACITY),
+            bearer_cache: crate::cache::BearerCache::new(BEARER_CACHE_CAPACITY),
+            bearer_inflight: crate::gateway::verify::InFlight::default(),
+            bearer_verifications: std::sync::atomic::AtomicU64::new(0),
             known_good: crate::cache::TtlCache::new(CACHE_CAPACITY),
             basic_cache: crate::cache::TtlCache::new(CACHE_CAPACITY),
             basic_inflight: crate::gateway::verify::InFlight::default(),

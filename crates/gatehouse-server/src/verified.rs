@@ -29,6 +29,14 @@ impl Verified {
         })
     }
 
+    /// Wraps a principal rebuilt from a cache record, with header values already rendered.
+    pub fn with_headers(principal: Principal, headers: IdentityHeaders) -> Identity {
+        Arc::new(Self {
+            principal,
+            headers: OnceLock::from(headers),
+        })
+    }
+
     pub fn principal(&self) -> &Principal {
         &self.principal
     }
@@ -110,6 +118,15 @@ impl IdentityHeaders {
             tenant: p.tenant.as_deref().and_then(value),
             scopes: owned(p.scopes.join(" ")),
             auth: HeaderValue::from_static(p.scheme.as_str()),
+        }
+    }
+
+    /// The same values for another subject with the same grants (the bearer cache keeps one
+    /// rendering per grant set): the shared values are reference-counted clones.
+    pub fn for_subject(&self, subject: &str) -> Self {
+        Self {
+            user: HeaderValue::from_bytes(subject.as_bytes()).ok(),
+            ..self.clone()
         }
     }
 }

@@ -54,6 +54,16 @@ async fn idp(
     fetches: Arc<AtomicUsize>,
     stop: watch::Receiver<bool>,
 ) -> SocketAddr {
+    slow_idp(keys, fetches, stop, std::time::Duration::ZERO).await
+}
+
+/// As [`idp`], answering each fetch after `delay`.
+async fn slow_idp(
+    keys: Arc<Mutex<Vec<serde_json::Value>>>,
+    fetches: Arc<AtomicUsize>,
+    stop: watch::Receiver<bool>,
+    delay: std::time::Duration,
+) -> SocketAddr {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
     let router = axum::Router::new().route(
@@ -63,6 +73,7 @@ async fn idp(
             let fetches = Arc::clone(&fetches);
             async move {
                 fetches.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(delay).await;
                 axum::Json(json!({"keys": *keys.lock().unwrap()}))
             }
         }),
@@ -159,6 +170,56 @@ async fn jwks_fetched_on_first_use_and_refetched_for_a_new_kid_rate_limited() {
         .await;
     assert_eq!(r.status, 401);
     assert_eq!(r.error(), "invalid_token");
+}
+
+/// Eight requests at once with one token, on a gateway that has not fetched the issuer's
+/// keys yet (the fetch takes 300 ms): their statuses and `error` codes, and how many
+/// verifications and key fetches they cost, and whether a verification is left in flight.
+async fn eight_at_once(
+    token: impl Fn(&IdpKey) -> String,
+) -> (Vec<(u16, String)>, u64, usize, bool) {
+    let (stop, rx) = watch::channel(false);
+    let upstream = common::echo_upstream(rx.clone()).await;
+    let k1 = idp_key("k1");
+    let keys = Arc::new(Mutex::new(vec![k1.jwk.clone()]));
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let delay = std::time::Duration::from_millis(300);
+    let idp_addr = slow_idp(keys, Arc::clone(&fetches), rx.clone(), delay).await;
+    let text = config_with_issuer(upstream, &format!("http://{idp_addr}/jwks.json"));
+    let h = Harness::start_config(&text, upstream, stop, rx).await;
+    let auth = format!("Bearer {}", token(&k1));
+    let headers = [("Authorization", auth.as_str())];
+    let g = || h.get("/api/posts", &headers);
+    let rs = tokio::join!(g(), g(), g(), g(), g(), g(), g(), g());
+    let answers = [rs.0, rs.1, rs.2, rs.3, rs.4, rs.5, rs.6, rs.7]
+        .iter()
+        .map(|r| (r.status.as_u16(), r.error()))
+        .collect();
+    let verified = h.gw.bearer_verifications.load(Ordering::SeqCst);
+    let left = !h.gw.bearer_inflight.is_empty();
+    (answers, verified, fetches.load(Ordering::SeqCst), left)
+}
+
+/// Requests that arrive with one uncached token while it is being verified share that
+/// verification (single flight on a bearer cache miss, as for Basic): eight at once while
+/// the issuer's keys are being fetched cost one verification, whose answer — an identity or
+/// a refusal — they all get.
+#[tokio::test]
+async fn concurrent_requests_with_one_uncached_token_share_one_verification() {
+    let (answers, verified, fetched, left) =
+        eight_at_once(|k| idp_token(k, "ext-user", &["editor"])).await;
+    assert!(answers.iter().all(|(s, _)| *s == 200), "{answers:?}");
+    assert_eq!((verified, fetched, left), (1, 1, false));
+    // A token with the issuer's `kid` but another key's signature: one verification too.
+    let (answers, verified, fetched, left) =
+        eight_at_once(|_| idp_token(&idp_key("k1"), "ext-admin", &["admin"])).await;
+    assert!(
+        answers
+            .iter()
+            .all(|(s, e)| *s == 401 && e == "invalid_token"),
+        "{answers:?}"
+    );
+    assert_eq!((verified, fetched, left), (1, 1, false));
 }
 
 #[tokio::test]

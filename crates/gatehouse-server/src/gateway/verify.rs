@@ -160,17 +160,42 @@ impl Gateway {
                 self.cache_stats.bearer.miss();
                 // Boxed: verifying may fetch an issuer's keys (an unknown `kid`), a large
                 // future that a cache hit should not carry.
-                let p = Box::pin(self.verify_token(rt, token.expose(), now)).await?;
+                Box::pin(self.verify_bearer_once(rt, token, key, now)).await?
+            }
+        };
+        self.bearer_checks(p)
+    }
+
+    /// Single flight: the first request with an uncached token verifies it; the ones that
+    /// arrive meanwhile wait for its answer (a success or a failure alike) instead of each
+    /// checking the same signature — or each waiting for the same issuer's keys. A request
+    /// that gives up (client gone) hands the verification to the next waiter.
+    async fn verify_bearer_once(
+        &self,
+        rt: &Runtime,
+        token: &SecretString,
+        key: [u8; 32],
+        now: i64,
+    ) -> Result<Identity, Deny> {
+        self.bearer_inflight
+            .once(key, || async {
+                // A verification that ended between our cache miss and joining left its
+                // answer in the cache.
+                if let Some(p) = self.bearer_cache.get(&key, now) {
+                    return Ok(p);
+                }
+                self.bearer_verifications
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let p = self.verify_token(rt, token.expose(), now).await?;
                 // Cached until the token expires, and at most five minutes (keys an issuer
                 // withdraws stop being honoured within that time).
                 let until = p.expires_at.unwrap_or(now).min(now + BEARER_CACHE_TTL);
                 let p = Verified::shared(p);
                 self.remember_good(key, p.expires_at, now);
-                self.bearer_cache.insert(key, Arc::clone(&p), until, now);
-                p
-            }
-        };
-        self.bearer_checks(p)
+                self.bearer_cache.insert(&key, &p, until, now);
+                Ok(p)
+            })
+            .await
     }
 
     /// Row 10 and, for our own tokens, row 13's facts on a verified or cached token.
@@ -245,10 +270,8 @@ impl Gateway {
                 // ones arriving meanwhile wait for its answer (a success or a failure alike)
                 // instead of queueing for the hashing pool with the same work. A request
                 // that gives up (client gone) hands the check to the next waiter.
-                let flight = self.basic_inflight.join(key);
-                let result = flight
-                    .cell
-                    .get_or_init(|| async {
+                self.basic_inflight
+                    .once(key, || async {
                         // A check that ended between our cache miss and joining left its
                         // answer in the cache.
                         if let Some(user) = self.basic_cache.get(&key, now) {
@@ -261,10 +284,7 @@ impl Gateway {
                         }
                         r
                     })
-                    .await
-                    .clone();
-                drop(flight);
-                result?
+                    .await?
             }
         };
         let mut p = principal_for_user(&user, Scheme::Basic);
@@ -325,26 +345,35 @@ impl Gateway {
     }
 }
 
-/// Password checks in flight, by cache key (see `verify_basic`). Requests that arrive while
-/// a check runs share its answer; once it is answered the entry goes, so later requests use
-/// the cache (a success) or check again (a failure, or the store's outage, is never kept).
-#[derive(Default)]
-pub struct InFlight {
-    map: std::sync::Mutex<HashMap<[u8; 32], Arc<Flight>>>,
+/// Verifications in flight, by cache key (password checks in `verify_basic`, bearer tokens
+/// in `verify_bearer_once`). Requests that arrive while one runs share its answer; once it
+/// is answered the entry goes, so later requests use the cache (a success) or verify again
+/// (a failure, or the store's outage, is never kept).
+pub struct InFlight<T> {
+    map: std::sync::Mutex<HashMap<[u8; 32], Arc<Flight<T>>>>,
 }
 
-type Flight = tokio::sync::OnceCell<Result<gatehouse_store::User, Deny>>;
+impl<T> Default for InFlight<T> {
+    fn default() -> Self {
+        Self {
+            map: std::sync::Mutex::default(),
+        }
+    }
+}
 
-/// One request's part in a check; leaving removes the entry when the check is answered or
-/// nobody else waits for it (a check whose requests all gave up leaves nothing behind).
-pub(crate) struct Joined<'a> {
-    inflight: &'a InFlight,
+type Flight<T> = tokio::sync::OnceCell<Result<T, Deny>>;
+
+/// One request's part in a verification; leaving removes the entry when it is answered or
+/// nobody else waits for it (a verification whose requests all gave up leaves nothing
+/// behind).
+pub(crate) struct Joined<'a, T> {
+    inflight: &'a InFlight<T>,
     key: [u8; 32],
-    cell: Arc<Flight>,
+    cell: Arc<Flight<T>>,
 }
 
-impl InFlight {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Arc<Flight>>> {
+impl<T> InFlight<T> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Arc<Flight<T>>>> {
         match self.map.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
@@ -352,13 +381,25 @@ impl InFlight {
     }
 
     /// Joins the check of `key` in flight, or starts one.
-    fn join(&self, key: [u8; 32]) -> Joined<'_> {
+    fn join(&self, key: [u8; 32]) -> Joined<'_, T> {
         let cell = Arc::clone(self.lock().entry(key).or_default());
         Joined {
             inflight: self,
             key,
             cell,
         }
+    }
+
+    /// Runs `verify` for `key` unless a run is in flight, whose answer it then shares.
+    async fn once<F>(&self, key: [u8; 32], verify: impl FnOnce() -> F) -> Result<T, Deny>
+    where
+        F: Future<Output = Result<T, Deny>>,
+        T: Clone,
+    {
+        let flight = self.join(key);
+        let result = flight.cell.get_or_init(verify).await.clone();
+        drop(flight);
+        result
     }
 
     /// Checks in flight now.
@@ -371,7 +412,7 @@ impl InFlight {
     }
 }
 
-impl Drop for Joined<'_> {
+impl<T> Drop for Joined<'_, T> {
     fn drop(&mut self) {
         let mut map = self.inflight.lock();
         // Two references when nobody else waits: the map's and ours.
