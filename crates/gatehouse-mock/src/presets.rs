@@ -284,3 +284,113 @@ impl PresetSpec {
     }
 }
 
+/// What a shop's checkout answers a signed-in customer with neither a verified email nor a
+/// payment method (issue 13's example).
+fn storefront_requirements() -> Vec<Unmet> {
+    vec![
+        Unmet {
+            code: "email_unverified".to_owned(),
+            message: Some("Verify your email address first.".to_owned()),
+            remedy_url: Some("/account/email".to_owned()),
+        },
+        Unmet {
+            code: "payment_method_required".to_owned(),
+            message: Some("Add a payment method to check out.".to_owned()),
+            remedy_url: Some("/account/billing".to_owned()),
+        },
+    ]
+}
+
+/// `COUNTRY` or `COUNTRY,451` (`geo-blocked=DE,451`).
+fn geo_arg(arg: &str) -> Option<(Option<Country>, bool)> {
+    let (code, status) = arg.split_once(',').unwrap_or((arg, "403"));
+    let legal = match status {
+        "403" => false,
+        "451" => true,
+        _ => return None,
+    };
+    Some((Some(Country::parse(code)?), legal))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_preset_parses_and_names_a_distinct_contract_code() {
+        let mut codes = std::collections::HashSet::new();
+        for name in names() {
+            let p = PresetSpec::parse(name).unwrap();
+            let (deny, hidden) = p.deny(1_700_000_000, None, "m");
+            let code = if hidden { "not_found" } else { deny.code() };
+            assert!(codes.insert(code), "{name} repeats {code}");
+            // The CLI name is the code with dashes, but for the renamed rows.
+            let expected = match name {
+                "expired-token" => "token_expired",
+                "revoked-token" => "token_revoked",
+                "step-up" => "insufficient_user_authentication",
+                n => &n.replace('-', "_"),
+            };
+            assert_eq!(code, expected);
+        }
+        assert_eq!(codes.len(), 26);
+    }
+
+    #[test]
+    fn arguments_and_paths() {
+        let p = PresetSpec::parse("insufficient-scope=posts:write,admin:read@/api/**").unwrap();
+        assert!(p.applies("/api/x/y"));
+        assert!(!p.applies("/other"));
+        assert_eq!(
+            p.deny(0, None, "").0,
+            Deny::InsufficientScope {
+                required: vec!["posts:write".into(), "admin:read".into()]
+            }
+        );
+        let p = PresetSpec::parse("rate-limited=7").unwrap();
+        assert!(p.applies("/anything"));
+        assert_eq!(
+            p.deny(0, None, "").0,
+            Deny::RateLimited {
+                retry_after: 7,
+                limit: 100
+            }
+        );
+        assert!(matches!(
+            PresetSpec::parse("rate-limited=soon"),
+            Err(PresetError::Seconds { .. })
+        ));
+        assert!(matches!(
+            PresetSpec::parse("read-only=x"),
+            Err(PresetError::NoArg { .. })
+        ));
+        let p = PresetSpec::parse("geo-blocked=de,451").unwrap();
+        let (deny, _) = p.deny(0, None, "");
+        assert_eq!(deny.entry().status, 451);
+        assert!(matches!(
+            deny,
+            Deny::GeoBlocked { country: Some(c), legal: true, .. } if c.as_str() == "DE"
+        ));
+        assert_eq!(
+            PresetSpec::parse("geo-blocked")
+                .unwrap()
+                .deny(0, None, "")
+                .0
+                .entry()
+                .status,
+            403
+        );
+        assert!(matches!(
+            PresetSpec::parse("geo-blocked=DEU"),
+            Err(PresetError::Country { .. })
+        ));
+        assert!(matches!(
+            PresetSpec::parse("expired"),
+            Err(PresetError::Unknown(_))
+        ));
+        assert!(matches!(
+            PresetSpec::parse("not-owner@api"),
+            Err(PresetError::Path { .. })
+        ));
+    }
+}

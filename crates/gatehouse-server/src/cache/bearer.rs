@@ -23,6 +23,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use gatehouse_core::attributes::Attributes;
 use gatehouse_core::config::Scheme;
 use gatehouse_core::principal::{AccountState, Principal};
 
@@ -99,6 +100,10 @@ struct Grants {
     issuer: Option<String>,
     scheme: Scheme,
     read_only: bool,
+    /// Row 25's facts: an external issuer's mapped attributes and the claims requirements
+    /// name (usually the shared empty set).
+    attributes: Arc<Attributes>,
+    claims: Arc<Attributes>,
 }
 
 impl Grants {
@@ -111,6 +116,8 @@ impl Grants {
             issuer: p.issuer.clone(),
             scheme: p.scheme,
             read_only: p.read_only,
+            attributes: Arc::clone(&p.attributes),
+            claims: Arc::clone(&p.claims),
         }
     }
 }
@@ -289,6 +296,8 @@ impl Shard {
             token_id: (rec.flags() & HAS_JTI != 0).then(|| jti.to_owned()),
             session_id: (rec.flags() & HAS_SID != 0).then(|| sid.to_owned()),
             expires_at: rec.time(4, HAS_EXP),
+            attributes: Arc::clone(&g.attributes),
+            claims: Arc::clone(&g.claims),
         };
         let v = Verified::with_headers(principal, headers.for_subject(subject));
         Some((v, rec.deadline()))
@@ -505,7 +514,7 @@ mod tests {
 
     fn headers(v: &Verified) -> HeaderMap {
         let mut h = HeaderMap::new();
-        crate::proxy::identity_headers(&mut h, v);
+        crate::verified::identity_headers(&mut h, v);
         h
     }
 
