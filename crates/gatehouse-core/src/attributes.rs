@@ -216,6 +216,26 @@ mod tests {
     }
 
     #[test]
+    fn a_change_is_checked_whether_from_the_cli_or_json() {
+        let json = |t: &str| {
+            let v: serde_json::Value = serde_json::from_str(t).unwrap_or_default();
+            change_from_json(v.as_object().unwrap_or(&serde_json::Map::new()))
+        };
+        let (set, unset) =
+            json(r#"{"plan": "pro", "n": 2, "trial": null}"#).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(set.get("plan"), Some(&Value::Str("pro".into())));
+        assert_eq!(unset, ["trial"]);
+        for bad in [r#"{"a-b": 1}"#, r#"{"o": {"x": 1}}"#, r#"{"l": [1]}"#] {
+            assert!(json(bad).is_err(), "{bad}");
+        }
+        let mut set = Attributes::new();
+        set.insert("plan".into(), Value::Bool(true));
+        assert!(check_change(&set, &["plan".into()]).is_err());
+        assert!(check_change(&set, &["bad name".into()]).is_err());
+        assert!(check_change(&set, &["trial".into()]).is_ok());
+    }
+
+    #[test]
     fn json_round_trip_keeps_the_shape() {
         let mut a = Attributes::new();
         for arg in ["b=true", "n=2.5", "s=x", r#"l=["y"]"#, r#"q="1""#] {

@@ -352,6 +352,14 @@ mod tests {
             ),
             // A macro's variable may shadow a record.
             ("[1].exists(principal, principal == 1)", Ok(true)),
+            (
+                "has(request.params.shop) && !has(request.params.nope)",
+                Ok(true),
+            ),
+            (
+                "principal.roles[0] == 'buyer' && request.headers == {}",
+                Ok(true),
+            ),
         ] {
             let c = Condition::compile(src).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(c.eval(&f), want, "{src}");
@@ -361,6 +369,9 @@ mod tests {
             "principal.attributes.vip == true",
             "1 + 1",
             "principal.nickname == 'x'",
+            "request.params.nope == 'x'",
+            "request[1] == 'x'",
+            "principal.subject.size == 3",
         ] {
             let c = Condition::compile(src).unwrap_or_else(|e| panic!("{e}"));
             assert!(c.eval(&f).is_err(), "{src}");
