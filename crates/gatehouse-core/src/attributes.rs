@@ -144,6 +144,43 @@ pub fn check(attrs: &Attributes) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks a change to a user's attributes — the set to add or replace, the names to
+/// remove — as `gatehouse user set`/`unset` and the admin API make it.
+pub fn check_change(set: &Attributes, unset: &[String]) -> Result<(), String> {
+    check(set)?;
+    for name in unset {
+        check_name(name)?;
+        if set.contains_key(name) {
+            return Err(format!("`{name}` is both set and unset"));
+        }
+    }
+    Ok(())
+}
+
+/// A change given as a JSON object, as the admin API takes it (a JSON merge patch, RFC 7396
+/// §2: a member set to `null` is removed): the set and the names to remove, checked by
+/// [`check_change`].
+pub fn change_from_json(
+    patch: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(Attributes, Vec<String>), String> {
+    let mut set = Attributes::new();
+    let mut unset = Vec::new();
+    for (name, v) in patch {
+        if v.is_null() {
+            unset.push(name.clone());
+            continue;
+        }
+        let value = Value::from_json(v).ok_or_else(|| {
+            format!(
+                "the value of `{name}` is not a string, a boolean, a number or a list of strings (`null` removes it)"
+            )
+        })?;
+        set.insert(name.clone(), value);
+    }
+    check_change(&set, &unset)?;
+    Ok((set, unset))
+}
+
 /// Follows a dotted path (`org.plan`) into a JSON document, as the claim mappings of
 /// `[[issuers]]` do; a name with `/` or `:` is one literal member (a collision-resistant
 /// claim name, RFC 7519 §4.2).
@@ -176,6 +213,26 @@ mod tests {
         }
         let long = format!("k={}", "x".repeat(MAX_VALUE + 1));
         assert!(parse_assignment(&long).is_err());
+    }
+
+    #[test]
+    fn a_change_is_checked_whether_from_the_cli_or_json() {
+        let json = |t: &str| {
+            let v: serde_json::Value = serde_json::from_str(t).unwrap_or_default();
+            change_from_json(v.as_object().unwrap_or(&serde_json::Map::new()))
+        };
+        let (set, unset) =
+            json(r#"{"plan": "pro", "n": 2, "trial": null}"#).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(set.get("plan"), Some(&Value::Str("pro".into())));
+        assert_eq!(unset, ["trial"]);
+        for bad in [r#"{"a-b": 1}"#, r#"{"o": {"x": 1}}"#, r#"{"l": [1]}"#] {
+            assert!(json(bad).is_err(), "{bad}");
+        }
+        let mut set = Attributes::new();
+        set.insert("plan".into(), Value::Bool(true));
+        assert!(check_change(&set, &["plan".into()]).is_err());
+        assert!(check_change(&set, &["bad name".into()]).is_err());
+        assert!(check_change(&set, &["trial".into()]).is_ok());
     }
 
     #[test]

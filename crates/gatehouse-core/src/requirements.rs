@@ -9,7 +9,6 @@
 //! (a missing key, a type mismatch) never allows: it is the unmet requirement
 //! `condition_error`, logged and audited like any refusal.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, LazyLock};
 
@@ -73,6 +72,9 @@ pub const CONDITION_NOT_MET: &str = "condition_not_met";
 /// Variables a condition may name.
 pub const VARIABLES: &[&str] = &["principal", "request", "now"];
 
+mod declared;
+mod vars;
+
 /// CEL's standard environment (functions, macros), built once: building it per evaluation
 /// cost ≈ 19 µs (`Context::default` does).
 static ENV: LazyLock<Arc<cel::Env>> = LazyLock::new(|| Arc::new(cel::Env::stdlib()));
@@ -81,43 +83,9 @@ static ENV: LazyLock<Arc<cel::Env>> = LazyLock::new(|| Arc::new(cel::Env::stdlib
 /// use it).
 pub struct Condition {
     pub source: String,
-    program: cel::Program,
-    /// Which variables it reads: the others are not built per evaluation.
-    uses_request: bool,
-    uses_principal: bool,
-    /// Which members of `principal` and `request` to build: those whose names the source
-    /// mentions (a superset of what it can read), or all when it names none of them.
-    members: Members,
-}
-
-/// The members of `principal` ([`PRINCIPAL_MEMBERS`]) and `request` ([`REQUEST_MEMBERS`]) a
-/// condition may read, as bit sets.
-#[derive(Debug, Clone, Copy)]
-struct Members {
-    principal: u16,
-    request: u16,
-}
-
-const PRINCIPAL_MEMBERS: [&str; 9] = [
-    "subject",
-    "roles",
-    "scopes",
-    "tenant",
-    "attributes",
-    "claims",
-    "scheme",
-    "acr",
-    "auth_time",
-];
-const REQUEST_MEMBERS: [&str; 6] = ["method", "path", "params", "ip", "country", "headers"];
-
-fn mentioned(source: &str, names: &[&str]) -> u16 {
-    let set = names
-        .iter()
-        .enumerate()
-        .filter(|(_, n)| source.contains(*n))
-        .fold(0u16, |acc, (i, _)| acc | (1 << i));
-    if set == 0 { u16::MAX } else { set }
+    /// The parsed expression, with field reads on the records made direct
+    /// ([`vars::direct`]).
+    expr: cel::IdedExpr,
 }
 
 impl fmt::Debug for Condition {
@@ -127,8 +95,9 @@ impl fmt::Debug for Condition {
 }
 
 impl Condition {
-    /// Parses `source`; an error names what is wrong (a syntax error, a variable that is not
-    /// `principal`, `request` or `now`).
+    /// Parses `source` and checks what it names; an error says what is wrong (a syntax
+    /// error, a variable that is not `principal`, `request` or `now`, a function the
+    /// environment does not declare or one called with the wrong number of arguments).
     pub fn compile(source: &str) -> Result<Self, String> {
         let program = ENV.compile(source).map_err(|e| {
             let text = e.to_string();
@@ -136,66 +105,28 @@ impl Condition {
             let first = first.replace("ERROR: <input>:", "at ");
             format!("invalid expression `{source}`: {first}")
         })?;
-        let refs = program.references();
-        let mut unknown: Vec<&str> = refs
-            .variables()
-            .into_iter()
-            .filter(|v| !VARIABLES.contains(v) && !bound_by_macro(source, v))
-            .collect();
-        unknown.sort_unstable();
-        if let Some(v) = unknown.first() {
-            return Err(format!(
-                "unknown variable `{v}` in `{source}`: a condition reads `principal`, `request` and `now`"
-            ));
-        }
+        declared::check(source, &program)?;
+        let mut expr = program.expression().clone();
+        vars::direct(&mut expr);
         Ok(Self {
-            members: Members {
-                principal: mentioned(source, &PRINCIPAL_MEMBERS),
-                request: mentioned(source, &REQUEST_MEMBERS),
-            },
             source: source.to_owned(),
-            uses_request: refs.has_variable("request"),
-            uses_principal: refs.has_variable("principal"),
-            program,
+            expr,
         })
     }
 
     /// Evaluates the condition: `Ok(true)` holds, `Ok(false)` does not, `Err` could not be
-    /// evaluated (never an allow).
+    /// evaluated (never an allow). The variables are lent to CEL as they are read
+    /// ([`vars::Vars`]): nothing is built for what the expression does not read.
     pub fn eval(&self, facts: &Facts<'_>) -> Result<bool, String> {
+        let vars = vars::Vars::new(*facts);
         let mut ctx = cel::Context::with_env(Arc::clone(&ENV));
-        if self.uses_principal {
-            ctx.add_variable_from_value(
-                "principal",
-                principal_value(facts, self.members.principal),
-            );
-        }
-        if self.uses_request {
-            ctx.add_variable_from_value("request", request_value(facts, self.members.request));
-        }
-        ctx.add_variable_from_value("now", facts.now);
-        match self.program.execute(&ctx) {
+        ctx.set_variable_resolver(&vars);
+        match cel::Value::resolve(&self.expr, &ctx) {
             Ok(cel::Value::Bool(b)) => Ok(b),
             Ok(other) => Err(format!("the expression gave {other:?}, not a boolean")),
             Err(e) => Err(e.to_string()),
         }
     }
-}
-
-/// A comprehension macro's iteration variable (`roles.exists(r, r == "x")`) is not a free
-/// variable: CEL reports it among the references, so tell it apart by its binding.
-fn bound_by_macro(source: &str, var: &str) -> bool {
-    ["all", "exists", "exists_one", "map", "filter"]
-        .iter()
-        .any(|m| {
-            let pat = format!(".{m}(");
-            source.match_indices(&pat).any(|(i, _)| {
-                source
-                    .get(i + pat.len()..)
-                    .and_then(|rest| rest.split_once(','))
-                    .is_some_and(|(bound, _)| bound.trim() == var)
-            })
-        })
 }
 
 /// What a requirement is checked against.
@@ -215,84 +146,6 @@ pub struct Facts<'a> {
     pub headers: &'a [(String, String)],
     /// Unix seconds.
     pub now: i64,
-}
-
-fn cel_of(v: &Value) -> cel::Value {
-    match v {
-        Value::Bool(b) => (*b).into(),
-        Value::Str(s) => s.as_str().into(),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => i.into(),
-            None => n.as_f64().unwrap_or(f64::NAN).into(),
-        },
-        Value::List(l) => l.iter().map(String::as_str).collect::<Vec<_>>().into(),
-    }
-}
-
-fn cel_map(attrs: &Attributes) -> cel::Value {
-    attrs
-        .iter()
-        .map(|(k, v)| (k.as_str(), cel_of(v)))
-        .collect::<HashMap<_, _>>()
-        .into()
-}
-
-fn opt(s: Option<&str>) -> cel::Value {
-    s.map_or(cel::Value::Null, Into::into)
-}
-
-/// `principal`, with the members in `members` (bits in [`PRINCIPAL_MEMBERS`] order).
-fn principal_value(f: &Facts<'_>, members: u16) -> cel::Value {
-    let p = f.principal;
-    let mut m: HashMap<&str, cel::Value> = HashMap::new();
-    for (i, name) in PRINCIPAL_MEMBERS.iter().enumerate() {
-        if members & (1 << i) == 0 {
-            continue;
-        }
-        let v = match i {
-            0 => p.subject.as_str().into(),
-            1 => p.roles.clone().into(),
-            2 => p.scopes.clone().into(),
-            3 => opt(p.tenant.as_deref()),
-            4 => cel_map(f.attributes),
-            5 => cel_map(&p.claims),
-            6 => p.scheme.as_str().into(),
-            7 => opt(p.acr.as_deref()),
-            _ => p.auth_time.map_or(cel::Value::Null, Into::into),
-        };
-        m.insert(name, v);
-    }
-    m.into()
-}
-
-/// `request`, with the members in `members` (bits in [`REQUEST_MEMBERS`] order).
-fn request_value(f: &Facts<'_>, members: u16) -> cel::Value {
-    let mut m: HashMap<&str, cel::Value> = HashMap::new();
-    for (i, name) in REQUEST_MEMBERS.iter().enumerate() {
-        if members & (1 << i) == 0 {
-            continue;
-        }
-        let v = match i {
-            0 => f.method.into(),
-            1 => f.path.into(),
-            2 => f
-                .params
-                .iter()
-                .map(|(k, v)| (*k, cel::Value::from(*v)))
-                .collect::<HashMap<_, _>>()
-                .into(),
-            3 => f.client_ip.to_canonical().to_string().into(),
-            4 => opt(f.country),
-            _ => f
-                .headers
-                .iter()
-                .map(|(k, v)| (k.as_str(), cel::Value::from(v.as_str())))
-                .collect::<HashMap<_, _>>()
-                .into(),
-        };
-        m.insert(name, v);
-    }
-    m.into()
 }
 
 /// Does a present value count as set?
@@ -468,17 +321,70 @@ mod tests {
             ("principal.roles.exists(r, r == 'buyer')", Ok(true)),
             ("has(principal.attributes.vip)", Ok(false)),
             ("request.country == null", Ok(true)),
+            // The records behave as the maps they stand for.
+            ("'buyer' in principal.roles", Ok(true)),
+            ("principal.attributes == {'plan': 'pro'}", Ok(true)),
+            ("{'plan': 'pro'} == principal.attributes", Ok(true)),
+            (
+                "has(principal.tenant) && principal.tenant == null",
+                Ok(true),
+            ),
+            ("'tenant' in principal && !('x' in principal)", Ok(true)),
+            ("size(principal) == 9 && size(request) == 6", Ok(true)),
+            ("principal.exists(k, k == 'auth_time')", Ok(true)),
+            ("[principal][0].subject == 'ann'", Ok(true)),
+            (
+                "request['method'] == 'GET' && request.ip == '127.0.0.1'",
+                Ok(true),
+            ),
+            (
+                "principal.scheme == 'bearer' && request.path.startsWith('/shop/')",
+                Ok(true),
+            ),
+            ("has(principal.nickname)", Ok(false)),
+            (
+                "has(principal.attributes.plan) && principal['attributes'].plan == 'pro'",
+                Ok(true),
+            ),
+            (
+                "principal.attributes.?vip.orValue(false) == false",
+                Ok(true),
+            ),
+            // A macro's variable may shadow a record.
+            ("[1].exists(principal, principal == 1)", Ok(true)),
+            (
+                "has(request.params.shop) && !has(request.params.nope)",
+                Ok(true),
+            ),
+            (
+                "principal.roles[0] == 'buyer' && request.headers == {}",
+                Ok(true),
+            ),
         ] {
             let c = Condition::compile(src).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(c.eval(&f), want, "{src}");
         }
         // Evaluation errors: a missing key, not a boolean.
-        for src in ["principal.attributes.vip == true", "1 + 1"] {
+        for src in [
+            "principal.attributes.vip == true",
+            "1 + 1",
+            "principal.nickname == 'x'",
+            "request.params.nope == 'x'",
+            "request[1] == 'x'",
+            "principal.subject.size == 3",
+        ] {
             let c = Condition::compile(src).unwrap_or_else(|e| panic!("{e}"));
             assert!(c.eval(&f).is_err(), "{src}");
         }
         // Load-time errors.
-        for src in ["principal.roles.exists(", "user.name == 'x'", "1 +"] {
+        for src in [
+            "principal.roles.exists(",
+            "user.name == 'x'",
+            "1 +",
+            "nosuchfn(request.path)",
+            "principal.foo.bar(1)",
+            "size(request.path, 2) > 1",
+        ] {
             assert!(Condition::compile(src).is_err(), "{src}");
         }
     }

@@ -316,6 +316,9 @@ struct UserChangeBody {
     #[serde(default, deserialize_with = "present")]
     tenant: Option<Option<String>>,
     password: Option<String>,
+    /// A JSON merge patch of the attributes (RFC 7396 §2): a member sets one, `null` removes
+    /// it, the others are kept.
+    attributes: Option<serde_json::Map<String, Value>>,
 }
 
 /// Tells an absent member (`None`) from `null` (`Some(None)`).
@@ -330,11 +333,22 @@ async fn change_user(
     b: Bytes,
 ) -> Answer {
     let req: UserChangeBody = body(&b)?;
-    if req.roles.is_none() && req.tenant.is_none() && req.password.is_none() {
+    if req.roles.is_none()
+        && req.tenant.is_none()
+        && req.password.is_none()
+        && req.attributes.is_none()
+    {
         return Err(ApiError::invalid(
-            "nothing to change: give `roles`, `tenant` or `password`",
+            "nothing to change: give `roles`, `tenant`, `password` or `attributes`",
         ));
     }
+    // Checked as `gatehouse user set`/`unset` check theirs, before anything is written.
+    let attributes = req
+        .attributes
+        .as_ref()
+        .map(gatehouse_core::attributes::change_from_json)
+        .transpose()
+        .map_err(ApiError::invalid)?;
     let store = &st.gw.store;
     if store.get_user(&name).await?.is_none() {
         return Err(ApiError::not_found(format!("no user `{name}`")));
@@ -354,6 +368,18 @@ async fn change_user(
         // Cached Basic verifications of the old password must not outlive it.
         st.gw.basic_cache.remove_where(|u| u.name == name);
         changed.push("password".to_owned());
+    }
+    if let Some((set, unset)) = attributes {
+        // Names only in the audit trail: a value may be personal data.
+        let names: Vec<&str> = set.keys().map(String::as_str).collect();
+        changed.push(format!(
+            "attributes set [{}] unset [{}]",
+            names.join(", "),
+            unset.join(", ")
+        ));
+        let attributes = store.update_attributes(&name, set, unset).await?;
+        // As `gatehouse user set`: every node sees the new set (checked on cache hits too).
+        user_changed(&st.gw, &name, UserChange::Attributes { attributes });
     }
     st.record_change(
         &actor,

@@ -108,7 +108,7 @@ fn ops() -> Vec<Op> {
             ..op(
                 "patch",
                 "/admin/api/users/{name}",
-                "Change roles, tenant (null clears) or password",
+                "Change roles, tenant (null clears), password or attributes (a JSON merge patch, RFC 7396: {\"plan\": \"pro\"} sets, {\"plan\": null} removes)",
             )
         },
         Op {

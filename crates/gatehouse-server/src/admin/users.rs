@@ -36,6 +36,7 @@ pub fn user_json(u: &User) -> Value {
         "created_at": rfc3339(u.created_at),
         "password": u.password_hash.is_some(),
         "mfa": u.mfa_secret.is_some(),
+        "attributes": u.attributes,
     })
 }
 

@@ -144,9 +144,6 @@ pub async fn user(cmd: UserCommand) -> anyhow::Result<ExitCode> {
             attributes_changed(&config, &name, set, Vec::new()).await?;
         }
         UserCommand::Unset { config, name, keys } => {
-            for k in &keys {
-                gatehouse_core::attributes::check_name(k).map_err(anyhow::Error::msg)?;
-            }
             attributes_changed(&config, &name, Default::default(), keys).await?;
         }
         UserCommand::Mfa(c) => return super::identity::mfa(c).await,
@@ -210,6 +207,7 @@ async fn attributes_changed(
     set: gatehouse_core::attributes::Attributes,
     unset: Vec<String>,
 ) -> anyhow::Result<()> {
+    gatehouse_core::attributes::check_change(&set, &unset).map_err(anyhow::Error::msg)?;
     let (cfg, store) = store_for(config).await?;
     let attributes = store
         .update_attributes(name, set, unset)

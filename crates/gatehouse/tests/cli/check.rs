@@ -165,3 +165,48 @@ fn check_renders_the_page_templates() {
     std::fs::write(pages.join("403.html"), "<h1>{{ title }}</h1>\n").unwrap();
     run_in(&dir.path, &["check", "--config", cfg.to_str().unwrap()], "").ok();
 }
+
+/// Issue 13: a `when` calling a function CEL's standard library does not have, or one with
+/// the wrong number of arguments, is caught by `check` with its line — not at the first
+/// request, which would be refused with `condition_error`.
+#[test]
+fn check_rejects_unknown_functions_in_conditions() {
+    let dir = TempDir::new("check-cel");
+    let cfg = dir.write(
+        "g.toml",
+        r#"[[route]]
+name = "shop"
+path = "/shop/{id}"
+when = 'principal.foo.bar(1)'
+
+[[route.require]]
+when = 'nosuchfn(request.path)'
+code = "x"
+
+[[route.require]]
+when = 'size(request.params.id, 2) == 1'
+code = "y"
+"#,
+    );
+    let out = run_in(&dir.path, &["check", "--config", cfg.to_str().unwrap()], "")
+        .fails_with("3 error(s)");
+    for needle in [
+        "line 4: `route[0].when`: unknown function `bar` (`x.bar(…)`) in `principal.foo.bar(1)`",
+        "line 7: `route[0].require[0].when`: unknown function `nosuchfn`",
+        "line 11: `route[0].require[1].when`: `size(…)` takes 1 argument, not 2",
+    ] {
+        assert!(
+            out.stderr
+                .lines()
+                .any(|l| l.starts_with("error:") && l.contains(needle)),
+            "{needle}: {out:#?}"
+        );
+    }
+    // Fixed, the same file checks.
+    let cfg = dir.write(
+        "g.toml",
+        "[[route]]\nname = \"shop\"\npath = \"/shop/{id}\"\n\
+         when = 'request.path.startsWith(\"/shop/\") && size(request.params.id) < 9'\n",
+    );
+    run_in(&dir.path, &["check", "--config", cfg.to_str().unwrap()], "").ok();
+}

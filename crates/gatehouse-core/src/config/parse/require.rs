@@ -226,6 +226,14 @@ mod tests {
     use crate::config::parse;
     use crate::config::parse::errors;
 
+    /// Each of `needles` is in one of the errors of `text`.
+    fn assert_errors(text: &str, needles: &[&str]) {
+        let e = errors(text);
+        for needle in needles {
+            assert!(e.iter().any(|l| l.contains(needle)), "{needle}: {e:#?}");
+        }
+    }
+
     #[test]
     fn conditions_and_requirements_are_checked_at_load_with_their_lines() {
         let text = r#"
@@ -254,32 +262,48 @@ equals = "pro"
 in = ["a"]
 code = "z"
 "#;
-        let e = errors(text);
-        let has = |needle: &str| e.iter().any(|l| l.contains(needle));
-        assert!(
-            has("line 5: `route[0].when`: unknown variable `user`"),
-            "{e:#?}"
+        assert_errors(
+            text,
+            &[
+                "line 5: `route[0].when`: unknown variable `user`",
+                "line 8: `route[0].require[0].attribute`: invalid attribute name",
+                "line 14: `route[0].require[1].code`: invalid requirement code",
+                "line 12: `route[0].require[1]`: needs a test",
+                "line 17: `route[0].require[2].when`: invalid expression",
+                "line 19: `route[0].require[2].remedy_url`",
+                "line 21: `route[0].require[3]`: give one test",
+            ],
         );
-        assert!(
-            has("line 8: `route[0].require[0].attribute`: invalid attribute name"),
-            "{e:#?}"
-        );
-        assert!(
-            has("line 14: `route[0].require[1].code`: invalid requirement code"),
-            "{e:#?}"
-        );
-        assert!(
-            has("line 12: `route[0].require[1]`: needs a test"),
-            "{e:#?}"
-        );
-        assert!(
-            has("line 17: `route[0].require[2].when`: invalid expression"),
-            "{e:#?}"
-        );
-        assert!(has("line 19: `route[0].require[2].remedy_url`"), "{e:#?}");
-        assert!(
-            has("line 21: `route[0].require[3]`: give one test"),
-            "{e:#?}"
+    }
+
+    #[test]
+    fn unknown_functions_and_wrong_arities_are_config_errors_with_their_lines() {
+        let text = r#"
+[[route]]
+name = "a"
+path = "/a/{id}"
+when = 'principal.foo.bar(1)'
+
+[[route.require]]
+when = 'nosuchfn(request.path)'
+code = "x"
+
+[[route.require]]
+when = 'size(request.params.id, 2) == 1'
+code = "y"
+
+[[route.require]]
+when = 'principal.roles.all(r)'
+code = "z"
+"#;
+        assert_errors(
+            text,
+            &[
+                "line 5: `route[0].when`: unknown function `bar` (`x.bar(…)`)",
+                "line 8: `route[0].require[0].when`: unknown function `nosuchfn`",
+                "line 12: `route[0].require[1].when`: `size(…)` takes 1 argument, not 2",
+                "line 16: `route[0].require[2].when`: `all` is a macro",
+            ],
         );
     }
 
