@@ -367,6 +367,14 @@ async fn jane(h: &Harness) -> gatehouse_store::User {
         .unwrap()
 }
 
+/// Her unrevoked sessions.
+async fn jane_sessions(h: &Harness) -> Vec<gatehouse_store::Session> {
+    h.gw.store
+        .list_sessions(Some("jane@example.com"), false)
+        .await
+        .unwrap()
+}
+
 async fn harness(op: &Provider, extra: &str) -> Harness {
     Harness::start_with(&provider_block(op, extra)).await
 }
@@ -767,6 +775,44 @@ async fn mapped_attributes_follow_the_provider_and_routes_require_them_on_every_
     );
     let r = within_a_second(&b, "/pro/x", &second, 403).await;
     assert_eq!(r.error(), "requirement_not_met");
+}
+
+#[tokio::test]
+async fn the_providers_acr_amr_and_auth_time_are_kept_with_the_session() {
+    let op = Provider::start().await;
+    let h = harness(&op, r#"users = "provision""#).await;
+    let authenticated = now() - 90;
+    let mut p = person("u-1", "jane@example.com");
+    // A security key (RFC 8176 `hwk`) is a second factor: the session is `mfa`.
+    p.claims = json!({"amr": ["pwd", "hwk"], "auth_time": authenticated});
+    op.set(p);
+    let r = sign_in(&h, &op, "/sso-mfa/pay").await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let session = set_cookie(&r, "gatehouse_session").unwrap();
+    // The route that needs MFA admits it without a step-up.
+    let page = h.get("/sso-mfa/pay", &[HTML, ("Cookie", &session)]).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    // The session, as `gatehouse session list` and the admin API show it, carries what the
+    // provider said; tokens minted from a session take their `amr` from it (a refresh:
+    // tests/identity.rs).
+    let sessions = jane_sessions(&h).await;
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].acr, "mfa");
+    assert_eq!(sessions[0].amr, ["pwd", "hwk"]);
+    assert_eq!(sessions[0].auth_time, authenticated);
+    let shown = gatehouse_server::admin::users::session_json(&sessions[0], now());
+    assert_eq!(shown["amr"], json!(["pwd", "hwk"]));
+
+    // Without `amr` and `acr` from the provider: `sso`, and no methods claimed for it.
+    op.set(person("u-1", "jane@example.com"));
+    let r = sign_in(&h, &op, "/sso/x").await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let sessions = jane_sessions(&h).await;
+    let newest = sessions
+        .iter()
+        .find(|s| s.amr.is_empty())
+        .expect("the second session");
+    assert_eq!(newest.acr, "sso");
 }
 
 #[tokio::test]

@@ -442,6 +442,7 @@ async fn callback_inner(
     let how = SignIn {
         acr: if mfa { "mfa" } else { "sso" },
         auth_time,
+        amr: signed_in.amr.clone(),
         provider: Some((
             name,
             session_prefix(name, signed_in.sid.as_deref(), &signed_in.subject),
