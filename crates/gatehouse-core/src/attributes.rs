@@ -90,7 +90,8 @@ pub fn check_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn check_size(name: &str, v: &Value) -> Result<(), String> {
+/// A value fits: a string, or a list's strings together, of at most [`MAX_VALUE`] bytes.
+pub fn check_size(name: &str, v: &Value) -> Result<(), String> {
     let size = match v {
         Value::Str(s) => s.len(),
         Value::List(l) => l.iter().map(String::len).sum(),

@@ -763,16 +763,23 @@ async fn mapped_attributes_follow_the_provider_and_routes_require_them_on_every_
     assert_eq!(b.get("/pro/x", &[("Cookie", &second)]).await.status, 200);
     within_a_second(&a, "/pro/x", &first, 200).await;
 
-    // A claim the token no longer carries removes its attribute.
-    op.set(with_plan(None));
-    let r = sign_in(&a, &op, "/pro/x").await;
-    assert_eq!(r.status, 303, "{}", r.text);
-    let user = jane(&a).await;
-    assert!(
-        !user.attributes.contains_key("plan"),
-        "{:?}",
-        user.attributes
-    );
+    // A claim the token no longer carries removes its attribute; so does one too large to
+    // store (the sign-in itself goes through).
+    let huge = "p".repeat(gatehouse_core::attributes::MAX_VALUE + 1);
+    for plan in [None, Some(huge.as_str())] {
+        op.set(with_plan(Some("pro")));
+        assert_eq!(sign_in(&a, &op, "/pro/x").await.status, 303);
+        assert!(jane(&a).await.attributes.contains_key("plan"));
+        op.set(with_plan(plan));
+        let r = sign_in(&a, &op, "/pro/x").await;
+        assert_eq!(r.status, 303, "{}", r.text);
+        let user = jane(&a).await;
+        assert!(
+            !user.attributes.contains_key("plan"),
+            "{:?}",
+            user.attributes
+        );
+    }
     let r = within_a_second(&b, "/pro/x", &second, 403).await;
     assert_eq!(r.error(), "requirement_not_met");
 }

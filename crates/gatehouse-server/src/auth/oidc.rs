@@ -559,7 +559,20 @@ async fn follow_attributes(
     user: &mut gatehouse_store::User,
     mapped: &gatehouse_core::attributes::Attributes,
 ) -> Result<(), Response<Body>> {
-    let set: gatehouse_core::attributes::Attributes = mapped
+    // A claim too large to store is taken as absent (a sign-in is not refused for it).
+    let fits = |(k, v): &(&String, &gatehouse_core::attributes::Value)| {
+        let ok = gatehouse_core::attributes::check_size(k, v);
+        if let Err(e) = &ok {
+            tracing::warn!(provider = %p.name, user = %user.name, "mapped claim not stored: {e}");
+        }
+        ok.is_ok()
+    };
+    let kept: gatehouse_core::attributes::Attributes = mapped
+        .iter()
+        .filter(fits)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let set: gatehouse_core::attributes::Attributes = kept
         .iter()
         .filter(|(k, v)| user.attributes.get(*k) != Some(*v))
         .map(|(k, v)| (k.clone(), v.clone()))
@@ -568,7 +581,7 @@ async fn follow_attributes(
         .attributes
         .iter()
         .map(|(name, _)| name)
-        .filter(|name| !mapped.contains_key(*name) && user.attributes.contains_key(*name))
+        .filter(|name| !kept.contains_key(*name) && user.attributes.contains_key(*name))
         .cloned()
         .collect();
     if set.is_empty() && unset.is_empty() {
