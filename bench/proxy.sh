@@ -3,7 +3,10 @@
 #
 # usage: bench/proxy.sh            (RUNS=3 by default; RUNS=5 bench/proxy.sh for more;
 #                                    ONLY=regex runs the scenarios whose label matches;
-#                                    GATEHOUSE=path measures another gatehouse binary)
+#                                    GATEHOUSE=path measures another gatehouse binary;
+#                                    GATEHOUSE_B=path adds a second build's gatehouse
+#                                    scenarios, labelled "B:", interleaved with the first's:
+#                                    an A/B of two builds in one run)
 #
 # What it does (see docs/benchmarks.md for the method and the results):
 #   - builds `cargo build --release -p gatehouse` if target/release/gatehouse is missing
@@ -41,6 +44,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BENCH="$ROOT/bench"
 RUNS=${RUNS:-3}
 GATEHOUSE=${GATEHOUSE:-"$ROOT/target/release/gatehouse"} # GATEHOUSE=path: another build (A/B)
+GATEHOUSE_B=${GATEHOUSE_B:-} # GATEHOUSE_B=path: a second build beside the first, in the same run
+[ -z "$GATEHOUSE_B" ] || [ -x "$GATEHOUSE_B" ] || { echo "proxy.sh: GATEHOUSE_B=$GATEHOUSE_B is not executable" >&2; exit 1; }
 
 for tool in nginx wrk curl taskset ss htpasswd gcc python3; do
   command -v "$tool" >/dev/null || { echo "proxy.sh: \`$tool\` is required" >&2; exit 1; }
@@ -124,9 +129,13 @@ HYPER=$!
 PIDS+=("$HYPER")
 wait_http "http://127.0.0.1:$HF/bare"
 
-GP=$(free_port)
 HS_SECRET="bench-hs256-secret-$RANDOM$RANDOM-0123456789abcdef"
-cat >"$TMP/gatehouse.toml" <<EOF
+# Starts one gatehouse build BIN as NAME (its own config, store and token), pinned to CPU 0;
+# sets GP (port), GH (pid) and TOKEN (an EdDSA access token of its store).
+start_gatehouse() { # BIN NAME
+  local bin=$1 name=$2
+  GP=$(free_port)
+  cat >"$TMP/$name.toml" <<EOF
 [server]
 listen = "127.0.0.1:$GP"
 realm = "bench"
@@ -138,7 +147,7 @@ trusted_proxies = ["127.0.0.1", "127.0.0.4"]
 url = "http://127.0.0.1:$UP"
 
 [store]
-url = "sqlite://$TMP/gatehouse.db"
+url = "sqlite://$TMP/$name.db"
 
 [[issuers]]
 name = "bench-hs"
@@ -155,10 +164,16 @@ path = "/basic/**"
 auth = ["basic"]
 roles = ["bench"]
 EOF
-"$GATEHOUSE" import-htpasswd --config "$TMP/gatehouse.toml" --role bench "$TMP/htpasswd" >/dev/null
-printf '%s\n' "$ARGON_PASSWORD" | "$GATEHOUSE" user add argon --role bench --password-stdin \
-  --config "$TMP/gatehouse.toml" >/dev/null
-TOKEN=$("$GATEHOUSE" token issue bench --scope bench:read --ttl 1h --config "$TMP/gatehouse.toml" | tail -n 1)
+  "$bin" import-htpasswd --config "$TMP/$name.toml" --role bench "$TMP/htpasswd" >/dev/null
+  printf '%s\n' "$ARGON_PASSWORD" | "$bin" user add argon --role bench --password-stdin \
+    --config "$TMP/$name.toml" >/dev/null
+  TOKEN=$("$bin" token issue bench --scope bench:read --ttl 1h --config "$TMP/$name.toml" | tail -n 1)
+  GATEHOUSE_LOG=warn taskset -c 0 "$bin" serve --config "$TMP/$name.toml" \
+    >"$TMP/$name.log" 2>&1 &
+  GH=$!
+  PIDS+=("$GH")
+  wait_http "http://127.0.0.1:$GP/public/x"
+}
 BASIC=$(printf '%s' "bench:$PASSWORD" | base64 -w0)
 ARGON=$(printf '%s' "argon:$ARGON_PASSWORD" | base64 -w0)
 COLD=$(printf '%s' "cold:$COLD_PASSWORD" | base64 -w0)
@@ -167,11 +182,11 @@ now=$(date +%s)
 HS_TOKEN=$(hs256_jwt '{"alg":"HS256","typ":"JWT","kid":"k1"}' \
   "$(printf '{"iss":"https://hs.bench.invalid","sub":"bench","aud":"api","iat":%d,"exp":%d,"roles":["bench"],"scope":"openid bench:read","tenant":"acme","jti":"b1"}' \
     "$now" "$((now + 3600))")" "$HS_SECRET")
-GATEHOUSE_LOG=warn taskset -c 0 "$GATEHOUSE" serve --config "$TMP/gatehouse.toml" \
-  >"$TMP/gatehouse.log" 2>&1 &
-GH=$!
-PIDS+=("$GH")
-wait_http "http://127.0.0.1:$GP/public/x"
+if [ -n "$GATEHOUSE_B" ]; then
+  start_gatehouse "$GATEHOUSE_B" gatehouse-b
+  GPB=$GP GHB=$GH TOKENB=$TOKEN
+fi
+start_gatehouse "$GATEHOUSE" gatehouse
 
 # The floods' requests: wrong Basic passwords, alternately for the real account `bench` and for
 # an unknown user; the distributed variant adds an X-Forwarded-For from 198.18.0.0/15 (RFC 2544's
@@ -240,6 +255,21 @@ SCENARIOS=(
   "nginx legit Basic, quiet|$NGINX|200|http://127.0.0.1:$NX/basic/x|Authorization: Basic $BASIC|$LEGIT"
   "nginx legit Basic, flood|$NGINX|200|http://127.0.0.1:$NX/basic/x|Authorization: Basic $BASIC|$LEGIT flood=single"
 )
+if [ -n "$GATEHOUSE_B" ]; then # each gatehouse scenario, then the same on the B build
+  ab=()
+  for s in "${SCENARIOS[@]}"; do
+    ab+=("$s")
+    if [[ $s == gatehouse* ]]; then
+      b="B: $s"
+      b=${b//|$GH|/|$GHB|}
+      b=${b//127.0.0.1:$GP\//127.0.0.1:$GPB\/}
+      b=${b//Bearer $TOKEN|/Bearer $TOKENB|}
+      b=${b//Bearer $TOKEN^/Bearer $TOKENB^}
+      ab+=("$b")
+    fi
+  done
+  SCENARIOS=("${ab[@]}")
+fi
 if [ -n "${ONLY:-}" ]; then # ONLY=regex: a subset of the scenarios (by label)
   sel=()
   for s in "${SCENARIOS[@]}"; do [[ ${s%%|*} =~ $ONLY ]] && sel+=("$s"); done
@@ -319,6 +349,7 @@ measure() { # LABEL PID URL OPTS
 
 echo "# $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# servers on CPU 0, wrk and the upstream on CPU 1; $RUNS interleaved runs of 5 s each"
+[ -z "$GATEHOUSE_B" ] || echo "# gatehouse: $GATEHOUSE ($("$GATEHOUSE" --version 2>/dev/null)); B: $GATEHOUSE_B ($("$GATEHOUSE_B" --version 2>/dev/null))"
 RAW="$TMP/raw.txt"
 for run in $(seq "$RUNS"); do
   for s in "${SCENARIOS[@]}"; do
@@ -334,7 +365,7 @@ echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # Median and min–max per scenario, in scenario order. wrk prints latencies with units.
 summary() { # LABEL → one table row
-  grep -F "$1|" "$RAW" | cut -d'|' -f2- | awk -v l="$1" '
+  awk -F'|' -v l="$1" '$1 == l' "$RAW" | cut -d'|' -f2- | awk -v l="$1" '
     function us(v) { # wrk latency "812.00us" / "1.20ms" / "2.01s" -> µs
       if (v ~ /us$/) return v + 0; if (v ~ /ms$/) return v * 1000; if (v ~ /s$/) return v * 1e6; return v
     }

@@ -2,43 +2,31 @@
 //! What parses is well-formed, and renders back to the same parameters.
 #![no_main]
 
+use gatehouse_challenge::grammar::quoted;
 use gatehouse_core::digest::{self, DigestParams};
 use libfuzzer_sys::fuzz_target;
 
 const KEY: [u8; 32] = [7; 32];
 
-fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        if c == '"' || c == '\\' {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
-    out
-}
-
 /// The parameters as a client would send them (RFC 7616 §3.4).
 fn render(p: &DigestParams) -> String {
     let mut out = format!(
         "username={}, realm={}, uri={}, algorithm={}, nonce={}, nc={}, cnonce={}, qop=auth, response={}",
-        quote(&p.username),
-        quote(&p.realm),
-        quote(&p.uri),
+        quoted(&p.username),
+        quoted(&p.realm),
+        quoted(&p.uri),
         p.algorithm,
-        quote(&p.nonce),
+        quoted(&p.nonce),
         p.nc,
-        quote(&p.cnonce),
-        quote(&p.response),
+        quoted(&p.cnonce),
+        quoted(&p.response),
     );
     if p.userhash {
         out.push_str(", userhash=true");
     }
     if let Some(o) = &p.opaque {
         out.push_str(", opaque=");
-        out.push_str(&quote(o));
+        out.push_str(&quoted(o));
     }
     out
 }

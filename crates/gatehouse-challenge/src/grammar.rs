@@ -94,6 +94,13 @@ pub fn push_quoted(out: &mut String, value: &str) {
     out.push('"');
 }
 
+/// `value` as a quoted-string of its own (RFC 9110 §5.6.4), see [`push_quoted`].
+pub fn quoted(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    push_quoted(&mut out, value);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -577,6 +577,20 @@ pub fn render(deny: &Deny, hidden: bool, ctx: &RenderCtx<'_>) -> Rendered {
     } else {
         deny.code()
     };
+    if ctx.grpc {
+        // gRPC's Trailers-Only answer (gRPC doc/PROTOCOL-HTTP2.md, "Responses"): one
+        // HEADERS frame that ends the stream, `content-type: application/grpc`. A body after
+        // those headers would be read as the call's first message, and gRPC's own clients
+        // then fail the call as UNKNOWN ("Stream removed") instead of reading grpc-status.
+        // The code stays in `X-Gatehouse-Error`, the detail in `grpc-message`.
+        return Rendered {
+            status,
+            error,
+            headers,
+            content_type: "application/grpc",
+            body: String::new(),
+        };
+    }
     if ctx.html {
         // Only the HTML page reads the members as a map; JSON is written directly below.
         let body = problem(deny, hidden, ctx);

@@ -2,6 +2,7 @@
 //! for MD5 and SHA-256 (and their `-sess` variants), with `qop=auth` or without `qop`
 //! (the RFC 2069 form some old servers still send).
 
+use gatehouse_challenge::grammar::quoted;
 use md5::Md5;
 use sha2::{Digest as _, Sha256};
 
@@ -57,13 +58,6 @@ pub fn pick(challenges: &[Challenge]) -> Option<&Challenge> {
             Algorithm::Md5 => 0,
         })
         .map(|(_, c)| c)
-}
-
-/// Quotes a value as a quoted-string (RFC 9110 §5.6.4).
-fn quoted(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    gatehouse_challenge::grammar::push_quoted(&mut out, s);
-    out
 }
 
 /// The `Authorization` value for `method uri` (RFC 7616 §3.4). `cnonce` is the client

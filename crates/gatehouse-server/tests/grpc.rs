@@ -200,6 +200,9 @@ async fn a_call_without_a_token_is_unauthenticated() {
         "the HTTP answer stays whole"
     );
     assert_eq!(c.headers.get("x-upstream-version"), None, "never forwarded");
+    // Trailers-Only: the headers end the stream, no message follows.
+    assert_eq!(c.headers.get("content-type").unwrap(), "application/grpc");
+    assert!(c.data.is_empty(), "{:?}", c.data);
 }
 
 #[tokio::test]
@@ -230,4 +233,74 @@ async fn a_refusal_repeated_is_still_grpc() {
         let c = call(h.addr, "/.git/config", None, "x").await;
         assert_eq!((c.http, c.grpc_status.as_deref()), (403, Some("7")));
     }
+}
+
+/// gRPC's own client (grpcio, the C-core every gRPC language but Go and Java wraps): unary
+/// calls with raw bytes (no generated stubs), printed one JSON line each as
+/// `[code, details, response hex, trailing metadata names]`.
+const GRPCIO_CLIENT: &str = r#"
+import json, sys
+import grpc
+addr, token = sys.argv[1], sys.argv[2]
+ident = lambda b: b
+with grpc.insecure_channel(addr) as ch:
+    for method, tok in [("/demo.Echo/Say", token), ("/demo.Echo/Say", None),
+                        ("/demo.Echo/Say", "not-a-token"), ("/demo.Admin/Say", token)]:
+        call = ch.unary_unary(method, request_serializer=ident, response_deserializer=ident)
+        md = [("authorization", "Bearer " + tok)] if tok else None
+        try:
+            r = call(b"\x0a\x05hello", metadata=md, timeout=10)
+            print(json.dumps(["OK", "", r.hex(), []]))
+        except grpc.RpcError as e:
+            names = sorted({k for k, _ in (e.trailing_metadata() or [])} |
+                           {k for k, _ in (e.initial_metadata() or [])})
+            print(json.dumps([e.code().name, e.details(), "", names]))
+"#;
+
+#[tokio::test]
+async fn grpcs_own_client_gets_its_answer_and_the_status_codes_of_refusals() {
+    let Some(python) = gatehouse_testkit::python_with("grpc", &gatehouse_testkit::GRPCIO) else {
+        return;
+    };
+    let h = start().await;
+    let now = gatehouse_server::clock::now();
+    let bob = h.own_token("bob", &[], "pwd", now, 300).await;
+    let out = tokio::process::Command::new(&python)
+        .args(["-c", GRPCIO_CLIENT, &h.addr.to_string(), &bob])
+        .output()
+        .await
+        .expect("run python3");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "python3 with grpcio failed: {stderr}");
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4, "{lines:?} {stderr}");
+    // Allowed: the service's echo, through the gateway's HTTP/2 upstream.
+    assert_eq!(lines[0][0], "OK", "{lines:?}");
+    assert_eq!(
+        lines[0][2], "0a0568656c6c6f",
+        "the echoed message: {lines:?}"
+    );
+    // No token: UNAUTHENTICATED with the gateway's grpc-message, and the HTTP challenge
+    // still there for HTTP-aware clients.
+    assert_eq!(lines[1][0], "UNAUTHENTICATED", "{lines:?}");
+    let details = lines[1][1].as_str().unwrap();
+    assert!(
+        !details.is_empty() && !details.contains("http2 header"),
+        "{details}"
+    );
+    assert!(
+        lines[1][3]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n == "www-authenticate"),
+        "{lines:?}"
+    );
+    // A bad token: UNAUTHENTICATED too (row 8).
+    assert_eq!(lines[2][0], "UNAUTHENTICATED", "{lines:?}");
+    // Known identity, missing role: PERMISSION_DENIED (row 15), never retried as a login.
+    assert_eq!(lines[3][0], "PERMISSION_DENIED", "{lines:?}");
 }

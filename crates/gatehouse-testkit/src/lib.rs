@@ -61,6 +61,12 @@ pub const PYJWT: Need = Need {
     how: "python3 -m pip install pyjwt cryptography, or apt-get install python3-jwt python3-cryptography",
 };
 
+pub const GRPCIO: Need = Need {
+    key: "grpcio",
+    what: "python grpcio (gRPC's own C-core client)",
+    how: "python3 -m pip install grpcio, or apt-get install python3-grpcio",
+};
+
 pub const REQUESTS: Need = Need {
     key: "requests",
     what: "python requests",

@@ -119,6 +119,15 @@ pub fn parse(text: &str) -> Result<(Config, Vec<ConfigWarning>), ConfigErrors> {
 /// A byte range in the config text.
 type Span = Range<usize>;
 
+/// The messages a config text fails with (none when it parses), for the sections' tests.
+#[cfg(test)]
+fn errors(text: &str) -> Vec<String> {
+    match parse(text) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.0.iter().map(ToString::to_string).collect(),
+    }
+}
+
 #[cfg(test)]
 thread_local! {
     /// `(table path, known keys)` of every table [`Ctx::unknown_keys`] checked on this

@@ -570,10 +570,13 @@ fn grpc_requests_get_grpc_status_beside_the_http_status() {
             header(&r, "grpc-message").map(str::to_owned),
             Some(grpc_message(&shown.entry().detail.to_text())),
         );
-        // The HTTP answer is unchanged: same status, challenges and body.
+        // Same status, challenges and code as the HTTP answer, but Trailers-Only: no body.
         let plain = render(&deny, hidden, &ctx(&accepted));
         assert_eq!(www(&r), www(&plain));
+        assert_eq!(r.error, plain.error);
         assert_eq!(header(&plain, "grpc-status"), None);
+        assert_eq!((r.content_type, r.body.as_str()), ("application/grpc", ""));
+        assert_eq!(plain.content_type, "application/problem+json");
     }
 }
 

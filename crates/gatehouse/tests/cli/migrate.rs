@@ -6,7 +6,7 @@ use crate::support::Env;
 fn migrate_applies_and_lists_the_sqlite_schema() {
     let env = Env::new("migrate", "");
     let out = env.run(&["migrate"]).ok();
-    for v in ["1", "2", "3", "4"] {
+    for v in ["1", "2", "3", "4", "5"] {
         assert!(
             out.stdout.lines().any(|l| l.trim_start().starts_with(v)),
             "version {v} missing: {}",
@@ -14,7 +14,7 @@ fn migrate_applies_and_lists_the_sqlite_schema() {
         );
     }
     assert!(
-        out.stdout.contains("store is at schema version 4"),
+        out.stdout.contains("store is at schema version 5"),
         "{}",
         out.stdout
     );

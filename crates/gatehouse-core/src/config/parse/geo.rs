@@ -158,14 +158,8 @@ pub(super) fn needs_database(ctx: &mut Ctx<'_>, config: &Config) {
 #[cfg(test)]
 mod tests {
     use crate::config::parse;
+    use crate::config::parse::errors;
     use crate::geo::{Country, UnknownCountry};
-
-    fn errors(text: &str) -> Vec<String> {
-        match parse(text) {
-            Ok(_) => Vec::new(),
-            Err(e) => e.0.iter().map(ToString::to_string).collect(),
-        }
-    }
 
     #[test]
     fn a_route_with_countries_parses_with_its_defaults() {

@@ -224,13 +224,7 @@ fn remedy_url(s: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use crate::config::parse;
-
-    fn errors(text: &str) -> Vec<String> {
-        match parse(text) {
-            Ok(_) => Vec::new(),
-            Err(e) => e.0.iter().map(ToString::to_string).collect(),
-        }
-    }
+    use crate::config::parse::errors;
 
     #[test]
     fn conditions_and_requirements_are_checked_at_load_with_their_lines() {
