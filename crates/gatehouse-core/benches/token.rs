@@ -84,6 +84,7 @@ fn verify_eddsa_own(bencher: Bencher) {
         tenant: Some("acme".into()),
         acr: "mfa".into(),
         auth_time: NOW - 60,
+        amr: Vec::new(),
         jti: "01J9Z8Q4W5X6Y7Z8A9B0C1D2E3".into(),
         sid: None,
         iat: NOW - 60,

@@ -90,7 +90,8 @@ pub fn check_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn check_size(name: &str, v: &Value) -> Result<(), String> {
+/// A value fits: a string, or a list's strings together, of at most [`MAX_VALUE`] bytes.
+pub fn check_size(name: &str, v: &Value) -> Result<(), String> {
     let size = match v {
         Value::Str(s) => s.len(),
         Value::List(l) => l.iter().map(String::len).sum(),
@@ -191,6 +192,20 @@ pub fn json_path<'a>(doc: &'a serde_json::Value, path: &str) -> Option<&'a serde
     path.split('.').try_fold(doc, |v, step| v.get(step))
 }
 
+/// The attributes a mapping (attribute name → claim path, `[[issuers]] attributes` and
+/// `[[login_providers]] attributes`) reads from a verified claims set. A claim that is
+/// absent, or of another shape (an object, `null`, a list of non-strings), maps nothing.
+pub fn map_claims(doc: &serde_json::Value, mapping: &[(String, String)]) -> Attributes {
+    mapping
+        .iter()
+        .filter_map(|(name, path)| {
+            json_path(doc, path)
+                .and_then(Value::from_json)
+                .map(|v| (name.clone(), v))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,5 +271,28 @@ mod tests {
             Some(&serde_json::json!(1))
         );
         assert_eq!(json_path(&doc, "org.none"), None);
+    }
+
+    #[test]
+    fn mappings_keep_the_claims_of_the_four_shapes() {
+        let doc =
+            serde_json::json!({"org": {"plan": "pro", "seats": {"n": 1}}, "ok": true, "n": null});
+        let map = |pairs: &[(&str, &str)]| {
+            let pairs: Vec<(String, String)> = pairs
+                .iter()
+                .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+                .collect();
+            map_claims(&doc, &pairs)
+        };
+        let got = map(&[
+            ("plan", "org.plan"),
+            ("verified", "ok"),
+            ("seats", "org.seats"),
+            ("n", "n"),
+            ("gone", "x.y"),
+        ]);
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(got["plan"], Value::Str("pro".into()));
+        assert_eq!(got["verified"], Value::Bool(true));
     }
 }

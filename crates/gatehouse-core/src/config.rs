@@ -318,6 +318,9 @@ pub struct LoginProviderConfig {
     pub roles_claim: Option<String>,
     /// Dotted path to the tenant; when set, the account's tenant follows it.
     pub tenant_claim: Option<String>,
+    /// Attribute name → claim path, as `[[issuers]] attributes` (issue 13): the local
+    /// account's attributes of these names follow the ID token at each sign-in.
+    pub attributes: Vec<(String, String)>,
     /// Dotted path to the groups `required_groups` is checked against. Default `groups`.
     pub groups_claim: String,
     /// The user must be in one of these groups (empty: no requirement).

@@ -9,6 +9,7 @@ use jsonwebtoken::Algorithm;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
+use crate::attributes::{Attributes, map_claims};
 use crate::config::LoginProviderConfig;
 use crate::token::{JwsError, KeySet, claim_steps};
 
@@ -77,7 +78,11 @@ pub struct SignedIn {
     /// `Some` when the provider maps a tenant (`tenant_claim`) and the claim is present.
     pub tenant: Option<String>,
     pub groups: Vec<String>,
+    /// The provider's `attributes` mapping read from the ID token (issue 13): the local
+    /// account's attributes of those names follow it.
+    pub attributes: Attributes,
     pub acr: Option<String>,
+    /// Authentication methods (RFC 8176 values, OIDC Core §2), carried into the session.
     pub amr: Vec<String>,
     pub auth_time: Option<i64>,
     /// The provider's session id (OpenID Connect Back-Channel Logout §2.1), if sent.
@@ -225,18 +230,30 @@ pub fn verify_id_token(
         Some(path) => string(claim_at(&claims, path))?,
         None => None,
     };
+    let username = string(claim_at(&claims, &p.username_claim))?;
+    let groups = words(claim_at(&claims, &p.groups_claim))?;
+    let acr = string(claims.get("acr"))?;
+    let amr = words(claims.get("amr"))?;
+    let auth_time = number(&claims, "auth_time")?;
+    let sid = string(claims.get("sid"))?;
+    let attributes = if p.attributes.is_empty() {
+        Attributes::new()
+    } else {
+        map_claims(&Value::Object(claims), &p.attributes)
+    };
     Ok(SignedIn {
-        username: string(claim_at(&claims, &p.username_claim))?,
+        username,
         subject,
         email,
         email_verified,
         roles,
         tenant,
-        groups: words(claim_at(&claims, &p.groups_claim))?,
-        acr: string(claims.get("acr"))?,
-        amr: words(claims.get("amr"))?,
-        auth_time: number(&claims, "auth_time")?,
-        sid: string(claims.get("sid"))?,
+        groups,
+        attributes,
+        acr,
+        amr,
+        auth_time,
+        sid,
     })
 }
 

@@ -256,15 +256,11 @@ impl IssuerVerifier {
     /// cached with the token). A claim of another shape (an object, `null`, a list of
     /// non-strings) is absent.
     fn map_extra(&self, p: &mut Principal, payload: &[u8]) -> Result<(), VerifyError> {
-        use crate::attributes::{Attributes, Value, json_path};
+        use crate::attributes::{Attributes, Value, json_path, map_claims};
         let doc: serde_json::Value =
             serde_json::from_slice(payload).map_err(|_| invalid(msg::CLAIMS))?;
         let pick = |path: &str| json_path(&doc, path).and_then(Value::from_json);
-        let attributes: Attributes = self
-            .attributes
-            .iter()
-            .filter_map(|(name, path)| pick(path).map(|v| (name.clone(), v)))
-            .collect();
+        let attributes = map_claims(&doc, &self.attributes);
         let claims: Attributes = self
             .keep_claims
             .iter()

@@ -289,6 +289,7 @@ fn own_eddsa_token_round_trip() {
         tenant: Some("acme".into()),
         acr: "mfa".into(),
         auth_time: NOW - 60,
+        amr: Vec::new(),
         jti: "jti-42".into(),
         sid: Some("s-1".into()),
         iat: NOW,

@@ -97,6 +97,7 @@ async fn token(gw: &Gateway, user: &str, issued: i64, ttl: u64) -> String {
             scopes: &[],
             acr: "pwd",
             auth_time: issued,
+            amr: &[],
             session_id: None,
             now: issued,
             ttl: Duration::from_secs(ttl),

@@ -182,16 +182,27 @@ struct SignIn<'a> {
     acr: &'a str,
     /// When the user authenticated (the provider's `auth_time` for a provider sign-in).
     auth_time: i64,
+    /// How (RFC 8176 values): ours for a local sign-in, the provider's `amr` for a provider
+    /// sign-in. Kept with the session and put in the tokens minted from it.
+    amr: Vec<String>,
     /// The `[[login_providers]]` entry, and the prefix of the session id that lets
     /// back-channel logout find the session (see [`oidc::session_prefix`]).
     provider: Option<(&'a str, String)>,
 }
 
 impl<'a> SignIn<'a> {
+    /// A password sign-in (`pwd`), or one completed with a TOTP code (`mfa`: RFC 8176 `pwd`,
+    /// `otp` and `mfa`).
     fn local(acr: &'a str, now: i64) -> Self {
+        let amr: &[&str] = if acr == "mfa" {
+            &["pwd", "otp", "mfa"]
+        } else {
+            &["pwd"]
+        };
         Self {
             acr,
             auth_time: now,
+            amr: amr.iter().map(|m| (*m).to_owned()).collect(),
             provider: None,
         }
     }
@@ -228,6 +239,7 @@ async fn start_session(
                 user: user.name.clone(),
                 acr: acr.to_owned(),
                 auth_time,
+                amr: how.amr.clone(),
                 expires_at,
                 first_refresh: sha256(&refresh),
             },
@@ -276,6 +288,7 @@ async fn start_session(
             scopes: &scopes,
             acr,
             auth_time,
+            amr: &how.amr,
             session_id: Some(&session_id),
             now: ctx.x.now,
             ttl: tokens.access_ttl,
@@ -536,6 +549,7 @@ async fn refresh_inner(ctx: &AuthCtx, parts: http::request::Parts, body: Body) -
             scopes: &scopes,
             acr: &session.acr,
             auth_time: session.auth_time,
+            amr: &session.amr,
             session_id: Some(&session.id),
             now: ctx.x.now,
             ttl: tokens.access_ttl,

@@ -602,6 +602,24 @@ impl Gateway {
         self.revocations.insert(id, expires_at);
     }
 
+    /// Records an attribute change this node made to local user `name` (the caller wrote
+    /// it to the store first): in memory at once, and to every other node through the event
+    /// channel — the event `gatehouse user set` sends.
+    pub fn attributes_changed(
+        &self,
+        name: String,
+        attributes: gatehouse_core::attributes::Attributes,
+    ) {
+        let event = Event::User {
+            name,
+            change: UserChange::Attributes { attributes },
+        };
+        if let Some(c) = &self.cluster {
+            c.publish(&event);
+        }
+        self.apply_event(&event, crate::clock::now());
+    }
+
     /// Re-reads revocations and suspensions from the store (after a (re)subscribe).
     pub async fn resync(&self) {
         self.revocations

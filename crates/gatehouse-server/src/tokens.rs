@@ -234,6 +234,9 @@ pub struct TokenRequest<'a> {
     pub acr: &'a str,
     /// When the user authenticated (RFC 9470 `max_age` reads it).
     pub auth_time: i64,
+    /// How (RFC 8176 `amr` values): the session's, or none for a token not minted from a
+    /// sign-in.
+    pub amr: &'a [String],
     /// The login session, for logout and revocation (row 10).
     pub session_id: Option<&'a str>,
     pub now: i64,
@@ -259,6 +262,7 @@ pub fn issue(
         tenant: req.user.tenant.clone(),
         acr: req.acr.to_owned(),
         auth_time: req.auth_time,
+        amr: req.amr.to_vec(),
         jti,
         sid: req.session_id.map(str::to_owned),
         iat: req.now,

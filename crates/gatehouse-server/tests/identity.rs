@@ -26,6 +26,18 @@ fn json_body(v: serde_json::Value) -> axum::body::Body {
     axum::body::Body::from(v.to_string())
 }
 
+/// The claims of a JWT (its signature is the gateway's business; the tests read what it says).
+fn claims_of(token: &str) -> serde_json::Value {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
 async fn login(h: &Harness, user: &str, pw: &str) -> common::Resp {
     h.send_body(
         "POST",
@@ -145,6 +157,14 @@ async fn refresh_rotates_and_reuse_revokes_the_whole_family() {
     let r2 = b2["refresh_token"].as_str().unwrap().to_owned();
     let a2 = b2["access_token"].as_str().unwrap().to_owned();
     assert_ne!(r1, r2);
+    // How the user signed in (RFC 8176 `amr`) is kept with the session: the minted tokens
+    // say `pwd`, before and after the rotation, as the session does.
+    assert_eq!(claims_of(&a1)["amr"], serde_json::json!(["pwd"]));
+    assert_eq!(claims_of(&a2)["amr"], serde_json::json!(["pwd"]));
+    assert_eq!(claims_of(&a2)["acr"], "pwd");
+    let sid = claims_of(&a2)["sid"].as_str().unwrap().to_owned();
+    let session = h.gw.store.get_session(&sid).await.unwrap().unwrap();
+    assert_eq!(session.amr, ["pwd"]);
     assert_eq!(
         h.get("/api/posts", &[("Authorization", &bearer(&a2))])
             .await
@@ -275,6 +295,11 @@ async fn mfa_login_and_step_up() {
     let r = mfa(&h, &token, &code).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let access = r.json()["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(claims_of(&access)["acr"], "mfa");
+    assert_eq!(
+        claims_of(&access)["amr"],
+        serde_json::json!(["pwd", "otp", "mfa"])
+    );
     let r = h
         .get("/billing/x", &[("Authorization", &bearer(&access))])
         .await;
@@ -589,6 +614,7 @@ async fn a_token_signed_with_a_key_newer_than_the_node_is_accepted_at_once() {
             scopes: &[],
             acr: "pwd",
             auth_time: now(),
+            amr: &[],
             session_id: None,
             now: now(),
             ttl: Duration::from_secs(600),

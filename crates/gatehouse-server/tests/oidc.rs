@@ -41,6 +41,8 @@ struct Person {
     refuse: bool,
     /// Put this nonce in the ID token instead of the one asked for.
     wrong_nonce: Option<String>,
+    /// More claims of the ID token.
+    claims: serde_json::Value,
 }
 
 fn person(sub: &str, email: &str) -> Person {
@@ -51,6 +53,7 @@ fn person(sub: &str, email: &str) -> Person {
         groups: vec!["staff".into()],
         refuse: false,
         wrong_nonce: None,
+        claims: json!({}),
     }
 }
 
@@ -230,17 +233,18 @@ async fn token(State(s): State<Arc<OpState>>, headers: http::HeaderMap, body: St
         return bad("invalid_grant");
     }
     let t = now();
-    let id_token = sign(
-        &s,
-        &json!({
-            "iss": s.issuer, "aud": CLIENT_ID, "sub": g.person.sub, "iat": t, "exp": t + 300,
-            "nonce": g.person.wrong_nonce.clone().unwrap_or_else(|| g.nonce.clone()),
-            "email": g.person.email, "email_verified": true,
-            "preferred_username": g.person.preferred_username,
-            "groups": g.person.groups, "roles": ["viewer"],
-            "acr": g.acr, "auth_time": t, "sid": format!("op-session-{}", g.person.sub),
-        }),
-    );
+    let mut claims = json!({
+        "iss": s.issuer, "aud": CLIENT_ID, "sub": g.person.sub, "iat": t, "exp": t + 300,
+        "nonce": g.person.wrong_nonce.clone().unwrap_or_else(|| g.nonce.clone()),
+        "email": g.person.email, "email_verified": true,
+        "preferred_username": g.person.preferred_username,
+        "groups": g.person.groups, "roles": ["viewer"],
+        "acr": g.acr, "auth_time": t, "sid": format!("op-session-{}", g.person.sub),
+    });
+    for (k, v) in g.person.claims.as_object().unwrap() {
+        claims[k] = v.clone();
+    }
+    let id_token = sign(&s, &claims);
     axum::Json(json!({"access_token": "at", "token_type": "Bearer", "id_token": id_token}))
         .into_response()
 }
@@ -354,6 +358,23 @@ async fn backchannel(h: &Harness, op: &Provider, claims: &serde_json::Value) -> 
     .await
 }
 
+/// The account the provider's default person signs in to.
+async fn jane(h: &Harness) -> gatehouse_store::User {
+    h.gw.store
+        .get_user("jane@example.com")
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// Her unrevoked sessions.
+async fn jane_sessions(h: &Harness) -> Vec<gatehouse_store::Session> {
+    h.gw.store
+        .list_sessions(Some("jane@example.com"), false)
+        .await
+        .unwrap()
+}
+
 async fn harness(op: &Provider, extra: &str) -> Harness {
     Harness::start_with(&provider_block(op, extra)).await
 }
@@ -375,12 +396,7 @@ async fn sign_in_lands_on_the_asked_page_and_provisions_the_user() {
     assert_eq!(page.status, 200, "{}", page.text);
     assert_eq!(page.json()["user"], "jane@example.com");
     // Provisioned with the mapped roles.
-    let user =
-        h.gw.store
-            .get_user("jane@example.com")
-            .await
-            .unwrap()
-            .unwrap();
+    let user = jane(&h).await;
     assert_eq!(user.roles, ["viewer"]);
     assert_eq!(user.password_hash, None);
     // What the provider was asked: PKCE S256, state, nonce, our scopes and callback.
@@ -641,15 +657,15 @@ async fn rp_initiated_logout_ends_at_the_provider() {
     assert_eq!(r.status, 401);
 }
 
-#[tokio::test]
-async fn back_channel_logout_revokes_the_session_on_a_second_node() {
-    let op = Provider::start().await;
+/// Two gateways on one store (SQLite, or PostgreSQL with `GATEHOUSE_TEST_STORE=postgres`)
+/// with the provider block and `extra`.
+async fn two_nodes(op: &Provider, extra: &str) -> (Harness, Harness, Option<common::pg::Schema>) {
     gatehouse_server::install_crypto();
-    let (store, _schema) = common::test_store().await;
+    let (store, schema) = common::test_store().await;
     common::seed(store.as_ref()).await;
     let (stop, rx) = watch::channel(false);
     let upstream = common::echo_upstream(rx.clone()).await;
-    let text = common::config_text(upstream, &provider_block(&op, r#"users = "provision""#));
+    let text = common::config_text(upstream, &provider_block(op, extra));
     let options = gatehouse_server::BuildOptions {
         store_poll: Duration::from_millis(200),
         ..Default::default()
@@ -665,6 +681,151 @@ async fn back_channel_logout_revokes_the_session_on_a_second_node() {
     .await;
     let (stop_b, rx_b) = watch::channel(false);
     let b = Harness::start_store_with(&text, upstream, stop_b, rx_b, store, options).await;
+    (a, b, schema)
+}
+
+/// Asks `path` of `h` until it answers `status` (within a second: the other node's view).
+async fn within_a_second(h: &Harness, path: &str, cookie: &str, status: u16) -> Resp {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        let r = h.get(path, &[("Cookie", cookie)]).await;
+        if r.status == status {
+            return r;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{path} still answers {}: {}",
+            r.status,
+            r.text
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A plan route: row 25 on attributes the provider maps.
+const MAPPED: &str = r#"users = "provision"
+attributes = { email_verified = "email_verified", plan = "org.plan" }
+
+[[route]]
+name = "pro"
+path = "/pro/**"
+auth = ["session", "bearer"]
+
+[[route.require]]
+attribute = "plan"
+equals = "pro"
+code = "plan_required"
+message = "Upgrade to Pro."
+remedy_url = "/account/plan"
+
+[[route.require]]
+attribute = "email_verified"
+equals = true
+code = "email_unverified"
+"#;
+
+#[tokio::test]
+async fn mapped_attributes_follow_the_provider_and_routes_require_them_on_every_node() {
+    use gatehouse_core::attributes::Value;
+    let op = Provider::start().await;
+    let (a, b, _schema) = two_nodes(&op, MAPPED).await;
+    let with_plan = |plan: Option<&str>| {
+        let mut p = person("u-1", "jane@example.com");
+        if let Some(plan) = plan {
+            p.claims = json!({"org": {"plan": plan, "seats": 3}});
+        }
+        p
+    };
+
+    // Provisioned with the mapped attributes; the plan does not meet the route (row 25).
+    op.set(with_plan(Some("free")));
+    let r = sign_in(&a, &op, "/pro/x").await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let first = set_cookie(&r, "gatehouse_session").unwrap();
+    let user = jane(&a).await;
+    assert_eq!(user.attributes["plan"], Value::Str("free".into()));
+    assert_eq!(user.attributes["email_verified"], Value::Bool(true));
+    assert_eq!(user.attributes.len(), 2, "only the mapped claims");
+    let r = a.get("/pro/x", &[("Cookie", &first)]).await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert_eq!(r.error(), "requirement_not_met");
+    assert_eq!(r.json()["requirements"][0]["code"], "plan_required");
+    assert_eq!(r.json()["requirements"][0]["remedy_url"], "/account/plan");
+    assert_eq!(r.json()["requirements"].as_array().unwrap().len(), 1);
+    assert_eq!(b.get("/pro/x", &[("Cookie", &first)]).await.status, 403);
+
+    // The provider now says `pro`: the existing account follows at the next sign-in, and
+    // both nodes admit every session of the user (the older one too).
+    op.set(with_plan(Some("pro")));
+    let r = sign_in(&b, &op, "/pro/x").await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let second = set_cookie(&r, "gatehouse_session").unwrap();
+    assert_eq!(b.get("/pro/x", &[("Cookie", &second)]).await.status, 200);
+    within_a_second(&a, "/pro/x", &first, 200).await;
+
+    // A claim the token no longer carries removes its attribute; so does one too large to
+    // store (the sign-in itself goes through).
+    let huge = "p".repeat(gatehouse_core::attributes::MAX_VALUE + 1);
+    for plan in [None, Some(huge.as_str())] {
+        op.set(with_plan(Some("pro")));
+        assert_eq!(sign_in(&a, &op, "/pro/x").await.status, 303);
+        assert!(jane(&a).await.attributes.contains_key("plan"));
+        op.set(with_plan(plan));
+        let r = sign_in(&a, &op, "/pro/x").await;
+        assert_eq!(r.status, 303, "{}", r.text);
+        let user = jane(&a).await;
+        assert!(
+            !user.attributes.contains_key("plan"),
+            "{:?}",
+            user.attributes
+        );
+    }
+    let r = within_a_second(&b, "/pro/x", &second, 403).await;
+    assert_eq!(r.error(), "requirement_not_met");
+}
+
+#[tokio::test]
+async fn the_providers_acr_amr_and_auth_time_are_kept_with_the_session() {
+    let op = Provider::start().await;
+    let h = harness(&op, r#"users = "provision""#).await;
+    let authenticated = now() - 90;
+    let mut p = person("u-1", "jane@example.com");
+    // A security key (RFC 8176 `hwk`) is a second factor: the session is `mfa`.
+    p.claims = json!({"amr": ["pwd", "hwk"], "auth_time": authenticated});
+    op.set(p);
+    let r = sign_in(&h, &op, "/sso-mfa/pay").await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let session = set_cookie(&r, "gatehouse_session").unwrap();
+    // The route that needs MFA admits it without a step-up.
+    let page = h.get("/sso-mfa/pay", &[HTML, ("Cookie", &session)]).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    // The session, as `gatehouse session list` and the admin API show it, carries what the
+    // provider said; tokens minted from a session take their `amr` from it (a refresh:
+    // tests/identity.rs).
+    let sessions = jane_sessions(&h).await;
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].acr, "mfa");
+    assert_eq!(sessions[0].amr, ["pwd", "hwk"]);
+    assert_eq!(sessions[0].auth_time, authenticated);
+    let shown = gatehouse_server::admin::users::session_json(&sessions[0], now());
+    assert_eq!(shown["amr"], json!(["pwd", "hwk"]));
+
+    // Without `amr` and `acr` from the provider: `sso`, and no methods claimed for it.
+    op.set(person("u-1", "jane@example.com"));
+    let r = sign_in(&h, &op, "/sso/x").await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let sessions = jane_sessions(&h).await;
+    let newest = sessions
+        .iter()
+        .find(|s| s.amr.is_empty())
+        .expect("the second session");
+    assert_eq!(newest.acr, "sso");
+}
+
+#[tokio::test]
+async fn back_channel_logout_revokes_the_session_on_a_second_node() {
+    let op = Provider::start().await;
+    let (a, b, _schema) = two_nodes(&op, r#"users = "provision""#).await;
 
     let r = sign_in(&a, &op, "/sso/x").await;
     let session = set_cookie(&r, "gatehouse_session").unwrap();

@@ -107,6 +107,7 @@ macro_rules! migrations {
             3, "audit", "0003_audit.sql";
             4, "stats", "0004_stats.sql";
             5, "attributes", "0005_attributes.sql";
+            6, "session amr", "0006_session_amr.sql";
         )
     };
     (@ $dir:literal; $($version:literal, $description:literal, $file:literal;)+) => {

@@ -204,6 +204,7 @@ impl Harness {
                 scopes: &[],
                 acr,
                 auth_time: issued,
+                amr: &[],
                 session_id: None,
                 now: issued,
                 ttl: Duration::from_secs(ttl),

@@ -21,6 +21,11 @@ fn provider() -> LoginProviderConfig {
         username_claim: "email".into(),
         roles_claim: Some("realm_access.roles".into()),
         tenant_claim: Some("org".into()),
+        attributes: vec![
+            ("email_verified".into(), "email_verified".into()),
+            ("plan".into(), "billing.plan".into()),
+            ("seats".into(), "billing.seats".into()),
+        ],
         groups_claim: "groups".into(),
         required_groups: Vec::new(),
         allowed_domains: Vec::new(),
@@ -68,6 +73,7 @@ fn id_claims() -> Value {
         "email_verified": true,
         "realm_access": {"roles": ["admin", "dev"]},
         "org": "acme",
+        "billing": {"plan": "pro", "seats": {"used": 3}},
         "groups": ["staff"],
         "acr": "mfa",
         "amr": ["pwd", "otp"],
@@ -108,6 +114,18 @@ fn a_good_id_token_maps_its_claims() {
     assert_eq!(got.tenant.as_deref(), Some("acme"));
     assert_eq!(got.auth_time, Some(NOW - 5));
     assert_eq!(got.sid.as_deref(), Some("op-session-1"));
+    assert_eq!(got.amr, ["pwd", "otp"]);
+    // The attribute mapping: dotted paths; an object maps nothing.
+    assert_eq!(
+        got.attributes,
+        crate::attributes::Attributes::from([
+            (
+                "email_verified".into(),
+                crate::attributes::Value::Bool(true)
+            ),
+            ("plan".into(), crate::attributes::Value::Str("pro".into())),
+        ])
+    );
     assert!(is_multi_factor(&provider(), &got));
     assert_eq!(admit(&provider(), &got).as_deref(), Ok("jane@example.com"));
 }

@@ -32,6 +32,10 @@ pub struct AccessClaims {
     pub acr: String,
     /// When the user authenticated, unix seconds (OIDC Core §2, RFC 9470 `max_age`).
     pub auth_time: i64,
+    /// Authentication methods (RFC 8176 values; RFC 9068 §2.2.3.1 and OIDC Core §2 name the
+    /// claim): `pwd`, `otp`, or what a login provider said. Omitted when none are known.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
     pub jti: String,
     /// The session (refresh family) the token belongs to; logout revokes it (row 10).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -138,6 +142,7 @@ mod tests {
             tenant: None,
             acr: "pwd".into(),
             auth_time: 1,
+            amr: Vec::new(),
             jti: "j".into(),
             sid: None,
             iat: 1,

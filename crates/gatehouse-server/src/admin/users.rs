@@ -74,6 +74,7 @@ pub fn session_json(s: &Session, now: i64) -> Value {
         "id": s.id,
         "user": s.user,
         "acr": s.acr,
+        "amr": s.amr,
         "state": state,
         "auth_time": rfc3339(s.auth_time),
         "created_at": rfc3339(s.created_at),

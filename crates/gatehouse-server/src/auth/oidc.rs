@@ -442,6 +442,7 @@ async fn callback_inner(
     let how = SignIn {
         acr: if mfa { "mfa" } else { "sso" },
         auth_time,
+        amr: signed_in.amr.clone(),
         provider: Some((
             name,
             session_prefix(name, signed_in.sid.as_deref(), &signed_in.subject),
@@ -483,8 +484,8 @@ async fn verify(
     }
 }
 
-/// The local account for a sign-in, per the provider's `users` policy; mapped roles and
-/// tenant are written to it.
+/// The local account for a sign-in, per the provider's `users` policy; mapped roles,
+/// tenant and attributes are written to it (a provisioned account is created with them).
 async fn account(
     ctx: &AuthCtx,
     p: &LoginProviderConfig,
@@ -508,7 +509,7 @@ async fn account(
             match store.create_user(new, ctx.x.now).await {
                 Ok(u) => {
                     tracing::info!(user = %name, provider = %p.name, "user provisioned by a login provider");
-                    return Ok(u);
+                    u
                 }
                 // Another node provisioned the same user a moment ago.
                 Err(StoreError::Conflict { .. }) => store
@@ -543,7 +544,61 @@ async fn account(
             .map_err(|e| ctx.unavailable(&e))?;
         user.tenant.clone_from(&s.tenant);
     }
+    follow_attributes(ctx, p, &mut user, &s.attributes).await?;
     Ok(user)
+}
+
+/// Makes the account's attributes of the names the provider maps follow the ID token: a
+/// mapped claim sets its attribute, one the token no longer carries removes it (the
+/// provider is their source). Written through the store's attribute API and announced with
+/// the cluster event `gatehouse user set` sends, so every node sees it; nothing is written
+/// when nothing changed.
+async fn follow_attributes(
+    ctx: &AuthCtx,
+    p: &LoginProviderConfig,
+    user: &mut gatehouse_store::User,
+    mapped: &gatehouse_core::attributes::Attributes,
+) -> Result<(), Response<Body>> {
+    // A claim too large to store is taken as absent (a sign-in is not refused for it).
+    let fits = |(k, v): &(&String, &gatehouse_core::attributes::Value)| {
+        let ok = gatehouse_core::attributes::check_size(k, v);
+        if let Err(e) = &ok {
+            tracing::warn!(provider = %p.name, user = %user.name, "mapped claim not stored: {e}");
+        }
+        ok.is_ok()
+    };
+    let kept: gatehouse_core::attributes::Attributes = mapped
+        .iter()
+        .filter(fits)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let set: gatehouse_core::attributes::Attributes = kept
+        .iter()
+        .filter(|(k, v)| user.attributes.get(*k) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let unset: Vec<String> = p
+        .attributes
+        .iter()
+        .map(|(name, _)| name)
+        .filter(|name| !kept.contains_key(*name) && user.attributes.contains_key(*name))
+        .cloned()
+        .collect();
+    if set.is_empty() && unset.is_empty() {
+        return Ok(());
+    }
+    let attributes = ctx
+        .x
+        .gw
+        .store
+        .update_attributes(&user.name, set, unset)
+        .await
+        .map_err(|e| ctx.unavailable(&e))?;
+    ctx.x
+        .gw
+        .attributes_changed(user.name.clone(), attributes.clone());
+    user.attributes = attributes;
+    Ok(())
 }
 
 /// 16 base64url characters naming `value` of provider `name` in session ids.

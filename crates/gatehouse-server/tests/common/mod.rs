@@ -412,6 +412,7 @@ impl Harness {
                 scopes: &scopes,
                 acr,
                 auth_time: issued,
+                amr: &[],
                 session_id: None,
                 now: issued,
                 ttl: Duration::from_secs(ttl),

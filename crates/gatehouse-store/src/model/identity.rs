@@ -19,6 +19,9 @@ pub struct Session {
     pub acr: String,
     /// Unix seconds of the authentication `acr` describes (OIDC `auth_time`).
     pub auth_time: i64,
+    /// Authentication methods of the login (RFC 8176: `pwd`, `otp`, `hwk`, …; a login
+    /// provider's own), for the `amr` of the tokens minted from the session.
+    pub amr: Vec<String>,
     pub created_at: i64,
     /// Unix seconds; the first second the session is unusable.
     pub expires_at: i64,
@@ -43,6 +46,8 @@ pub struct NewSession {
     pub user: String,
     pub acr: String,
     pub auth_time: i64,
+    /// RFC 8176 authentication methods (see [`Session::amr`]).
+    pub amr: Vec<String>,
     /// End of the first refresh token's life (`now + refresh_ttl`).
     pub expires_at: i64,
     /// SHA-256 of the first refresh token (generation 0).
@@ -56,6 +61,7 @@ impl fmt::Debug for NewSession {
             .field("user", &self.user)
             .field("acr", &self.acr)
             .field("auth_time", &self.auth_time)
+            .field("amr", &self.amr)
             .field("expires_at", &self.expires_at)
             .field("first_refresh", &REDACTED)
             .finish()
@@ -197,6 +203,7 @@ mod tests {
             user: "u".into(),
             acr: "pwd".into(),
             auth_time: 0,
+            amr: Vec::new(),
             created_at: 0,
             expires_at: 100,
             revoked_at: None,
@@ -219,6 +226,7 @@ mod tests {
             user: "alice".into(),
             acr: "pwd".into(),
             auth_time: 1,
+            amr: vec!["pwd".into()],
             expires_at: 2,
             first_refresh: [0xAB; 32],
         };

@@ -302,7 +302,8 @@ async fn write(conn: &mut Connection, export: &Export) -> Result<RecordCounts, S
                 .push_bind(s.expires_at)
                 .push_bind(s.revoked_at)
                 .push_bind(&s.revoke_reason)
-                .push_bind(s.last_refresh_at);
+                .push_bind(s.last_refresh_at)
+                .push_bind(encode_list(&s.amr)?);
             Ok(())
         },
     )

@@ -12,7 +12,7 @@ use super::dialect::{Connection, Db, begin_write, bytewise, for_update};
 use super::revocations;
 use crate::error::StoreError;
 use crate::model::{NewSession, Revocation, RevocationKind, RotateOutcome, Session};
-use crate::shared::{is_foreign_key_violation, is_unique_violation};
+use crate::shared::{decode_list, encode_list, is_foreign_key_violation, is_unique_violation};
 
 type DbRow = <Db as sqlx::Database>::Row;
 
@@ -24,7 +24,7 @@ const REUSE_REASON: &str = "refresh token reuse";
 macro_rules! session_columns {
     () => {
         "id, user_name, acr, auth_time, created_at, expires_at, revoked_at, revoke_reason, \
-         last_refresh_at"
+         last_refresh_at, amr"
     };
 }
 pub(super) use session_columns;
@@ -34,7 +34,9 @@ pub(super) fn from_row(row: &DbRow) -> Result<Session, StoreError> {
         .try_get("id")
         .map_err(|e| StoreError::db("read session", e))?;
     let read = |e: sqlx::Error| StoreError::corrupt("session", &id, e);
+    let amr: String = row.try_get("amr").map_err(read)?;
     Ok(Session {
+        amr: decode_list(&amr, "session", &id)?,
         user: row.try_get("user_name").map_err(read)?,
         acr: row.try_get("acr").map_err(read)?,
         auth_time: row.try_get("auth_time").map_err(read)?,
@@ -55,8 +57,8 @@ pub(super) async fn create(
     let err = |e| StoreError::db("create session", e);
     let mut tx = begin_write(pool).await.map_err(err)?;
     let inserted = sqlx::query(
-        "INSERT INTO sessions (id, user_name, acr, auth_time, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO sessions (id, user_name, acr, auth_time, created_at, expires_at, amr)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(&new.id)
     .bind(&new.user)
@@ -64,6 +66,7 @@ pub(super) async fn create(
     .bind(new.auth_time)
     .bind(now)
     .bind(new.expires_at)
+    .bind(encode_list(&new.amr)?)
     .execute(&mut *tx)
     .await;
     match inserted {
@@ -90,6 +93,7 @@ pub(super) async fn create(
         user: new.user,
         acr: new.acr,
         auth_time: new.auth_time,
+        amr: new.amr,
         created_at: now,
         expires_at: new.expires_at,
         revoked_at: None,

@@ -176,7 +176,7 @@ async fn v1_database_upgrades_to_identity_schema() -> TestResult {
         .iter()
         .map(|m| m.version)
         .collect();
-    assert_eq!(versions, [1, 2, 3, 4, 5], "every later step ran");
+    assert_eq!(versions, [1, 2, 3, 4, 5, 6], "every later step ran");
     let user = store.get_user("old-timer").await?.ok_or("user lost")?;
     assert_eq!(
         (user.roles.as_slice(), user.mfa_secret),
@@ -191,6 +191,7 @@ async fn v1_database_upgrades_to_identity_schema() -> TestResult {
         user: "old-timer".into(),
         acr: "pwd".into(),
         auth_time: 10,
+        amr: Vec::new(),
         expires_at: 100,
         first_refresh: [1; 32],
     };

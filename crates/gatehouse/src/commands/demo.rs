@@ -89,6 +89,7 @@ async fn seed(gw: &gatehouse_server::Gateway) -> anyhow::Result<Seeded> {
             scopes: &scopes,
             acr,
             auth_time: at,
+            amr: &[],
             session_id: None,
             now: at,
             ttl,

@@ -75,7 +75,7 @@ pub async fn session(cmd: SessionCommand) -> anyhow::Result<ExitCode> {
                     println!(
                         "{}",
                         serde_json::json!({
-                            "id": s.id, "user": s.user, "acr": s.acr,
+                            "id": s.id, "user": s.user, "acr": s.acr, "amr": s.amr,
                             "auth_time": fmt_time(s.auth_time), "created_at": fmt_time(s.created_at),
                             "expires_at": fmt_time(s.expires_at), "revoked_at": s.revoked_at.map(fmt_time),
                             "revoke_reason": s.revoke_reason,

@@ -414,6 +414,7 @@ pub async fn token(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
             scopes: &scopes,
             acr: &acr,
             auth_time: t,
+            amr: &[],
             session_id: None,
             now: t,
             ttl,

@@ -117,8 +117,8 @@ fn one(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> Option<IssuerConfig> {
 }
 
 /// `attributes = { name = "claim.path", … }` (issue 13): attribute names as `user set`
-/// takes them, claim paths as the other mappings.
-fn attribute_map(ctx: &mut Ctx<'_>, f: &Field<'_, '_>) -> Option<Vec<(String, String)>> {
+/// takes them, claim paths as the other mappings. `[[login_providers]] attributes` too.
+pub(super) fn attribute_map(ctx: &mut Ctx<'_>, f: &Field<'_, '_>) -> Option<Vec<(String, String)>> {
     let t = ctx.table(f)?;
     let mut out = Vec::new();
     let mut ok = true;

@@ -21,6 +21,7 @@ const KEYS: &[&str] = &[
     "username_claim",
     "roles_claim",
     "tenant_claim",
+    "attributes",
     "groups_claim",
     "required_groups",
     "allowed_domains",
@@ -147,6 +148,10 @@ fn one(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> Option<LoginProviderConfig> {
     let username_claim = claim(ctx, "username_claim").unwrap_or_else(|| "email".to_owned());
     let roles_claim = claim(ctx, "roles_claim");
     let tenant_claim = claim(ctx, "tenant_claim");
+    let attributes = t
+        .get("attributes")
+        .and_then(|f| issuers::attribute_map(ctx, &f))
+        .unwrap_or_default();
     let groups_claim = claim(ctx, "groups_claim").unwrap_or_else(|| "groups".to_owned());
     let required_groups = t
         .get("required_groups")
@@ -190,6 +195,7 @@ fn one(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> Option<LoginProviderConfig> {
         username_claim,
         roles_claim,
         tenant_claim,
+        attributes,
         groups_claim,
         required_groups,
         allowed_domains,
@@ -306,6 +312,27 @@ users = "everyone"
                 "{what} on line {line}: {errs}"
             );
         }
+    }
+
+    #[test]
+    fn attributes_map_claim_paths_as_issuers_do() {
+        let text = format!(
+            "{MIN}attributes = {{ email_verified = \"email_verified\", plan = \"org.plan\" }}\n"
+        );
+        let (c, _) = parse(&text).expect("valid");
+        assert_eq!(
+            c.login_providers[0].attributes,
+            [
+                ("email_verified".to_owned(), "email_verified".to_owned()),
+                ("plan".to_owned(), "org.plan".to_owned())
+            ]
+        );
+        let bad = format!("{MIN}attributes = {{ \"1plan\" = \"org.plan\" }}\n");
+        let errs = parse(&bad).expect_err("bad name").to_string();
+        assert!(
+            errs.contains("line 7") && errs.contains("invalid attribute name"),
+            "{errs}"
+        );
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub(super) fn new_session(id: &str, user: &str, first: u8) -> NewSession {
         user: user.into(),
         acr: "pwd".into(),
         auth_time: T0,
+        amr: vec!["pwd".into(), "otp".into()],
         expires_at: T0 + TTL,
         first_refresh: h(first),
     }
@@ -73,6 +74,7 @@ pub async fn sessions_create_get_list(store: &dyn Store) -> Outcome {
         user: "alice".into(),
         acr: "pwd".into(),
         auth_time: T0,
+        amr: vec!["pwd".into(), "otp".into()],
         created_at: T0 + 1,
         expires_at: T0 + TTL,
         revoked_at: None,
