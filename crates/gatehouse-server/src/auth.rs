@@ -149,7 +149,7 @@ impl AuthCtx {
         tracing::error!(error = %e, request_id = %self.x.request_id, "store unavailable in the token service");
         self.refuse(
             &Deny::AuthUnavailable {
-                retry_after: crate::gateway::RETRY_AFTER_UNAVAILABLE,
+                retry_after: crate::unavailable::RETRY_AFTER_UNAVAILABLE,
             },
             "/",
         )

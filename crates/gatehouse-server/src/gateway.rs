@@ -6,7 +6,7 @@
 
 mod verify;
 
-pub use verify::RETRY_AFTER_UNAVAILABLE;
+pub use crate::unavailable::RETRY_AFTER_UNAVAILABLE;
 
 use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
@@ -90,7 +90,7 @@ pub struct Gateway {
     runtime: RwLock<Arc<Runtime>>,
     pub store: Arc<dyn Store>,
     own_keys: RwLock<Arc<OwnKeys>>,
-    /// Forced re-reads of our signing keys after an unknown `kid` (see `keys.rs`).
+    /// Forced re-reads of our signing keys after an unknown `kid` (see [`Self::verify_token`]).
     pub own_key_reload: crate::refetch::Refetch,
     /// Login providers' discovery documents, keys and answered `state`s.
     pub oidc: crate::auth::oidc::Providers,
@@ -104,7 +104,7 @@ pub struct Gateway {
     pub bearer_cache: crate::cache::BearerCache,
     /// Bearer verifications in flight, by the same key: concurrent requests with one
     /// uncached token share one verification (single flight on a cache miss).
-    pub bearer_inflight: crate::gateway::verify::InFlight<Identity>,
+    pub bearer_inflight: crate::inflight::InFlight<Identity>,
     /// Bearer tokens verified so far (cache misses that ran a verification).
     pub bearer_verifications: std::sync::atomic::AtomicU64,
     /// Bearer tokens and API keys verified within the last day (SHA-256, as the caches):
@@ -115,7 +115,7 @@ pub struct Gateway {
     pub basic_cache: crate::cache::TtlCache<gatehouse_store::User>,
     /// Basic verifications in flight, by the same key: concurrent requests with one pair
     /// share one password check instead of each hashing (single flight on a cache miss).
-    pub basic_inflight: crate::gateway::verify::InFlight<gatehouse_store::User>,
+    pub basic_inflight: crate::inflight::InFlight<gatehouse_store::User>,
     /// HMAC key (random per process) of the Basic cache keys, built once.
     basic_key: aws_lc_rs::hmac::Key,
     pub cache_stats: crate::cache::CacheStats,
@@ -224,11 +224,11 @@ impl Gateway {
             mfa_attempts: crate::auth::mfa::Attempts::default(),
             nonce_counts: crate::digest::NonceCounts::default(),
             bearer_cache: crate::cache::BearerCache::new(BEARER_CACHE_CAPACITY),
-            bearer_inflight: crate::gateway::verify::InFlight::default(),
+            bearer_inflight: crate::inflight::InFlight::default(),
             bearer_verifications: std::sync::atomic::AtomicU64::new(0),
             known_good: crate::cache::TtlCache::new(CACHE_CAPACITY),
             basic_cache: crate::cache::TtlCache::new(CACHE_CAPACITY),
-            basic_inflight: crate::gateway::verify::InFlight::default(),
+            basic_inflight: crate::inflight::InFlight::default(),
             basic_key: aws_lc_rs::hmac::Key::new(
                 aws_lc_rs::hmac::HMAC_SHA256,
                 &crate::random::random_bytes::<32>(),
@@ -272,6 +272,15 @@ impl Gateway {
         match self.own_keys.write() {
             Ok(mut g) => *g = keys,
             Err(p) => *p.into_inner() = keys,
+        }
+    }
+
+    /// Takes `keys` (freshly read from the store) if they differ from ours.
+    pub fn adopt_own_keys(&self, keys: OwnKeys) {
+        let kids = |k: &OwnKeys| k.keys.iter().map(|k| k.kid.clone()).collect::<Vec<_>>();
+        if kids(&self.own_keys()) != kids(&keys) {
+            tracing::info!(keys = keys.keys.len(), "signing keys changed");
+            self.replace_own_keys(keys);
         }
     }
 
@@ -371,8 +380,12 @@ impl Gateway {
                     pipe.same_origin(crate::auth::session::same_origin(req.headers))
                 }
                 Need::Requirements => {
-                    let mut facts =
-                        self.requirement_facts(pipe.principal(), pipe.conditions(), req.headers);
+                    let mut facts = crate::requirements::requirement_facts(
+                        &self.suspended,
+                        pipe.principal(),
+                        pipe.conditions(),
+                        req.headers,
+                    );
                     // A `when` may read the country on a route that has no country rule (row
                     // 26 did not look it up): ask the database, if there is one.
                     if pipe.conditions() && pipe.client_country().is_none() {

@@ -33,6 +33,7 @@ pub mod exchange;
 pub mod gateway;
 pub mod geoip;
 pub mod hashing;
+pub mod inflight;
 pub mod keys;
 pub mod layer;
 pub mod limits;
@@ -53,6 +54,7 @@ pub mod suspended;
 pub mod telemetry;
 pub mod tls;
 pub mod tokens;
+pub mod unavailable;
 pub mod verified;
 
 pub use gateway::{Gateway, Runtime};

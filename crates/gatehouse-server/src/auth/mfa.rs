@@ -103,7 +103,7 @@ pub async fn complete(gw: &Gateway, token: &str, code: &str, now: i64) -> Result
     let unavailable = |e: gatehouse_store::StoreError| {
         tracing::error!(error = %e, "store unavailable during MFA");
         Deny::AuthUnavailable {
-            retry_after: crate::gateway::RETRY_AFTER_UNAVAILABLE,
+            retry_after: crate::unavailable::RETRY_AFTER_UNAVAILABLE,
         }
     };
     let user = gw

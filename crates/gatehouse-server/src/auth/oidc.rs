@@ -187,7 +187,7 @@ impl AuthCtx {
         tracing::error!(error = %e, request_id = %self.x.request_id, "login provider unavailable");
         self.refuse(
             &Deny::AuthUnavailable {
-                retry_after: crate::gateway::RETRY_AFTER_UNAVAILABLE,
+                retry_after: crate::unavailable::RETRY_AFTER_UNAVAILABLE,
             },
             "/",
         )
