@@ -222,7 +222,12 @@ impl Exchange {
         };
         self.gw.observe(&record);
         if let Some(t) = &seen.trace {
-            t.finish(&self.rt, &self.gw.observer.spans, &record, seen.started);
+            t.finish(
+                &self.rt.config.telemetry,
+                &self.gw.observer.spans,
+                &record,
+                seen.started,
+            );
         }
     }
 

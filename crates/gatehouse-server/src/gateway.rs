@@ -4,6 +4,8 @@
 //! The edge only gathers facts and performs IO (store lookups, JWKS fetches, password
 //! hashing on its own low-priority threads); every verdict comes from `gatehouse-core`.
 
+mod events;
+mod observe;
 mod verify;
 
 pub use crate::unavailable::RETRY_AFTER_UNAVAILABLE;

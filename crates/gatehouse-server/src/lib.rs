@@ -22,6 +22,7 @@
 
 pub mod admin;
 pub mod auth;
+mod background;
 pub mod cache;
 pub mod clock;
 pub mod cluster;
@@ -44,6 +45,7 @@ pub mod pages;
 pub mod prepared_refusals;
 pub mod proxy;
 pub mod random;
+pub mod record;
 pub mod refetch;
 pub mod request_id;
 pub mod requirements;
