@@ -8,6 +8,7 @@ mod events;
 mod observe;
 mod verify;
 
+pub use crate::rendered::RenderArgs;
 pub use crate::unavailable::RETRY_AFTER_UNAVAILABLE;
 
 use std::net::IpAddr;
@@ -23,6 +24,7 @@ use gatehouse_store::Store;
 use http::HeaderMap;
 
 use crate::keys::OwnKeys;
+use crate::prepared_refusals::Prepared;
 use crate::proxy::Upstream;
 use crate::request_id::RequestIds;
 use crate::tokens::Verifiers;
@@ -37,7 +39,7 @@ pub struct Runtime {
     /// Throttling and quota counters (rows 4, 24).
     pub defense: crate::defense::Defense,
     /// Answers to the refusals without facts of their own, per route.
-    pub refusals: crate::prepared_refusals::Prepared,
+    pub refusals: Prepared,
     /// When this config was loaded (unix seconds; the admin API shows it).
     pub loaded_at: i64,
     /// Row 26's country database (`[geoip]`).
@@ -61,7 +63,7 @@ impl Runtime {
         };
         let verifiers = Verifiers::new(&config, own_keys)?;
         let defense = crate::defense::Defense::new(&config, cluster);
-        let refusals = crate::prepared_refusals::Prepared::new(policy.routes().len());
+        let refusals = Prepared::new(policy.routes().len());
         let geoip = config
             .geoip
             .as_ref()
@@ -95,13 +97,13 @@ pub struct Gateway {
     /// Forced re-reads of our signing keys after an unknown `kid` (see [`Self::verify_token`]).
     pub own_key_reload: crate::refetch::Refetch,
     /// Login providers' discovery documents, keys and answered `state`s.
-    pub oidc: crate::auth::oidc::Providers,
+    pub oidc: crate::login_providers::Providers,
     /// The cluster-wide master secret and its derived keys (session cookies, MFA).
     pub secrets: crate::keys::Secrets,
     /// Revoked `jti`s and sessions (row 10).
     pub revocations: crate::revocations::Revocations,
     /// Wrong-code counters of pending MFA logins.
-    pub mfa_attempts: crate::auth::mfa::Attempts,
+    pub mfa_attempts: crate::mfa::Attempts,
     /// Verified bearer tokens, keyed by SHA-256 of the token.
     pub bearer_cache: crate::cache::BearerCache,
     /// Bearer verifications in flight, by the same key: concurrent requests with one
@@ -164,19 +166,6 @@ pub fn counts_as_failure(d: &Deny) -> bool {
     d.entry().counts_as_failure
 }
 
-/// What a refusal's rendering needs besides the refusal.
-pub struct RenderArgs<'a> {
-    pub route: Option<usize>,
-    pub html: bool,
-    /// The browser's own post of the sign-in or code form (no credentials dialog).
-    pub form_post: bool,
-    /// A gRPC request: the refusal also carries `grpc-status` and `grpc-message`.
-    pub grpc: bool,
-    pub request_id: &'a str,
-    pub now: i64,
-    pub return_to: &'a str,
-}
-
 /// One step of a decision, for `gatehouse explain` (recorded by core's pipeline).
 pub use gatehouse_core::pipeline::TraceStep;
 
@@ -220,10 +209,10 @@ impl Gateway {
             store,
             own_keys: RwLock::new(Arc::new(own_keys)),
             own_key_reload: crate::refetch::Refetch::new(crate::keys::RELOAD_FLOOR),
-            oidc: crate::auth::oidc::Providers::default(),
+            oidc: crate::login_providers::Providers::default(),
             secrets,
             revocations: crate::revocations::Revocations::default(),
-            mfa_attempts: crate::auth::mfa::Attempts::default(),
+            mfa_attempts: crate::mfa::Attempts::default(),
             nonce_counts: crate::digest::NonceCounts::default(),
             bearer_cache: crate::cache::BearerCache::new(BEARER_CACHE_CAPACITY),
             bearer_inflight: crate::inflight::InFlight::default(),
@@ -348,7 +337,7 @@ impl Gateway {
                 }
                 Need::Credentials => pipe.credentials(extract_from(req.headers, req.query)),
                 Need::SessionCookie => pipe.session_cookie(
-                    crate::auth::session::cookie_from(req.headers)
+                    crate::session::cookie_from(req.headers)
                         .map(|c| gatehouse_core::secret::SecretString::new(c.to_owned())),
                 ),
                 Need::AccountLock => {
@@ -378,9 +367,7 @@ impl Gateway {
                     }
                     pipe.counted();
                 }
-                Need::SameOrigin => {
-                    pipe.same_origin(crate::auth::session::same_origin(req.headers))
-                }
+                Need::SameOrigin => pipe.same_origin(crate::session::same_origin(req.headers)),
                 Need::Requirements => {
                     let mut facts = crate::requirements::requirement_facts(
                         &self.suspended,
@@ -470,5 +457,20 @@ impl Gateway {
                 .map(|p| p as &dyn gatehouse_core::render::Pages),
         };
         render(deny, hidden, &ctx)
+    }
+}
+
+impl Prepared {
+    /// The answer [`Gateway::render`] would give with the same arguments, when it can be
+    /// prepared; `None`: render it (HTML pages and sign-in form posts never are).
+    pub fn response(
+        &self,
+        gw: &Gateway,
+        rt: &Runtime,
+        args: &RenderArgs<'_>,
+        deny: &Deny,
+        hidden: bool,
+    ) -> Option<axum::response::Response> {
+        self.answer(args, deny, hidden, |a| gw.render(rt, a, deny, hidden))
     }
 }

@@ -341,7 +341,7 @@ impl Gateway {
     }
 
     async fn verify_session(&self, cookie: &SecretString, now: i64) -> Result<Principal, Deny> {
-        let Some(c) = crate::auth::session::open(&self.secrets, cookie.expose(), now) else {
+        let Some(c) = crate::session::open(&self.secrets, cookie.expose(), now) else {
             return Err(Deny::InvalidToken {
                 detail: "session cookie is not valid or has expired".to_owned(),
             });
@@ -355,7 +355,7 @@ impl Gateway {
             .await
             .map_err(|e| unavailable(&e))?
             .ok_or(Deny::InvalidCredentials)?;
-        Ok(crate::auth::session::principal(&c, &user))
+        Ok(crate::session::principal(&c, &user))
     }
 
     /// Verifies a Digest credential for `method` on `target` (the raw request-target).
