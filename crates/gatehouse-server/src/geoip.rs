@@ -3,8 +3,8 @@
 //! ([`gatehouse_core::geo::CountryRule::check`]); this only reads.
 //!
 //! The file is read whole into memory. A config reload (SIGHUP) opens it again with the new
-//! runtime; besides, [`spawn_watch`] checks it every second and swaps in a changed file
-//! without a reload. A changed file that cannot be read keeps the database in force (and
+//! runtime; besides, a background task of the gateway asks [`GeoIp::reload_if_changed`]
+//! every [`WATCH_EVERY`], which swaps in a changed file without a reload. A changed file that cannot be read keeps the database in force (and
 //! says why in the log), as a failed config reload keeps the old config.
 
 use std::net::IpAddr;

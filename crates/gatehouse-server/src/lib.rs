@@ -10,6 +10,13 @@
 //! background tasks), [`routes`] holds its endpoints and routers, [`listener`] the accept
 //! loop and graceful drain; [`clock`], [`random`] and [`request_id`] are the clock, the OS
 //! RNG and request ids.
+//!
+//! Layers, none importing one above it: services that own their state and take what they
+//! use ([`keys`], [`revocations`], [`suspended`], [`defense`], [`cluster`], [`observe`],
+//! [`telemetry`], [`digest`], [`mfa`], [`session`], [`login_providers`], [`cache`],
+//! [`inflight`], [`rendered`], [`prepared_refusals`] …); [`gateway`], their composition;
+//! then the edge, [`exchange`], the handlers ([`auth`], [`admin`]), [`layer`], [`listener`]
+//! and [`startup`] (with the background tasks).
 
 // Stage 5 of issue 12: no unwrap, expect or panic outside tests (an override is an
 // `#[expect(..., reason = "...")]` beside the code), and nothing `pub` that no one outside
