@@ -3,6 +3,11 @@
 //!
 //! The edge only gathers facts and performs IO (store lookups, JWKS fetches, password
 //! hashing on its own low-priority threads); every verdict comes from `gatehouse-core`.
+//!
+//! [`Gateway`] composes the services (keys, revocations, caches, defense, cluster, observer
+//! …), which know nothing of it; its methods that read several of them are here and in
+//! the files beside this one: credential verification (`verify.rs`), the cluster's events
+//! (`events.rs`), observation and `/metrics` (`observe.rs`).
 
 mod events;
 mod observe;
