@@ -7,7 +7,10 @@
 
 mod body;
 pub mod oidc;
-pub mod session;
+
+/// The MFA step and the session cookie are services of the gateway's; the endpoints here
+/// use them, and they keep their paths under `auth`.
+pub use crate::{mfa, session};
 
 use std::borrow::Cow;
 use std::net::IpAddr;
@@ -30,14 +33,7 @@ use crate::tokens::{TokenRequest, issue};
 
 /// How long a half-finished login (password right, TOTP code pending) stays open.
 const MFA_TOKEN_TTL: i64 = 300;
-/// Wrong TOTP codes one `mfa_token` may try before it is spent.
-const MFA_MAX_ATTEMPTS: u8 = 5;
 const REFRESH_PREFIX: &str = "ghr_";
-
-/// Purposes of keys derived from the master secret.
-pub const KEY_MFA_TOKEN: &str = "gatehouse/mfa-token/v1";
-pub const KEY_MFA_SECRET: &str = "gatehouse/mfa-secret-at-rest/v1";
-pub const KEY_SESSION: &str = "gatehouse/session-cookie/v1";
 
 fn sha256(s: &str) -> [u8; 32] {
     Sha256::digest(s.as_bytes()).into()
@@ -149,7 +145,7 @@ impl AuthCtx {
         tracing::error!(error = %e, request_id = %self.x.request_id, "store unavailable in the token service");
         self.refuse(
             &Deny::AuthUnavailable {
-                retry_after: crate::gateway::RETRY_AFTER_UNAVAILABLE,
+                retry_after: crate::unavailable::RETRY_AFTER_UNAVAILABLE,
             },
             "/",
         )
@@ -412,8 +408,6 @@ async fn login_inner(
     start_session(ctx, &user, &how, fields.form, &return_to, secure).await
 }
 
-pub mod mfa;
-
 /// `POST /auth/mfa` (`mfa_token`, `code`, `return_to`): finishes a login with a TOTP code.
 pub async fn mfa_handler(
     State(gw): State<Arc<Gateway>>,
@@ -445,7 +439,17 @@ async fn mfa_inner(
     if let Some(retry_after) = ctx.x.rt.defense.ip_locked(ip, ctx.x.now) {
         return ctx.refuse(&Deny::TooManyAttempts { retry_after }, &return_to);
     }
-    let user = match mfa::complete(&ctx.x.gw, token, code, ctx.x.now).await {
+    let gw = &ctx.x.gw;
+    let user = match mfa::complete(
+        &gw.secrets,
+        &gw.mfa_attempts,
+        gw.store.as_ref(),
+        token,
+        code,
+        ctx.x.now,
+    )
+    .await
+    {
         Ok(u) => {
             ctx.identify(&u.name, None);
             u

@@ -20,6 +20,7 @@ mod scripts;
 
 pub use events::{Event, LockKind, UserChange, publish_once};
 
+use std::future::Future;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -28,8 +29,6 @@ use std::time::{Duration, Instant};
 use gatehouse_core::config::ClusterConfig;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, RedisResult};
-
-use crate::gateway::Gateway;
 
 /// How long a node leaves Redis alone after a failed call before one request tries again.
 pub const BACKOFF: Duration = Duration::from_secs(1);
@@ -154,6 +153,15 @@ impl Health {
     fn is_up(&self) -> bool {
         self.state.load(Ordering::Acquire) == UP
     }
+}
+
+/// What the event subscription keeps current: a node's copies of what the events carry
+/// (revocations, suspensions, attributes, locks).
+pub trait Listener: Send + Sync + 'static {
+    /// Re-reads from the store what the events carry (after every (re)subscribe).
+    fn resync(&self) -> impl Future<Output = ()> + Send;
+    /// Applies an event from the channel.
+    fn apply_event(&self, event: &Event, now: i64);
 }
 
 /// The cluster handle of a gateway: Redis for shared counters and fan-out.
@@ -323,12 +331,12 @@ impl Cluster {
     /// failure or before), with whether this failure locked it. `None`: use local counters.
     pub async fn failure(
         &self,
-        ip: Option<(IpAddr, crate::defense::Window)>,
-        account: Option<(&str, crate::defense::Window)>,
+        ip: Option<(IpAddr, Window)>,
+        account: Option<(&str, Window)>,
         now: i64,
     ) -> Option<Vec<FailureResult>> {
         let ip_text = ip.map(|(ip, w)| (ip.to_string(), w));
-        let mut keys: Vec<(LockKind, String, String, crate::defense::Window)> = Vec::new();
+        let mut keys: Vec<(LockKind, String, String, Window)> = Vec::new();
         if let Some((text, w)) = &ip_text {
             keys.push((
                 LockKind::Ip,
@@ -353,7 +361,7 @@ impl Cluster {
     pub async fn token_failure(
         &self,
         ip: IpAddr,
-        window: crate::defense::Window,
+        window: Window,
         now: i64,
     ) -> Option<Vec<FailureResult>> {
         let text = ip.to_string();
@@ -364,7 +372,7 @@ impl Cluster {
 
     async fn count_failures(
         &self,
-        keys: Vec<(LockKind, String, String, crate::defense::Window)>,
+        keys: Vec<(LockKind, String, String, Window)>,
         now: i64,
     ) -> Option<Vec<FailureResult>> {
         if keys.is_empty() {
@@ -462,9 +470,9 @@ impl Cluster {
         });
     }
 
-    /// Keeps a subscription to the event channel until the gateway is dropped:
-    /// resubscribes with back-off, and resyncs from the store after every subscribe.
-    pub fn spawn_subscriber(self: &Arc<Self>, gw: Weak<Gateway>) {
+    /// Keeps a subscription to the event channel until `node` is dropped: resubscribes with
+    /// back-off, and resyncs `node` from the store after every subscribe.
+    pub fn spawn_subscriber<L: Listener>(self: &Arc<Self>, gw: Weak<L>) {
         let this = Arc::clone(self);
         tokio::spawn(async move {
             let mut wait = Duration::from_millis(250);
@@ -495,7 +503,7 @@ impl Cluster {
         });
     }
 
-    async fn subscribe_once(&self, gw: &Weak<Gateway>, was_lost: bool) -> Subscription {
+    async fn subscribe_once<L: Listener>(&self, gw: &Weak<L>, was_lost: bool) -> Subscription {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let config = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.timeout))
@@ -577,6 +585,23 @@ enum Subscription {
     Lost(String),
 }
 
+/// A failure or quota window: at most `max` in `per` seconds (rows 4 and 24 count in these,
+/// on this node and in Redis).
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    pub max: u32,
+    pub per: u64,
+}
+
+impl From<&gatehouse_core::config::Window> for Window {
+    fn from(w: &gatehouse_core::config::Window) -> Self {
+        Self {
+            max: w.max.max(1),
+            per: w.per.as_secs().max(1),
+        }
+    }
+}
+
 /// What the failure script said about one key.
 #[derive(Debug, Clone)]
 pub struct FailureResult {
@@ -587,78 +612,6 @@ pub struct FailureResult {
     pub locked_until: Option<i64>,
     /// This very failure locked the key (the script published the lock).
     pub fresh: bool,
-}
-
-impl Gateway {
-    /// Records a revocation this node made (the caller wrote it to the store first): in
-    /// memory at once, and to every other node through the event channel.
-    pub fn revoked(&self, id: String, expires_at: i64) {
-        if let Some(c) = &self.cluster {
-            c.publish(&Event::Revoke {
-                id: id.clone(),
-                exp: expires_at,
-            });
-        }
-        self.revocations.insert(id, expires_at);
-    }
-
-    /// Records an attribute change this node made to local user `name` (the caller wrote
-    /// it to the store first): in memory at once, and to every other node through the event
-    /// channel — the event `gatehouse user set` sends.
-    pub fn attributes_changed(
-        &self,
-        name: String,
-        attributes: gatehouse_core::attributes::Attributes,
-    ) {
-        let event = Event::User {
-            name,
-            change: UserChange::Attributes { attributes },
-        };
-        if let Some(c) = &self.cluster {
-            c.publish(&event);
-        }
-        self.apply_event(&event, crate::clock::now());
-    }
-
-    /// Re-reads revocations and suspensions from the store (after a (re)subscribe).
-    pub async fn resync(&self) {
-        self.revocations
-            .sync(self.store.as_ref(), crate::clock::now())
-            .await;
-        self.suspended.refresh(self.store.as_ref()).await;
-    }
-
-    /// Applies an event from the channel to this node's caches.
-    pub fn apply_event(&self, event: &Event, now: i64) {
-        match event {
-            Event::Revoke { id, exp } => self.revocations.insert(id.clone(), *exp),
-            Event::Lock { kind, key, until } => {
-                self.runtime().defense.mirror(*kind, key, *until, now);
-            }
-            Event::User {
-                name,
-                change: UserChange::Attributes { attributes },
-            } => self.suspended.set_attributes(name, attributes.clone()),
-            Event::User { name, change } => {
-                let state = match change {
-                    UserChange::Suspended { at, reason } => {
-                        Some(gatehouse_core::principal::AccountState::Suspended {
-                            at: *at,
-                            reason: reason.clone(),
-                        })
-                    }
-                    UserChange::Active | UserChange::Deleted | UserChange::Attributes { .. } => {
-                        None
-                    }
-                };
-                self.suspended.set(name, state);
-                if matches!(change, UserChange::Deleted) {
-                    self.suspended.set_attributes(name, Default::default());
-                    self.basic_cache.remove_where(|u| u.name == *name);
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use gatehouse_core::config::Config;
 use gatehouse_core::throttle::{FailureLimiter, Quota, QuotaState};
 
-use crate::cluster::{Cluster, LockKind};
+use crate::cluster::{Cluster, FailureResult, LockKind, Window};
 
 pub mod tarpit;
 
@@ -41,22 +41,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     match m.lock() {
         Ok(g) => g,
         Err(p) => p.into_inner(),
-    }
-}
-
-/// A failure or quota window: at most `max` in `per` seconds.
-#[derive(Debug, Clone, Copy)]
-pub struct Window {
-    pub max: u32,
-    pub per: u64,
-}
-
-impl From<&gatehouse_core::config::Window> for Window {
-    fn from(w: &gatehouse_core::config::Window) -> Self {
-        Self {
-            max: w.max.max(1),
-            per: w.per.as_secs().max(1),
-        }
     }
 }
 
@@ -251,7 +235,7 @@ impl Defense {
     /// Mirrors the locks Redis reports after counting a failure; logs the ones it started.
     fn apply_shared(
         &self,
-        results: Vec<crate::cluster::FailureResult>,
+        results: Vec<FailureResult>,
         ip: IpAddr,
         account: Option<&str>,
         now: i64,

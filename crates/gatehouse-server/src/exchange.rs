@@ -14,21 +14,19 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use gatehouse_core::accept::prefers_html;
 use gatehouse_core::deny::Deny;
-use gatehouse_core::render::Rendered;
 use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Response, StatusCode};
 
-use crate::gateway::{Gateway, RenderArgs, Runtime};
+use crate::gateway::{Gateway, Runtime};
 use crate::observe::{RequestRecord, Verdict};
+use crate::rendered::RenderArgs;
+pub use crate::rendered::rendered_response;
 use crate::telemetry::Trace;
 use crate::verified::Identity;
 
 /// The request id, sent on every answer and taken from a trusted proxy's forward-auth
 /// subrequest.
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
-/// The refusal's stable `error` code, beside the body (design §2).
-const X_GATEHOUSE_ERROR: HeaderName = HeaderName::from_static("x-gatehouse-error");
 
 /// One request and its answer.
 pub struct Exchange {
@@ -222,7 +220,12 @@ impl Exchange {
         };
         self.gw.observe(&record);
         if let Some(t) = &seen.trace {
-            t.finish(&self.rt, &self.gw.observer.spans, &record, seen.started);
+            t.finish(
+                &self.rt.config.telemetry,
+                &self.gw.observer.spans,
+                &record,
+                seen.started,
+            );
         }
     }
 
@@ -249,74 +252,6 @@ fn is_grpc_request(headers: &HeaderMap) -> bool {
     headers
         .get(http::header::CONTENT_TYPE)
         .is_some_and(|v| gatehouse_core::render::is_grpc(v.as_bytes()))
-}
-
-/// Builds a response from a rendered refusal. `with_body = false` for nginx forward-auth.
-pub fn rendered_response(r: Rendered, with_body: bool) -> Response<Body> {
-    let mut headers = HeaderMap::with_capacity(r.headers.len() + 2);
-    for (name, value) in r.headers {
-        // The value's bytes move into the header (no copy).
-        match (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_maybe_shared(bytes::Bytes::from(value)),
-        ) {
-            (Ok(name), Ok(value)) => {
-                headers.append(name, value);
-            }
-            _ => return internal_error(),
-        }
-    }
-    let content_type = with_body.then_some(r.content_type);
-    let Some(status) = rendered_tail(&mut headers, r.status, r.error, content_type) else {
-        return internal_error();
-    };
-    let body = if with_body {
-        Body::from(r.body)
-    } else {
-        Body::empty()
-    };
-    let mut resp = Response::new(body);
-    *resp.status_mut() = status;
-    *resp.headers_mut() = headers;
-    resp
-}
-
-/// The headers [`rendered_response`] sends for `r` with its body (the prepared refusals'
-/// copy, [`crate::prepared_refusals`]); `None` where it would answer 500.
-pub fn rendered_headers(r: &Rendered) -> Option<HeaderMap> {
-    let mut headers = HeaderMap::with_capacity(r.headers.len() + 2);
-    for (name, value) in &r.headers {
-        headers.append(
-            HeaderName::from_bytes(name.as_bytes()).ok()?,
-            HeaderValue::from_str(value).ok()?,
-        );
-    }
-    rendered_tail(&mut headers, r.status, r.error, Some(r.content_type))?;
-    Some(headers)
-}
-
-/// The status, and the headers after the table's: `X-Gatehouse-Error` and the body's
-/// `Content-Type` (`Content-Length: 0` without a body).
-fn rendered_tail(
-    headers: &mut HeaderMap,
-    status: u16,
-    error: &str,
-    content_type: Option<&'static str>,
-) -> Option<StatusCode> {
-    let status = StatusCode::from_u16(status).ok()?;
-    headers.insert(X_GATEHOUSE_ERROR, HeaderValue::from_str(error).ok()?);
-    match content_type {
-        // Core's two content types, both static.
-        Some(ct) => headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(ct)),
-        None => headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from_static("0")),
-    };
-    Some(status)
-}
-
-fn internal_error() -> Response<Body> {
-    let mut r = Response::new(Body::empty());
-    *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-    r
 }
 
 /// A JSON answer (health, JWKS, the token endpoints, the admin API).

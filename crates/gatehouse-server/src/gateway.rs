@@ -3,10 +3,18 @@
 //!
 //! The edge only gathers facts and performs IO (store lookups, JWKS fetches, password
 //! hashing on its own low-priority threads); every verdict comes from `gatehouse-core`.
+//!
+//! [`Gateway`] composes the services (keys, revocations, caches, defense, cluster, observer
+//! …), which know nothing of it; its methods that read several of them are here and in
+//! the files beside this one: credential verification (`verify.rs`), the cluster's events
+//! (`events.rs`), observation and `/metrics` (`observe.rs`).
 
+mod events;
+mod observe;
 mod verify;
 
-pub use verify::RETRY_AFTER_UNAVAILABLE;
+pub use crate::rendered::RenderArgs;
+pub use crate::unavailable::RETRY_AFTER_UNAVAILABLE;
 
 use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
@@ -21,6 +29,7 @@ use gatehouse_store::Store;
 use http::HeaderMap;
 
 use crate::keys::OwnKeys;
+use crate::prepared_refusals::Prepared;
 use crate::proxy::Upstream;
 use crate::request_id::RequestIds;
 use crate::tokens::Verifiers;
@@ -35,7 +44,7 @@ pub struct Runtime {
     /// Throttling and quota counters (rows 4, 24).
     pub defense: crate::defense::Defense,
     /// Answers to the refusals without facts of their own, per route.
-    pub refusals: crate::prepared_refusals::Prepared,
+    pub refusals: Prepared,
     /// When this config was loaded (unix seconds; the admin API shows it).
     pub loaded_at: i64,
     /// Row 26's country database (`[geoip]`).
@@ -59,7 +68,7 @@ impl Runtime {
         };
         let verifiers = Verifiers::new(&config, own_keys)?;
         let defense = crate::defense::Defense::new(&config, cluster);
-        let refusals = crate::prepared_refusals::Prepared::new(policy.routes().len());
+        let refusals = Prepared::new(policy.routes().len());
         let geoip = config
             .geoip
             .as_ref()
@@ -90,21 +99,21 @@ pub struct Gateway {
     runtime: RwLock<Arc<Runtime>>,
     pub store: Arc<dyn Store>,
     own_keys: RwLock<Arc<OwnKeys>>,
-    /// Forced re-reads of our signing keys after an unknown `kid` (see `keys.rs`).
+    /// Forced re-reads of our signing keys after an unknown `kid` (see [`Self::verify_token`]).
     pub own_key_reload: crate::refetch::Refetch,
     /// Login providers' discovery documents, keys and answered `state`s.
-    pub oidc: crate::auth::oidc::Providers,
+    pub oidc: crate::login_providers::Providers,
     /// The cluster-wide master secret and its derived keys (session cookies, MFA).
     pub secrets: crate::keys::Secrets,
     /// Revoked `jti`s and sessions (row 10).
     pub revocations: crate::revocations::Revocations,
     /// Wrong-code counters of pending MFA logins.
-    pub mfa_attempts: crate::auth::mfa::Attempts,
+    pub mfa_attempts: crate::mfa::Attempts,
     /// Verified bearer tokens, keyed by SHA-256 of the token.
     pub bearer_cache: crate::cache::BearerCache,
     /// Bearer verifications in flight, by the same key: concurrent requests with one
     /// uncached token share one verification (single flight on a cache miss).
-    pub bearer_inflight: crate::gateway::verify::InFlight<Identity>,
+    pub bearer_inflight: crate::inflight::InFlight<Identity>,
     /// Bearer tokens verified so far (cache misses that ran a verification).
     pub bearer_verifications: std::sync::atomic::AtomicU64,
     /// Bearer tokens and API keys verified within the last day (SHA-256, as the caches):
@@ -115,7 +124,7 @@ pub struct Gateway {
     pub basic_cache: crate::cache::TtlCache<gatehouse_store::User>,
     /// Basic verifications in flight, by the same key: concurrent requests with one pair
     /// share one password check instead of each hashing (single flight on a cache miss).
-    pub basic_inflight: crate::gateway::verify::InFlight<gatehouse_store::User>,
+    pub basic_inflight: crate::inflight::InFlight<gatehouse_store::User>,
     /// HMAC key (random per process) of the Basic cache keys, built once.
     basic_key: aws_lc_rs::hmac::Key,
     pub cache_stats: crate::cache::CacheStats,
@@ -162,19 +171,6 @@ pub fn counts_as_failure(d: &Deny) -> bool {
     d.entry().counts_as_failure
 }
 
-/// What a refusal's rendering needs besides the refusal.
-pub struct RenderArgs<'a> {
-    pub route: Option<usize>,
-    pub html: bool,
-    /// The browser's own post of the sign-in or code form (no credentials dialog).
-    pub form_post: bool,
-    /// A gRPC request: the refusal also carries `grpc-status` and `grpc-message`.
-    pub grpc: bool,
-    pub request_id: &'a str,
-    pub now: i64,
-    pub return_to: &'a str,
-}
-
 /// One step of a decision, for `gatehouse explain` (recorded by core's pipeline).
 pub use gatehouse_core::pipeline::TraceStep;
 
@@ -218,17 +214,17 @@ impl Gateway {
             store,
             own_keys: RwLock::new(Arc::new(own_keys)),
             own_key_reload: crate::refetch::Refetch::new(crate::keys::RELOAD_FLOOR),
-            oidc: crate::auth::oidc::Providers::default(),
+            oidc: crate::login_providers::Providers::default(),
             secrets,
             revocations: crate::revocations::Revocations::default(),
-            mfa_attempts: crate::auth::mfa::Attempts::default(),
+            mfa_attempts: crate::mfa::Attempts::default(),
             nonce_counts: crate::digest::NonceCounts::default(),
             bearer_cache: crate::cache::BearerCache::new(BEARER_CACHE_CAPACITY),
-            bearer_inflight: crate::gateway::verify::InFlight::default(),
+            bearer_inflight: crate::inflight::InFlight::default(),
             bearer_verifications: std::sync::atomic::AtomicU64::new(0),
             known_good: crate::cache::TtlCache::new(CACHE_CAPACITY),
             basic_cache: crate::cache::TtlCache::new(CACHE_CAPACITY),
-            basic_inflight: crate::gateway::verify::InFlight::default(),
+            basic_inflight: crate::inflight::InFlight::default(),
             basic_key: aws_lc_rs::hmac::Key::new(
                 aws_lc_rs::hmac::HMAC_SHA256,
                 &crate::random::random_bytes::<32>(),
@@ -272,6 +268,15 @@ impl Gateway {
         match self.own_keys.write() {
             Ok(mut g) => *g = keys,
             Err(p) => *p.into_inner() = keys,
+        }
+    }
+
+    /// Takes `keys` (freshly read from the store) if they differ from ours.
+    pub fn adopt_own_keys(&self, keys: OwnKeys) {
+        let kids = |k: &OwnKeys| k.keys.iter().map(|k| k.kid.clone()).collect::<Vec<_>>();
+        if kids(&self.own_keys()) != kids(&keys) {
+            tracing::info!(keys = keys.keys.len(), "signing keys changed");
+            self.replace_own_keys(keys);
         }
     }
 
@@ -337,7 +342,7 @@ impl Gateway {
                 }
                 Need::Credentials => pipe.credentials(extract_from(req.headers, req.query)),
                 Need::SessionCookie => pipe.session_cookie(
-                    crate::auth::session::cookie_from(req.headers)
+                    crate::session::cookie_from(req.headers)
                         .map(|c| gatehouse_core::secret::SecretString::new(c.to_owned())),
                 ),
                 Need::AccountLock => {
@@ -367,12 +372,14 @@ impl Gateway {
                     }
                     pipe.counted();
                 }
-                Need::SameOrigin => {
-                    pipe.same_origin(crate::auth::session::same_origin(req.headers))
-                }
+                Need::SameOrigin => pipe.same_origin(crate::session::same_origin(req.headers)),
                 Need::Requirements => {
-                    let mut facts =
-                        self.requirement_facts(pipe.principal(), pipe.conditions(), req.headers);
+                    let mut facts = crate::requirements::requirement_facts(
+                        &self.suspended,
+                        pipe.principal(),
+                        pipe.conditions(),
+                        req.headers,
+                    );
                     // A `when` may read the country on a route that has no country rule (row
                     // 26 did not look it up): ask the database, if there is one.
                     if pipe.conditions() && pipe.client_country().is_none() {
@@ -455,5 +462,20 @@ impl Gateway {
                 .map(|p| p as &dyn gatehouse_core::render::Pages),
         };
         render(deny, hidden, &ctx)
+    }
+}
+
+impl Prepared {
+    /// The answer [`Gateway::render`] would give with the same arguments, when it can be
+    /// prepared; `None`: render it (HTML pages and sign-in form posts never are).
+    pub fn response(
+        &self,
+        gw: &Gateway,
+        rt: &Runtime,
+        args: &RenderArgs<'_>,
+        deny: &Deny,
+        hidden: bool,
+    ) -> Option<axum::response::Response> {
+        self.answer(args, deny, hidden, |a| gw.render(rt, a, deny, hidden))
     }
 }

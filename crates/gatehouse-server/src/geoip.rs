@@ -3,13 +3,13 @@
 //! ([`gatehouse_core::geo::CountryRule::check`]); this only reads.
 //!
 //! The file is read whole into memory. A config reload (SIGHUP) opens it again with the new
-//! runtime; besides, [`spawn_watch`] checks it every second and swaps in a changed file
-//! without a reload. A changed file that cannot be read keeps the database in force (and
+//! runtime; besides, a background task of the gateway asks [`GeoIp::reload_if_changed`]
+//! every [`WATCH_EVERY`], which swaps in a changed file without a reload. A changed file that cannot be read keeps the database in force (and
 //! says why in the log), as a failed config reload keeps the old config.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
 use gatehouse_core::config::GeoIpConfig;
@@ -17,7 +17,7 @@ use gatehouse_core::geo::Country;
 use maxminddb::{PathElement, Reader};
 
 /// How often the database file is checked for a change.
-const WATCH_EVERY: Duration = Duration::from_secs(1);
+pub const WATCH_EVERY: Duration = Duration::from_secs(1);
 
 /// The country database of a runtime.
 pub struct GeoIp {
@@ -114,32 +114,6 @@ impl GeoIp {
         }
         Ok(true)
     }
-}
-
-/// Checks the current runtime's database for a change every second until the gateway is
-/// dropped.
-pub fn spawn_watch(gw: Weak<crate::Gateway>) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(WATCH_EVERY);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            let Some(gw) = gw.upgrade() else { return };
-            let rt = gw.runtime();
-            let Some(db) = rt.geoip.as_ref() else {
-                continue;
-            };
-            match db.reload_if_changed() {
-                Ok(true) => {
-                    tracing::info!(database = %db.path().display(), "country database reloaded")
-                }
-                Ok(false) => {}
-                Err(e) => {
-                    tracing::error!(error = %e, "country database changed but cannot be loaded; the old one stays in force")
-                }
-            }
-        }
-    });
 }
 
 #[cfg(test)]

@@ -7,11 +7,6 @@ use gatehouse_store::{SigningKey, Store, StoreError};
 use sha2::{Digest as _, Sha256};
 use std::time::Duration;
 
-use gatehouse_core::deny::Deny;
-use gatehouse_core::principal::Principal;
-
-use crate::gateway::{Gateway, Runtime};
-
 /// The `algorithm` of our signing keys' store rows (JWS `alg`, RFC 8037 §3.1).
 const ALGORITHM: &str = "EdDSA";
 
@@ -133,62 +128,6 @@ impl OwnKeys {
 /// A forced re-read of our signing keys happens at most this often (a flood of tokens
 /// with random `kid`s must not hammer the store).
 pub const RELOAD_FLOOR: Duration = Duration::from_secs(1);
-
-impl Gateway {
-    /// Verifies a bearer token (rows 8, 9, 22). One of our own tokens with a `kid` this
-    /// node has not loaded makes it re-read the signing keys from the store first (single
-    /// flight, at most once per [`RELOAD_FLOOR`]): another node, or `keys rotate`, may have
-    /// added the key since our last load, and such a token must not get a 401 here.
-    pub async fn verify_token(
-        &self,
-        rt: &Runtime,
-        token: &str,
-        now: i64,
-    ) -> Result<Principal, Deny> {
-        rt.verifiers
-            .verify(token, now, || self.reload_own_keys(rt))
-            .await
-    }
-
-    /// Re-reads our signing keys from the store now, unless a re-read is in flight or ran
-    /// less than the floor ago. A store failure is row 22 (our fault, never a 401).
-    async fn reload_own_keys(&self, rt: &Runtime) -> Result<(), Deny> {
-        let ok = self
-            .own_key_reload
-            .run(|| async {
-                match OwnKeys::load_or_create(self.store.as_ref(), crate::clock::now()).await {
-                    Ok(keys) => {
-                        // `rt` may be a runtime a config reload has just replaced: it
-                        // verifies the retry, so it gets the keys too.
-                        rt.verifiers.set_own_keys(&keys);
-                        self.adopt_own_keys(keys);
-                        true
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "could not re-read signing keys");
-                        false
-                    }
-                }
-            })
-            .await;
-        if ok {
-            Ok(())
-        } else {
-            Err(Deny::AuthUnavailable {
-                retry_after: crate::gateway::RETRY_AFTER_UNAVAILABLE,
-            })
-        }
-    }
-
-    /// Takes `keys` (freshly read from the store) if they differ from ours.
-    pub fn adopt_own_keys(&self, keys: OwnKeys) {
-        let kids = |k: &OwnKeys| k.keys.iter().map(|k| k.kid.clone()).collect::<Vec<_>>();
-        if kids(&self.own_keys()) != kids(&keys) {
-            tracing::info!(keys = keys.keys.len(), "signing keys changed");
-            self.replace_own_keys(keys);
-        }
-    }
-}
 
 /// The cluster-wide master secret (32 random bytes, kept in the store beside the signing
 /// keys so every node shares it) and the keys derived from it, one per purpose.

@@ -60,8 +60,8 @@ impl GatehouseLayer {
     pub async fn from_config(
         config: Config,
         store: Arc<dyn Store>,
-    ) -> Result<Self, crate::StartError> {
-        crate::build_with_store(config, store)
+    ) -> Result<Self, crate::startup::StartError> {
+        crate::startup::build_with_store(config, store)
             .await
             .map(|gw| Self { gw })
     }

@@ -10,6 +10,13 @@
 //! background tasks), [`routes`] holds its endpoints and routers, [`listener`] the accept
 //! loop and graceful drain; [`clock`], [`random`] and [`request_id`] are the clock, the OS
 //! RNG and request ids.
+//!
+//! Layers, none importing one above it: services that own their state and take what they
+//! use ([`keys`], [`revocations`], [`suspended`], [`defense`], [`cluster`], [`observe`],
+//! [`telemetry`], [`digest`], [`mfa`], [`session`], [`login_providers`], [`cache`],
+//! [`inflight`], [`rendered`], [`prepared_refusals`] …); [`gateway`], their composition;
+//! then the edge, [`exchange`], the handlers ([`auth`], [`admin`]), [`layer`], [`listener`]
+//! and [`startup`] (with the background tasks).
 
 // Stage 5 of issue 12: no unwrap, expect or panic outside tests (an override is an
 // `#[expect(..., reason = "...")]` beside the code), and nothing `pub` that no one outside
@@ -22,6 +29,7 @@
 
 pub mod admin;
 pub mod auth;
+mod background;
 pub mod cache;
 pub mod clock;
 pub mod cluster;
@@ -33,26 +41,33 @@ pub mod exchange;
 pub mod gateway;
 pub mod geoip;
 pub mod hashing;
+pub mod inflight;
 pub mod keys;
 pub mod layer;
 pub mod limits;
 pub mod listener;
+pub mod login_providers;
+pub mod mfa;
 pub mod net;
 pub mod observe;
 pub mod pages;
 pub mod prepared_refusals;
 pub mod proxy;
 pub mod random;
+pub mod record;
 pub mod refetch;
+pub mod rendered;
 pub mod request_id;
 pub mod requirements;
 pub mod revocations;
 pub mod routes;
+pub mod session;
 pub mod startup;
 pub mod suspended;
 pub mod telemetry;
 pub mod tls;
 pub mod tokens;
+pub mod unavailable;
 pub mod verified;
 
 pub use gateway::{Gateway, Runtime};

@@ -18,7 +18,7 @@ use gatehouse_core::deny::Deny;
 use gatehouse_core::render::{Rendered, rfc3339};
 use http::{HeaderMap, Response, StatusCode};
 
-use crate::gateway::{Gateway, RenderArgs, Runtime};
+use crate::rendered::{RenderArgs, rendered_headers};
 
 /// The slot of a refusal that carries no facts of its own (its table entry's `fixed`).
 fn kind(deny: &Deny) -> Option<usize> {
@@ -43,7 +43,7 @@ pub const PREPARED_KINDS: [Deny; KINDS] = [
     Deny::CsrfRejected,
 ];
 
-/// The prepared refusals of one [`Runtime`] (routes change with the config, so it lives
+/// The prepared refusals of one runtime (routes change with the config, so it lives
 /// there): one slot per route (and `[defaults]`), kind and `hidden`, filled on first use.
 pub struct Prepared {
     slots: Box<[OnceLock<Option<Template>>]>,
@@ -58,15 +58,15 @@ impl Prepared {
         }
     }
 
-    /// The answer [`Gateway::render`] would give with the same arguments, when it can be
-    /// prepared; `None`: render it (HTML pages and sign-in form posts never are).
-    pub fn response(
+    /// The answer `render` (the rendering of `deny`, `hidden` on the runtime's routes) gives
+    /// for `args`, when it can be prepared; `None`: render it (HTML pages and sign-in form
+    /// posts never are).
+    pub fn answer(
         &self,
-        gw: &Gateway,
-        rt: &Runtime,
         args: &RenderArgs<'_>,
         deny: &Deny,
         hidden: bool,
+        render: impl Fn(&RenderArgs<'_>) -> Rendered,
     ) -> Option<Response<Body>> {
         if args.html || args.form_post || args.grpc {
             return None;
@@ -75,7 +75,7 @@ impl Prepared {
         let r = args.route.map_or(0, |i| i + 1);
         let slot = self.slots.get((r * KINDS + k) * 2 + usize::from(hidden))?;
         let template = slot
-            .get_or_init(|| Template::build(gw, rt, args.route, deny, hidden))
+            .get_or_init(|| Template::build(&render, args.route))
             .as_ref()?;
         template.fill(args.request_id, args.now)
     }
@@ -100,36 +100,25 @@ const CHECK_ID: &str = "1prepared1refusal1probe1b";
 const CHECK_NOW: i64 = 1_999_999_993;
 
 impl Template {
-    fn build(
-        gw: &Gateway,
-        rt: &Runtime,
-        route: Option<usize>,
-        deny: &Deny,
-        hidden: bool,
-    ) -> Option<Self> {
+    fn build(render: &impl Fn(&RenderArgs<'_>) -> Rendered, route: Option<usize>) -> Option<Self> {
         let render = |request_id: &str, now: i64, return_to: &str| {
-            gw.render(
-                rt,
-                &RenderArgs {
-                    route,
-                    html: false,
-                    form_post: false,
-                    grpc: false,
-                    request_id,
-                    now,
-                    return_to,
-                },
-                deny,
-                hidden,
-            )
+            render(&RenderArgs {
+                route,
+                html: false,
+                form_post: false,
+                grpc: false,
+                request_id,
+                now,
+                return_to,
+            })
         };
         let probe = render(PROBE_ID, PROBE_NOW, "/");
         let check = render(CHECK_ID, CHECK_NOW, "/prepared/check?x=1");
         let template = Self::from_rendered(probe)?;
         // The second rendering must be exactly the template filled with its values.
         let expected = template.fill_body(CHECK_ID, &rfc3339(CHECK_NOW));
-        let same_headers = crate::exchange::rendered_headers(&check)
-            .is_some_and(|h| headers_equal(&h, &template.headers));
+        let same_headers =
+            rendered_headers(&check).is_some_and(|h| headers_equal(&h, &template.headers));
         (check.body == expected
             && same_headers
             && StatusCode::from_u16(check.status).ok() == Some(template.status))
@@ -137,7 +126,7 @@ impl Template {
     }
 
     fn from_rendered(r: Rendered) -> Option<Self> {
-        let headers = crate::exchange::rendered_headers(&r)?;
+        let headers = rendered_headers(&r)?;
         let status = StatusCode::from_u16(r.status).ok()?;
         let stamp = rfc3339(PROBE_NOW);
         let id_at = unique(&r.body, PROBE_ID)?;

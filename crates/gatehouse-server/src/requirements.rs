@@ -8,7 +8,7 @@ use gatehouse_core::pipeline::RequirementFacts;
 use gatehouse_core::principal::Principal;
 use http::HeaderMap;
 
-use crate::gateway::Gateway;
+use crate::suspended::SuspendedUsers;
 
 /// Headers a condition never sees: they carry credentials.
 const SECRET_HEADERS: &[&str] = &[
@@ -24,32 +24,31 @@ pub fn is_local(p: &Principal) -> bool {
     p.scheme != Scheme::Bearer || p.issuer.as_deref() == Some(crate::tokens::OWN_ISSUER)
 }
 
-impl Gateway {
-    /// Answers core's `Need::Requirements`.
-    pub fn requirement_facts(
-        &self,
-        principal: Option<&Principal>,
-        conditions: bool,
-        headers: &HeaderMap,
-    ) -> RequirementFacts {
-        let attributes = principal.filter(|p| is_local(p)).map(|p| {
-            self.suspended
-                .attributes(&p.subject)
-                .unwrap_or_else(gatehouse_core::attributes::empty)
-        });
-        let headers = if conditions {
-            headers
-                .iter()
-                .filter(|(k, _)| !SECRET_HEADERS.contains(&k.as_str()))
-                .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        RequirementFacts {
-            attributes,
-            headers,
-            country: None,
-        }
+/// Answers core's `Need::Requirements`: local users' attributes come from `users` (the set
+/// kept with the suspensions).
+pub fn requirement_facts(
+    users: &SuspendedUsers,
+    principal: Option<&Principal>,
+    conditions: bool,
+    headers: &HeaderMap,
+) -> RequirementFacts {
+    let attributes = principal.filter(|p| is_local(p)).map(|p| {
+        users
+            .attributes(&p.subject)
+            .unwrap_or_else(gatehouse_core::attributes::empty)
+    });
+    let headers = if conditions {
+        headers
+            .iter()
+            .filter(|(k, _)| !SECRET_HEADERS.contains(&k.as_str()))
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    RequirementFacts {
+        attributes,
+        headers,
+        country: None,
     }
 }

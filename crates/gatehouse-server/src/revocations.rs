@@ -7,7 +7,6 @@
 use std::collections::HashMap;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::Duration;
 
 use gatehouse_store::Store;
 
@@ -72,19 +71,5 @@ impl Revocations {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-
-    /// Syncs every `every` until the gateway is dropped.
-    pub fn spawn_sync(gw: std::sync::Weak<crate::gateway::Gateway>, every: Duration) {
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            loop {
-                tick.tick().await;
-                let Some(gw) = gw.upgrade() else { return };
-                gw.revocations
-                    .sync(gw.store.as_ref(), crate::clock::now())
-                    .await;
-            }
-        });
     }
 }

@@ -92,46 +92,6 @@ pub async fn build_with_options(
     let gw = Arc::new(gw);
     gw.observer.audit.start(Arc::clone(&gw.store), audit_file);
     gw.resync().await;
-    if let Some(c) = &gw.cluster {
-        c.spawn_subscriber(Arc::downgrade(&gw));
-    }
-    crate::suspended::SuspendedUsers::spawn_refresh(Arc::downgrade(&gw), options.store_poll);
-    crate::revocations::Revocations::spawn_sync(Arc::downgrade(&gw), options.store_poll);
-    spawn_own_key_sync(Arc::downgrade(&gw));
-    spawn_jwks_refresh(Arc::downgrade(&gw), Duration::from_secs(60));
-    crate::geoip::spawn_watch(Arc::downgrade(&gw));
-    crate::admin::stats::spawn(Arc::downgrade(&gw));
-    crate::telemetry::otlp::spawn(Arc::downgrade(&gw));
+    crate::background::start(&gw, options.store_poll);
     Ok(gw)
-}
-
-/// Picks up signing keys added by `gatehouse keys rotate` (in any process, on any node)
-/// every `[tokens] key_sync` (read again each time, so a config reload changes it).
-fn spawn_own_key_sync(gw: std::sync::Weak<Gateway>) {
-    tokio::spawn(async move {
-        loop {
-            let every = match gw.upgrade() {
-                Some(gw) => gw.runtime().config.tokens.key_sync,
-                None => return,
-            };
-            tokio::time::sleep(every).await;
-            let Some(gw) = gw.upgrade() else { return };
-            match OwnKeys::load_or_create(gw.store.as_ref(), crate::clock::now()).await {
-                Ok(keys) => gw.adopt_own_keys(keys),
-                Err(e) => tracing::warn!(error = %e, "could not sync signing keys"),
-            }
-        }
-    });
-}
-
-/// Refreshes stale JWKS in the background until the gateway is dropped.
-fn spawn_jwks_refresh(gw: std::sync::Weak<Gateway>, every: Duration) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        loop {
-            tick.tick().await;
-            let Some(gw) = gw.upgrade() else { return };
-            gw.runtime().verifiers.refresh_stale().await;
-        }
-    });
 }

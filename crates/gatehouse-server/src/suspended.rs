@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use gatehouse_core::attributes::Attributes;
 use gatehouse_core::principal::AccountState;
@@ -107,17 +106,5 @@ impl SuspendedUsers {
             }
             Err(e) => tracing::warn!(error = %e, "could not refresh suspended accounts"),
         }
-    }
-
-    /// Refreshes every `every` until the gateway is dropped.
-    pub fn spawn_refresh(gw: std::sync::Weak<crate::gateway::Gateway>, every: Duration) {
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            loop {
-                tick.tick().await;
-                let Some(gw) = gw.upgrade() else { return };
-                gw.suspended.refresh(gw.store.as_ref()).await;
-            }
-        });
     }
 }

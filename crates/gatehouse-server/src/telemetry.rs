@@ -27,7 +27,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use http::HeaderMap;
 use http::header::{HeaderName, HeaderValue};
 
-use crate::observe::{RequestRecord, Verdict};
+use gatehouse_core::config::TelemetryConfig;
+
+use crate::record::{RequestRecord, Verdict};
 
 pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 pub const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
@@ -95,16 +97,15 @@ impl Trace {
     }
 
     /// Queues the spans of the answered request `r` for export, when it is sampled and
-    /// `[telemetry] otlp_endpoint` is set (otherwise this costs nothing).
+    /// `[telemetry] otlp_endpoint` is set in `cfg` (otherwise this costs nothing).
     /// `started` is when the request arrived.
     pub fn finish(
         &self,
-        rt: &crate::gateway::Runtime,
+        cfg: &TelemetryConfig,
         spans: &Spans,
         r: &RequestRecord<'_>,
         started: Instant,
     ) {
-        let cfg = &rt.config.telemetry;
         if !self.sampled() || cfg.otlp_endpoint.is_none() {
             return;
         }

@@ -222,7 +222,7 @@ fn own_key_set(own: &OwnKeys) -> Result<KeySet, String> {
 
 fn unavailable() -> Deny {
     Deny::AuthUnavailable {
-        retry_after: crate::gateway::RETRY_AFTER_UNAVAILABLE,
+        retry_after: crate::unavailable::RETRY_AFTER_UNAVAILABLE,
     }
 }
 

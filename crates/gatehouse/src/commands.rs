@@ -10,6 +10,7 @@ mod identity;
 pub mod mock;
 pub mod probe;
 mod serve;
+mod shared;
 mod users;
 
 use std::process::ExitCode;

@@ -17,8 +17,6 @@
 //! a wrong `nonce` or a used code is 400 `invalid_request`; the provider or its JWKS
 //! unreachable is 503 `auth_unavailable` with `Retry-After`. Each is audited.
 
-mod remote;
-
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -32,11 +30,9 @@ use gatehouse_store::{NewUser, StoreError};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use sha2::{Digest as _, Sha256};
 
-pub use remote::Providers;
-use remote::{Exchange, Meta, Remote};
-
 use super::{AuthCtx, SignIn, is_secure, safe_return_to, start_session};
 use crate::gateway::{Gateway, Runtime};
+use crate::login_providers::{Exchange, Meta, Remote};
 use gatehouse_core::sealed::{field, open, seal, unfield};
 
 /// The flow cookie: one sign-in in progress per browser.
@@ -187,7 +183,7 @@ impl AuthCtx {
         tracing::error!(error = %e, request_id = %self.x.request_id, "login provider unavailable");
         self.refuse(
             &Deny::AuthUnavailable {
-                retry_after: crate::gateway::RETRY_AFTER_UNAVAILABLE,
+                retry_after: crate::unavailable::RETRY_AFTER_UNAVAILABLE,
             },
             "/",
         )
@@ -337,7 +333,7 @@ async fn callback_inner(
         return ctx.refuse(&Deny::NotFound, "/");
     };
     let q = query(parts);
-    let flow = super::session::cookie_named(&parts.headers, FLOW_COOKIE)
+    let flow = crate::session::cookie_named(&parts.headers, FLOW_COOKIE)
         .and_then(|c| Flow::open(&ctx.x.gw, c, ctx.x.now))
         .filter(|f| f.provider == name);
     let Some(flow) = flow else {
@@ -674,7 +670,7 @@ pub fn step_up(
         return None;
     }
     let now = crate::clock::now();
-    let session = super::session::open(&gw.secrets, super::session::cookie_from(headers)?, now)?;
+    let session = crate::session::open(&gw.secrets, crate::session::cookie_from(headers)?, now)?;
     let name = session.provider?;
     provider(rt, &name)?;
     let mut url = format!(

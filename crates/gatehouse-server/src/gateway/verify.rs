@@ -1,18 +1,20 @@
 //! Credential verification (rows 8–11, 13's facts, 22): the IO half. Core verifies
 //! signatures and hashes; this module fetches what they need.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
 use gatehouse_core::Scheme;
 use gatehouse_core::apikey::{parse_api_key, verify_api_key};
 use gatehouse_core::deny::{Credential, Deny};
+use gatehouse_core::digest::{
+    Algorithm, DigestParams, NonceCheck, check_nonce, check_opaque, verify as verify_response,
+};
 use gatehouse_core::password::{dummy_hash, verify_password};
 use gatehouse_core::principal::Principal;
 use gatehouse_core::secret::SecretString;
-use gatehouse_store::{StoreError, User};
+use gatehouse_store::{DigestAlgorithm, StoreError, User};
 
 use super::{Gateway, RequestView, Runtime};
+use crate::digest::NONCE_TTL;
+use crate::unavailable::RETRY_AFTER_UNAVAILABLE;
 use crate::verified::{Identity, Verified};
 
 /// Longest a verified bearer token is remembered, seconds.
@@ -24,9 +26,6 @@ const BASIC_CACHE_TTL: i64 = 30;
 /// its verification budget (row 4) it is still verified, not refused unverified. API keys
 /// are not cached (a revoked key stops at once): known good, they are looked up again.
 const KNOWN_GOOD_FOR: i64 = 86_400;
-
-/// Row 22: our own dependency failed. Clients may retry after this many seconds.
-pub const RETRY_AFTER_UNAVAILABLE: u64 = 5;
 
 fn unavailable(e: &StoreError) -> Deny {
     tracing::error!(error = %e, "store unavailable during authentication");
@@ -85,6 +84,53 @@ impl Gateway {
             }
         };
         proven.map(Verified::shared)
+    }
+
+    /// Verifies a bearer token (rows 8, 9, 22). One of our own tokens with a `kid` this
+    /// node has not loaded makes it re-read the signing keys from the store first (single
+    /// flight, at most once per [`crate::keys::RELOAD_FLOOR`]): another node, or `keys rotate`, may have
+    /// added the key since our last load, and such a token must not get a 401 here.
+    pub async fn verify_token(
+        &self,
+        rt: &Runtime,
+        token: &str,
+        now: i64,
+    ) -> Result<Principal, Deny> {
+        rt.verifiers
+            .verify(token, now, || self.reload_own_keys(rt))
+            .await
+    }
+
+    /// Re-reads our signing keys from the store now, unless a re-read is in flight or ran
+    /// less than the floor ago. A store failure is row 22 (our fault, never a 401).
+    async fn reload_own_keys(&self, rt: &Runtime) -> Result<(), Deny> {
+        let ok = self
+            .own_key_reload
+            .run(|| async {
+                match crate::keys::OwnKeys::load_or_create(self.store.as_ref(), crate::clock::now())
+                    .await
+                {
+                    Ok(keys) => {
+                        // `rt` may be a runtime a config reload has just replaced: it
+                        // verifies the retry, so it gets the keys too.
+                        rt.verifiers.set_own_keys(&keys);
+                        self.adopt_own_keys(keys);
+                        true
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not re-read signing keys");
+                        false
+                    }
+                }
+            })
+            .await;
+        if ok {
+            Ok(())
+        } else {
+            Err(Deny::AuthUnavailable {
+                retry_after: RETRY_AFTER_UNAVAILABLE,
+            })
+        }
     }
 
     /// What the gateway already knows about a token-class credential without verifying it
@@ -295,7 +341,7 @@ impl Gateway {
     }
 
     async fn verify_session(&self, cookie: &SecretString, now: i64) -> Result<Principal, Deny> {
-        let Some(c) = crate::auth::session::open(&self.secrets, cookie.expose(), now) else {
+        let Some(c) = crate::session::open(&self.secrets, cookie.expose(), now) else {
             return Err(Deny::InvalidToken {
                 detail: "session cookie is not valid or has expired".to_owned(),
             });
@@ -309,7 +355,104 @@ impl Gateway {
             .await
             .map_err(|e| unavailable(&e))?
             .ok_or(Deny::InvalidCredentials)?;
-        Ok(crate::auth::session::principal(&c, &user))
+        Ok(crate::session::principal(&c, &user))
+    }
+
+    /// Verifies a Digest credential for `method` on `target` (the raw request-target).
+    /// `algorithms` are the ones offered (`[server] digest_algorithms`); a response in any
+    /// other (or its `-sess` variant) is refused: the server chooses (RFC 7616 §3.3).
+    pub async fn verify_digest(
+        &self,
+        realm: &str,
+        algorithms: &[Algorithm],
+        params: &DigestParams,
+        method: &str,
+        target: &str,
+        now: i64,
+    ) -> Result<Principal, Deny> {
+        let key = self.secrets.derive(crate::digest::KEY_DIGEST);
+        let base = params.algorithm.base();
+        if !algorithms.contains(&base) {
+            return Err(Deny::InvalidCredentials);
+        }
+        let stored_alg = match base {
+            Algorithm::Sha256 => DigestAlgorithm::Sha256,
+            Algorithm::Md5 => DigestAlgorithm::Md5,
+            _ => return Err(Deny::InvalidCredentials),
+        };
+        if params.realm != realm
+            || !params.uri_matches(target)
+            || !params
+                .opaque
+                .as_deref()
+                .is_some_and(|o| check_opaque(&key, realm, o))
+        {
+            return Err(Deny::InvalidCredentials);
+        }
+        let nonce = check_nonce(&key, &params.nonce, now, NONCE_TTL);
+        if matches!(nonce, NonceCheck::Invalid) {
+            return Err(Deny::InvalidCredentials);
+        }
+        let unavailable = |e: gatehouse_store::StoreError| {
+            tracing::error!(error = %e, "store unavailable during Digest verification");
+            Deny::AuthUnavailable {
+                retry_after: RETRY_AFTER_UNAVAILABLE,
+            }
+        };
+        let user_name = if params.userhash {
+            self.store
+                .find_user_by_digest_userhash(&params.username, realm, stored_alg)
+                .await
+                .map_err(unavailable)?
+        } else {
+            Some(params.username.clone())
+        };
+        let Some(user_name) = user_name else {
+            return Err(Deny::InvalidCredentials);
+        };
+        let ha1 = self
+            .store
+            .get_digest_ha1(&user_name, realm, stored_alg)
+            .await
+            .map_err(unavailable)?;
+        let Some(ha1) = ha1 else {
+            return Err(Deny::InvalidCredentials);
+        };
+        if !verify_response(params, method, &ha1) {
+            return Err(Deny::InvalidCredentials);
+        }
+        let issued_at = match nonce {
+            // Row 12: everything is right but the nonce is old: retry with the new one.
+            NonceCheck::Stale => return Err(Deny::StaleNonce),
+            NonceCheck::Valid { issued_at } => issued_at,
+            NonceCheck::Invalid => return Err(Deny::InvalidCredentials),
+        };
+        let nc = params.nonce_count();
+        if !self.nonce_counts.advance(&params.nonce, nc, issued_at, now) {
+            return Err(Deny::InvalidCredentials);
+        }
+        // Cluster-wide: an `nc` another node accepted is a replay here too. Without an
+        // answer from Redis the local count above stands.
+        if let Some(c) = &self.cluster {
+            let left = (issued_at + i64::try_from(NONCE_TTL).unwrap_or(300) - now).max(1);
+            let ttl = u64::try_from(left).unwrap_or(NONCE_TTL) + 60;
+            if c.advance_nonce(&params.nonce, nc, ttl).await == Some(false) {
+                return Err(Deny::InvalidCredentials);
+            }
+        }
+        let user = self
+            .store
+            .get_user(&user_name)
+            .await
+            .map_err(unavailable)?
+            .ok_or(Deny::InvalidCredentials)?;
+        let mut p = Principal::new(user.name.clone(), Scheme::Digest);
+        p.roles.clone_from(&user.roles);
+        p.tenant.clone_from(&user.tenant);
+        p.account = user.status.clone();
+        p.acr = Some("pwd".to_owned());
+        p.auth_time = Some(now);
+        Ok(p)
     }
 
     async fn verify_api_key(&self, key: &SecretString, now: i64) -> Result<Principal, Deny> {
@@ -342,86 +485,5 @@ impl Gateway {
         p.token_id = Some(record.id.clone());
         p.expires_at = record.expires_at;
         Ok(p)
-    }
-}
-
-/// Verifications in flight, by cache key (password checks in `verify_basic`, bearer tokens
-/// in `verify_bearer_once`). Requests that arrive while one runs share its answer; once it
-/// is answered the entry goes, so later requests use the cache (a success) or verify again
-/// (a failure, or the store's outage, is never kept).
-pub struct InFlight<T> {
-    map: std::sync::Mutex<HashMap<[u8; 32], Arc<Flight<T>>>>,
-}
-
-impl<T> Default for InFlight<T> {
-    fn default() -> Self {
-        Self {
-            map: std::sync::Mutex::default(),
-        }
-    }
-}
-
-type Flight<T> = tokio::sync::OnceCell<Result<T, Deny>>;
-
-/// One request's part in a verification; leaving removes the entry when it is answered or
-/// nobody else waits for it (a verification whose requests all gave up leaves nothing
-/// behind).
-pub(crate) struct Joined<'a, T> {
-    inflight: &'a InFlight<T>,
-    key: [u8; 32],
-    cell: Arc<Flight<T>>,
-}
-
-impl<T> InFlight<T> {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Arc<Flight<T>>>> {
-        match self.map.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        }
-    }
-
-    /// Joins the check of `key` in flight, or starts one.
-    fn join(&self, key: [u8; 32]) -> Joined<'_, T> {
-        let cell = Arc::clone(self.lock().entry(key).or_default());
-        Joined {
-            inflight: self,
-            key,
-            cell,
-        }
-    }
-
-    /// Runs `verify` for `key` unless a run is in flight, whose answer it then shares.
-    async fn once<F>(&self, key: [u8; 32], verify: impl FnOnce() -> F) -> Result<T, Deny>
-    where
-        F: Future<Output = Result<T, Deny>>,
-        T: Clone,
-    {
-        let flight = self.join(key);
-        let result = flight.cell.get_or_init(verify).await.clone();
-        drop(flight);
-        result
-    }
-
-    /// Checks in flight now.
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-impl<T> Drop for Joined<'_, T> {
-    fn drop(&mut self) {
-        let mut map = self.inflight.lock();
-        // Two references when nobody else waits: the map's and ours.
-        if map
-            .get(&self.key)
-            .is_some_and(|c| Arc::ptr_eq(c, &self.cell))
-            && (self.cell.initialized() || Arc::strong_count(&self.cell) == 2)
-        {
-            map.remove(&self.key);
-        }
     }
 }

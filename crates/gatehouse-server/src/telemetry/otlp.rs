@@ -12,14 +12,14 @@
 //! them one batch at a time. A failed or refused batch is dropped and counted (a collector
 //! that is down must not grow the gateway's memory): the queue's bound does the rest.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use gatehouse_core::config::TelemetryConfig;
 use serde_json::{Value, json};
 
-use super::{Attr, Span};
-use crate::gateway::Gateway;
+use super::{Attr, Span, Spans};
 
 /// Spans per request to the collector, at most (the OpenTelemetry SDK's default
 /// `maxExportBatchSize`).
@@ -28,31 +28,27 @@ pub const BATCH: usize = 512;
 /// Time one export may take (the SDK's default `OTEL_EXPORTER_OTLP_TIMEOUT`).
 const TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Exports until the gateway is dropped; reads `[telemetry]` anew for every batch, so a
-/// reload changes the endpoint, name and interval.
-pub fn spawn(gw: Weak<Gateway>) {
-    let Some(spans) = gw.upgrade().map(|g| Arc::clone(&g.observer.spans)) else {
-        return;
-    };
+/// Exports the spans queued in `spans` until `telemetry` answers `None` (the gateway was
+/// dropped); asks `telemetry` for the current `[telemetry]` anew for every batch, so a reload
+/// changes the endpoint, name and interval.
+pub fn spawn(spans: Arc<Spans>, telemetry: impl Fn() -> Option<TelemetryConfig> + Send + 'static) {
     tokio::spawn(async move {
         let client = crate::proxy::https_client(Duration::from_secs(5));
         loop {
-            let every = match gw.upgrade() {
-                Some(gw) => gw.runtime().config.telemetry.export_interval,
+            let every = match telemetry() {
+                Some(cfg) => cfg.export_interval,
                 None => return,
             };
             if spans.waiting() < BATCH {
                 // The interval, or a full batch (a notification sent meanwhile is kept).
                 let _ = tokio::time::timeout(every, spans.ready.notified()).await;
             }
-            let Some(gw) = gw.upgrade() else { return };
+            let Some(cfg) = telemetry() else { return };
             let batch = spans.take(BATCH);
             if batch.is_empty() {
                 continue;
             }
             let n = batch.len() as u64;
-            let rt = gw.runtime();
-            let cfg = &rt.config.telemetry;
             let Some(endpoint) = &cfg.otlp_endpoint else {
                 // Export was switched off by a reload: what waited goes.
                 spans.dropped.fetch_add(n, Ordering::Relaxed);
@@ -60,7 +56,6 @@ pub fn spawn(gw: Weak<Gateway>) {
             };
             let body = request_json(&cfg.service_name, &batch).to_string();
             let url = format!("{endpoint}/v1/traces");
-            drop(gw);
             if send(&client, &url, body).await {
                 spans.exported.fetch_add(n, Ordering::Relaxed);
             } else {

@@ -16,8 +16,8 @@ use gatehouse_core::password::verify_password;
 use gatehouse_server::clock::now;
 use gatehouse_store::{DigestAlgorithm, DigestHa1, NewUser, Store};
 
+use super::shared::{not_found, read_password_stdin, valid_name};
 use super::store_for;
-use super::users::{not_found, read_password_stdin, valid_name};
 use crate::cli::{ConfigArg, DigestCommand};
 
 /// Every algorithm the edge can offer (`[server] digest_algorithms`); a `-sess` variant uses

@@ -1,6 +1,5 @@
 //! `gatehouse user …`, `key …`, `import-htpasswd`, `token issue`.
 
-use std::io::BufRead as _;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -14,28 +13,12 @@ use gatehouse_server::cluster::{Event, UserChange};
 use gatehouse_server::random::random_bytes;
 use gatehouse_store::{AccountStatus, NewUser, StoreError};
 
+use super::shared::{not_found, read_password_stdin, valid_name};
 use super::store_for;
 use crate::cli::{KeyCommand, TokenCommand, UserCommand};
 
-pub(super) fn read_password_stdin() -> anyhow::Result<String> {
-    let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .context("cannot read the password from standard input")?;
-    let pw = line.trim_end_matches(['\n', '\r']).to_owned();
-    if pw.is_empty() {
-        bail!("the password read from standard input is empty");
-    }
-    Ok(pw)
-}
-
 fn hash(pw: &str) -> anyhow::Result<String> {
     hash_password(pw.as_bytes(), &random_bytes::<16>()).map_err(|e| anyhow::anyhow!("{e}"))
-}
-
-pub(super) fn valid_name(name: &str) -> anyhow::Result<()> {
-    gatehouse_server::admin::users::valid_name(name).map_err(anyhow::Error::msg)
 }
 
 fn fmt_time(t: i64) -> String {
@@ -219,13 +202,6 @@ async fn attributes_changed(
     let name = name.to_owned();
     super::announce(&cfg, &[Event::User { name, change }]).await;
     Ok(())
-}
-
-pub(super) fn not_found(e: StoreError, what: &str, name: &str) -> anyhow::Error {
-    match e {
-        StoreError::NotFound { .. } => anyhow::anyhow!("no {what} `{name}`"),
-        e => e.into(),
-    }
 }
 
 pub async fn key(cmd: KeyCommand) -> anyhow::Result<ExitCode> {

@@ -1,19 +1,24 @@
 //! The second step of a login with MFA (RFC 6238 TOTP): the `mfa_token` that carries the
 //! half-finished login, and its completion with a code. A time-step is accepted once per
 //! user (RFC 6238 §5.2, recorded atomically in the store) and an `mfa_token` allows
-//! [`super::MFA_MAX_ATTEMPTS`] wrong codes before it is spent.
+//! [`MFA_MAX_ATTEMPTS`] wrong codes before it is spent. The endpoints that hand out and take
+//! these tokens are `auth`'s (`/auth/login`, `/auth/mfa`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use gatehouse_core::deny::Deny;
-use gatehouse_core::totp::Totp;
-use gatehouse_store::User;
-
-use super::{KEY_MFA_SECRET, KEY_MFA_TOKEN, MFA_MAX_ATTEMPTS};
-use crate::gateway::Gateway;
-use crate::keys::Secrets;
 use gatehouse_core::sealed::{field, open, seal, unfield};
+use gatehouse_core::totp::Totp;
+use gatehouse_store::{Store, User};
+
+use crate::keys::Secrets;
+
+/// Wrong TOTP codes one `mfa_token` may try before it is spent.
+pub const MFA_MAX_ATTEMPTS: u8 = 5;
+/// Purposes of keys derived from the master secret.
+pub const KEY_MFA_TOKEN: &str = "gatehouse/mfa-token/v1";
+pub const KEY_MFA_SECRET: &str = "gatehouse/mfa-secret-at-rest/v1";
 
 /// Wrong-code counts per `mfa_token` nonce (bounded: entries expire with their token).
 #[derive(Default)]
@@ -78,12 +83,20 @@ pub fn seal_totp_secret(secrets: &Secrets, user: &str, secret: &[u8]) -> Result<
     .map_err(|e| e.to_string())
 }
 
-/// Checks the token and the code; the user on success.
-pub async fn complete(gw: &Gateway, token: &str, code: &str, now: i64) -> Result<User, Deny> {
+/// Checks the token and the code (the token's wrong codes counted in `attempts`, the
+/// user's TOTP secret and used time-steps in `store`); the user on success.
+pub async fn complete(
+    secrets: &Secrets,
+    attempts: &Attempts,
+    store: &dyn Store,
+    token: &str,
+    code: &str,
+    now: i64,
+) -> Result<User, Deny> {
     let bad_token = || Deny::InvalidToken {
         detail: "mfa token is not valid or has expired".to_owned(),
     };
-    let key = gw.secrets.derive(KEY_MFA_TOKEN);
+    let key = secrets.derive(KEY_MFA_TOKEN);
     let payload = open(&key, token).ok_or_else(bad_token)?;
     let mut parts = payload.split('.');
     let (Some("v1"), Some(user), Some(exp), Some(nonce), None) = (
@@ -97,36 +110,34 @@ pub async fn complete(gw: &Gateway, token: &str, code: &str, now: i64) -> Result
     };
     let exp: i64 = exp.parse().map_err(|_| bad_token())?;
     let user = unfield(user).ok_or_else(bad_token)?;
-    if exp <= now || !gw.mfa_attempts.try_once(nonce, exp, now) {
+    if exp <= now || !attempts.try_once(nonce, exp, now) {
         return Err(bad_token());
     }
     let unavailable = |e: gatehouse_store::StoreError| {
         tracing::error!(error = %e, "store unavailable during MFA");
         Deny::AuthUnavailable {
-            retry_after: crate::gateway::RETRY_AFTER_UNAVAILABLE,
+            retry_after: crate::unavailable::RETRY_AFTER_UNAVAILABLE,
         }
     };
-    let user = gw
-        .store
+    let user = store
         .get_user(&user)
         .await
         .map_err(unavailable)?
         .ok_or(Deny::InvalidCredentials)?;
-    let secret = totp_secret(&gw.secrets, &user).ok_or(Deny::InvalidCredentials)?;
+    let secret = totp_secret(secrets, &user).ok_or(Deny::InvalidCredentials)?;
     let step = Totp::new(&secret)
         .verify(code, now, 1)
         .ok_or(Deny::InvalidCredentials)?;
     // A time-step is good once: a code seen by a shoulder-surfer or a proxy log cannot be
     // replayed (RFC 6238 §5.2).
-    if !gw
-        .store
+    if !store
         .accept_totp_step(&user.name, step)
         .await
         .map_err(unavailable)?
     {
         return Err(Deny::InvalidCredentials);
     }
-    gw.mfa_attempts.spend(nonce, exp);
+    attempts.spend(nonce, exp);
     if let gatehouse_core::AccountState::Suspended { at, reason } = &user.status {
         return Err(Deny::AccountSuspended {
             suspended_at: *at,

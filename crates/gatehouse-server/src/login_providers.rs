@@ -1,6 +1,6 @@
 //! A login provider as seen over the network: its discovery document (OpenID Connect
 //! Discovery §4), its JWKS (fetched on first use and again on an unknown `kid`, single
-//! flight, at most once per [`REFETCH_FLOOR`]) and the token endpoint. The HTTP client is
+//! flight, at most once per `REFETCH_FLOOR`) and the token endpoint. The HTTP client is
 //! the one the issuers' JWKS fetch uses (rustls on aws-lc-rs).
 
 use std::collections::HashMap;
@@ -139,7 +139,7 @@ impl Providers {
         Ok((status, body))
     }
 
-    /// The discovery document, read again once it is [`META_MAX_AGE`] old. Its `issuer`
+    /// The discovery document, read again once it is `META_MAX_AGE` old. Its `issuer`
     /// must be the configured one exactly (OpenID Connect Discovery §4.3).
     pub async fn meta(&self, remote: &Remote) -> Result<Meta, String> {
         let mut cached = remote.meta.lock().await;
@@ -166,7 +166,7 @@ impl Providers {
     }
 
     /// The provider's keys: fetched when there are none yet, or when `refetch` (an unknown
-    /// `kid`) and no fetch ran within [`REFETCH_FLOOR`]. `Err` when no keys can be had.
+    /// `kid`) and no fetch ran within `REFETCH_FLOOR`. `Err` when no keys can be had.
     pub async fn keys(
         &self,
         remote: &Remote,

@@ -9,8 +9,10 @@ use gatehouse_core::principal::Principal;
 pub use gatehouse_core::session_cookie::{COOKIE, SessionCookie};
 use http::HeaderMap;
 
-use super::KEY_SESSION;
 use crate::keys::Secrets;
+
+/// Purpose of the key (derived from the master secret) that seals the cookie.
+pub const KEY_SESSION: &str = "gatehouse/session-cookie/v1";
 
 /// `v1.<sid>.<user>.<acr>.<auth_time>.<expires_at>` sealed with the session key.
 pub fn cookie_value(
