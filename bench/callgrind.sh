@@ -57,6 +57,7 @@ SCENARIOS=(
   "proxied public|http://127.0.0.1:$GP/public/x|"
   "proxied Bearer EdDSA (cached)|http://127.0.0.1:$GP/bearer/x|Authorization: Bearer $TOKEN"
   "401 missing credentials|http://127.0.0.1:$GP/bearer/x|"
+  "fwd-auth public (200)|$FA|X-Original-Method: GET^X-Original-URI: /public/x"
   "fwd-auth Bearer EdDSA (cached)|$FA|X-Original-Method: GET^X-Original-URI: /bearer/x^Authorization: Bearer $TOKEN"
 )
 n=0

@@ -339,26 +339,32 @@ fn hex_byte(b: &[u8]) -> Option<u8> {
     }
 }
 
-/// Lowercase hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
-        s.push(char::from(b"0123456789abcdef"[usize::from(b & 0xf)]));
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
+/// Writes the lowercase hex of `bytes` into `out` (two digits a byte; `out` is twice as long).
+fn hex_into(out: &mut [u8], bytes: &[u8]) {
+    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = HEX_DIGITS[usize::from(b >> 4)];
+        pair[1] = HEX_DIGITS[usize::from(b & 0xf)];
     }
-    s
 }
 
-/// `00-<trace id>-<span id>-<flags>`: the version this gateway writes (§3.2.2.1).
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    let mut out = vec![0u8; bytes.len() * 2];
+    hex_into(&mut out, bytes);
+    out.into_iter().map(char::from).collect()
+}
+
+/// `00-<trace id>-<span id>-<flags>`: the version this gateway writes (§3.2.2.1). Built in
+/// one fixed buffer (it goes on every forwarded request).
 fn traceparent(trace_id: &[u8; 16], span: &[u8; 8], flags: u8) -> HeaderValue {
-    let mut s = String::with_capacity(55);
-    s.push_str("00-");
-    s.push_str(&hex(trace_id));
-    s.push('-');
-    s.push_str(&hex(span));
-    s.push('-');
-    s.push_str(&hex(&[flags]));
-    HeaderValue::try_from(s).unwrap_or_else(|_| HeaderValue::from_static(""))
+    let mut b = [b'-'; 55];
+    b[..2].copy_from_slice(b"00");
+    hex_into(&mut b[3..35], trace_id);
+    hex_into(&mut b[36..52], span);
+    hex_into(&mut b[53..55], &[flags]);
+    HeaderValue::from_bytes(&b).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 thread_local! {
@@ -422,6 +428,15 @@ mod tests {
         assert_eq!(hex(&p.trace_id), "4bf92f3577b34da6a3ce929d0e0e4736");
         assert_eq!(hex(&p.parent), "00f067aa0ba902b7");
         assert_eq!(p.flags, 1);
+    }
+
+    #[test]
+    fn writes_what_it_parses() {
+        let p = parse_traceparent(VALID.as_bytes()).unwrap();
+        let written = traceparent(&p.trace_id, &p.parent, p.flags);
+        assert_eq!(written.to_str().unwrap(), VALID);
+        let flags = traceparent(&p.trace_id, &p.parent, 0xa5);
+        assert!(flags.to_str().unwrap().ends_with("-a5"), "{flags:?}");
     }
 
     #[test]

@@ -318,6 +318,26 @@ async fn header_count_and_size_are_bounded() {
     assert_eq!(a.statuses(), [200], "{}", a.text);
 }
 
+/// The default limit, 100 header fields, is hyper's own (the listener leaves it unset, which
+/// spares hyper two 100-entry vectors per head): 101 fields are answered 431 and nothing is
+/// forwarded; 100 reach the decision (a refusal of ours, so that no upstream parses them).
+#[tokio::test]
+async fn the_default_header_count_limit_is_one_hundred() {
+    let edge = start("").await;
+    // `n` fields in all, `Host` and `Connection` among them.
+    let head = |path: &str, n: usize| -> String {
+        let more: String = (2..n).map(|i| format!("X-H{i}: v\r\n")).collect();
+        format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{more}\r\n")
+    };
+    let a = edge.exchange(head("/public/a", 101).as_bytes()).await;
+    assert_eq!(a.statuses(), [431], "{}", a.text);
+    assert!(a.closed);
+    assert!(edge.paths().is_empty(), "{:?}", edge.paths());
+    let a = edge.exchange(head("/basic/a", 100).as_bytes()).await;
+    assert_eq!(a.statuses(), [401], "{}", a.text);
+    assert!(a.text.contains("x-request-id:"), "{}", a.text);
+}
+
 /// A Slowloris client (a head sent a byte at a time, never finished), a client that sends
 /// nothing, and an idle keep-alive connection are each closed after `header_timeout`.
 #[tokio::test]
