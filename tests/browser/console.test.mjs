@@ -101,7 +101,11 @@ test('an administrator reads the charts, explains a refusal and suspends a user'
     await page.click('#tab-audit');
     await page.fill('#audit-form input[name="reason"]', 'insufficient_role');
     await page.click('#audit-form button[type="submit"]');
-    await page.waitForSelector('#audit-rows tr');
+    // The unfiltered rows stay on screen until the filtered answer replaces them: wait for it.
+    await page.waitForFunction(() => {
+      const cells = [...document.querySelectorAll('#audit-rows tr td:nth-child(3)')];
+      return cells.length > 0 && cells.every((c) => c.textContent === 'insufficient_role');
+    });
     const reasons = await page.locator('#audit-rows tr td:nth-child(3)').allTextContents();
     assert.ok(reasons.length > 0 && reasons.every((r) => r === 'insufficient_role'), JSON.stringify(reasons));
     await page.locator('#audit-rows tr button.link').first().click();
