@@ -24,6 +24,7 @@
 //! swaps in a freshly fetched set while requests keep verifying, with no rebuild of the
 //! [`TokenVerifier`].
 
+mod b64;
 mod claims;
 mod jws;
 mod keys;
