@@ -8,7 +8,7 @@ pub use table::{
     Challenge, Entry, Extra, FIXED, Fact, Headers, KNOWN_SCHEMES, Page, Text, grpc_code,
 };
 
-use crate::config::Scheme;
+use crate::scheme::Scheme;
 
 /// A refusal, with the facts the response needs. Constructed by the decision steps and by
 /// the edge (which only reports facts: an upstream that timed out, a store that failed); the

@@ -33,6 +33,7 @@ pub mod principal;
 pub mod render;
 pub mod requirements;
 pub mod route;
+pub mod scheme;
 pub mod sealed;
 pub mod secret;
 pub mod secretbox;
@@ -41,6 +42,7 @@ pub mod throttle;
 pub mod token;
 pub mod totp;
 
-pub use config::{Access, Config, Scheme};
+pub use config::{Access, Config};
 pub use deny::{Credential, Deny};
 pub use principal::{AccountState, Principal};
+pub use scheme::Scheme;

@@ -11,9 +11,10 @@ use std::fmt::Write as _;
 
 use serde_json::{Map, Value, json};
 
-use crate::config::{Disclosure, Scheme};
+use crate::config::Disclosure;
 use crate::deny::{Challenge, Deny, Extra};
 use crate::digest::DigestChallenge;
+use crate::scheme::Scheme;
 
 pub use html::escape_html;
 

@@ -36,9 +36,10 @@ use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
 
-use crate::config::{IssuerConfig, Scheme, TokensConfig};
+use crate::config::{IssuerConfig, TokensConfig};
 use crate::deny::Deny;
 use crate::principal::Principal;
+use crate::scheme::Scheme;
 use claims::{ClaimTree, Target, Val};
 
 pub use claims::claim_steps;

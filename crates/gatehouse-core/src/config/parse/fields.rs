@@ -8,7 +8,8 @@ use std::collections::HashMap;
 use jsonwebtoken::Algorithm;
 
 use super::{Ctx, Field, Table, values};
-use crate::config::{Access, Scheme};
+use crate::config::Access;
+use crate::scheme::Scheme;
 
 /// The `access` choices of `[defaults]` and `[[route]]`.
 pub(super) const ACCESS: &[(&str, Access)] = &[
