@@ -38,6 +38,7 @@ pub mod sealed;
 pub mod secret;
 pub mod secretbox;
 pub mod session_cookie;
+mod text;
 pub mod throttle;
 pub mod token;
 pub mod totp;
