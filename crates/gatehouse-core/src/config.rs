@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
+pub use crate::scheme::Scheme;
 pub use parse::{ConfigError, ConfigErrors, ConfigWarning, parse, parse_duration};
 
 /// The whole validated configuration.
@@ -587,39 +588,6 @@ pub enum Access {
     Public,
     Authenticated,
     Deny,
-}
-
-/// Credential schemes a route may accept. The order in the config is the order of the
-/// challenges (RFC 9110 §11.6.1: a client picks the first it understands).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Scheme {
-    Bearer,
-    ApiKey,
-    Basic,
-    Digest,
-    Session,
-}
-
-impl Scheme {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Bearer => "bearer",
-            Self::ApiKey => "api_key",
-            Self::Basic => "basic",
-            Self::Digest => "digest",
-            Self::Session => "session",
-        }
-    }
-    pub fn from_name(s: &str) -> Option<Self> {
-        Some(match s {
-            "bearer" => Self::Bearer,
-            "api_key" => Self::ApiKey,
-            "basic" => Self::Basic,
-            "digest" => Self::Digest,
-            "session" => Self::Session,
-            _ => return None,
-        })
-    }
 }
 
 /// One `[[route]]`.

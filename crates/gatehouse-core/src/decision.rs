@@ -8,11 +8,12 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use crate::config::{Access, Config, CorsConfig, Disclosure, RouteConfig, Scheme};
+use crate::config::{Access, Config, CorsConfig, Disclosure, RouteConfig};
 use crate::credential::Extracted;
 use crate::deny::{Credential, Deny};
 use crate::principal::{AccountState, Principal};
 use crate::route::{Params, Pattern, PatternError};
+use crate::scheme::Scheme;
 
 /// A route ready for matching.
 #[derive(Debug, Clone)]

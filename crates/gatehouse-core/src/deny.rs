@@ -8,7 +8,8 @@ pub use table::{
     Challenge, Entry, Extra, FIXED, Fact, Headers, KNOWN_SCHEMES, Page, Text, grpc_code,
 };
 
-use crate::config::Scheme;
+use crate::geo::{Country, CountryRule};
+use crate::scheme::Scheme;
 
 /// A refusal, with the facts the response needs. Constructed by the decision steps and by
 /// the edge (which only reports facts: an upstream that timed out, a store that failed); the
@@ -90,7 +91,7 @@ pub enum Deny {
     /// allowed on this route; `legal` answers 451 (RFC 7725) instead of 403, with
     /// `Link: <blocked_by>; rel="blocked-by"` when the route names who requires the block.
     GeoBlocked {
-        country: Option<crate::geo::Country>,
+        country: Option<Country>,
         legal: bool,
         blocked_by: Option<std::sync::Arc<str>>,
     },
@@ -138,5 +139,52 @@ impl Credential {
             Self::Digest(_) => Scheme::Digest,
             Self::Session(_) => Scheme::Session,
         }
+    }
+}
+
+impl CountryRule {
+    /// Row 26: [`CountryRule::refuses`] as a decision step: `country` is the database's answer
+    /// for the trusted client address (`None`: not in the database); a refusal is
+    /// [`Deny::GeoBlocked`]. Defined here, beside the refusals, so that `geo` needs nothing of
+    /// `deny`.
+    pub fn check(&self, country: Option<Country>) -> Result<(), Deny> {
+        if self.refuses(country) {
+            Err(Deny::GeoBlocked {
+                country,
+                legal: self.legal,
+                blocked_by: self.blocked_by.clone(),
+            })
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::geo::UnknownCountry;
+
+    #[test]
+    fn a_refused_country_is_geo_blocked_with_the_rule_s_status() {
+        let c = |s| Country::parse(s);
+        let rule = CountryRule {
+            allow: Vec::new(),
+            deny: c("KP").into_iter().collect(),
+            unknown: UnknownCountry::Allow,
+            legal: true,
+            blocked_by: Some("https://example.org/court".into()),
+            line: 1,
+        };
+        assert_eq!(rule.check(c("DE")), Ok(()));
+        assert_eq!(rule.check(None), Ok(()));
+        assert_eq!(
+            rule.check(c("KP")),
+            Err(Deny::GeoBlocked {
+                country: c("KP"),
+                legal: true,
+                blocked_by: Some("https://example.org/court".into()),
+            })
+        );
     }
 }

@@ -476,12 +476,12 @@ pub fn challenge(
 ) -> String {
     let mut c = String::with_capacity(160);
     c.push_str("Digest ");
-    crate::render::push_param(&mut c, "realm", realm);
-    crate::render::push_param(&mut c, "qop", "auth");
+    crate::text::push_param(&mut c, "realm", realm);
+    crate::text::push_param(&mut c, "qop", "auth");
     c.push_str(", algorithm=");
     c.push_str(algorithm.as_str());
-    crate::render::push_param(&mut c, "nonce", nonce);
-    crate::render::push_param(&mut c, "opaque", opaque);
+    crate::text::push_param(&mut c, "nonce", nonce);
+    crate::text::push_param(&mut c, "opaque", opaque);
     c.push_str(", charset=UTF-8");
     if userhash_supported {
         c.push_str(", userhash=true");

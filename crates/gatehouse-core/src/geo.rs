@@ -1,11 +1,11 @@
 //! Row 26: the client's country. The edge looks the trusted client address up in a MaxMind
 //! DB (`[geoip] database`); this module holds the route's rule and the pure decision on the
-//! answer, which [`crate::pipeline`] runs right after row 3 (networks), before credentials.
+//! answer ([`CountryRule::refuses`]), which [`crate::pipeline`] runs right after row 3
+//! (networks), before credentials. The refusal it leads to, [`crate::Deny::GeoBlocked`], is
+//! built beside the other refusals ([`CountryRule::check`], in `deny.rs`).
 
 use std::fmt;
 use std::sync::Arc;
-
-use crate::deny::Deny;
 
 /// An ISO 3166-1 alpha-2 country code, upper case (`DE`), as MaxMind DBs record it in
 /// `country.iso_code`. Two bytes, so a refusal carries it without allocating.
@@ -69,23 +69,15 @@ pub struct CountryRule {
 }
 
 impl CountryRule {
-    /// Row 26: `country` is the database's answer for the trusted client address (`None`:
-    /// not in the database).
-    pub fn check(&self, country: Option<Country>) -> Result<(), Deny> {
-        let refused = match country {
+    /// Row 26: does the rule refuse `country`, the database's answer for the trusted client
+    /// address (`None`: not in the database)? [`CountryRule::check`] turns a refusal into its
+    /// [`crate::Deny`].
+    pub fn refuses(&self, country: Option<Country>) -> bool {
+        match country {
             None => self.unknown == UnknownCountry::Deny,
             Some(c) => {
                 self.deny.contains(&c) || (!self.allow.is_empty() && !self.allow.contains(&c))
             }
-        };
-        if refused {
-            Err(Deny::GeoBlocked {
-                country,
-                legal: self.legal,
-                blocked_by: self.blocked_by.clone(),
-            })
-        } else {
-            Ok(())
         }
     }
 
@@ -141,18 +133,15 @@ mod tests {
     #[test]
     fn allow_lists_deny_lists_and_unknown_addresses() {
         let only = rule(&["DE", "AT"], &[], UnknownCountry::Deny);
-        assert!(only.check(Some(c("DE"))).is_ok());
-        assert!(only.check(Some(c("US"))).is_err());
-        assert!(only.check(None).is_err());
+        assert!(!only.refuses(Some(c("DE"))));
+        assert!(only.refuses(Some(c("US"))));
+        assert!(only.refuses(None));
         let not = rule(&[], &["KP"], UnknownCountry::Allow);
-        assert!(not.check(Some(c("DE"))).is_ok());
-        assert!(not.check(None).is_ok());
-        let Err(Deny::GeoBlocked { country, legal, .. }) = not.check(Some(c("KP"))) else {
-            panic!("KP passed")
-        };
-        assert_eq!((country, legal), (Some(c("KP")), false));
+        assert!(!not.refuses(Some(c("DE"))));
+        assert!(!not.refuses(None));
+        assert!(not.refuses(Some(c("KP"))));
         // A denied country stays denied even when also listed as allowed elsewhere: deny wins.
         let both = rule(&["DE"], &["DE"], UnknownCountry::Allow);
-        assert!(both.check(Some(c("DE"))).is_err());
+        assert!(both.refuses(Some(c("DE"))));
     }
 }

@@ -33,14 +33,17 @@ pub mod principal;
 pub mod render;
 pub mod requirements;
 pub mod route;
+pub mod scheme;
 pub mod sealed;
 pub mod secret;
 pub mod secretbox;
 pub mod session_cookie;
+mod text;
 pub mod throttle;
 pub mod token;
 pub mod totp;
 
-pub use config::{Access, Config, Scheme};
+pub use config::{Access, Config};
 pub use deny::{Credential, Deny};
 pub use principal::{AccountState, Principal};
+pub use scheme::Scheme;

@@ -52,12 +52,12 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use crate::config::Scheme;
 use crate::credential::Extracted;
 use crate::decision::{self, Decision, Gate, Policy, RequestFacts, RouteMatch};
 use crate::deny::{Credential, Deny};
 use crate::geo::Country;
 use crate::principal::Principal;
+use crate::scheme::Scheme;
 use crate::secret::SecretString;
 use crate::throttle::QuotaState;
 

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::attributes::{self, Attributes};
-use crate::config::Scheme;
+use crate::scheme::Scheme;
 
 /// The verified identity of a request. Built by credential verification, read by
 /// authorization and turned into the `X-Gatehouse-*` identity headers.

@@ -11,10 +11,13 @@ use std::fmt::Write as _;
 
 use serde_json::{Map, Value, json};
 
-use crate::config::{Disclosure, Scheme};
+use crate::config::Disclosure;
 use crate::deny::{Challenge, Deny, Extra};
 use crate::digest::DigestChallenge;
+use crate::scheme::Scheme;
+use crate::text::push_param;
 
+pub use crate::text::rfc3339;
 pub use html::escape_html;
 
 /// Everything besides the refusal that shapes the response.
@@ -147,16 +150,6 @@ pub fn problem_type(base: Option<&str>, code: &str) -> String {
     }
 }
 
-/// Appends `name="value"` with RFC 9110 §5.6.4 quoted-string escaping.
-pub(crate) fn push_param(out: &mut String, name: &str, value: &str) {
-    if !out.ends_with(' ') {
-        out.push_str(", ");
-    }
-    out.push_str(name);
-    out.push('=');
-    gatehouse_challenge::grammar::push_quoted(out, value);
-}
-
 /// The challenge of one scheme without error attributes (rows 5, 6, 11).
 pub fn plain_challenge(scheme: Scheme, realm: &str) -> Option<String> {
     let mut c = String::with_capacity(48);
@@ -281,46 +274,6 @@ fn capitalize(s: &str) -> String {
         Some(f) => f.to_uppercase().chain(c).collect(),
         None => String::new(),
     }
-}
-
-/// RFC 3339 UTC timestamp of unix seconds (`2026-11-27T07:14:04Z`), written directly: it is
-/// in every refusal's body, so it avoids the general formatter.
-pub fn rfc3339(unix: i64) -> String {
-    // Days to civil date: Howard Hinnant's algorithm (proleptic Gregorian, exact for all i64
-    // days in range of the year type used here).
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    if !(0..=9999).contains(&year) {
-        return "1970-01-01T00:00:00Z".to_owned();
-    }
-    // Written digit by digit: every refusal's body has one.
-    let mut out = String::with_capacity(20);
-    let mut two = |sep: Option<char>, v: i64| {
-        if let Some(c) = sep {
-            out.push(c);
-        }
-        for d in [v / 10 % 10, v % 10] {
-            out.push(char::from(b'0' + u8::try_from(d).unwrap_or(0)));
-        }
-    };
-    two(None, year / 100);
-    two(None, year % 100);
-    two(Some('-'), month);
-    two(Some('-'), day);
-    two(Some('T'), secs / 3600);
-    two(Some(':'), secs % 3600 / 60);
-    two(Some(':'), secs % 60);
-    out.push('Z');
-    out
 }
 
 /// Where the problem members go: a JSON map (for HTML pages) or JSON text written directly

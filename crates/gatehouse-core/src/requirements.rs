@@ -266,7 +266,7 @@ pub fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Scheme;
+    use crate::scheme::Scheme;
 
     fn facts<'a>(
         p: &'a Principal,

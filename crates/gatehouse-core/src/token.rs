@@ -24,6 +24,7 @@
 //! swaps in a freshly fetched set while requests keep verifying, with no rebuild of the
 //! [`TokenVerifier`].
 
+mod b64;
 mod claims;
 mod jws;
 mod keys;
@@ -35,9 +36,10 @@ use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
 
-use crate::config::{IssuerConfig, Scheme, TokensConfig};
+use crate::config::{IssuerConfig, TokensConfig};
 use crate::deny::Deny;
 use crate::principal::Principal;
+use crate::scheme::Scheme;
 use claims::{ClaimTree, Target, Val};
 
 pub use claims::claim_steps;

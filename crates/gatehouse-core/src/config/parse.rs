@@ -2,12 +2,14 @@
 //!
 //! The file is parsed into spanned TOML values ([`toml::de::DeTable`]) and walked by hand,
 //! so that one pass reports every unknown key, wrong type and invalid value at once (serde
-//! derive stops at the first). Each section has its own module; the helpers here turn spans
+//! derive stops at the first). Each section has its own module (readers several of them share
+//! are in `fields`, plain value checks in `values`); the helpers here turn spans
 //! into 1-based lines and typed values into [`ConfigError`]s.
 
 mod brand;
 #[cfg(test)]
 mod doc_coverage;
+mod fields;
 mod geo;
 mod issuers;
 mod login_providers;

@@ -3,7 +3,7 @@ use base64::engine::general_purpose::STANDARD;
 use proptest::prelude::*;
 
 use super::*;
-use crate::config::Scheme;
+use crate::scheme::Scheme;
 
 fn auth(value: &str) -> Extracted {
     extract(&[value.as_bytes()], &[], None)

@@ -121,7 +121,7 @@ impl fmt::Display for Fact<'_> {
                 Ok(())
             }
             Self::Num(n) => write!(f, "{n}"),
-            Self::Time(t) => f.write_str(&crate::render::rfc3339(*t)),
+            Self::Time(t) => f.write_str(&crate::text::rfc3339(*t)),
             Self::Join(items, sep) => {
                 for (i, s) in items.iter().enumerate() {
                     if i > 0 {

@@ -99,7 +99,7 @@ pub(super) fn page(
         );
     } else if !hidden && page == Page::SignIn {
         // Provider buttons only where a session (which is what they give) opens the route.
-        if ctx.accepted.contains(&crate::config::Scheme::Session) {
+        if ctx.accepted.contains(&crate::scheme::Scheme::Session) {
             for p in ctx.sign_in.providers {
                 let _ = write!(
                     inner,

@@ -504,17 +504,6 @@ fn refused_sign_in_form_posts_open_no_credentials_dialog() {
     assert_eq!(www(&r), ["Basic realm=\"api\", charset=\"UTF-8\""]);
 }
 
-proptest::proptest! {
-    #[test]
-    fn rfc3339_matches_the_time_crate(unix in 0i64..253_402_300_799) {
-        let expected = time::OffsetDateTime::from_unix_timestamp(unix)
-            .unwrap()
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap();
-        proptest::prop_assert_eq!(rfc3339(unix), expected);
-    }
-}
-
 fn header<'r>(r: &'r Rendered, name: &str) -> Option<&'r str> {
     r.headers
         .iter()

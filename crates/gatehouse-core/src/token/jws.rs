@@ -11,6 +11,7 @@ use jsonwebtoken::Algorithm;
 use serde::de::{self, IgnoredAny};
 use serde::{Deserialize, Deserializer};
 
+use super::b64;
 use super::keys::{KeySet, Lookup};
 use super::msg;
 
@@ -71,11 +72,10 @@ pub(crate) fn split(token: &str) -> Result<Compact<'_>, JwsError> {
     })
 }
 
-/// Strict base64url without padding (RFC 7515 §2: no `=`, no line breaks, no stray bits).
+/// One part of the token in strict base64url ([`super::b64::decode`]); anything else is
+/// [`msg::MALFORMED`].
 pub(crate) fn b64_decode(part: &str) -> Result<Vec<u8>, JwsError> {
-    URL_SAFE_NO_PAD
-        .decode(part)
-        .map_err(|_| invalid(msg::MALFORMED))
+    b64::decode(part).map_err(|_| invalid(msg::MALFORMED))
 }
 
 /// A string borrowed from the decoded JSON when it has no escapes, owned otherwise.

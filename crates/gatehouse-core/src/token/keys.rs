@@ -9,7 +9,7 @@ use jsonwebtoken::Algorithm;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyOperations, PublicKeyUse};
 use serde::Deserialize;
 
-use super::jws::b64_decode;
+use super::b64;
 use crate::secret::SecretBytes;
 
 /// Building a [`KeySet`] failed.
@@ -240,8 +240,8 @@ fn entry_from_jwk(jwk: &Jwk) -> Result<KeyEntry, &'static str> {
     let kid = jwk.common.key_id.clone();
     match &jwk.algorithm {
         AlgorithmParameters::RSA(p) => {
-            let n = b64_decode(&p.n).map_err(|_| "RSA `n` is not base64url")?;
-            let e = b64_decode(&p.e).map_err(|_| "RSA `e` is not base64url")?;
+            let n = b64::decode(&p.n).map_err(|_| "RSA `n` is not base64url")?;
+            let e = b64::decode(&p.e).map_err(|_| "RSA `e` is not base64url")?;
             // Some publishers keep a sign byte; the integer is the same without it.
             let n = strip_leading_zeros(&n);
             let e = strip_leading_zeros(&e);
@@ -273,8 +273,8 @@ fn entry_from_jwk(jwk: &Jwk) -> Result<KeyEntry, &'static str> {
             if pinned.is_some_and(|p| p != alg) {
                 return Err("key `alg` does not fit its curve");
             }
-            let x = b64_decode(&p.x).map_err(|_| "EC `x` is not base64url")?;
-            let y = b64_decode(&p.y).map_err(|_| "EC `y` is not base64url")?;
+            let x = b64::decode(&p.x).map_err(|_| "EC `x` is not base64url")?;
+            let y = b64::decode(&p.y).map_err(|_| "EC `y` is not base64url")?;
             if x.len() != len || y.len() != len {
                 return Err("EC coordinates have the wrong length");
             }
@@ -297,7 +297,7 @@ fn entry_from_jwk(jwk: &Jwk) -> Result<KeyEntry, &'static str> {
             if pinned.is_some_and(|p| p != Algorithm::EdDSA) {
                 return Err("key `alg` does not fit an Ed25519 key");
             }
-            let x = b64_decode(&p.x).map_err(|_| "OKP `x` is not base64url")?;
+            let x = b64::decode(&p.x).map_err(|_| "OKP `x` is not base64url")?;
             if x.len() != sig::ED25519_PUBLIC_KEY_LEN {
                 return Err("Ed25519 `x` is not 32 bytes");
             }
@@ -310,7 +310,7 @@ fn entry_from_jwk(jwk: &Jwk) -> Result<KeyEntry, &'static str> {
         }
         AlgorithmParameters::OctetKey(p) => {
             let k = zeroize::Zeroizing::new(
-                b64_decode(&p.value).map_err(|_| "oct `k` is not base64url")?,
+                b64::decode(&p.value).map_err(|_| "oct `k` is not base64url")?,
             );
             hmac_entry(kid, &k, pinned)
         }

@@ -1,11 +1,10 @@
 //! `[[issuers]]`: external token issuers (OIDC providers) whose JWTs are accepted.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, AlgorithmFamily};
 
-use super::sections::table_array;
+use super::fields::{algorithms, attribute_map, named_tables};
 use super::{Ctx, Field, Table, values};
 use crate::config::{IssuerConfig, IssuerKeys};
 use crate::secret::SecretBytes;
@@ -28,37 +27,6 @@ const KEYS: &[&str] = &[
 
 pub(super) fn issuers(ctx: &mut Ctx<'_>, f: &Field<'_, '_>) -> Vec<IssuerConfig> {
     named_tables(ctx, f, "issuer", one)
-}
-
-/// The tables of an array of tables whose `name`s must be unique (`what` names them in the
-/// error), each read by `one` (`None` when it has errors, which it recorded).
-pub(super) fn named_tables<T>(
-    ctx: &mut Ctx<'_>,
-    f: &Field<'_, '_>,
-    what: &str,
-    one: impl Fn(&mut Ctx<'_>, &Table<'_, '_>) -> Option<T>,
-) -> Vec<T> {
-    let tables = table_array(ctx, f);
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    let mut out = Vec::new();
-    for t in &tables {
-        // Judged on the raw name so a duplicate is reported even if the table has other errors.
-        if let Some(f) = t.get("name")
-            && let Some(name) = f.val.as_str()
-        {
-            let line = t.line(ctx);
-            if let Some(first) = seen.get(name) {
-                let msg = format!("{what} name `{name}` is already used on line {first}");
-                ctx.error(&f.span, &f.key, msg);
-            } else {
-                seen.insert(name.to_owned(), line);
-            }
-        }
-        if let Some(item) = one(ctx, t) {
-            out.push(item);
-        }
-    }
-    out
 }
 
 /// One `[[issuers]]` table; `None` when anything in it is wrong (errors recorded).
@@ -114,28 +82,6 @@ fn one(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> Option<IssuerConfig> {
         attributes,
         leeway,
     })
-}
-
-/// `attributes = { name = "claim.path", … }` (issue 13): attribute names as `user set`
-/// takes them, claim paths as the other mappings. `[[login_providers]] attributes` too.
-pub(super) fn attribute_map(ctx: &mut Ctx<'_>, f: &Field<'_, '_>) -> Option<Vec<(String, String)>> {
-    let t = ctx.table(f)?;
-    let mut out = Vec::new();
-    let mut ok = true;
-    for (k, _) in t.map.iter() {
-        let name = k.get_ref().to_string();
-        let Some(field) = t.get(&name) else { continue };
-        if let Err(e) = crate::attributes::check_name(&name) {
-            ctx.error(&field.span, &field.key, e);
-            ok = false;
-            continue;
-        }
-        match ctx.parsed(&field, values::claim_path) {
-            Some(path) => out.push((name, path)),
-            None => ok = false,
-        }
-    }
-    ok.then_some(out)
 }
 
 /// A string or a non-empty array of strings.
@@ -214,37 +160,6 @@ fn keys(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> Option<IssuerKeys> {
             None
         }
     }
-}
-
-pub(super) fn algorithms(ctx: &mut Ctx<'_>, f: &Field<'_, '_>) -> Option<Vec<Algorithm>> {
-    let list = ctx.list(f, |s| {
-        if s.eq_ignore_ascii_case("none") {
-            // RFC 8725 §3.1: an unsecured JWT must never be accepted.
-            return Err("algorithm `none` is never accepted (RFC 8725 §3.1)".to_owned());
-        }
-        s.parse::<Algorithm>().map_err(|_| {
-            format!(
-                "unknown algorithm `{s}`; expected one of `RS256`, `RS384`, `RS512`, `PS256`, `PS384`, `PS512`, `ES256`, `ES384`, `EdDSA`, `HS256`, `HS384`, `HS512`"
-            )
-        })
-    })?;
-    if list.is_empty() {
-        ctx.error(&f.span, &f.key, "must list at least one algorithm");
-        return None;
-    }
-    if let Some(dup) = list
-        .iter()
-        .enumerate()
-        .find_map(|(i, a)| list[..i].contains(a).then_some(a))
-    {
-        ctx.error(
-            &f.span,
-            &f.key,
-            format!("algorithm `{dup:?}` is listed twice"),
-        );
-        return None;
-    }
-    Some(list)
 }
 
 /// HMAC algorithms only with a shared `secret`, public-key algorithms only with a JWKS:

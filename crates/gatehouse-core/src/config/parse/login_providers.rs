@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, AlgorithmFamily};
 
-use super::{Ctx, Field, Table, issuers, values};
+use super::fields::{algorithms, attribute_map, named_tables};
+use super::{Ctx, Field, Table, values};
 use crate::config::{ClientSecret, LoginProviderConfig, UserPolicy};
 use crate::secret::SecretString;
 
@@ -39,7 +40,7 @@ const USERS: &[(&str, UserPolicy)] = &[
 ];
 
 pub(super) fn login_providers(ctx: &mut Ctx<'_>, f: &Field<'_, '_>) -> Vec<LoginProviderConfig> {
-    issuers::named_tables(ctx, f, "login provider", one)
+    named_tables(ctx, f, "login provider", one)
 }
 
 /// A provider name: it is a path segment of `/auth/oidc/{name}/…` and a cookie field.
@@ -131,7 +132,7 @@ fn one(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> Option<LoginProviderConfig> {
     };
     let algorithms = match t.get("algorithms") {
         Some(f) => {
-            let algs = issuers::algorithms(ctx, &f)?;
+            let algs = algorithms(ctx, &f)?;
             if let Some(a) = algs.iter().find(|a| a.family() == AlgorithmFamily::Hmac) {
                 ctx.error(
                     &f.span,
@@ -150,7 +151,7 @@ fn one(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> Option<LoginProviderConfig> {
     let tenant_claim = claim(ctx, "tenant_claim");
     let attributes = t
         .get("attributes")
-        .and_then(|f| issuers::attribute_map(ctx, &f))
+        .and_then(|f| attribute_map(ctx, &f))
         .unwrap_or_default();
     let groups_claim = claim(ctx, "groups_claim").unwrap_or_else(|| "groups".to_owned());
     let required_groups = t

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use toml::de::DeValue;
 
-use super::sections::table_array;
+use super::fields::table_array;
 use super::{Ctx, Field, Table};
 use crate::attributes::{self, Value};
 use crate::requirements::{Condition, Requirement, Source, Test};

@@ -4,9 +4,7 @@
 //! segment), `{name}` (one segment, captured) or a final `**` (zero or more segments); a
 //! trailing `/` is ignored.
 
-use std::collections::HashMap;
-
-use super::sections::{ACCESS, method, schemes, table_array};
+use super::fields::{ACCESS, named_tables, schemes};
 use super::{Ctx, Field, Table, geo, values};
 use crate::config::{Access, DefaultsConfig, RouteConfig};
 use crate::route::Pattern;
@@ -36,26 +34,9 @@ pub(super) fn routes(
     f: &Field<'_, '_>,
     defaults: &DefaultsConfig,
 ) -> Vec<RouteConfig> {
-    let tables = table_array(ctx, f);
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    let mut parsed: Vec<(RouteConfig, Pattern)> = Vec::new();
-    for t in &tables {
-        // Judged on the raw name so a duplicate is reported even if the route has other errors.
-        if let Some(f) = t.get("name")
-            && let Some(name) = f.val.as_str()
-        {
-            let line = t.line(ctx);
-            if let Some(first) = seen.get(name) {
-                let msg = format!("route name `{name}` is already used on line {first}");
-                ctx.error(&f.span, &f.key, msg);
-            } else {
-                seen.insert(name.to_owned(), line);
-            }
-        }
-        if let Some(r) = one(ctx, t, defaults) {
-            parsed.push(r);
-        }
-    }
+    // Route names must be unique (`named_tables` reports a repeated one).
+    let parsed: Vec<(RouteConfig, Pattern)> =
+        named_tables(ctx, f, "route", |ctx, t| one(ctx, t, defaults));
     shadow_warnings(ctx, &parsed);
     parsed.into_iter().map(|(r, _)| r).collect()
 }
@@ -128,7 +109,7 @@ fn one(
 
 /// Upper-cased, distinct HTTP methods; an empty list is an error (omit the key for "any").
 fn methods(ctx: &mut Ctx<'_>, f: &Field<'_, '_>) -> Option<Vec<String>> {
-    let list = ctx.list(f, method)?;
+    let list = ctx.list(f, values::method)?;
     ctx.distinct(
         f,
         list,

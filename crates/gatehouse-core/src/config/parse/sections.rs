@@ -2,11 +2,12 @@
 //! `[cluster]`, `[tokens]`, `[throttle]`, `[audit]`, `[alerts]`, `[cors]`, `[defaults]`
 //! (`[telemetry]` has its own module).
 
+use super::fields::{ACCESS, schemes};
 use super::{Ctx, Field, Table, brand, geo, issuers, login_providers, route, telemetry, values};
 use crate::config::{
-    Access, AdminConfig, AlertsConfig, AuditConfig, ClusterConfig, Config, CorsConfig,
-    DefaultsConfig, Disclosure, ForwardAuthBody, Scheme, ServerConfig, StoreConfig, ThrottleConfig,
-    TokensConfig, UpstreamConfig,
+    AdminConfig, AlertsConfig, AuditConfig, ClusterConfig, Config, CorsConfig, DefaultsConfig,
+    Disclosure, ForwardAuthBody, ServerConfig, StoreConfig, ThrottleConfig, TokensConfig,
+    UpstreamConfig,
 };
 
 const SECTIONS: &[&str] = &[
@@ -28,12 +29,6 @@ const SECTIONS: &[&str] = &[
     "geoip",
     "problems",
     "pages",
-];
-
-pub(super) const ACCESS: &[(&str, Access)] = &[
-    ("public", Access::Public),
-    ("authenticated", Access::Authenticated),
-    ("deny", Access::Deny),
 ];
 
 /// Walks the whole document; defaults stand in wherever a value is absent or invalid (in
@@ -103,19 +98,6 @@ pub(super) fn document(ctx: &mut Ctx<'_>, root: &Table<'_, '_>) -> Config {
 fn section<'a, 'i>(ctx: &mut Ctx<'_>, root: &Table<'a, 'i>, name: &str) -> Option<Table<'a, 'i>> {
     let f = root.get(name)?;
     ctx.table(&f)
-}
-
-/// An array of tables (`[[name]]`); a plain `[name]` table gets a pointed message.
-pub(super) fn table_array<'a, 'i>(ctx: &mut Ctx<'_>, f: &Field<'a, 'i>) -> Vec<Table<'a, 'i>> {
-    if f.val.is_table() {
-        let msg = format!("`{0}` must be an array of tables: write `[[{0}]]`", f.key);
-        ctx.error(&f.span, &f.key, msg);
-        return Vec::new();
-    }
-    let Some(items) = ctx.array(f) else {
-        return Vec::new();
-    };
-    items.iter().filter_map(|item| ctx.table(item)).collect()
 }
 
 fn server(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> ServerConfig {
@@ -604,7 +586,10 @@ fn cors(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> CorsConfig {
             "`*` allows every origin; it cannot be combined with other origins",
         );
     }
-    if let Some(v) = t.get("allowed_methods").and_then(|f| ctx.list(&f, method)) {
+    if let Some(v) = t
+        .get("allowed_methods")
+        .and_then(|f| ctx.list(&f, values::method))
+    {
         c.allowed_methods = v;
     }
     if let Some(v) = t.get("allowed_headers").and_then(|f| {
@@ -636,15 +621,6 @@ fn cors(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> CorsConfig {
     c
 }
 
-/// An HTTP method (RFC 9110 §9.1: a token), upper-cased.
-pub(super) fn method(s: &str) -> Result<String, String> {
-    if values::is_token(s) {
-        Ok(s.to_ascii_uppercase())
-    } else {
-        Err(format!("invalid http method `{}`", s.escape_debug()))
-    }
-}
-
 fn defaults(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> DefaultsConfig {
     ctx.unknown_keys(t, &["access", "auth"]);
     let mut d = DefaultsConfig::default();
@@ -655,18 +631,4 @@ fn defaults(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> DefaultsConfig {
         d.auth = v;
     }
     d
-}
-
-/// A non-empty list of distinct scheme names, in challenge order.
-pub(super) fn schemes(ctx: &mut Ctx<'_>, f: &Field<'_, '_>) -> Option<Vec<Scheme>> {
-    let list = ctx.list(f, |s| {
-        Scheme::from_name(s).ok_or_else(|| {
-            format!(
-                "unknown scheme `{s}`; expected one of `bearer`, `api_key`, `basic`, `digest`, `session`"
-            )
-        })
-    })?;
-    ctx.distinct(f, list, "must list at least one scheme", |s| {
-        format!("scheme `{}`", s.as_str())
-    })
 }

@@ -293,6 +293,15 @@ pub(crate) fn digest_algorithm(s: &str) -> Result<crate::digest::Algorithm, Stri
     }
 }
 
+/// An HTTP method (RFC 9110 §9.1: a token), upper-cased.
+pub(crate) fn method(s: &str) -> Result<String, String> {
+    if is_token(s) {
+        Ok(s.to_ascii_uppercase())
+    } else {
+        Err(format!("invalid http method `{}`", s.escape_debug()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
