@@ -44,6 +44,7 @@ pub fn verifier() -> TokenVerifier {
             scopes_claim: "scope".into(),
             tenant_claim: "org_id".into(),
             subject_claim: "sub".into(),
+            attributes: vec![("plan".into(), "org.plan".into())],
             leeway: Duration::from_secs(LEEWAY as u64),
         },
         KeySet::from_hmac_secret(&secret).expect("hmac key set"),
