@@ -41,7 +41,13 @@ fuzz_target!(|data: &[u8]| {
     let Ok(p) = VERIFIER.verify(&token, common::NOW) else {
         return;
     };
-    let header: Value = serde_json::from_slice(header).expect("accepted header is JSON");
+    let header: Value = match serde_json::from_slice(header) {
+        Ok(h) => h,
+        // As for the claims below: a number beyond serde_json's range in a header member the
+        // verifier skips is still JSON (RFC 8259 §6).
+        Err(e) if e.to_string().starts_with("number out of range") => return,
+        Err(e) => panic!("accepted header is not JSON: {e}"),
+    };
     assert_eq!(header["alg"], "HS256", "accepted alg");
     let claims: Value = match serde_json::from_slice(payload) {
         Ok(c) => c,
