@@ -472,14 +472,14 @@ impl Cluster {
 
     /// Keeps a subscription to the event channel until `node` is dropped: resubscribes with
     /// back-off, and resyncs `node` from the store after every subscribe.
-    pub fn spawn_subscriber<L: Listener>(self: &Arc<Self>, gw: Weak<L>) {
+    pub fn spawn_subscriber<L: Listener>(self: &Arc<Self>, node: Weak<L>) {
         let this = Arc::clone(self);
         tokio::spawn(async move {
             let mut wait = Duration::from_millis(250);
             let mut lost = false;
             this.ping().await;
             loop {
-                match this.subscribe_once(&gw, lost).await {
+                match this.subscribe_once(&node, lost).await {
                     Subscription::GatewayGone => return,
                     Subscription::Lost(error) => {
                         if !lost {
@@ -496,14 +496,14 @@ impl Cluster {
                 }
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(MAX_RESUBSCRIBE);
-                if gw.strong_count() == 0 {
+                if node.strong_count() == 0 {
                     return;
                 }
             }
         });
     }
 
-    async fn subscribe_once<L: Listener>(&self, gw: &Weak<L>, was_lost: bool) -> Subscription {
+    async fn subscribe_once<L: Listener>(&self, node: &Weak<L>, was_lost: bool) -> Subscription {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let config = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.timeout))
@@ -526,10 +526,10 @@ impl Cluster {
         // Whatever was published while we were not listening is in the store. Events that
         // arrive meanwhile wait in the channel.
         {
-            let Some(gw) = gw.upgrade() else {
+            let Some(node) = node.upgrade() else {
                 return Subscription::GatewayGone;
             };
-            gw.resync().await;
+            node.resync().await;
         }
         self.subscriptions.fetch_add(1, Ordering::AcqRel);
         self.subscribed.store(true, Ordering::Release);
@@ -549,18 +549,18 @@ impl Cluster {
                             return Subscription::Lost("connection closed".to_owned());
                         }
                         redis::PushKind::Message => {
-                            let Some(gw) = gw.upgrade() else {
+                            let Some(node) = node.upgrade() else {
                                 return Subscription::GatewayGone;
                             };
                             if let Some(event) = events::decode(&push.data) {
-                                gw.apply_event(&event, crate::clock::now());
+                                node.apply_event(&event, crate::clock::now());
                             }
                         }
                         _ => {}
                     }
                 }
                 _ = ping.tick() => {
-                    if gw.strong_count() == 0 {
+                    if node.strong_count() == 0 {
                         return Subscription::GatewayGone;
                     }
                     self.ping().await;

@@ -186,7 +186,7 @@ impl Exchange {
         }
     }
 
-    /// Hands the finished request to [`Gateway::observe`] (audit, metrics, alerts).
+    /// Hands the finished request to the observer (audit, metrics, alerts).
     pub fn observe(&self, seen: &Seen<'_>, resp: &Response<Body>) {
         let route = seen.endpoint.or_else(|| {
             seen.route
@@ -218,7 +218,11 @@ impl Exchange {
             decision: seen.decided.unwrap_or_else(|| seen.started.elapsed()),
             upstream: seen.upstream,
         };
-        self.gw.observe(&record);
+        // With the runtime the request was decided with (held here: no second read of the
+        // gateway's current one on every request).
+        self.gw
+            .observer
+            .observe(&record, &self.rt.config, &self.gw.ids);
         if let Some(t) = &seen.trace {
             t.finish(
                 &self.rt.config.telemetry,
